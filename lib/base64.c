@@ -1,0 +1,91 @@
+/* Base64 (RFC 4648 section 4): padded encoding and a strict decoder. */
+#include "base64.h"
+
+#include <limits.h>
+#include <stdbool.h>
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+size_t wsfwd_base64_encode(const uint8_t *src, size_t len, char *dst)
+{
+    size_t o = 0;
+    size_t i = 0;
+    for (; len - i >= 3; i += 3) {
+        uint32_t v = ((uint32_t)src[i] << 16) | ((uint32_t)src[i + 1] << 8) | src[i + 2];
+        dst[o++] = b64_alphabet[(v >> 18) & 63];
+        dst[o++] = b64_alphabet[(v >> 12) & 63];
+        dst[o++] = b64_alphabet[(v >> 6) & 63];
+        dst[o++] = b64_alphabet[v & 63];
+    }
+    if (len - i > 0) {
+        uint32_t v = (uint32_t)src[i] << 16;
+        if (len - i == 2) {
+            v |= (uint32_t)src[i + 1] << 8;
+        }
+        dst[o++] = b64_alphabet[(v >> 18) & 63];
+        dst[o++] = b64_alphabet[(v >> 12) & 63];
+        dst[o++] = len - i == 2 ? b64_alphabet[(v >> 6) & 63] : '=';
+        dst[o++] = '=';
+    }
+    dst[o] = '\0';
+    return o;
+}
+
+/* The 6-bit value of a base64 character, or -1. */
+static int b64_value(char c)
+{
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+    if (c == '+') {
+        return 62;
+    }
+    if (c == '/') {
+        return 63;
+    }
+    return -1;
+}
+
+long wsfwd_base64_decode(const char *src, size_t len, uint8_t *dst, size_t cap)
+{
+    if (len % 4 != 0 || len / 4 * 3 > (unsigned long)LONG_MAX) {
+        return -1;
+    }
+    size_t out = 0;
+    for (size_t i = 0; i < len; i += 4) {
+        bool last = i + 4 == len;
+        /* Padding may appear only in the last quantum: "xx==" or "xxx=". */
+        size_t pad = 0;
+        if (last && src[i + 3] == '=') {
+            pad = src[i + 2] == '=' ? 2 : 1;
+        }
+        uint32_t v = 0;
+        for (size_t j = 0; j < 4 - pad; j++) {
+            int d = b64_value(src[i + j]);
+            if (d < 0) {
+                return -1;
+            }
+            v = (v << 6) | (uint32_t)d;
+        }
+        v <<= 6 * pad;
+        /* The bits under the padding must be zero, or two encodings would decode alike. */
+        if ((pad == 1 && (v & 0xFF) != 0) || (pad == 2 && (v & 0xFFFF) != 0)) {
+            return -1;
+        }
+        size_t n = 3 - pad;
+        if (n > cap - out) {
+            return -1;
+        }
+        for (size_t j = 0; j < n; j++) {
+            dst[out++] = (uint8_t)(v >> (16 - 8 * j));
+        }
+    }
+    return (long)out;
+}
