@@ -1,0 +1,490 @@
+/*
+ * libwsfwd: WebSocket (RFC 6455) protocol engine and fan-out pools, with no I/O of its own.
+ *
+ * The caller owns every socket and every clock. It hands the library the bytes it read
+ * (wsfwd_conn_feed), receives events through callbacks, and asks for the bytes to write
+ * (wsfwd_conn_output, then wsfwd_conn_consume). Nothing here blocks, reads a clock or
+ * touches the network.
+ *
+ * Threads: objects are not thread-safe. Use a config and the connections made from it
+ * from one thread at a time; separate configs in separate threads are independent.
+ *
+ * Errors: functions that can fail return an int, WSFWD_OK (0) or a negative wsfwd_error.
+ * Positive values are never errors (WSFWD_INCOMPLETE).
+ */
+#ifndef WSFWD_H
+#define WSFWD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(WSFWD_STATIC)
+#define WSFWD_API
+#elif defined(_WIN32)
+#if defined(WSFWD_BUILDING)
+#define WSFWD_API __declspec(dllexport)
+#else
+#define WSFWD_API __declspec(dllimport)
+#endif
+#else
+#define WSFWD_API __attribute__((visibility("default")))
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Version and errors                                                                         */
+/* ------------------------------------------------------------------------------------------ */
+
+#define WSFWD_VERSION_MAJOR 0
+#define WSFWD_VERSION_MINOR 1
+#define WSFWD_VERSION_PATCH 0
+#define WSFWD_VERSION_STRING "0.1.0"
+
+/* The version of the library actually linked, e.g. "0.1.0". Static storage. */
+WSFWD_API const char *wsfwd_version(void);
+
+typedef enum wsfwd_error {
+    WSFWD_OK = 0,
+    WSFWD_INCOMPLETE = 1, /* not an error: more input is needed */
+
+    /* Usage and resources */
+    WSFWD_ERR_INVALID = -1,  /* an argument is out of range or NULL where it may not be */
+    WSFWD_ERR_NOMEM = -2,    /* the allocator returned NULL */
+    WSFWD_ERR_NOBUFS = -3,   /* the caller's buffer is too small */
+    WSFWD_ERR_STATE = -4,    /* not allowed in the connection's current state */
+    WSFWD_ERR_CALLBACK = -5, /* a callback returned non-zero; the connection is failed */
+    WSFWD_ERR_RANDOM = -6,   /* the randomness source failed */
+
+    /* HTTP and the opening handshake, server side (each maps to an HTTP status) */
+    WSFWD_ERR_HTTP_MALFORMED = -20,   /* 400: not a well-formed HTTP/1.x request */
+    WSFWD_ERR_HTTP_TOO_LARGE = -21,   /* 431: the header block passed the size limit */
+    WSFWD_ERR_HTTP_METHOD = -22,      /* 405: a method other than GET */
+    WSFWD_ERR_HTTP_VERSION = -23,     /* 400: HTTP older than 1.1 */
+    WSFWD_ERR_HS_HOST = -24,          /* 400: Host missing or repeated */
+    WSFWD_ERR_HS_UPGRADE = -25,       /* 400: Upgrade does not list "websocket" */
+    WSFWD_ERR_HS_CONNECTION = -26,    /* 400: Connection does not list "Upgrade" */
+    WSFWD_ERR_HS_KEY = -27,           /* 400: Sec-WebSocket-Key missing, repeated or not 16 bytes */
+    WSFWD_ERR_HS_VERSION = -28,       /* 426: Sec-WebSocket-Version is not 13 */
+    WSFWD_ERR_HS_REFUSED = -29,       /* the application refused the handshake */
+
+    /* The opening handshake, client side (checking the server's response) */
+    WSFWD_ERR_HS_STATUS = -40,       /* the status is not 101 */
+    WSFWD_ERR_HS_ACCEPT = -41,       /* Sec-WebSocket-Accept missing or wrong */
+    WSFWD_ERR_HS_SUBPROTOCOL = -42,  /* a subprotocol the client did not offer */
+    WSFWD_ERR_HS_EXTENSION = -43,    /* an extension the client did not offer */
+    WSFWD_ERR_HTTP_RESPONSE = -44,   /* not a well-formed HTTP/1.1 response */
+    WSFWD_ERR_HS_RESP_UPGRADE = -45, /* Upgrade missing or not "websocket" */
+    WSFWD_ERR_HS_RESP_CONNECTION = -46, /* Connection missing or without "Upgrade" */
+
+    /* Frames and messages (each maps to an RFC 6455 close code, see wsfwd_error_close_code) */
+    WSFWD_ERR_RSV = -60,                /* 1002: an RSV bit set, no extension negotiated */
+    WSFWD_ERR_OPCODE = -61,             /* 1002: a reserved opcode */
+    WSFWD_ERR_MASK = -62,               /* 1002: masked from a server or unmasked from a client */
+    WSFWD_ERR_LENGTH = -63,             /* 1002: length not minimally encoded, or top bit set */
+    WSFWD_ERR_CONTROL_TOO_LONG = -64,   /* 1002: a control frame over 125 bytes */
+    WSFWD_ERR_CONTROL_FRAGMENTED = -65, /* 1002: a control frame without FIN */
+    WSFWD_ERR_CONTINUATION = -66,       /* 1002: continuation without a message, or a new
+                                           data frame inside a fragmented message */
+    WSFWD_ERR_CLOSE_PAYLOAD = -67,      /* 1002: a close frame with a 1-byte payload */
+    WSFWD_ERR_CLOSE_CODE = -68,         /* 1002: a close code that may not be sent */
+    WSFWD_ERR_UTF8 = -69,               /* 1007: text or close reason not valid UTF-8 */
+    WSFWD_ERR_TOO_BIG = -70,            /* 1009: a message longer than the limit */
+    WSFWD_ERR_CLOSED = -71              /* the connection is closed; nothing more is sent */
+} wsfwd_error;
+
+/* A short English description of an error value; never NULL. Static storage. */
+WSFWD_API const char *wsfwd_strerror(int err);
+
+/* The close code a frame or message error yields (1002, 1007, 1009), or 0 for others. */
+WSFWD_API uint16_t wsfwd_error_close_code(int err);
+
+/* The HTTP status a handshake error yields (400, 405, 426, 431), or 0 for others. */
+WSFWD_API int wsfwd_error_http_status(int err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Common types                                                                               */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A view of bytes owned by someone else; ptr is NULL and len 0 when absent. */
+typedef struct wsfwd_str {
+    const char *ptr;
+    size_t len;
+} wsfwd_str;
+
+/* Same layout as POSIX struct iovec, so an array of these can be passed to writev(). */
+typedef struct wsfwd_iovec {
+    const void *base;
+    size_t len;
+} wsfwd_iovec;
+
+/* Optional allocator. Any member left NULL makes the whole struct fall back to libc. */
+typedef struct wsfwd_allocator {
+    void *(*malloc)(size_t size, void *user_data);
+    void *(*realloc)(void *ptr, size_t size, void *user_data);
+    void (*free)(void *ptr, void *user_data);
+    void *user_data;
+} wsfwd_allocator;
+
+/* Randomness source: fill buf with len unpredictable bytes; return 0, or non-zero on failure. */
+typedef int (*wsfwd_random_fn)(void *buf, size_t len, void *user_data);
+
+typedef enum wsfwd_role { WSFWD_ROLE_SERVER = 0, WSFWD_ROLE_CLIENT = 1 } wsfwd_role;
+
+typedef enum wsfwd_opcode {
+    WSFWD_OP_CONTINUATION = 0x0,
+    WSFWD_OP_TEXT = 0x1,
+    WSFWD_OP_BINARY = 0x2,
+    WSFWD_OP_CLOSE = 0x8,
+    WSFWD_OP_PING = 0x9,
+    WSFWD_OP_PONG = 0xA
+} wsfwd_opcode;
+
+/* Close codes of RFC 6455 section 7.4.1 (1005 and 1006 are never sent on the wire). */
+enum {
+    WSFWD_CLOSE_NORMAL = 1000,
+    WSFWD_CLOSE_GOING_AWAY = 1001,
+    WSFWD_CLOSE_PROTOCOL_ERROR = 1002,
+    WSFWD_CLOSE_UNSUPPORTED = 1003,
+    WSFWD_CLOSE_NO_STATUS = 1005,
+    WSFWD_CLOSE_ABNORMAL = 1006,
+    WSFWD_CLOSE_INVALID_PAYLOAD = 1007,
+    WSFWD_CLOSE_POLICY = 1008,
+    WSFWD_CLOSE_TOO_BIG = 1009,
+    WSFWD_CLOSE_MANDATORY_EXTENSION = 1010,
+    WSFWD_CLOSE_INTERNAL_ERROR = 1011
+};
+
+/* True if code may appear in a close frame: 1000-1003, 1007-1014, 3000-4999. */
+WSFWD_API bool wsfwd_close_code_is_valid(uint16_t code);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Frame codec (RFC 6455 section 5), for callers who want only the wire format                */
+/* ------------------------------------------------------------------------------------------ */
+
+#define WSFWD_FRAME_HEADER_MAX 14 /* 2 + 8 length bytes + 4 mask bytes */
+#define WSFWD_CONTROL_PAYLOAD_MAX 125
+
+typedef struct wsfwd_frame_header {
+    bool fin;
+    bool masked;
+    uint8_t rsv;         /* RSV1..RSV3 as bits 2..0 */
+    uint8_t opcode;      /* wsfwd_opcode, or a reserved value (reported as an error) */
+    uint8_t mask[4];     /* valid when masked */
+    uint8_t header_len;  /* bytes the header took, 2 to 14 */
+    uint64_t payload_len;
+} wsfwd_frame_header;
+
+/*
+ * Decode one frame header from buf. Returns WSFWD_OK and fills *h, WSFWD_INCOMPLETE when
+ * buf holds only part of a header, or the first rule of section 5 the header breaks:
+ * WSFWD_ERR_RSV, _OPCODE, _LENGTH, _CONTROL_TOO_LONG, _CONTROL_FRAGMENTED, or _MASK when the
+ * masking bit is wrong for a frame sent to `receiver` (a server receives masked frames only,
+ * a client unmasked ones only). Continuation rules need state: the connection checks them.
+ */
+WSFWD_API int wsfwd_frame_parse_header(const uint8_t *buf, size_t len, wsfwd_role receiver,
+                                       wsfwd_frame_header *h);
+
+/*
+ * Encode a frame header into out (at least WSFWD_FRAME_HEADER_MAX bytes) and return its
+ * length. mask is NULL for an unmasked frame (server to client), else the 4-byte key; the
+ * payload itself is masked separately with wsfwd_mask().
+ */
+WSFWD_API size_t wsfwd_frame_encode_header(uint8_t *out, bool fin, wsfwd_opcode opcode,
+                                           uint64_t payload_len, const uint8_t mask[4]);
+
+/*
+ * XOR data in place with the masking key, starting at key position `offset` (the payload
+ * offset of data[0], so a payload can be unmasked in pieces). Works a machine word at a time.
+ */
+WSFWD_API void wsfwd_mask(uint8_t *data, size_t len, const uint8_t mask[4], uint64_t offset);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Opening handshake (RFC 6455 section 4)                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+#define WSFWD_KEY_LEN 24    /* base64 of 16 bytes */
+#define WSFWD_ACCEPT_LEN 28 /* base64 of a SHA-1 digest */
+
+/* Sec-WebSocket-Accept for a key: writes WSFWD_ACCEPT_LEN characters and a NUL to out. */
+WSFWD_API void wsfwd_handshake_accept(const char *key, size_t key_len,
+                                      char out[WSFWD_ACCEPT_LEN + 1]);
+
+/* A client key from 16 random bytes: writes WSFWD_KEY_LEN characters and a NUL to out. */
+WSFWD_API void wsfwd_handshake_key(const uint8_t nonce[16], char out[WSFWD_KEY_LEN + 1]);
+
+/* --- Server side: the incremental HTTP/1.1 request parser --- */
+
+typedef struct wsfwd_request wsfwd_request;
+
+/*
+ * A parser for one request. max_size bounds the header block (0 means the default, 8192);
+ * alloc may be NULL. The request owns its copy of the header bytes; every wsfwd_str it
+ * returns points into it and stays valid until wsfwd_request_free().
+ * Errors: WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM.
+ */
+WSFWD_API int wsfwd_request_new(const wsfwd_allocator *alloc, size_t max_size,
+                                wsfwd_request **out);
+WSFWD_API void wsfwd_request_free(wsfwd_request *req); /* NULL is fine */
+
+/*
+ * Feed the next bytes, split anywhere. *consumed gets how many were taken: bytes after the
+ * end of the header block are left to the caller (they are the first WebSocket frames).
+ * Returns WSFWD_INCOMPLETE (all taken, more needed), WSFWD_OK (a complete, well-formed
+ * HTTP/1.x request: check wsfwd_request_status() for whether it is a valid upgrade), or
+ * WSFWD_ERR_HTTP_MALFORMED / WSFWD_ERR_HTTP_TOO_LARGE (answer with the status that
+ * wsfwd_request_status() gives). After OK or an error, further feeds return the same result
+ * and take nothing.
+ */
+WSFWD_API int wsfwd_request_feed(wsfwd_request *req, const uint8_t *data, size_t len,
+                                 size_t *consumed);
+
+/*
+ * The result of checking the request against RFC 6455 section 4.2.1: WSFWD_OK for a valid
+ * upgrade, WSFWD_INCOMPLETE before the request is complete, else the first rule it breaks
+ * (WSFWD_ERR_HTTP_*, WSFWD_ERR_HS_HOST, _UPGRADE, _CONNECTION, _KEY, _VERSION).
+ */
+WSFWD_API int wsfwd_request_check(const wsfwd_request *req);
+
+/* The HTTP status to answer with: 101 for a valid upgrade, else 400, 405, 426 or 431. */
+WSFWD_API int wsfwd_request_status(const wsfwd_request *req);
+
+/* True if the request asked for a WebSocket upgrade at all (an Upgrade header is present). */
+WSFWD_API bool wsfwd_request_is_upgrade(const wsfwd_request *req);
+
+WSFWD_API wsfwd_str wsfwd_request_method(const wsfwd_request *req);
+WSFWD_API wsfwd_str wsfwd_request_target(const wsfwd_request *req); /* path and query */
+WSFWD_API wsfwd_str wsfwd_request_path(const wsfwd_request *req);   /* before '?', raw */
+WSFWD_API wsfwd_str wsfwd_request_query(const wsfwd_request *req);  /* after '?', raw */
+WSFWD_API wsfwd_str wsfwd_request_host(const wsfwd_request *req);
+WSFWD_API wsfwd_str wsfwd_request_origin(const wsfwd_request *req);
+WSFWD_API wsfwd_str wsfwd_request_key(const wsfwd_request *req);
+
+/* The value of the first header with this name (case-insensitive), trimmed; absent: {0}. */
+WSFWD_API wsfwd_str wsfwd_request_header(const wsfwd_request *req, const char *name);
+
+/* The subprotocols offered in Sec-WebSocket-Protocol headers, in order. */
+WSFWD_API size_t wsfwd_request_subprotocol_count(const wsfwd_request *req);
+WSFWD_API wsfwd_str wsfwd_request_subprotocol(const wsfwd_request *req, size_t index);
+
+/*
+ * Write the response for this request into buf and set *len. status 101 writes the
+ * Switching Protocols response with Sec-WebSocket-Accept (and Sec-WebSocket-Protocol when
+ * subprotocol is not NULL: it must be one the client offered, else WSFWD_ERR_INVALID); it
+ * fails with the request's own error if the request is not a valid upgrade. Any other status
+ * (100-599) writes a short plain-text error response with "Connection: close"; 426 adds
+ * "Sec-WebSocket-Version: 13" and 405 adds "Allow: GET".
+ * Errors: WSFWD_ERR_INVALID, WSFWD_ERR_NOBUFS (*len gets the size needed), a request error.
+ */
+WSFWD_API int wsfwd_request_write_response(const wsfwd_request *req, int status,
+                                           const char *subprotocol, char *buf, size_t cap,
+                                           size_t *len);
+
+/* --- Client side: the request and the check of the server's response --- */
+
+/*
+ * Write a client opening handshake into buf. host and path are required (path starts with
+ * '/' and may carry a query); origin and subprotocols (a comma-separated list) may be NULL.
+ * key is the WSFWD_KEY_LEN-character key from wsfwd_handshake_key().
+ * Errors: WSFWD_ERR_INVALID (a value with CR, LF or NUL, or a missing one), WSFWD_ERR_NOBUFS.
+ */
+WSFWD_API int wsfwd_client_request_write(const char *host, const char *path,
+                                         const char *origin, const char *subprotocols,
+                                         const char *key, char *buf, size_t cap, size_t *len);
+
+typedef struct wsfwd_response wsfwd_response;
+
+/* Like wsfwd_request_new, for the server's response to a client handshake. */
+WSFWD_API int wsfwd_response_new(const wsfwd_allocator *alloc, size_t max_size,
+                                 wsfwd_response **out);
+WSFWD_API void wsfwd_response_free(wsfwd_response *resp);
+
+/* Like wsfwd_request_feed; errors are WSFWD_ERR_HTTP_RESPONSE and WSFWD_ERR_HTTP_TOO_LARGE. */
+WSFWD_API int wsfwd_response_feed(wsfwd_response *resp, const uint8_t *data, size_t len,
+                                  size_t *consumed);
+
+/*
+ * Check a complete response against the client's key and offered subprotocols (a
+ * comma-separated list, or NULL): status 101, Upgrade, Connection, Sec-WebSocket-Accept,
+ * at most one subprotocol and only an offered one, no extension. Returns WSFWD_OK or the
+ * first failure (WSFWD_ERR_HS_STATUS, _RESP_UPGRADE, _RESP_CONNECTION, _ACCEPT,
+ * _SUBPROTOCOL, _EXTENSION), or WSFWD_INCOMPLETE before the response is complete.
+ */
+WSFWD_API int wsfwd_response_check(const wsfwd_response *resp, const char *key,
+                                   const char *subprotocols);
+
+WSFWD_API int wsfwd_response_status(const wsfwd_response *resp); /* 0 until parsed */
+WSFWD_API wsfwd_str wsfwd_response_header(const wsfwd_response *resp, const char *name);
+WSFWD_API wsfwd_str wsfwd_response_subprotocol(const wsfwd_response *resp);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Configuration, shared by many connections                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct wsfwd_config wsfwd_config;
+typedef struct wsfwd_conn wsfwd_conn;
+
+/*
+ * A new configuration with the defaults: 1 MiB messages, 8 KiB handshake header, no
+ * callbacks, the OS randomness source. alloc (may be NULL) is copied and used for the config
+ * and every connection made from it. The config must outlive those connections.
+ * Errors: WSFWD_ERR_NOMEM.
+ */
+WSFWD_API int wsfwd_config_new(const wsfwd_allocator *alloc, wsfwd_config **out);
+WSFWD_API void wsfwd_config_free(wsfwd_config *cfg); /* NULL is fine */
+
+/* The largest message accepted, reassembled (default 1 MiB); past it the peer gets 1009. */
+WSFWD_API int wsfwd_config_set_max_message(wsfwd_config *cfg, size_t bytes);
+/* The largest handshake header block (default 8192); past it 431 (server) or an error. */
+WSFWD_API int wsfwd_config_set_max_header(wsfwd_config *cfg, size_t bytes);
+/* Replace the randomness source (client masks and keys, connection ids). */
+WSFWD_API int wsfwd_config_set_random(wsfwd_config *cfg, wsfwd_random_fn fn, void *user_data);
+/* Opaque pointer handed to every callback as its last argument. */
+WSFWD_API void wsfwd_config_set_user_data(wsfwd_config *cfg, void *user_data);
+
+/*
+ * Callbacks. Each may be NULL. A callback returns 0 to go on; non-zero fails the connection
+ * with WSFWD_ERR_CALLBACK (close code 1011). Inside any callback the caller may send, close
+ * or free any connection, the one being served included: the library notices and stops
+ * touching a freed connection.
+ */
+
+/*
+ * Server role: a complete request arrived (wsfwd_request_check() says whether it is a valid
+ * upgrade). Call wsfwd_conn_accept(), wsfwd_conn_refuse() or wsfwd_conn_respond() to decide;
+ * if the callback does none of them, a valid upgrade is accepted and an invalid one refused
+ * with the status it warrants. The request is valid only during the callback.
+ */
+typedef int (*wsfwd_on_request_fn)(wsfwd_conn *conn, const wsfwd_request *req, void *ud);
+
+/* The connection is open: the handshake succeeded (both roles). */
+typedef int (*wsfwd_on_open_fn)(wsfwd_conn *conn, void *ud);
+
+/*
+ * A whole message (text already checked as UTF-8). data is valid only during the callback
+ * and may point into the buffer given to wsfwd_conn_feed().
+ */
+typedef int (*wsfwd_on_message_fn)(wsfwd_conn *conn, wsfwd_opcode opcode, const uint8_t *data,
+                                   size_t len, void *ud);
+
+/* A ping or pong arrived (pings are answered automatically; this is only to observe). */
+typedef int (*wsfwd_on_control_fn)(wsfwd_conn *conn, wsfwd_opcode opcode, const uint8_t *data,
+                                   size_t len, void *ud);
+
+/*
+ * The connection closed: the peer's close frame arrived (code 1005 when it had none), or the
+ * connection failed (code is the one sent, err says why). Called once per connection.
+ */
+typedef void (*wsfwd_on_close_fn)(wsfwd_conn *conn, uint16_t code, const char *reason,
+                                  size_t reason_len, int err, void *ud);
+
+/* The connection went from nothing to write to something to write. */
+typedef void (*wsfwd_on_output_fn)(wsfwd_conn *conn, void *ud);
+
+WSFWD_API void wsfwd_config_on_request(wsfwd_config *cfg, wsfwd_on_request_fn fn);
+WSFWD_API void wsfwd_config_on_open(wsfwd_config *cfg, wsfwd_on_open_fn fn);
+WSFWD_API void wsfwd_config_on_message(wsfwd_config *cfg, wsfwd_on_message_fn fn);
+WSFWD_API void wsfwd_config_on_control(wsfwd_config *cfg, wsfwd_on_control_fn fn);
+WSFWD_API void wsfwd_config_on_close(wsfwd_config *cfg, wsfwd_on_close_fn fn);
+WSFWD_API void wsfwd_config_on_output(wsfwd_config *cfg, wsfwd_on_output_fn fn);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Connection                                                                                 */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef enum wsfwd_state {
+    WSFWD_STATE_HANDSHAKE = 0, /* waiting for the opening handshake */
+    WSFWD_STATE_OPEN = 1,      /* messages flow both ways */
+    WSFWD_STATE_CLOSING = 2,   /* we sent a close frame and wait for the peer's */
+    WSFWD_STATE_CLOSED = 3     /* nothing more will be sent or delivered; once the output
+                                  is written (wsfwd_conn_is_done), close the TCP connection */
+} wsfwd_state;
+
+/*
+ * A connection in the given role, starting in the handshake. A client then calls
+ * wsfwd_conn_client_start(). Errors: WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM.
+ */
+WSFWD_API int wsfwd_conn_new(wsfwd_config *cfg, wsfwd_role role, void *user_data,
+                             wsfwd_conn **out);
+
+/* Free the connection and its queued output. Safe inside any callback. NULL is fine. */
+WSFWD_API void wsfwd_conn_free(wsfwd_conn *conn);
+
+/* Skip the handshake: for bytes that start right after an upgrade done elsewhere. */
+WSFWD_API int wsfwd_conn_set_open(wsfwd_conn *conn);
+
+/*
+ * Client role: queue the opening handshake for host and path (origin and subprotocols, a
+ * comma-separated list, may be NULL). Errors: WSFWD_ERR_STATE, WSFWD_ERR_INVALID,
+ * WSFWD_ERR_RANDOM, WSFWD_ERR_NOMEM.
+ */
+WSFWD_API int wsfwd_conn_client_start(wsfwd_conn *conn, const char *host, const char *path,
+                                      const char *origin, const char *subprotocols);
+
+/* Server role, inside on_request: accept, optionally choosing an offered subprotocol. */
+WSFWD_API int wsfwd_conn_accept(wsfwd_conn *conn, const char *subprotocol);
+/* Server role, inside on_request: refuse with an HTTP status (e.g. 403, 404, 503). */
+WSFWD_API int wsfwd_conn_refuse(wsfwd_conn *conn, int status);
+/*
+ * Server role, inside on_request: answer with a whole HTTP response of your own (a page,
+ * a health check). content_type may be NULL for no body type; the body is copied.
+ */
+WSFWD_API int wsfwd_conn_respond(wsfwd_conn *conn, int status, const char *content_type,
+                                 const void *body, size_t body_len);
+
+/*
+ * Feed bytes read from the peer, in pieces of any size: every split gives the same events.
+ * The library may modify them (it unmasks in place). Returns WSFWD_OK, or the error that
+ * failed the connection (the close frame or HTTP error response is then queued and the state
+ * is CLOSED; on_close has been called). Bytes after the connection is closed are ignored.
+ */
+WSFWD_API int wsfwd_conn_feed(wsfwd_conn *conn, uint8_t *data, size_t len);
+
+/*
+ * Send a whole message (TEXT, BINARY) or a control frame (PING, PONG: at most 125 bytes).
+ * The payload is copied. Text is not checked: sending valid UTF-8 is the caller's duty.
+ * Errors: WSFWD_ERR_STATE (not open), WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM, WSFWD_ERR_RANDOM.
+ */
+WSFWD_API int wsfwd_conn_send(wsfwd_conn *conn, wsfwd_opcode opcode, const void *data,
+                              size_t len);
+
+/*
+ * Start the closing handshake: queue a close frame with code (a valid code, or 0 for a close
+ * frame without one) and a reason of at most 123 bytes. State becomes CLOSING; nothing is sent
+ * after it. Errors: WSFWD_ERR_STATE, WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM.
+ */
+WSFWD_API int wsfwd_conn_close(wsfwd_conn *conn, uint16_t code, const char *reason,
+                               size_t reason_len);
+
+/*
+ * The bytes waiting to be written, as up to max segments (in order). Returns how many were
+ * filled. The segments stay valid until the next call on this connection.
+ */
+WSFWD_API size_t wsfwd_conn_output(wsfwd_conn *conn, wsfwd_iovec *iov, size_t max);
+
+/* Tell the connection that n bytes of its output were written (n <= wsfwd_conn_pending). */
+WSFWD_API void wsfwd_conn_consume(wsfwd_conn *conn, size_t n);
+
+/* Bytes queued for writing. */
+WSFWD_API size_t wsfwd_conn_pending(const wsfwd_conn *conn);
+
+WSFWD_API wsfwd_state wsfwd_conn_state(const wsfwd_conn *conn);
+WSFWD_API wsfwd_role wsfwd_conn_role(const wsfwd_conn *conn);
+
+/* True once the connection is CLOSED and all its output written: close the socket now. */
+WSFWD_API bool wsfwd_conn_is_done(const wsfwd_conn *conn);
+
+/* The subprotocol agreed in the handshake (NUL-terminated, "" for none). */
+WSFWD_API const char *wsfwd_conn_subprotocol(const wsfwd_conn *conn);
+
+WSFWD_API void *wsfwd_conn_user_data(const wsfwd_conn *conn);
+WSFWD_API void wsfwd_conn_set_user_data(wsfwd_conn *conn, void *user_data);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WSFWD_H */

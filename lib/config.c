@@ -1,0 +1,126 @@
+#define _DEFAULT_SOURCE /* getrandom() or arc4random_buf() */
+
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#if defined(__linux__)
+#include <sys/random.h>
+#else
+#include <stdlib.h>
+#endif
+
+#include "mem.h"
+
+static int os_random(void *buf, size_t len, void *ud)
+{
+    (void)ud;
+#if defined(__linux__)
+    uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = getrandom(p, len, 0);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+#else
+    arc4random_buf(buf, len);
+    return 0;
+#endif
+}
+
+int wsfwd_config_new(const wsfwd_allocator *alloc, wsfwd_config **out)
+{
+    if (out == NULL) {
+        return WSFWD_ERR_INVALID;
+    }
+    wsfwd_allocator a;
+    wsfwd_mem_init(&a, alloc);
+    wsfwd_config *cfg = wsfwd_mem_alloc(&a, sizeof *cfg);
+    if (cfg == NULL) {
+        return WSFWD_ERR_NOMEM;
+    }
+    memset(cfg, 0, sizeof *cfg);
+    cfg->alloc = a;
+    cfg->max_message = WSFWD_DEFAULT_MAX_MESSAGE;
+    cfg->max_header = WSFWD_DEFAULT_MAX_HEADER;
+    cfg->random = os_random;
+    *out = cfg;
+    return WSFWD_OK;
+}
+
+void wsfwd_config_free(wsfwd_config *cfg)
+{
+    if (cfg != NULL) {
+        wsfwd_allocator a = cfg->alloc;
+        wsfwd_mem_free(&a, cfg);
+    }
+}
+
+int wsfwd_config_set_max_message(wsfwd_config *cfg, size_t bytes)
+{
+    if (cfg == NULL || bytes == 0) {
+        return WSFWD_ERR_INVALID;
+    }
+    cfg->max_message = bytes;
+    return WSFWD_OK;
+}
+
+int wsfwd_config_set_max_header(wsfwd_config *cfg, size_t bytes)
+{
+    /* Below a few hundred bytes no real browser's handshake fits. */
+    if (cfg == NULL || bytes < 256) {
+        return WSFWD_ERR_INVALID;
+    }
+    cfg->max_header = bytes;
+    return WSFWD_OK;
+}
+
+int wsfwd_config_set_random(wsfwd_config *cfg, wsfwd_random_fn fn, void *user_data)
+{
+    if (cfg == NULL || fn == NULL) {
+        return WSFWD_ERR_INVALID;
+    }
+    cfg->random = fn;
+    cfg->random_ud = user_data;
+    cfg->pool_left = 0;
+    return WSFWD_OK;
+}
+
+void wsfwd_config_set_user_data(wsfwd_config *cfg, void *user_data)
+{
+    cfg->user_data = user_data;
+}
+
+void wsfwd_config_on_request(wsfwd_config *cfg, wsfwd_on_request_fn fn) { cfg->on_request = fn; }
+void wsfwd_config_on_open(wsfwd_config *cfg, wsfwd_on_open_fn fn) { cfg->on_open = fn; }
+void wsfwd_config_on_message(wsfwd_config *cfg, wsfwd_on_message_fn fn) { cfg->on_message = fn; }
+void wsfwd_config_on_control(wsfwd_config *cfg, wsfwd_on_control_fn fn) { cfg->on_control = fn; }
+void wsfwd_config_on_close(wsfwd_config *cfg, wsfwd_on_close_fn fn) { cfg->on_close = fn; }
+void wsfwd_config_on_output(wsfwd_config *cfg, wsfwd_on_output_fn fn) { cfg->on_output = fn; }
+
+int wsfwd_config_random(wsfwd_config *cfg, void *buf, size_t len)
+{
+    if (len > sizeof cfg->pool) {
+        return cfg->random(buf, len, cfg->random_ud) == 0 ? WSFWD_OK : WSFWD_ERR_RANDOM;
+    }
+    if (cfg->pool_left < len) {
+        if (cfg->random(cfg->pool, sizeof cfg->pool, cfg->random_ud) != 0) {
+            cfg->pool_left = 0;
+            return WSFWD_ERR_RANDOM;
+        }
+        cfg->pool_left = sizeof cfg->pool;
+    }
+    /* Hand out from the end and wipe what was handed out. */
+    cfg->pool_left -= len;
+    memcpy(buf, cfg->pool + cfg->pool_left, len);
+    memset(cfg->pool + cfg->pool_left, 0, len);
+    return WSFWD_OK;
+}

@@ -1,0 +1,33 @@
+/* The shared configuration: limits, callbacks, allocator and randomness. */
+#ifndef WSFWD_CONFIG_H
+#define WSFWD_CONFIG_H
+
+#include "wsfwd.h"
+
+#define WSFWD_DEFAULT_MAX_MESSAGE ((size_t)1 << 20)
+#define WSFWD_DEFAULT_MAX_HEADER ((size_t)8192)
+
+struct wsfwd_config {
+    wsfwd_allocator alloc;
+    size_t max_message;
+    size_t max_header;
+    wsfwd_random_fn random;
+    void *random_ud;
+    void *user_data;
+
+    wsfwd_on_request_fn on_request;
+    wsfwd_on_open_fn on_open;
+    wsfwd_on_message_fn on_message;
+    wsfwd_on_control_fn on_control;
+    wsfwd_on_close_fn on_close;
+    wsfwd_on_output_fn on_output;
+
+    /* Random bytes fetched ahead, so a client mask costs no system call. */
+    uint8_t pool[256];
+    size_t pool_left;
+};
+
+/* Fill buf with len random bytes. Returns WSFWD_OK or WSFWD_ERR_RANDOM. */
+int wsfwd_config_random(wsfwd_config *cfg, void *buf, size_t len);
+
+#endif

@@ -1,0 +1,94 @@
+/* Error values, their descriptions, and how they map to close codes and HTTP statuses. */
+#include "wsfwd.h"
+
+const char *wsfwd_version(void)
+{
+    return WSFWD_VERSION_STRING;
+}
+
+const char *wsfwd_strerror(int err)
+{
+    switch (err) {
+    case WSFWD_OK: return "success";
+    case WSFWD_INCOMPLETE: return "more input is needed";
+    case WSFWD_ERR_INVALID: return "invalid argument";
+    case WSFWD_ERR_NOMEM: return "out of memory";
+    case WSFWD_ERR_NOBUFS: return "buffer too small";
+    case WSFWD_ERR_STATE: return "not allowed in the connection's current state";
+    case WSFWD_ERR_CALLBACK: return "a callback failed";
+    case WSFWD_ERR_RANDOM: return "the randomness source failed";
+    case WSFWD_ERR_HTTP_MALFORMED: return "malformed HTTP request";
+    case WSFWD_ERR_HTTP_TOO_LARGE: return "HTTP header block too large";
+    case WSFWD_ERR_HTTP_METHOD: return "HTTP method is not GET";
+    case WSFWD_ERR_HTTP_VERSION: return "HTTP version older than 1.1";
+    case WSFWD_ERR_HS_HOST: return "Host header missing or repeated";
+    case WSFWD_ERR_HS_UPGRADE: return "Upgrade header does not name websocket";
+    case WSFWD_ERR_HS_CONNECTION: return "Connection header does not name Upgrade";
+    case WSFWD_ERR_HS_KEY: return "Sec-WebSocket-Key missing, repeated or not 16 bytes";
+    case WSFWD_ERR_HS_VERSION: return "Sec-WebSocket-Version is not 13";
+    case WSFWD_ERR_HS_REFUSED: return "handshake refused by the application";
+    case WSFWD_ERR_HS_STATUS: return "handshake response status is not 101";
+    case WSFWD_ERR_HS_ACCEPT: return "Sec-WebSocket-Accept missing or wrong";
+    case WSFWD_ERR_HS_SUBPROTOCOL: return "server chose a subprotocol that was not offered";
+    case WSFWD_ERR_HS_EXTENSION: return "server chose an extension that was not offered";
+    case WSFWD_ERR_HTTP_RESPONSE: return "malformed HTTP response";
+    case WSFWD_ERR_HS_RESP_UPGRADE: return "response Upgrade header does not name websocket";
+    case WSFWD_ERR_HS_RESP_CONNECTION: return "response Connection header does not name Upgrade";
+    case WSFWD_ERR_RSV: return "reserved bit set without an extension";
+    case WSFWD_ERR_OPCODE: return "reserved opcode";
+    case WSFWD_ERR_MASK: return "wrong masking for this direction";
+    case WSFWD_ERR_LENGTH: return "frame length not minimally encoded or too large";
+    case WSFWD_ERR_CONTROL_TOO_LONG: return "control frame longer than 125 bytes";
+    case WSFWD_ERR_CONTROL_FRAGMENTED: return "fragmented control frame";
+    case WSFWD_ERR_CONTINUATION: return "unexpected continuation or data frame";
+    case WSFWD_ERR_CLOSE_PAYLOAD: return "close frame with a 1-byte payload";
+    case WSFWD_ERR_CLOSE_CODE: return "invalid close code";
+    case WSFWD_ERR_UTF8: return "invalid UTF-8";
+    case WSFWD_ERR_TOO_BIG: return "message too big";
+    case WSFWD_ERR_CLOSED: return "connection closed";
+    default: return "unknown error";
+    }
+}
+
+uint16_t wsfwd_error_close_code(int err)
+{
+    switch (err) {
+    case WSFWD_ERR_RSV:
+    case WSFWD_ERR_OPCODE:
+    case WSFWD_ERR_MASK:
+    case WSFWD_ERR_LENGTH:
+    case WSFWD_ERR_CONTROL_TOO_LONG:
+    case WSFWD_ERR_CONTROL_FRAGMENTED:
+    case WSFWD_ERR_CONTINUATION:
+    case WSFWD_ERR_CLOSE_PAYLOAD:
+    case WSFWD_ERR_CLOSE_CODE: return WSFWD_CLOSE_PROTOCOL_ERROR;
+    case WSFWD_ERR_UTF8: return WSFWD_CLOSE_INVALID_PAYLOAD;
+    case WSFWD_ERR_TOO_BIG: return WSFWD_CLOSE_TOO_BIG;
+    case WSFWD_ERR_CALLBACK:
+    case WSFWD_ERR_NOMEM:
+    case WSFWD_ERR_RANDOM: return WSFWD_CLOSE_INTERNAL_ERROR;
+    default: return 0;
+    }
+}
+
+int wsfwd_error_http_status(int err)
+{
+    switch (err) {
+    case WSFWD_ERR_HTTP_MALFORMED:
+    case WSFWD_ERR_HTTP_VERSION:
+    case WSFWD_ERR_HS_HOST:
+    case WSFWD_ERR_HS_UPGRADE:
+    case WSFWD_ERR_HS_CONNECTION:
+    case WSFWD_ERR_HS_KEY: return 400;
+    case WSFWD_ERR_HTTP_METHOD: return 405;
+    case WSFWD_ERR_HS_VERSION: return 426;
+    case WSFWD_ERR_HTTP_TOO_LARGE: return 431;
+    default: return 0;
+    }
+}
+
+bool wsfwd_close_code_is_valid(uint16_t code)
+{
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+           (code >= 3000 && code <= 4999);
+}
