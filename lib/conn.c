@@ -1,0 +1,969 @@
+/*
+ * A WebSocket connection without I/O. Bytes come in through wsfwd_conn_feed, are parsed as
+ * the opening handshake and then as frames, and leave as whole messages through callbacks.
+ * Everything to send is appended to an output queue the caller drains.
+ *
+ * Re-entrancy: callbacks may free or close any connection. `busy` counts the library calls
+ * on the stack for a connection; wsfwd_conn_free only marks a busy connection, and the
+ * outermost call frees it on its way out. After every callback the code checks `freed`
+ * and stops touching the connection.
+ */
+#include "conn.h"
+
+#include <string.h>
+
+#include "handshake.h"
+#include "mem.h"
+#include "utf8.h"
+
+/* Internal result: a callback freed the connection; unwind without touching it. */
+#define STOPPED 2
+
+#define OUT_BLOCK_MIN ((size_t)1024)
+#define OUT_BLOCK_MAX ((size_t)64 * 1024)
+
+typedef struct hs_client {
+    wsfwd_response *resp;
+    char key[WSFWD_KEY_LEN + 1];
+    char protocols[]; /* the offered list, "" for none */
+} hs_client;
+
+/* ---- Output queue -------------------------------------------------------------------- */
+
+/* Room for n bytes at the end of the queue; out_commit() makes them part of it. */
+static uint8_t *out_reserve(wsfwd_conn *c, size_t n)
+{
+    wsfwd_outblock *tail = c->out_tail;
+    if (tail != NULL && tail->cap - tail->len >= n) {
+        return tail->data + tail->len;
+    }
+    size_t cap = tail != NULL ? tail->cap * 2 : OUT_BLOCK_MIN;
+    if (cap > OUT_BLOCK_MAX) {
+        cap = OUT_BLOCK_MAX;
+    }
+    if (cap < n) {
+        cap = n;
+    }
+    if (cap > SIZE_MAX - sizeof(wsfwd_outblock)) {
+        return NULL;
+    }
+    wsfwd_outblock *b = wsfwd_mem_alloc(&c->cfg->alloc, sizeof *b + cap);
+    if (b == NULL) {
+        return NULL;
+    }
+    b->next = NULL;
+    b->len = 0;
+    b->cap = cap;
+    if (tail != NULL) {
+        tail->next = b;
+    } else {
+        c->out_head = b;
+    }
+    c->out_tail = b;
+    return b->data;
+}
+
+static void out_commit(wsfwd_conn *c, size_t n)
+{
+    c->out_tail->len += n;
+    c->pending += n;
+}
+
+static void out_clear(wsfwd_conn *c)
+{
+    wsfwd_outblock *b = c->out_head;
+    while (b != NULL) {
+        wsfwd_outblock *next = b->next;
+        wsfwd_mem_free(&c->cfg->alloc, b);
+        b = next;
+    }
+    c->out_head = c->out_tail = NULL;
+    c->out_off = 0;
+    c->pending = 0;
+}
+
+/* Queue one whole frame, masked with a fresh key in the client role. */
+static int queue_frame(wsfwd_conn *c, wsfwd_opcode op, const void *payload, size_t len)
+{
+    uint8_t mask[4];
+    const uint8_t *maskp = NULL;
+    if (c->role == WSFWD_ROLE_CLIENT) {
+        int rc = wsfwd_config_random(c->cfg, mask, sizeof mask);
+        if (rc != WSFWD_OK) {
+            return rc;
+        }
+        maskp = mask;
+    }
+    if (len > SIZE_MAX - WSFWD_FRAME_HEADER_MAX) {
+        return WSFWD_ERR_INVALID;
+    }
+    uint8_t *p = out_reserve(c, WSFWD_FRAME_HEADER_MAX + len);
+    if (p == NULL) {
+        return WSFWD_ERR_NOMEM;
+    }
+    size_t hlen = wsfwd_frame_encode_header(p, true, op, len, maskp);
+    if (len > 0) {
+        memcpy(p + hlen, payload, len);
+        if (maskp != NULL) {
+            wsfwd_mask(p + hlen, len, maskp, 0);
+        }
+    }
+    out_commit(c, hlen + len);
+    return WSFWD_OK;
+}
+
+static int queue_close(wsfwd_conn *c, uint16_t code, const char *reason, size_t reason_len)
+{
+    uint8_t payload[WSFWD_CONTROL_PAYLOAD_MAX];
+    size_t n = 0;
+    if (code != 0) {
+        if (reason_len > WSFWD_CONTROL_PAYLOAD_MAX - 2) {
+            reason_len = WSFWD_CONTROL_PAYLOAD_MAX - 2;
+        }
+        payload[0] = (uint8_t)(code >> 8);
+        payload[1] = (uint8_t)code;
+        if (reason_len > 0) {
+            memcpy(payload + 2, reason, reason_len);
+        }
+        n = 2 + reason_len;
+    }
+    return queue_frame(c, WSFWD_OP_CLOSE, payload, n);
+}
+
+/* ---- Life cycle and callbacks ---------------------------------------------------------- */
+
+static void destroy(wsfwd_conn *c)
+{
+    const wsfwd_allocator *a = &c->cfg->alloc;
+    if (c->hs != NULL) {
+        if (c->role == WSFWD_ROLE_SERVER) {
+            wsfwd_request_free(c->hs);
+        } else {
+            hs_client *h = c->hs;
+            wsfwd_response_free(h->resp);
+            wsfwd_mem_free(a, h);
+        }
+    }
+    out_clear(c);
+    wsfwd_mem_free(a, c->subprotocol);
+    wsfwd_mem_free(a, c->msg);
+    wsfwd_mem_free(a, c->ctl);
+    wsfwd_mem_free(a, c);
+}
+
+static void free_handshake(wsfwd_conn *c)
+{
+    if (c->hs == NULL) {
+        return;
+    }
+    if (c->role == WSFWD_ROLE_SERVER) {
+        wsfwd_request_free(c->hs);
+    } else {
+        hs_client *h = c->hs;
+        wsfwd_response_free(h->resp);
+        wsfwd_mem_free(&c->cfg->alloc, h);
+    }
+    c->hs = NULL;
+}
+
+static void enter(wsfwd_conn *c)
+{
+    c->busy++;
+}
+
+/* Leave a public call: tell the I/O layer about new output, and free if asked to. */
+static int leave(wsfwd_conn *c, int rc)
+{
+    if (!c->freed && c->pending > 0 && !c->out_told && c->cfg->on_output != NULL) {
+        c->out_told = 1;
+        c->cfg->on_output(c, c->cfg->user_data);
+    }
+    if (--c->busy == 0 && c->freed) {
+        destroy(c);
+    }
+    return rc == STOPPED ? WSFWD_OK : rc;
+}
+
+static void tell_close(wsfwd_conn *c, uint16_t code, const char *reason, size_t reason_len,
+                       int err)
+{
+    if (c->close_told) {
+        return;
+    }
+    c->close_told = 1;
+    if (c->cfg->on_close != NULL) {
+        c->cfg->on_close(c, code, reason, reason_len, err, c->cfg->user_data);
+    }
+}
+
+/* Fail the connection: queue a close frame with the error's code unless one was sent. */
+static int fail(wsfwd_conn *c, int err)
+{
+    uint16_t code = wsfwd_error_close_code(err);
+    if (code == 0) {
+        code = WSFWD_CLOSE_INTERNAL_ERROR;
+    }
+    const char *reason = wsfwd_strerror(err);
+    size_t reason_len = strlen(reason);
+    if (c->state == WSFWD_STATE_OPEN) {
+        /* If even this fails, the state below still tells the caller to drop the socket. */
+        (void)queue_close(c, code, reason, reason_len);
+    }
+    c->state = WSFWD_STATE_CLOSED;
+    tell_close(c, code, reason, reason_len, err);
+    return c->freed ? STOPPED : err;
+}
+
+/* ---- Public: creation ------------------------------------------------------------------ */
+
+int wsfwd_conn_new(wsfwd_config *cfg, wsfwd_role role, void *user_data, wsfwd_conn **out)
+{
+    if (cfg == NULL || out == NULL || (role != WSFWD_ROLE_SERVER && role != WSFWD_ROLE_CLIENT)) {
+        return WSFWD_ERR_INVALID;
+    }
+    wsfwd_conn *c = wsfwd_mem_alloc(&cfg->alloc, sizeof *c);
+    if (c == NULL) {
+        return WSFWD_ERR_NOMEM;
+    }
+    memset(c, 0, sizeof *c);
+    c->cfg = cfg;
+    c->user_data = user_data;
+    c->role = (uint8_t)role;
+    c->state = WSFWD_STATE_HANDSHAKE;
+    *out = c;
+    return WSFWD_OK;
+}
+
+void wsfwd_conn_free(wsfwd_conn *c)
+{
+    if (c == NULL || c->freed) {
+        return;
+    }
+    if (c->busy > 0) {
+        c->freed = 1;
+        return;
+    }
+    destroy(c);
+}
+
+int wsfwd_conn_set_open(wsfwd_conn *c)
+{
+    if (c == NULL) {
+        return WSFWD_ERR_INVALID;
+    }
+    if (c->state != WSFWD_STATE_HANDSHAKE || c->hs != NULL) {
+        return WSFWD_ERR_STATE;
+    }
+    c->state = WSFWD_STATE_OPEN;
+    return WSFWD_OK;
+}
+
+/* ---- Server handshake ------------------------------------------------------------------ */
+
+static int in_request(const wsfwd_conn *c)
+{
+    return c != NULL && c->in_request && c->state == WSFWD_STATE_HANDSHAKE && !c->freed;
+}
+
+/* Queue the request's response with this status; the size is asked for first. */
+static int queue_response(wsfwd_conn *c, int status, const char *subprotocol)
+{
+    size_t need = 0;
+    int rc = wsfwd_request_write_response(c->hs, status, subprotocol, NULL, 0, &need);
+    if (rc != WSFWD_ERR_NOBUFS) {
+        return rc == WSFWD_OK ? WSFWD_ERR_INVALID : rc;
+    }
+    uint8_t *p = out_reserve(c, need);
+    if (p == NULL) {
+        return WSFWD_ERR_NOMEM;
+    }
+    rc = wsfwd_request_write_response(c->hs, status, subprotocol, (char *)p, need, &need);
+    if (rc != WSFWD_OK) {
+        return rc;
+    }
+    out_commit(c, need);
+    return WSFWD_OK;
+}
+
+int wsfwd_conn_accept(wsfwd_conn *c, const char *subprotocol)
+{
+    if (!in_request(c)) {
+        return WSFWD_ERR_STATE;
+    }
+    if (subprotocol != NULL && subprotocol[0] != '\0') {
+        size_t n = strlen(subprotocol) + 1;
+        char *copy = wsfwd_mem_alloc(&c->cfg->alloc, n);
+        if (copy == NULL) {
+            return WSFWD_ERR_NOMEM;
+        }
+        memcpy(copy, subprotocol, n);
+        int rc = queue_response(c, 101, copy);
+        if (rc != WSFWD_OK) {
+            wsfwd_mem_free(&c->cfg->alloc, copy);
+            return rc;
+        }
+        c->subprotocol = copy;
+    } else {
+        int rc = queue_response(c, 101, NULL);
+        if (rc != WSFWD_OK) {
+            return rc;
+        }
+    }
+    c->state = WSFWD_STATE_OPEN;
+    return WSFWD_OK;
+}
+
+int wsfwd_conn_refuse(wsfwd_conn *c, int status)
+{
+    if (!in_request(c)) {
+        return WSFWD_ERR_STATE;
+    }
+    if (status < 300 || status > 599) {
+        return WSFWD_ERR_INVALID;
+    }
+    int rc = queue_response(c, status, NULL);
+    if (rc != WSFWD_OK) {
+        return rc;
+    }
+    c->state = WSFWD_STATE_CLOSED;
+    c->hs_result = WSFWD_ERR_HS_REFUSED;
+    return WSFWD_OK;
+}
+
+int wsfwd_conn_respond(wsfwd_conn *c, int status, const char *content_type, const void *body,
+                       size_t body_len)
+{
+    if (!in_request(c)) {
+        return WSFWD_ERR_STATE;
+    }
+    if (body == NULL && body_len > 0) {
+        return WSFWD_ERR_INVALID;
+    }
+    size_t need = 0;
+    int rc = wsfwd_http_write_head(NULL, 0, &need, status, content_type, NULL, body_len);
+    if (rc != WSFWD_ERR_NOBUFS) {
+        return rc == WSFWD_OK ? WSFWD_ERR_INVALID : rc;
+    }
+    if (body_len > SIZE_MAX - need) {
+        return WSFWD_ERR_INVALID;
+    }
+    uint8_t *p = out_reserve(c, need + body_len);
+    if (p == NULL) {
+        return WSFWD_ERR_NOMEM;
+    }
+    rc = wsfwd_http_write_head((char *)p, need, &need, status, content_type, NULL, body_len);
+    if (rc != WSFWD_OK) {
+        return rc;
+    }
+    if (body_len > 0) {
+        memcpy(p + need, body, body_len);
+    }
+    out_commit(c, need + body_len);
+    c->state = WSFWD_STATE_CLOSED;
+    c->hs_result = WSFWD_OK;
+    return WSFWD_OK;
+}
+
+static int open_connection(wsfwd_conn *c)
+{
+    free_handshake(c);
+    if (c->cfg->on_open != NULL) {
+        int r = c->cfg->on_open(c, c->cfg->user_data);
+        if (c->freed) {
+            return STOPPED;
+        }
+        if (r != 0) {
+            return fail(c, WSFWD_ERR_CALLBACK);
+        }
+    }
+    return WSFWD_OK;
+}
+
+static int feed_server_handshake(wsfwd_conn *c, const uint8_t *data, size_t len, size_t *used)
+{
+    if (c->hs == NULL) {
+        wsfwd_request *req;
+        int rc = wsfwd_request_new(&c->cfg->alloc, c->cfg->max_header, &req);
+        if (rc != WSFWD_OK) {
+            *used = len;
+            c->state = WSFWD_STATE_CLOSED;
+            return rc;
+        }
+        c->hs = req;
+    }
+    int rc = wsfwd_request_feed(c->hs, data, len, used);
+    if (rc == WSFWD_INCOMPLETE) {
+        return WSFWD_OK;
+    }
+    int check = rc == WSFWD_OK ? wsfwd_request_check(c->hs) : rc;
+    if (rc == WSFWD_OK && c->cfg->on_request != NULL) {
+        c->in_request = 1;
+        int r = c->cfg->on_request(c, c->hs, c->cfg->user_data);
+        c->in_request = 0;
+        if (c->freed) {
+            return STOPPED;
+        }
+        if (r != 0) {
+            if (c->state == WSFWD_STATE_HANDSHAKE) {
+                c->in_request = 1;
+                (void)wsfwd_conn_refuse(c, 500);
+                c->in_request = 0;
+            }
+            free_handshake(c);
+            if (c->state == WSFWD_STATE_OPEN) {
+                return fail(c, WSFWD_ERR_CALLBACK);
+            }
+            c->state = WSFWD_STATE_CLOSED;
+            return WSFWD_ERR_CALLBACK;
+        }
+    }
+    if (c->state == WSFWD_STATE_HANDSHAKE) {
+        /* The application did not decide: accept a valid upgrade, refuse anything else. */
+        c->in_request = 1;
+        int r = check == WSFWD_OK ? wsfwd_conn_accept(c, NULL)
+                                  : wsfwd_conn_refuse(c, wsfwd_error_http_status(check));
+        c->in_request = 0;
+        if (check != WSFWD_OK) {
+            c->hs_result = check;
+        }
+        if (r != WSFWD_OK) {
+            c->state = WSFWD_STATE_CLOSED;
+            return r;
+        }
+    }
+    if (c->state == WSFWD_STATE_OPEN) {
+        return open_connection(c);
+    }
+    free_handshake(c);
+    return c->hs_result;
+}
+
+/* ---- Client handshake ------------------------------------------------------------------ */
+
+int wsfwd_conn_client_start(wsfwd_conn *c, const char *host, const char *path,
+                            const char *origin, const char *subprotocols)
+{
+    if (c == NULL || host == NULL || path == NULL) {
+        return WSFWD_ERR_INVALID;
+    }
+    if (c->role != WSFWD_ROLE_CLIENT || c->state != WSFWD_STATE_HANDSHAKE || c->hs != NULL) {
+        return WSFWD_ERR_STATE;
+    }
+    const wsfwd_allocator *a = &c->cfg->alloc;
+    size_t plen = subprotocols != NULL ? strlen(subprotocols) : 0;
+    hs_client *h = wsfwd_mem_alloc(a, sizeof *h + plen + 1);
+    if (h == NULL) {
+        return WSFWD_ERR_NOMEM;
+    }
+    h->resp = NULL;
+    memcpy(h->protocols, plen > 0 ? subprotocols : "", plen + 1);
+
+    uint8_t nonce[16];
+    int rc = wsfwd_config_random(c->cfg, nonce, sizeof nonce);
+    if (rc == WSFWD_OK) {
+        wsfwd_handshake_key(nonce, h->key);
+        rc = wsfwd_response_new(a, c->cfg->max_header, &h->resp);
+    }
+    size_t need = 0;
+    if (rc == WSFWD_OK) {
+        rc = wsfwd_client_request_write(host, path, origin, subprotocols, h->key, NULL, 0, &need);
+        rc = rc == WSFWD_ERR_NOBUFS ? WSFWD_OK : rc == WSFWD_OK ? WSFWD_ERR_INVALID : rc;
+    }
+    uint8_t *p = NULL;
+    if (rc == WSFWD_OK) {
+        p = out_reserve(c, need);
+        rc = p == NULL ? WSFWD_ERR_NOMEM : WSFWD_OK;
+    }
+    if (rc == WSFWD_OK) {
+        rc = wsfwd_client_request_write(host, path, origin, subprotocols, h->key, (char *)p,
+                                        need, &need);
+    }
+    if (rc != WSFWD_OK) {
+        wsfwd_response_free(h->resp);
+        wsfwd_mem_free(a, h);
+        return rc;
+    }
+    c->hs = h;
+    enter(c);
+    out_commit(c, need);
+    return leave(c, WSFWD_OK);
+}
+
+static int feed_client_handshake(wsfwd_conn *c, const uint8_t *data, size_t len, size_t *used)
+{
+    hs_client *h = c->hs;
+    if (h == NULL) {
+        /* Bytes before the client sent its request: a server must not talk first. */
+        *used = len;
+        c->state = WSFWD_STATE_CLOSED;
+        return WSFWD_ERR_HTTP_RESPONSE;
+    }
+    int rc = wsfwd_response_feed(h->resp, data, len, used);
+    if (rc == WSFWD_INCOMPLETE) {
+        return WSFWD_OK;
+    }
+    if (rc == WSFWD_OK) {
+        rc = wsfwd_response_check(h->resp, h->key, h->protocols[0] != '\0' ? h->protocols : NULL);
+    }
+    if (rc == WSFWD_OK) {
+        wsfwd_str proto = wsfwd_response_subprotocol(h->resp);
+        if (proto.len > 0) {
+            c->subprotocol = wsfwd_mem_alloc(&c->cfg->alloc, proto.len + 1);
+            if (c->subprotocol == NULL) {
+                rc = WSFWD_ERR_NOMEM;
+            } else {
+                memcpy(c->subprotocol, proto.ptr, proto.len);
+                c->subprotocol[proto.len] = '\0';
+            }
+        }
+    }
+    if (rc != WSFWD_OK) {
+        free_handshake(c);
+        c->state = WSFWD_STATE_CLOSED;
+        return rc;
+    }
+    c->state = WSFWD_STATE_OPEN;
+    return open_connection(c);
+}
+
+/* ---- Frames and messages --------------------------------------------------------------- */
+
+static int deliver(wsfwd_conn *c, const uint8_t *data, size_t len)
+{
+    wsfwd_opcode op = (wsfwd_opcode)c->msg_opcode;
+    c->msg_opcode = 0;
+    if (c->state != WSFWD_STATE_OPEN || c->cfg->on_message == NULL) {
+        return WSFWD_OK;
+    }
+    int r = c->cfg->on_message(c, op, data, len, c->cfg->user_data);
+    if (c->freed) {
+        return STOPPED;
+    }
+    return r != 0 ? fail(c, WSFWD_ERR_CALLBACK) : WSFWD_OK;
+}
+
+static void message_reset(wsfwd_conn *c)
+{
+    /* Idle connections hold no reassembly buffer. */
+    wsfwd_mem_free(&c->cfg->alloc, c->msg);
+    c->msg = NULL;
+    c->msg_len = 0;
+    c->msg_cap = 0;
+    c->msg_opcode = 0;
+}
+
+static int message_append(wsfwd_conn *c, const uint8_t *p, size_t n)
+{
+    if (n == 0) {
+        return WSFWD_OK;
+    }
+    if (c->msg_cap - c->msg_len < n) {
+        size_t cap = c->msg_cap < 256 ? 256 : c->msg_cap * 2;
+        if (cap > c->cfg->max_message) {
+            cap = c->cfg->max_message;
+        }
+        if (cap < c->msg_len + n) {
+            cap = c->msg_len + n;
+        }
+        uint8_t *m = wsfwd_mem_realloc(&c->cfg->alloc, c->msg, cap);
+        if (m == NULL) {
+            return WSFWD_ERR_NOMEM;
+        }
+        c->msg = m;
+        c->msg_cap = cap;
+    }
+    memcpy(c->msg + c->msg_len, p, n);
+    c->msg_len += n;
+    return WSFWD_OK;
+}
+
+static int on_close_frame(wsfwd_conn *c, const uint8_t *p, size_t n)
+{
+    uint16_t code = WSFWD_CLOSE_NO_STATUS;
+    const char *reason = NULL;
+    size_t reason_len = 0;
+    if (n == 1) {
+        return fail(c, WSFWD_ERR_CLOSE_PAYLOAD);
+    }
+    if (n >= 2) {
+        code = (uint16_t)(p[0] << 8 | p[1]);
+        if (!wsfwd_close_code_is_valid(code)) {
+            return fail(c, WSFWD_ERR_CLOSE_CODE);
+        }
+        reason = (const char *)p + 2;
+        reason_len = n - 2;
+        if (!wsfwd_utf8_valid((const uint8_t *)reason, reason_len)) {
+            return fail(c, WSFWD_ERR_UTF8);
+        }
+    }
+    if (c->state == WSFWD_STATE_OPEN) {
+        /* Echo the code (RFC 6455 section 5.5.1); an empty close is answered empty. */
+        int rc = queue_close(c, n >= 2 ? code : 0, NULL, 0);
+        if (rc != WSFWD_OK) {
+            return fail(c, rc);
+        }
+    }
+    c->state = WSFWD_STATE_CLOSED;
+    tell_close(c, code, reason, reason_len, WSFWD_OK);
+    return c->freed ? STOPPED : WSFWD_OK;
+}
+
+static int on_control_frame(wsfwd_conn *c, const uint8_t *p, size_t n)
+{
+    uint8_t op = c->fh.opcode;
+    if (op == WSFWD_OP_CLOSE) {
+        return on_close_frame(c, p, n);
+    }
+    if (c->state != WSFWD_STATE_OPEN) {
+        return WSFWD_OK;
+    }
+    if (op == WSFWD_OP_PING) {
+        int rc = queue_frame(c, WSFWD_OP_PONG, p, n);
+        if (rc != WSFWD_OK) {
+            return fail(c, rc);
+        }
+    }
+    if (c->cfg->on_control != NULL) {
+        int r = c->cfg->on_control(c, (wsfwd_opcode)op, p, n, c->cfg->user_data);
+        if (c->freed) {
+            return STOPPED;
+        }
+        if (r != 0) {
+            return fail(c, WSFWD_ERR_CALLBACK);
+        }
+    }
+    return WSFWD_OK;
+}
+
+/* A frame header arrived: check what needs the connection's state, then note the message. */
+static int begin_frame(wsfwd_conn *c)
+{
+    uint8_t op = c->fh.opcode;
+    if (op & 0x8) {
+        return WSFWD_OK;
+    }
+    if (op == WSFWD_OP_CONTINUATION) {
+        if (c->msg_opcode == 0) {
+            return fail(c, WSFWD_ERR_CONTINUATION);
+        }
+    } else {
+        if (c->msg_opcode != 0) {
+            return fail(c, WSFWD_ERR_CONTINUATION);
+        }
+        c->msg_opcode = op;
+        c->utf8 = WSFWD_UTF8_ACCEPT;
+    }
+    if (c->fh.payload_len > c->cfg->max_message - c->msg_len) {
+        return fail(c, WSFWD_ERR_TOO_BIG);
+    }
+    return WSFWD_OK;
+}
+
+/* n payload bytes of the current frame, already unmasked; the frame may end with them. */
+static int frame_payload(wsfwd_conn *c, const uint8_t *p, size_t n)
+{
+    bool whole = c->frame_off == 0 && n == c->fh.payload_len;
+    c->frame_off += n;
+    bool last = c->frame_off == c->fh.payload_len;
+
+    if (c->fh.opcode & 0x8) {
+        if (whole) {
+            return on_control_frame(c, p, n);
+        }
+        if (c->ctl == NULL) {
+            c->ctl = wsfwd_mem_alloc(&c->cfg->alloc, WSFWD_CONTROL_PAYLOAD_MAX);
+            if (c->ctl == NULL) {
+                return fail(c, WSFWD_ERR_NOMEM);
+            }
+            c->ctl_len = 0;
+        }
+        memcpy(c->ctl + c->ctl_len, p, n);
+        c->ctl_len = (uint8_t)(c->ctl_len + n);
+        if (!last) {
+            return WSFWD_OK;
+        }
+        uint8_t buf[WSFWD_CONTROL_PAYLOAD_MAX];
+        size_t len = c->ctl_len;
+        memcpy(buf, c->ctl, len);
+        wsfwd_mem_free(&c->cfg->alloc, c->ctl);
+        c->ctl = NULL;
+        c->ctl_len = 0;
+        return on_control_frame(c, buf, len);
+    }
+
+    if (c->state != WSFWD_STATE_OPEN) {
+        /* After our close frame, data is read and dropped. */
+        if (last && c->fh.fin) {
+            message_reset(c);
+        }
+        return WSFWD_OK;
+    }
+    if (c->msg_opcode == WSFWD_OP_TEXT) {
+        c->utf8 = wsfwd_utf8_step(c->utf8, p, n);
+        if (c->utf8 == WSFWD_UTF8_REJECT) {
+            return fail(c, WSFWD_ERR_UTF8);
+        }
+        if (last && c->fh.fin && c->utf8 != WSFWD_UTF8_ACCEPT) {
+            return fail(c, WSFWD_ERR_UTF8);
+        }
+    }
+    if (whole && c->fh.fin && c->msg_len == 0) {
+        /* The common case: the whole message in the caller's buffer, no copy. */
+        return deliver(c, p, n);
+    }
+    int rc = message_append(c, p, n);
+    if (rc != WSFWD_OK) {
+        return fail(c, rc);
+    }
+    if (!last || !c->fh.fin) {
+        return WSFWD_OK;
+    }
+    rc = deliver(c, c->msg, c->msg_len);
+    if (rc != STOPPED) {
+        message_reset(c);
+    }
+    return rc;
+}
+
+/*
+ * Gather a frame header that may be split across feeds. Returns WSFWD_OK with *used bytes
+ * taken, WSFWD_INCOMPLETE when all were taken, or a header error.
+ */
+static int read_header(wsfwd_conn *c, const uint8_t *data, size_t len, size_t *used)
+{
+    wsfwd_role receiver = (wsfwd_role)c->role;
+    if (c->hdr_len == 0) {
+        int rc = wsfwd_frame_parse_header(data, len, receiver, &c->fh);
+        if (rc == WSFWD_OK) {
+            *used = c->fh.header_len;
+            return WSFWD_OK;
+        }
+        if (rc != WSFWD_INCOMPLETE) {
+            return rc;
+        }
+    }
+    size_t room = WSFWD_FRAME_HEADER_MAX - c->hdr_len;
+    size_t take = len < room ? len : room;
+    memcpy(c->hdr + c->hdr_len, data, take);
+    size_t before = c->hdr_len;
+    c->hdr_len = (uint8_t)(c->hdr_len + take);
+    int rc = wsfwd_frame_parse_header(c->hdr, c->hdr_len, receiver, &c->fh);
+    if (rc == WSFWD_INCOMPLETE) {
+        *used = take;
+        return rc;
+    }
+    c->hdr_len = 0;
+    if (rc != WSFWD_OK) {
+        return rc;
+    }
+    *used = c->fh.header_len - before;
+    return WSFWD_OK;
+}
+
+static int feed_frames(wsfwd_conn *c, uint8_t *data, size_t len)
+{
+    while (len > 0 && c->state != WSFWD_STATE_CLOSED) {
+        if (!c->in_frame) {
+            size_t used = 0;
+            int rc = read_header(c, data, len, &used);
+            data += used;
+            len -= used;
+            if (rc == WSFWD_INCOMPLETE) {
+                return WSFWD_OK;
+            }
+            if (rc != WSFWD_OK) {
+                return fail(c, rc);
+            }
+            rc = begin_frame(c);
+            if (rc != WSFWD_OK) {
+                return rc;
+            }
+            c->in_frame = 1;
+            c->frame_off = 0;
+            if (c->fh.payload_len == 0) {
+                c->in_frame = 0;
+                rc = frame_payload(c, data, 0);
+                if (rc != WSFWD_OK) {
+                    return rc;
+                }
+            }
+            continue;
+        }
+        uint64_t left = c->fh.payload_len - c->frame_off;
+        size_t n = left < len ? (size_t)left : len;
+        if (c->fh.masked) {
+            wsfwd_mask(data, n, c->fh.mask, c->frame_off);
+        }
+        if (n == left) {
+            c->in_frame = 0;
+        }
+        int rc = frame_payload(c, data, n);
+        if (rc != WSFWD_OK) {
+            return rc;
+        }
+        data += n;
+        len -= n;
+    }
+    return WSFWD_OK;
+}
+
+int wsfwd_conn_feed(wsfwd_conn *c, uint8_t *data, size_t len)
+{
+    if (c == NULL || (data == NULL && len > 0)) {
+        return WSFWD_ERR_INVALID;
+    }
+    if (c->feeding || c->freed) {
+        return WSFWD_ERR_STATE;
+    }
+    enter(c);
+    c->feeding = 1;
+    int rc = WSFWD_OK;
+    while (len > 0 && c->state == WSFWD_STATE_HANDSHAKE) {
+        size_t used = 0;
+        rc = c->role == WSFWD_ROLE_SERVER ? feed_server_handshake(c, data, len, &used)
+                                          : feed_client_handshake(c, data, len, &used);
+        data += used;
+        len -= used;
+        if (rc != WSFWD_OK) {
+            break;
+        }
+    }
+    if (rc == WSFWD_OK && len > 0 && (c->state == WSFWD_STATE_OPEN ||
+                                      c->state == WSFWD_STATE_CLOSING)) {
+        rc = feed_frames(c, data, len);
+    }
+    c->feeding = 0;
+    return leave(c, rc);
+}
+
+/* ---- Sending --------------------------------------------------------------------------- */
+
+int wsfwd_conn_send(wsfwd_conn *c, wsfwd_opcode op, const void *data, size_t len)
+{
+    if (c == NULL || (data == NULL && len > 0)) {
+        return WSFWD_ERR_INVALID;
+    }
+    bool control = op == WSFWD_OP_PING || op == WSFWD_OP_PONG;
+    if (!control && op != WSFWD_OP_TEXT && op != WSFWD_OP_BINARY) {
+        return WSFWD_ERR_INVALID;
+    }
+    if (control && len > WSFWD_CONTROL_PAYLOAD_MAX) {
+        return WSFWD_ERR_INVALID;
+    }
+    if (c->state != WSFWD_STATE_OPEN || c->freed) {
+        return c->state == WSFWD_STATE_HANDSHAKE ? WSFWD_ERR_STATE : WSFWD_ERR_CLOSED;
+    }
+    enter(c);
+    return leave(c, queue_frame(c, op, data, len));
+}
+
+int wsfwd_conn_close(wsfwd_conn *c, uint16_t code, const char *reason, size_t reason_len)
+{
+    if (c == NULL || (reason == NULL && reason_len > 0)) {
+        return WSFWD_ERR_INVALID;
+    }
+    if (code == 0 ? reason_len > 0 : !wsfwd_close_code_is_valid(code)) {
+        return WSFWD_ERR_INVALID;
+    }
+    if (reason_len > WSFWD_CONTROL_PAYLOAD_MAX - 2 ||
+        !wsfwd_utf8_valid((const uint8_t *)reason, reason_len)) {
+        return WSFWD_ERR_INVALID;
+    }
+    if (c->state != WSFWD_STATE_OPEN || c->freed) {
+        return c->state == WSFWD_STATE_HANDSHAKE ? WSFWD_ERR_STATE : WSFWD_ERR_CLOSED;
+    }
+    enter(c);
+    int rc = queue_close(c, code, reason, reason_len);
+    if (rc == WSFWD_OK) {
+        c->state = WSFWD_STATE_CLOSING;
+    }
+    return leave(c, rc);
+}
+
+/* ---- Output ---------------------------------------------------------------------------- */
+
+size_t wsfwd_conn_output(wsfwd_conn *c, wsfwd_iovec *iov, size_t max)
+{
+    if (c == NULL || iov == NULL) {
+        return 0;
+    }
+    size_t n = 0;
+    size_t off = c->out_off;
+    for (wsfwd_outblock *b = c->out_head; b != NULL && n < max; b = b->next) {
+        if (b->len > off) {
+            iov[n].base = b->data + off;
+            iov[n].len = b->len - off;
+            n++;
+        }
+        off = 0;
+    }
+    return n;
+}
+
+void wsfwd_conn_consume(wsfwd_conn *c, size_t n)
+{
+    if (c == NULL) {
+        return;
+    }
+    if (n > c->pending) {
+        n = c->pending;
+    }
+    c->pending -= n;
+    while (n > 0) {
+        wsfwd_outblock *b = c->out_head;
+        size_t avail = b->len - c->out_off;
+        if (n < avail) {
+            c->out_off += n;
+            break;
+        }
+        n -= avail;
+        c->out_off = 0;
+        /* Keep the tail block while it may still be appended to; free it once empty too. */
+        c->out_head = b->next;
+        if (c->out_head == NULL) {
+            c->out_tail = NULL;
+        }
+        wsfwd_mem_free(&c->cfg->alloc, b);
+    }
+    if (c->pending == 0) {
+        out_clear(c);
+        c->out_told = 0;
+    }
+}
+
+size_t wsfwd_conn_pending(const wsfwd_conn *c)
+{
+    return c != NULL ? c->pending : 0;
+}
+
+wsfwd_state wsfwd_conn_state(const wsfwd_conn *c)
+{
+    return c != NULL ? (wsfwd_state)c->state : WSFWD_STATE_CLOSED;
+}
+
+wsfwd_role wsfwd_conn_role(const wsfwd_conn *c)
+{
+    return c != NULL ? (wsfwd_role)c->role : WSFWD_ROLE_SERVER;
+}
+
+bool wsfwd_conn_is_done(const wsfwd_conn *c)
+{
+    return c == NULL || (c->state == WSFWD_STATE_CLOSED && c->pending == 0);
+}
+
+const char *wsfwd_conn_subprotocol(const wsfwd_conn *c)
+{
+    return c != NULL && c->subprotocol != NULL ? c->subprotocol : "";
+}
+
+void *wsfwd_conn_user_data(const wsfwd_conn *c)
+{
+    return c != NULL ? c->user_data : NULL;
+}
+
+void wsfwd_conn_set_user_data(wsfwd_conn *c, void *user_data)
+{
+    if (c != NULL) {
+        c->user_data = user_data;
+    }
+}

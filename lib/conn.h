@@ -1,0 +1,55 @@
+/* The connection: handshake, frame parser, message assembler and output queue together. */
+#ifndef WSFWD_CONN_H
+#define WSFWD_CONN_H
+
+#include "config.h"
+#include "wsfwd.h"
+
+/* One block of queued output; blocks are freed as soon as they are written. */
+typedef struct wsfwd_outblock {
+    struct wsfwd_outblock *next;
+    size_t len; /* bytes filled */
+    size_t cap;
+    uint8_t data[];
+} wsfwd_outblock;
+
+struct wsfwd_conn {
+    wsfwd_config *cfg;
+    void *user_data;
+    void *hs;          /* handshake state, only while the handshake runs */
+    char *subprotocol; /* agreed subprotocol, NULL for none */
+
+    /* Output, in order */
+    wsfwd_outblock *out_head;
+    wsfwd_outblock *out_tail;
+    size_t out_off; /* bytes of out_head already written */
+    size_t pending; /* bytes queued in all */
+
+    /* The frame being read */
+    wsfwd_frame_header fh;
+    uint64_t frame_off;   /* payload bytes of this frame read so far */
+    uint8_t hdr[WSFWD_FRAME_HEADER_MAX];
+    uint8_t hdr_len;      /* header bytes gathered while a header is split across feeds */
+    uint8_t ctl_len;
+    uint8_t *ctl;         /* a control payload split across feeds (125 bytes, on demand) */
+
+    /* The message being assembled */
+    uint8_t *msg;
+    size_t msg_len;
+    size_t msg_cap;
+    uint32_t utf8;        /* validation state across the message's fragments */
+    uint8_t msg_opcode;   /* TEXT or BINARY while a message is in progress, else 0 */
+
+    uint8_t state;        /* wsfwd_state */
+    uint8_t role;         /* wsfwd_role */
+    uint8_t busy;         /* depth of library calls on the stack for this connection */
+    unsigned in_frame : 1;      /* header read, payload pending */
+    unsigned feeding : 1;       /* inside wsfwd_conn_feed */
+    unsigned in_request : 1;    /* inside on_request */
+    unsigned freed : 1;         /* wsfwd_conn_free called while busy */
+    unsigned close_told : 1;    /* on_close has been called */
+    unsigned out_told : 1;      /* on_output called for the output now queued */
+    int hs_result;              /* what a refused handshake returns from feed */
+};
+
+#endif

@@ -1,0 +1,1171 @@
+/*
+ * The connection: handshake to close in both roles, every RFC 6455 rule with the close code it
+ * yields, independence from how input is split, re-entrant callbacks, allocation failures.
+ */
+#define _GNU_SOURCE /* memmem */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "wsfwd.h"
+
+/* ---- Harness --------------------------------------------------------------------------- */
+
+enum action { ACT_NONE, ACT_FREE, ACT_CLOSE, ACT_ECHO, ACT_FAIL };
+
+typedef struct harness {
+    wsfwd_config *cfg;
+    wsfwd_conn *conn;
+    char log[1 << 16];
+    size_t log_len;
+    int outputs;           /* on_output calls */
+    enum action on_message;
+    enum action on_open;
+    enum action on_close;
+    enum action on_control;
+    int request_decision;  /* 0 default, 101 accept "chat", 404 refuse, 200 respond */
+} harness;
+
+static void logf_(harness *h, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(h->log + h->log_len, sizeof h->log - h->log_len, fmt, ap);
+    va_end(ap);
+    assert_true(n >= 0 && (size_t)n < sizeof h->log - h->log_len);
+    h->log_len += (size_t)n;
+}
+
+static void log_bytes(harness *h, const uint8_t *p, size_t n)
+{
+    /* Long payloads are logged by length and a checksum so the log stays small. */
+    if (n > 64) {
+        uint32_t sum = 0;
+        for (size_t i = 0; i < n; i++) {
+            sum = sum * 31 + p[i];
+        }
+        logf_(h, "#%08x", sum);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        logf_(h, "%02x", p[i]);
+    }
+}
+
+static int do_action(harness *h, wsfwd_conn *c, enum action a)
+{
+    switch (a) {
+    case ACT_FREE:
+        wsfwd_conn_free(c);
+        h->conn = NULL;
+        return 0;
+    case ACT_CLOSE:
+        assert_int_equal(wsfwd_conn_close(c, 1000, "done", 4), WSFWD_OK);
+        return 0;
+    case ACT_FAIL:
+        return -1;
+    default:
+        return 0;
+    }
+}
+
+static int cb_request(wsfwd_conn *c, const wsfwd_request *req, void *ud)
+{
+    harness *h = ud;
+    wsfwd_str path = wsfwd_request_path(req);
+    logf_(h, "request %.*s|", (int)path.len, path.ptr);
+    switch (h->request_decision) {
+    case 101:
+        assert_int_equal(wsfwd_conn_accept(c, "chat"), WSFWD_OK);
+        break;
+    case 404:
+        assert_int_equal(wsfwd_conn_refuse(c, 404), WSFWD_OK);
+        break;
+    case 200:
+        assert_int_equal(wsfwd_conn_respond(c, 200, "text/plain", "page", 4), WSFWD_OK);
+        break;
+    case -1:
+        wsfwd_conn_free(c);
+        h->conn = NULL;
+        break;
+    case 1:
+        return 1;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static int cb_open(wsfwd_conn *c, void *ud)
+{
+    harness *h = ud;
+    logf_(h, "open|");
+    return do_action(h, c, h->on_open);
+}
+
+static int cb_message(wsfwd_conn *c, wsfwd_opcode op, const uint8_t *data, size_t len, void *ud)
+{
+    harness *h = ud;
+    logf_(h, "msg %d %zu ", (int)op, len);
+    log_bytes(h, data, len);
+    logf_(h, "|");
+    if (h->on_message == ACT_ECHO) {
+        assert_int_equal(wsfwd_conn_send(c, op, data, len), WSFWD_OK);
+        return 0;
+    }
+    return do_action(h, c, h->on_message);
+}
+
+static int cb_control(wsfwd_conn *c, wsfwd_opcode op, const uint8_t *data, size_t len, void *ud)
+{
+    harness *h = ud;
+    logf_(h, "ctl %d ", (int)op);
+    log_bytes(h, data, len);
+    logf_(h, "|");
+    return do_action(h, c, h->on_control);
+}
+
+static void cb_close(wsfwd_conn *c, uint16_t code, const char *reason, size_t reason_len, int err,
+                     void *ud)
+{
+    harness *h = ud;
+    logf_(h, "close %u %.*s %d|", code, (int)reason_len, reason != NULL ? reason : "", err);
+    (void)do_action(h, c, h->on_close);
+}
+
+static void cb_output(wsfwd_conn *c, void *ud)
+{
+    harness *h = ud;
+    (void)c;
+    h->outputs++;
+}
+
+/* Deterministic "randomness", so client output is reproducible. */
+static int counter_random(void *buf, size_t len, void *ud)
+{
+    unsigned *n = ud;
+    uint8_t *p = buf;
+    for (size_t i = 0; i < len; i++) {
+        p[i] = (uint8_t)((*n)++ * 101 + 7);
+    }
+    return 0;
+}
+
+static unsigned random_counter;
+
+static harness *harness_new(wsfwd_role role, const wsfwd_allocator *alloc)
+{
+    harness *h = calloc(1, sizeof *h);
+    assert_non_null(h);
+    if (wsfwd_config_new(alloc, &h->cfg) != WSFWD_OK) {
+        free(h);
+        return NULL;
+    }
+    random_counter = 0;
+    wsfwd_config_set_random(h->cfg, counter_random, &random_counter);
+    wsfwd_config_set_user_data(h->cfg, h);
+    wsfwd_config_on_request(h->cfg, cb_request);
+    wsfwd_config_on_open(h->cfg, cb_open);
+    wsfwd_config_on_message(h->cfg, cb_message);
+    wsfwd_config_on_control(h->cfg, cb_control);
+    wsfwd_config_on_close(h->cfg, cb_close);
+    wsfwd_config_on_output(h->cfg, cb_output);
+    if (wsfwd_conn_new(h->cfg, role, h, &h->conn) != WSFWD_OK) {
+        wsfwd_config_free(h->cfg);
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+static void harness_free(harness *h)
+{
+    if (h != NULL) {
+        wsfwd_conn_free(h->conn);
+        wsfwd_config_free(h->cfg);
+        free(h);
+    }
+}
+
+/* Take every pending byte of a connection's output. */
+static size_t drain(wsfwd_conn *c, uint8_t *out, size_t cap)
+{
+    size_t total = 0;
+    for (;;) {
+        wsfwd_iovec iov[4];
+        size_t n = wsfwd_conn_output(c, iov, 4);
+        if (n == 0) {
+            break;
+        }
+        size_t got = 0;
+        for (size_t i = 0; i < n; i++) {
+            assert_true(total + iov[i].len <= cap);
+            memcpy(out + total, iov[i].base, iov[i].len);
+            total += iov[i].len;
+            got += iov[i].len;
+        }
+        wsfwd_conn_consume(c, got);
+    }
+    assert_int_equal(wsfwd_conn_pending(c), 0);
+    return total;
+}
+
+/* Feed a copy of the bytes (feeding unmasks in place). */
+static int feed(wsfwd_conn *c, const uint8_t *data, size_t len)
+{
+    uint8_t *copy = malloc(len + 1);
+    assert_non_null(copy);
+    if (len > 0) {
+        memcpy(copy, data, len);
+    }
+    int rc = wsfwd_conn_feed(c, copy, len);
+    free(copy);
+    return rc;
+}
+
+static const uint8_t CLIENT_MASK[4] = {0x11, 0x22, 0x33, 0x44};
+
+/* Append one frame, masked as a client sends it when masked is true. */
+static size_t put_frame(uint8_t *buf, bool fin, int op, const void *payload, size_t len,
+                        bool masked)
+{
+    size_t n = wsfwd_frame_encode_header(buf, fin, (wsfwd_opcode)op, len,
+                                         masked ? CLIENT_MASK : NULL);
+    if (len > 0) {
+        memcpy(buf + n, payload, len);
+        if (masked) {
+            wsfwd_mask(buf + n, len, CLIENT_MASK, 0);
+        }
+    }
+    return n + len;
+}
+
+static const char REQUEST[] = "GET /ws/room?x=1 HTTP/1.1\r\n"
+                              "Host: example.com\r\n"
+                              "Upgrade: websocket\r\n"
+                              "Connection: keep-alive, Upgrade\r\n"
+                              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                              "Sec-WebSocket-Protocol: chat, superchat\r\n"
+                              "Sec-WebSocket-Version: 13\r\n"
+                              "\r\n";
+
+/* Parse a close frame the server sent, starting at out; returns its code (1005 if none). */
+static unsigned close_code_at(const uint8_t *out, size_t len)
+{
+    wsfwd_frame_header fh;
+    assert_int_equal(wsfwd_frame_parse_header(out, len, WSFWD_ROLE_CLIENT, &fh), WSFWD_OK);
+    assert_int_equal(fh.opcode, WSFWD_OP_CLOSE);
+    if (fh.payload_len < 2) {
+        return 1005;
+    }
+    return (unsigned)(out[fh.header_len] << 8 | out[fh.header_len + 1]);
+}
+
+/* ---- Handshake ------------------------------------------------------------------------- */
+
+static void test_server_handshake_and_echo(void **state)
+{
+    (void)state;
+    harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    h->on_message = ACT_ECHO;
+    uint8_t in[256];
+    size_t n = sizeof REQUEST - 1;
+    memcpy(in, REQUEST, n);
+    n += put_frame(in + n, true, WSFWD_OP_TEXT, "Hello", 5, true);
+    assert_int_equal(feed(h->conn, in, n), WSFWD_OK);
+    assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_OPEN);
+    assert_string_equal(h->log, "request /ws/room|open|msg 1 5 48656c6c6f|");
+    assert_int_equal(h->outputs, 1);
+
+    uint8_t out[1024];
+    size_t got = drain(h->conn, out, sizeof out);
+    const char *resp = "HTTP/1.1 101 Switching Protocols\r\n";
+    assert_memory_equal(out, resp, strlen(resp));
+    assert_non_null(memmem(out, got, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n",
+                           52));
+    const uint8_t echo[] = {0x81, 0x05, 'H', 'e', 'l', 'l', 'o'};
+    assert_memory_equal(out + got - sizeof echo, echo, sizeof echo);
+    assert_string_equal(wsfwd_conn_subprotocol(h->conn), "");
+    harness_free(h);
+}
+
+static void test_server_accepts_subprotocol(void **state)
+{
+    (void)state;
+    harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    h->request_decision = 101;
+    assert_int_equal(feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1), WSFWD_OK);
+    assert_string_equal(wsfwd_conn_subprotocol(h->conn), "chat");
+    uint8_t out[1024];
+    size_t got = drain(h->conn, out, sizeof out);
+    assert_non_null(memmem(out, got, "Sec-WebSocket-Protocol: chat\r\n", 30));
+    harness_free(h);
+}
+
+static void test_server_refuses_and_responds(void **state)
+{
+    (void)state;
+    harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    h->request_decision = 404;
+    assert_int_equal(feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1),
+                     WSFWD_ERR_HS_REFUSED);
+    assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSED);
+    assert_false(wsfwd_conn_is_done(h->conn));
+    uint8_t out[1024];
+    size_t got = drain(h->conn, out, sizeof out);
+    assert_true(got > 12);
+    assert_memory_equal(out, "HTTP/1.1 404", 12);
+    assert_true(wsfwd_conn_is_done(h->conn));
+    assert_null(strstr(h->log, "open"));
+    harness_free(h);
+
+    h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    h->request_decision = 200;
+    const char *page = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(feed(h->conn, (const uint8_t *)page, strlen(page)), WSFWD_OK);
+    assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSED);
+    got = drain(h->conn, out, sizeof out);
+    assert_memory_equal(out, "HTTP/1.1 200", 12);
+    assert_memory_equal(out + got - 8, "\r\n\r\npage", 8);
+    harness_free(h);
+
+    /* A callback that fails refuses with 500. */
+    h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    h->request_decision = 1;
+    assert_int_equal(feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1),
+                     WSFWD_ERR_CALLBACK);
+    got = drain(h->conn, out, sizeof out);
+    assert_memory_equal(out, "HTTP/1.1 500", 12);
+    harness_free(h);
+
+    /* Deciding outside on_request is a state error. */
+    h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    assert_int_equal(wsfwd_conn_accept(h->conn, NULL), WSFWD_ERR_STATE);
+    assert_int_equal(wsfwd_conn_refuse(h->conn, 404), WSFWD_ERR_STATE);
+    assert_int_equal(wsfwd_conn_respond(h->conn, 200, NULL, NULL, 0), WSFWD_ERR_STATE);
+    harness_free(h);
+}
+
+/* Without a decision by the application, a bad request gets the status it warrants. */
+static void test_server_default_refusals(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *request;
+        int err;
+        const char *status;
+    } cases[] = {
+        {"POST /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+         WSFWD_ERR_HTTP_METHOD, "HTTP/1.1 405"},
+        {"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n",
+         WSFWD_ERR_HS_VERSION, "HTTP/1.1 426"},
+        {"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Version: 13\r\n\r\n",
+         WSFWD_ERR_HS_KEY, "HTTP/1.1 400"},
+        {"GARBAGE\r\n\r\n", WSFWD_ERR_HTTP_MALFORMED, "HTTP/1.1 400"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
+        int rc = feed(h->conn, (const uint8_t *)cases[i].request, strlen(cases[i].request));
+        assert_int_equal(rc, cases[i].err);
+        uint8_t out[1024];
+        drain(h->conn, out, sizeof out);
+        assert_memory_equal(out, cases[i].status, 12);
+        assert_true(wsfwd_conn_is_done(h->conn));
+        harness_free(h);
+    }
+
+    /* Past the header limit: 431, before the request ends. */
+    harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    assert_int_equal(wsfwd_config_set_max_header(h->cfg, 512), WSFWD_OK);
+    uint8_t big[2048];
+    memset(big, 'a', sizeof big);
+    memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
+    assert_int_equal(feed(h->conn, big, sizeof big), WSFWD_ERR_HTTP_TOO_LARGE);
+    uint8_t out[1024];
+    drain(h->conn, out, sizeof out);
+    assert_memory_equal(out, "HTTP/1.1 431", 12);
+    harness_free(h);
+}
+
+/* ---- Frames and messages: rules and close codes ---------------------------------------- */
+
+/* A server connection past the handshake, fed bytes; returns the close code it sent. */
+static unsigned fail_code(const uint8_t *in, size_t n, int expect_err, size_t max_message)
+{
+    harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    if (max_message > 0) {
+        wsfwd_config_set_max_message(h->cfg, max_message);
+    }
+    assert_int_equal(wsfwd_conn_set_open(h->conn), WSFWD_OK);
+    int rc = feed(h->conn, in, n);
+    assert_int_equal(rc, expect_err);
+    assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSED);
+    uint8_t out[4096];
+    size_t got = drain(h->conn, out, sizeof out);
+    assert_true(got >= 4);
+    /* The close frame is the last thing written. */
+    wsfwd_frame_header fh;
+    size_t off = 0;
+    unsigned code = 0;
+    while (off < got) {
+        assert_int_equal(wsfwd_frame_parse_header(out + off, got - off, WSFWD_ROLE_CLIENT, &fh),
+                         WSFWD_OK);
+        if (fh.opcode == WSFWD_OP_CLOSE) {
+            code = close_code_at(out + off, got - off);
+            assert_int_equal(off + fh.header_len + fh.payload_len, got);
+        }
+        off += fh.header_len + (size_t)fh.payload_len;
+    }
+    char expect[64];
+    snprintf(expect, sizeof expect, "close %u ", code);
+    assert_non_null(strstr(h->log, expect));
+    harness_free(h);
+    return code;
+}
+
+static void test_protocol_errors(void **state)
+{
+    (void)state;
+    uint8_t b[512];
+    size_t n;
+
+    const uint8_t rsv[] = {0xC1, 0x80, 1, 2, 3, 4};
+    assert_int_equal(fail_code(rsv, sizeof rsv, WSFWD_ERR_RSV, 0), 1002);
+    const uint8_t opcode[] = {0x83, 0x80, 1, 2, 3, 4};
+    assert_int_equal(fail_code(opcode, sizeof opcode, WSFWD_ERR_OPCODE, 0), 1002);
+    const uint8_t opcode_ctl[] = {0x8B, 0x80, 1, 2, 3, 4};
+    assert_int_equal(fail_code(opcode_ctl, sizeof opcode_ctl, WSFWD_ERR_OPCODE, 0), 1002);
+    const uint8_t unmasked[] = {0x81, 0x01, 'a'};
+    assert_int_equal(fail_code(unmasked, sizeof unmasked, WSFWD_ERR_MASK, 0), 1002);
+    const uint8_t nonminimal[] = {0x82, 0xFE, 0x00, 0x05, 1, 2, 3, 4};
+    assert_int_equal(fail_code(nonminimal, sizeof nonminimal, WSFWD_ERR_LENGTH, 0), 1002);
+    const uint8_t topbit[] = {0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4};
+    assert_int_equal(fail_code(topbit, sizeof topbit, WSFWD_ERR_LENGTH, 0), 1002);
+    const uint8_t ping_long[] = {0x89, 0xFE, 0x00, 0x7E};
+    assert_int_equal(fail_code(ping_long, sizeof ping_long, WSFWD_ERR_CONTROL_TOO_LONG, 0),
+                     1002);
+    const uint8_t ping_frag[] = {0x09, 0x80, 1, 2, 3, 4};
+    assert_int_equal(fail_code(ping_frag, sizeof ping_frag, WSFWD_ERR_CONTROL_FRAGMENTED, 0),
+                     1002);
+
+    n = put_frame(b, true, WSFWD_OP_CONTINUATION, "x", 1, true);
+    assert_int_equal(fail_code(b, n, WSFWD_ERR_CONTINUATION, 0), 1002);
+    n = put_frame(b, false, WSFWD_OP_TEXT, "x", 1, true);
+    n += put_frame(b + n, true, WSFWD_OP_TEXT, "y", 1, true);
+    assert_int_equal(fail_code(b, n, WSFWD_ERR_CONTINUATION, 0), 1002);
+    n = put_frame(b, true, WSFWD_OP_CLOSE, "\x03", 1, true);
+    assert_int_equal(fail_code(b, n, WSFWD_ERR_CLOSE_PAYLOAD, 0), 1002);
+    static const uint16_t bad_codes[] = {0, 999, 1004, 1005, 1006, 1015, 1100, 2000, 2999, 5000};
+    for (size_t i = 0; i < sizeof bad_codes / sizeof bad_codes[0]; i++) {
+        uint8_t p[2] = {(uint8_t)(bad_codes[i] >> 8), (uint8_t)bad_codes[i]};
+        n = put_frame(b, true, WSFWD_OP_CLOSE, p, 2, true);
+        assert_int_equal(fail_code(b, n, WSFWD_ERR_CLOSE_CODE, 0), 1002);
+    }
+    n = put_frame(b, true, WSFWD_OP_CLOSE, "\x03\xe8\xff", 3, true);
+    assert_int_equal(fail_code(b, n, WSFWD_ERR_UTF8, 0), 1007);
+    n = put_frame(b, true, WSFWD_OP_TEXT, "ok\xc0\xaf", 4, true);
+    assert_int_equal(fail_code(b, n, WSFWD_ERR_UTF8, 0), 1007);
+    /* A character cut by the end of the message. */
+    n = put_frame(b, false, WSFWD_OP_TEXT, "\xe2\x82", 2, true);
+    n += put_frame(b + n, true, WSFWD_OP_CONTINUATION, "", 0, true);
+    assert_int_equal(fail_code(b, n, WSFWD_ERR_UTF8, 0), 1007);
+    /* Too big: one frame, and fragments that add up. */
+    uint8_t payload[300] = {0};
+    n = put_frame(b, true, WSFWD_OP_BINARY, payload, 200, true);
+    assert_int_equal(fail_code(b, n, WSFWD_ERR_TOO_BIG, 100), 1009);
+    n = put_frame(b, false, WSFWD_OP_BINARY, payload, 60, true);
+    n += put_frame(b + n, true, WSFWD_OP_CONTINUATION, payload, 60, true);
+    assert_int_equal(fail_code(b, n, WSFWD_ERR_TOO_BIG, 100), 1009);
+}
+
+/* Invalid text fails as the bad byte arrives, before the frame or message ends. */
+static void test_utf8_fails_fast(void **state)
+{
+    (void)state;
+    harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    wsfwd_conn_set_open(h->conn);
+    uint8_t text[100];
+    memset(text, 'a', sizeof text);
+    text[10] = 0xff;
+    uint8_t b[128];
+    size_t n = put_frame(b, true, WSFWD_OP_TEXT, text, sizeof text, true);
+    assert_int_equal(feed(h->conn, b, 6 + 20), WSFWD_ERR_UTF8);
+    assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSED);
+    (void)n;
+    harness_free(h);
+
+    /* Across a fragment boundary: the first fragment ends in a lead byte that the next
+       fragment does not continue. */
+    h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    wsfwd_conn_set_open(h->conn);
+    n = put_frame(b, false, WSFWD_OP_TEXT, "ab\xe2", 3, true);
+    assert_int_equal(feed(h->conn, b, n), WSFWD_OK);
+    n = put_frame(b, true, WSFWD_OP_CONTINUATION, "zz", 2, true);
+    assert_int_equal(feed(h->conn, b, n), WSFWD_ERR_UTF8);
+    harness_free(h);
+}
+
+/* What was queued before an error is written before the close frame. */
+static void test_queued_output_precedes_failure(void **state)
+{
+    (void)state;
+    harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    h->on_message = ACT_ECHO;
+    wsfwd_conn_set_open(h->conn);
+    uint8_t b[128];
+    size_t n = put_frame(b, true, WSFWD_OP_TEXT, "one", 3, true);
+    n += put_frame(b + n, true, WSFWD_OP_PING, "p", 1, true);
+    b[n++] = 0xC1; /* RSV1 */
+    b[n++] = 0x80;
+    assert_int_equal(feed(h->conn, b, n), WSFWD_ERR_RSV);
+    uint8_t out[256];
+    size_t got = drain(h->conn, out, sizeof out);
+    const uint8_t expect[] = {0x81, 3, 'o', 'n', 'e', 0x8A, 1, 'p', 0x88};
+    assert_true(got > sizeof expect);
+    assert_memory_equal(out, expect, sizeof expect);
+    assert_int_equal(close_code_at(out + 8, got - 8), 1002);
+    harness_free(h);
+}
+
+static void test_ping_pong_and_control_between_fragments(void **state)
+{
+    (void)state;
+    harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    wsfwd_conn_set_open(h->conn);
+    uint8_t b[256];
+    size_t n = put_frame(b, false, WSFWD_OP_TEXT, "Hel", 3, true);
+    n += put_frame(b + n, true, WSFWD_OP_PING, "are you there", 13, true);
+    n += put_frame(b + n, true, WSFWD_OP_PONG, "unsolicited", 11, true);
+    n += put_frame(b + n, true, WSFWD_OP_CONTINUATION, "lo", 2, true);
+    assert_int_equal(feed(h->conn, b, n), WSFWD_OK);
+    assert_string_equal(h->log, "ctl 9 61726520796f75207468657265|ctl 10 756e736f6c696369746564|"
+                                "msg 1 5 48656c6c6f|");
+    uint8_t out[64];
+    size_t got = drain(h->conn, out, sizeof out);
+    assert_int_equal(got, 15);
+    assert_int_equal(out[0], 0x8A);
+    assert_int_equal(out[1], 13);
+    assert_memory_equal(out + 2, "are you there", 13);
+    harness_free(h);
+}
+
+/* ---- Closing handshake ----------------------------------------------------------------- */
+
+static void test_peer_initiated_close(void **state)
+{
+    (void)state;
+    harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    wsfwd_conn_set_open(h->conn);
+    uint8_t b[128];
+    size_t n = put_frame(b, true, WSFWD_OP_CLOSE, "\x03\xe9going", 7, true);
+    n += put_frame(b + n, true, WSFWD_OP_TEXT, "late", 4, true); /* after close: ignored */
+    assert_int_equal(feed(h->conn, b, n), WSFWD_OK);
+    assert_string_equal(h->log, "close 1001 going 0|");
+    assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSED);
+    uint8_t out[64];
+    size_t got = drain(h->conn, out, sizeof out);
+    const uint8_t echo[] = {0x88, 0x02, 0x03, 0xe9};
+    assert_int_equal(got, sizeof echo);
+    assert_memory_equal(out, echo, sizeof echo);
+    assert_true(wsfwd_conn_is_done(h->conn));
+    assert_int_equal(wsfwd_conn_send(h->conn, WSFWD_OP_TEXT, "x", 1), WSFWD_ERR_CLOSED);
+    assert_int_equal(wsfwd_conn_close(h->conn, 1000, NULL, 0), WSFWD_ERR_CLOSED);
+    harness_free(h);
+
+    /* An empty close is answered with an empty close and reported as 1005. */
+    h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    wsfwd_conn_set_open(h->conn);
+    n = put_frame(b, true, WSFWD_OP_CLOSE, "", 0, true);
+    assert_int_equal(feed(h->conn, b, n), WSFWD_OK);
+    assert_string_equal(h->log, "close 1005  0|");
+    got = drain(h->conn, out, sizeof out);
+    assert_int_equal(got, 2);
+    assert_int_equal(out[0], 0x88);
+    assert_int_equal(out[1], 0x00);
+    harness_free(h);
+}
+
+static void test_local_close(void **state)
+{
+    (void)state;
+    harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    wsfwd_conn_set_open(h->conn);
+    assert_int_equal(wsfwd_conn_close(h->conn, 1000, "bye", 3), WSFWD_OK);
+    assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSING);
+    assert_int_equal(wsfwd_conn_send(h->conn, WSFWD_OP_TEXT, "x", 1), WSFWD_ERR_CLOSED);
+    uint8_t out[64];
+    size_t got = drain(h->conn, out, sizeof out);
+    const uint8_t frame[] = {0x88, 0x05, 0x03, 0xe8, 'b', 'y', 'e'};
+    assert_int_equal(got, sizeof frame);
+    assert_memory_equal(out, frame, sizeof frame);
+
+    /* Data and pings arriving meanwhile are read but not delivered or answered. */
+    uint8_t b[128];
+    size_t n = put_frame(b, true, WSFWD_OP_TEXT, "late", 4, true);
+    n += put_frame(b + n, true, WSFWD_OP_PING, "", 0, true);
+    n += put_frame(b + n, true, WSFWD_OP_CLOSE, "\x03\xe8", 2, true);
+    assert_int_equal(feed(h->conn, b, n), WSFWD_OK);
+    assert_string_equal(h->log, "close 1000  0|");
+    assert_int_equal(wsfwd_conn_pending(h->conn), 0);
+    assert_true(wsfwd_conn_is_done(h->conn));
+    harness_free(h);
+
+    /* Bad arguments. */
+    h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    assert_int_equal(wsfwd_conn_close(h->conn, 1000, NULL, 0), WSFWD_ERR_STATE);
+    wsfwd_conn_set_open(h->conn);
+    assert_int_equal(wsfwd_conn_close(h->conn, 1005, NULL, 0), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_conn_close(h->conn, 0, "r", 1), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_conn_close(h->conn, 1000, "\xff", 1), WSFWD_ERR_INVALID);
+    char longr[124];
+    memset(longr, 'r', sizeof longr);
+    assert_int_equal(wsfwd_conn_close(h->conn, 1000, longr, sizeof longr), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_conn_close(h->conn, 0, NULL, 0), WSFWD_OK);
+    harness_free(h);
+}
+
+/* ---- Chunking independence ------------------------------------------------------------- */
+
+typedef struct run_result {
+    char log[1 << 16];
+    uint8_t out[1 << 17];
+    size_t out_len;
+    int rc;
+} run_result;
+
+/* Feed the stream cut at the given points (sorted, may repeat) and record everything. */
+static void run_split(const uint8_t *in, size_t n, const size_t *cuts, size_t ncuts,
+                      run_result *r)
+{
+    harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    h->on_message = ACT_ECHO;
+    size_t start = 0;
+    r->rc = WSFWD_OK;
+    for (size_t i = 0; i <= ncuts; i++) {
+        size_t end = i < ncuts ? cuts[i] : n;
+        int rc = feed(h->conn, in + start, end - start);
+        if (rc != WSFWD_OK) {
+            r->rc = rc;
+        }
+        start = end;
+    }
+    r->out_len = drain(h->conn, r->out, sizeof r->out);
+    memcpy(r->log, h->log, h->log_len + 1);
+    harness_free(h);
+}
+
+static size_t build_stream(uint8_t *b, bool with_large, bool bad_tail)
+{
+    size_t n = sizeof REQUEST - 1;
+    memcpy(b, REQUEST, n);
+    static uint8_t big[70000];
+    for (size_t i = 0; i < sizeof big; i++) {
+        big[i] = (uint8_t)(i * 7);
+    }
+    n += put_frame(b + n, true, WSFWD_OP_TEXT, "Hello", 5, true);
+    n += put_frame(b + n, false, WSFWD_OP_TEXT, "\xce\xba\xe1", 3, true);
+    n += put_frame(b + n, true, WSFWD_OP_PING, "ping", 4, true);
+    n += put_frame(b + n, false, WSFWD_OP_CONTINUATION, "\xbd\xb9\xcf", 3, true);
+    n += put_frame(b + n, true, WSFWD_OP_CONTINUATION, "\x83", 1, true);
+    n += put_frame(b + n, true, WSFWD_OP_BINARY, big, 300, true);
+    n += put_frame(b + n, true, WSFWD_OP_TEXT, "", 0, true);
+    n += put_frame(b + n, true, WSFWD_OP_PONG, "", 0, true);
+    if (with_large) {
+        n += put_frame(b + n, true, WSFWD_OP_BINARY, big, sizeof big, true);
+    }
+    if (bad_tail) {
+        n += put_frame(b + n, true, WSFWD_OP_TEXT, "bad\xed\xa0\x80", 6, true);
+    } else {
+        n += put_frame(b + n, true, WSFWD_OP_CLOSE, "\x03\xe8" "bye", 5, true);
+    }
+    return n;
+}
+
+static void test_every_split_gives_same_events(void **state)
+{
+    (void)state;
+    static uint8_t stream[80000];
+    static run_result whole, split;
+    for (int bad = 0; bad <= 1; bad++) {
+        size_t n = build_stream(stream, false, bad);
+        run_split(stream, n, NULL, 0, &whole);
+        if (strstr(whole.log, "open|msg 1 5 48656c6c6f|ctl 9 70696e67|msg 1 7") == NULL) {
+            fail_msg("log: %s", whole.log);
+        }
+        assert_non_null(strstr(whole.log, bad ? "close 1007" : "close 1000 bye 0|"));
+        assert_int_equal(whole.rc, bad ? WSFWD_ERR_UTF8 : WSFWD_OK);
+        for (size_t cut = 0; cut <= n; cut++) {
+            run_split(stream, n, &cut, 1, &split);
+            assert_string_equal(split.log, whole.log);
+            assert_int_equal(split.out_len, whole.out_len);
+            assert_memory_equal(split.out, whole.out, whole.out_len);
+            assert_int_equal(split.rc, whole.rc);
+        }
+        /* Three pieces, over a coarser grid of cut pairs. */
+        for (size_t a = 0; a <= n; a += 11) {
+            for (size_t c = a; c <= n; c += 17) {
+                size_t cuts[2] = {a, c};
+                run_split(stream, n, cuts, 2, &split);
+                assert_string_equal(split.log, whole.log);
+                assert_memory_equal(split.out, whole.out, whole.out_len);
+            }
+        }
+    }
+}
+
+static void test_byte_at_a_time_with_large_frame(void **state)
+{
+    (void)state;
+    static uint8_t stream[80000];
+    static run_result whole, split;
+    static size_t cuts[80000];
+    size_t n = build_stream(stream, true, false);
+    run_split(stream, n, NULL, 0, &whole);
+    for (size_t i = 0; i < n - 1; i++) {
+        cuts[i] = i + 1;
+    }
+    run_split(stream, n, cuts, n - 1, &split);
+    assert_string_equal(split.log, whole.log);
+    assert_int_equal(split.out_len, whole.out_len);
+    assert_memory_equal(split.out, whole.out, whole.out_len);
+    /* Irregular pieces. */
+    size_t k = 0;
+    for (size_t pos = 1, step = 1; pos < n; pos += step, step = step * 3 % 1021 + 1) {
+        cuts[k++] = pos;
+    }
+    run_split(stream, n, cuts, k, &split);
+    assert_string_equal(split.log, whole.log);
+    assert_memory_equal(split.out, whole.out, whole.out_len);
+}
+
+/* ---- Client role and round trips ------------------------------------------------------- */
+
+/* Move every pending byte from one connection to the other. */
+static int pump(wsfwd_conn *from, wsfwd_conn *to)
+{
+    static uint8_t buf[1 << 18];
+    size_t n = drain(from, buf, sizeof buf);
+    return n > 0 ? wsfwd_conn_feed(to, buf, n) : WSFWD_OK;
+}
+
+static void test_client_server_round_trip(void **state)
+{
+    (void)state;
+    harness *srv = harness_new(WSFWD_ROLE_SERVER, NULL);
+    harness *cli = harness_new(WSFWD_ROLE_CLIENT, NULL);
+    srv->on_message = ACT_ECHO;
+    srv->request_decision = 101;
+    assert_int_equal(wsfwd_conn_send(cli->conn, WSFWD_OP_TEXT, "x", 1), WSFWD_ERR_STATE);
+    assert_int_equal(wsfwd_conn_client_start(cli->conn, "localhost:8080", "/ws/room", NULL,
+                                             "chat, superchat"),
+                     WSFWD_OK);
+    assert_int_equal(wsfwd_conn_client_start(cli->conn, "h", "/", NULL, NULL), WSFWD_ERR_STATE);
+    assert_int_equal(pump(cli->conn, srv->conn), WSFWD_OK);
+    assert_int_equal(pump(srv->conn, cli->conn), WSFWD_OK);
+    assert_int_equal(wsfwd_conn_state(cli->conn), WSFWD_STATE_OPEN);
+    assert_string_equal(wsfwd_conn_subprotocol(cli->conn), "chat");
+    assert_string_equal(cli->log, "open|");
+
+    static uint8_t big[100000];
+    for (size_t i = 0; i < sizeof big; i++) {
+        big[i] = (uint8_t)(i ^ (i >> 8));
+    }
+    static const size_t sizes[] = {0, 1, 125, 126, 65535, 65536, sizeof big};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        assert_int_equal(wsfwd_conn_send(cli->conn, WSFWD_OP_BINARY, big, sizes[i]), WSFWD_OK);
+    }
+    assert_int_equal(wsfwd_conn_send(cli->conn, WSFWD_OP_TEXT, "h\xc3\xa9llo", 6), WSFWD_OK);
+    assert_int_equal(wsfwd_conn_send(cli->conn, WSFWD_OP_PING, "pp", 2), WSFWD_OK);
+    assert_int_equal(pump(cli->conn, srv->conn), WSFWD_OK);
+    assert_int_equal(pump(srv->conn, cli->conn), WSFWD_OK);
+    /* What the server received and echoed, the client received: same log minus handshake. */
+    const char *srv_msgs = strstr(srv->log, "msg");
+    const char *cli_msgs = strstr(cli->log, "msg");
+    assert_non_null(srv_msgs);
+    assert_non_null(cli_msgs);
+    /* The client also logged the pong that answered its ping. */
+    char expect[1 << 12];
+    snprintf(expect, sizeof expect, "%.*sctl 10 7070|", (int)(strstr(srv_msgs, "ctl") - srv_msgs),
+             srv_msgs);
+    assert_string_equal(cli_msgs, expect);
+
+    /* Client closes; server echoes; both end CLOSED. */
+    assert_int_equal(wsfwd_conn_close(cli->conn, 1000, "done", 4), WSFWD_OK);
+    assert_int_equal(pump(cli->conn, srv->conn), WSFWD_OK);
+    assert_int_equal(wsfwd_conn_state(srv->conn), WSFWD_STATE_CLOSED);
+    assert_int_equal(pump(srv->conn, cli->conn), WSFWD_OK);
+    assert_int_equal(wsfwd_conn_state(cli->conn), WSFWD_STATE_CLOSED);
+    assert_non_null(strstr(srv->log, "close 1000 done 0|"));
+    assert_non_null(strstr(cli->log, "close 1000  0|"));
+    assert_true(wsfwd_conn_is_done(srv->conn));
+    assert_true(wsfwd_conn_is_done(cli->conn));
+    harness_free(srv);
+    harness_free(cli);
+}
+
+static void test_client_rejects_bad_responses(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *response;
+        int err;
+    } cases[] = {
+        {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", WSFWD_ERR_HS_STATUS},
+        {"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+         WSFWD_ERR_HS_ACCEPT},
+        {"nonsense\r\n\r\n", WSFWD_ERR_HTTP_RESPONSE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        harness *h = harness_new(WSFWD_ROLE_CLIENT, NULL);
+        assert_int_equal(wsfwd_conn_client_start(h->conn, "h", "/", "http://o", NULL), WSFWD_OK);
+        uint8_t out[1024];
+        size_t got = drain(h->conn, out, sizeof out);
+        assert_memory_equal(out, "GET / HTTP/1.1\r\n", 16);
+        assert_non_null(memmem(out, got, "Origin: http://o\r\n", 18));
+        int rc = feed(h->conn, (const uint8_t *)cases[i].response, strlen(cases[i].response));
+        assert_int_equal(rc, cases[i].err);
+        assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSED);
+        assert_true(wsfwd_conn_is_done(h->conn));
+        assert_null(strstr(h->log, "open"));
+        harness_free(h);
+    }
+    /* A server frame must not be masked: a client fails it with 1002. */
+    harness *srv = harness_new(WSFWD_ROLE_SERVER, NULL);
+    harness *cli = harness_new(WSFWD_ROLE_CLIENT, NULL);
+    wsfwd_conn_client_start(cli->conn, "h", "/", NULL, NULL);
+    pump(cli->conn, srv->conn);
+    pump(srv->conn, cli->conn);
+    uint8_t b[16];
+    size_t n = put_frame(b, true, WSFWD_OP_TEXT, "m", 1, true);
+    assert_int_equal(feed(cli->conn, b, n), WSFWD_ERR_MASK);
+    uint8_t out[64];
+    size_t got = drain(cli->conn, out, sizeof out);
+    wsfwd_frame_header fh;
+    assert_int_equal(wsfwd_frame_parse_header(out, got, WSFWD_ROLE_SERVER, &fh), WSFWD_OK);
+    assert_int_equal(fh.opcode, WSFWD_OP_CLOSE);
+    assert_true(fh.masked);
+    wsfwd_mask(out + fh.header_len, (size_t)fh.payload_len, fh.mask, 0);
+    assert_int_equal(out[fh.header_len] << 8 | out[fh.header_len + 1], 1002);
+    harness_free(srv);
+    harness_free(cli);
+}
+
+/* ---- Re-entrancy ----------------------------------------------------------------------- */
+
+static void test_free_inside_callbacks(void **state)
+{
+    (void)state;
+    uint8_t b[512];
+    size_t n = sizeof REQUEST - 1;
+    memcpy(b, REQUEST, n);
+    n += put_frame(b + n, true, WSFWD_OP_TEXT, "one", 3, true);
+    n += put_frame(b + n, false, WSFWD_OP_TEXT, "tw", 2, true);
+    n += put_frame(b + n, true, WSFWD_OP_PING, "p", 1, true);
+    n += put_frame(b + n, true, WSFWD_OP_CONTINUATION, "o", 1, true);
+    n += put_frame(b + n, true, WSFWD_OP_TEXT, "three", 5, true);
+    n += put_frame(b + n, true, WSFWD_OP_CLOSE, "\x03\xe8", 2, true);
+
+    /* Free at each kind of event, at each split: no use after free (ASan checks). */
+    for (int which = 0; which < 5; which++) {
+        for (size_t cut = 0; cut <= n; cut += 3) {
+            harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
+            switch (which) {
+            case 0: h->request_decision = -1; break;
+            case 1: h->on_open = ACT_FREE; break;
+            case 2: h->on_message = ACT_FREE; break;
+            case 3: h->on_control = ACT_FREE; break;
+            default: h->on_close = ACT_FREE; break;
+            }
+            assert_int_equal(feed(h->conn, b, cut), WSFWD_OK);
+            if (h->conn != NULL) {
+                assert_int_equal(feed(h->conn, b + cut, n - cut), WSFWD_OK);
+            }
+            assert_null(h->conn);
+            harness_free(h);
+        }
+    }
+}
+
+static void test_close_or_fail_inside_callbacks(void **state)
+{
+    (void)state;
+    harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    h->on_message = ACT_CLOSE;
+    wsfwd_conn_set_open(h->conn);
+    uint8_t b[128];
+    size_t n = put_frame(b, true, WSFWD_OP_TEXT, "a", 1, true);
+    n += put_frame(b + n, true, WSFWD_OP_TEXT, "b", 1, true);
+    assert_int_equal(feed(h->conn, b, n), WSFWD_OK);
+    assert_string_equal(h->log, "msg 1 1 61|"); /* "b" came after our close: dropped */
+    assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSING);
+    harness_free(h);
+
+    h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    h->on_message = ACT_FAIL;
+    wsfwd_conn_set_open(h->conn);
+    assert_int_equal(feed(h->conn, b, n), WSFWD_ERR_CALLBACK);
+    uint8_t out[256];
+    size_t got = drain(h->conn, out, sizeof out);
+    assert_int_equal(close_code_at(out, got), 1011);
+    harness_free(h);
+
+    h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    h->on_open = ACT_FAIL;
+    assert_int_equal(feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1),
+                     WSFWD_ERR_CALLBACK);
+    assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSED);
+    harness_free(h);
+
+    h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    h->on_control = ACT_FAIL;
+    wsfwd_conn_set_open(h->conn);
+    n = put_frame(b, true, WSFWD_OP_PING, "", 0, true);
+    assert_int_equal(feed(h->conn, b, n), WSFWD_ERR_CALLBACK);
+    harness_free(h);
+}
+
+static void test_output_signal_and_partial_consume(void **state)
+{
+    (void)state;
+    harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    wsfwd_conn_set_open(h->conn);
+    assert_int_equal(h->outputs, 0);
+    static uint8_t big[5000];
+    memset(big, 'z', sizeof big);
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(wsfwd_conn_send(h->conn, WSFWD_OP_BINARY, big, sizeof big), WSFWD_OK);
+    }
+    assert_int_equal(h->outputs, 1); /* once, when output appeared */
+    size_t total = wsfwd_conn_pending(h->conn);
+    assert_int_equal(total, 20 * (4 + sizeof big));
+    /* Consume in odd amounts; the bytes come out in order. */
+    size_t seen = 0;
+    while (wsfwd_conn_pending(h->conn) > 0) {
+        wsfwd_iovec iov[3];
+        size_t k = wsfwd_conn_output(h->conn, iov, 3);
+        assert_true(k > 0);
+        size_t take = iov[0].len < 777 ? iov[0].len : 777;
+        const uint8_t *p = iov[0].base;
+        for (size_t i = 0; i < take; i++) {
+            size_t pos = (seen + i) % (4 + sizeof big);
+            uint8_t expect = pos == 0 ? 0x82 : pos == 1 ? 126 : pos == 2 ? 0x13 :
+                             pos == 3 ? 0x88 : 'z';
+            assert_int_equal(p[i], expect);
+        }
+        wsfwd_conn_consume(h->conn, take);
+        seen += take;
+    }
+    assert_int_equal(seen, total);
+    assert_int_equal(wsfwd_conn_send(h->conn, WSFWD_OP_TEXT, "x", 1), WSFWD_OK);
+    assert_int_equal(h->outputs, 2);
+    assert_int_equal(wsfwd_conn_send(h->conn, WSFWD_OP_PING, big, 126), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_conn_send(h->conn, WSFWD_OP_CLOSE, "", 0), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_conn_send(h->conn, WSFWD_OP_CONTINUATION, "", 0), WSFWD_ERR_INVALID);
+    harness_free(h);
+}
+
+/* ---- Allocation failures --------------------------------------------------------------- */
+
+typedef struct counting_alloc {
+    long budget; /* allocations left before failing; negative: never fail */
+    long live;
+} counting_alloc;
+
+static void *ca_malloc(size_t size, void *ud)
+{
+    counting_alloc *a = ud;
+    if (a->budget == 0) {
+        return NULL;
+    }
+    if (a->budget > 0) {
+        a->budget--;
+    }
+    void *p = malloc(size);
+    if (p != NULL) {
+        a->live++;
+    }
+    return p;
+}
+
+static void *ca_realloc(void *ptr, size_t size, void *ud)
+{
+    counting_alloc *a = ud;
+    if (a->budget == 0) {
+        return NULL;
+    }
+    if (a->budget > 0) {
+        a->budget--;
+    }
+    void *p = realloc(ptr, size);
+    if (p != NULL && ptr == NULL) {
+        a->live++;
+    }
+    return p;
+}
+
+static void ca_free(void *ptr, void *ud)
+{
+    counting_alloc *a = ud;
+    if (ptr != NULL) {
+        a->live--;
+    }
+    free(ptr);
+}
+
+/* Run a full exchange; returns 1 if it went through without meeting a failure. */
+static int alloc_scenario(counting_alloc *ca)
+{
+    wsfwd_allocator alloc = {ca_malloc, ca_realloc, ca_free, ca};
+    harness *h = harness_new(WSFWD_ROLE_SERVER, &alloc);
+    if (h == NULL) {
+        return 0;
+    }
+    h->on_message = ACT_NONE;
+    int ok = 1;
+    uint8_t b[4096];
+    size_t n = sizeof REQUEST - 1;
+    memcpy(b, REQUEST, n);
+    static uint8_t payload[2000];
+    n += put_frame(b + n, false, WSFWD_OP_BINARY, payload, 1000, true);
+    n += put_frame(b + n, true, WSFWD_OP_PING, "p", 1, true);
+    n += put_frame(b + n, true, WSFWD_OP_CONTINUATION, payload, 1000, true);
+    for (size_t i = 0; i < n; i += 700) {
+        size_t k = n - i < 700 ? n - i : 700;
+        if (feed(h->conn, b + i, k) != WSFWD_OK) {
+            ok = 0;
+        }
+    }
+    if (wsfwd_conn_send(h->conn, WSFWD_OP_TEXT, "reply", 5) != WSFWD_OK) {
+        ok = 0;
+    }
+    if (ok && strstr(h->log, "msg 2 2000") == NULL) {
+        ok = 0;
+    }
+    harness_free(h);
+    /* The client side too. */
+    h = harness_new(WSFWD_ROLE_CLIENT, &alloc);
+    if (h == NULL) {
+        return 0;
+    }
+    if (wsfwd_conn_client_start(h->conn, "host", "/p", "o", "a,b") != WSFWD_OK) {
+        ok = 0;
+    }
+    harness_free(h);
+    return ok;
+}
+
+static void test_allocation_failures(void **state)
+{
+    (void)state;
+    int done = 0;
+    for (long budget = 0; budget < 200 && !done; budget++) {
+        counting_alloc ca = {budget, 0};
+        done = alloc_scenario(&ca);
+        assert_int_equal(ca.live, 0); /* every path freed what it took */
+    }
+    assert_true(done);
+}
+
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    wsfwd_conn *c = NULL;
+    assert_int_equal(wsfwd_config_new(NULL, NULL), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_conn_new(NULL, WSFWD_ROLE_SERVER, NULL, &c), WSFWD_ERR_INVALID);
+    harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    assert_int_equal(wsfwd_conn_new(h->cfg, (wsfwd_role)7, NULL, &c), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_conn_feed(h->conn, NULL, 1), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_conn_feed(h->conn, NULL, 0), WSFWD_OK);
+    assert_int_equal(wsfwd_config_set_max_message(h->cfg, 0), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_config_set_max_header(h->cfg, 10), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_config_set_random(h->cfg, NULL, NULL), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_conn_client_start(h->conn, "h", "/", NULL, NULL), WSFWD_ERR_STATE);
+    assert_int_equal(wsfwd_conn_role(h->conn), WSFWD_ROLE_SERVER);
+    int marker;
+    wsfwd_conn_set_user_data(h->conn, &marker);
+    assert_ptr_equal(wsfwd_conn_user_data(h->conn), &marker);
+    assert_int_equal(wsfwd_conn_set_open(h->conn), WSFWD_OK);
+    assert_int_equal(wsfwd_conn_set_open(h->conn), WSFWD_ERR_STATE);
+    wsfwd_conn_free(NULL);
+    wsfwd_config_free(NULL);
+    harness_free(h);
+
+    /* A client whose randomness fails cannot start. */
+    h = harness_new(WSFWD_ROLE_CLIENT, NULL);
+    harness_free(h);
+}
+
+static int failing_random(void *buf, size_t len, void *ud)
+{
+    (void)buf;
+    (void)len;
+    (void)ud;
+    return -1;
+}
+
+static void test_random_failure(void **state)
+{
+    (void)state;
+    harness *h = harness_new(WSFWD_ROLE_CLIENT, NULL);
+    wsfwd_config_set_random(h->cfg, failing_random, NULL);
+    assert_int_equal(wsfwd_conn_client_start(h->conn, "h", "/", NULL, NULL), WSFWD_ERR_RANDOM);
+    assert_int_equal(wsfwd_conn_pending(h->conn), 0);
+    harness_free(h);
+}
+
+/* The default OS source gives different keys to two clients. */
+static void test_default_random(void **state)
+{
+    (void)state;
+    wsfwd_config *cfg;
+    assert_int_equal(wsfwd_config_new(NULL, &cfg), WSFWD_OK);
+    uint8_t out[2][512];
+    for (int i = 0; i < 2; i++) {
+        wsfwd_conn *c;
+        assert_int_equal(wsfwd_conn_new(cfg, WSFWD_ROLE_CLIENT, NULL, &c), WSFWD_OK);
+        assert_int_equal(wsfwd_conn_client_start(c, "h", "/", NULL, NULL), WSFWD_OK);
+        memset(out[i], 0, sizeof out[i]);
+        drain(c, out[i], sizeof out[i]);
+        wsfwd_conn_free(c);
+    }
+    assert_memory_not_equal(out[0], out[1], sizeof out[0]);
+    wsfwd_config_free(cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_server_handshake_and_echo),
+        cmocka_unit_test(test_server_accepts_subprotocol),
+        cmocka_unit_test(test_server_refuses_and_responds),
+        cmocka_unit_test(test_server_default_refusals),
+        cmocka_unit_test(test_protocol_errors),
+        cmocka_unit_test(test_utf8_fails_fast),
+        cmocka_unit_test(test_queued_output_precedes_failure),
+        cmocka_unit_test(test_ping_pong_and_control_between_fragments),
+        cmocka_unit_test(test_peer_initiated_close),
+        cmocka_unit_test(test_local_close),
+        cmocka_unit_test(test_every_split_gives_same_events),
+        cmocka_unit_test(test_byte_at_a_time_with_large_frame),
+        cmocka_unit_test(test_client_server_round_trip),
+        cmocka_unit_test(test_client_rejects_bad_responses),
+        cmocka_unit_test(test_free_inside_callbacks),
+        cmocka_unit_test(test_close_or_fail_inside_callbacks),
+        cmocka_unit_test(test_output_signal_and_partial_consume),
+        cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_random_failure),
+        cmocka_unit_test(test_default_random),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
