@@ -26,7 +26,8 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        fprintf(stderr, "wsfwd: unknown option '%s'\n", argv[i]);
+        fprintf(stderr, "wsfwd: %s '%s'\n",
+                argv[i][0] == '-' ? "unknown option" : "unexpected argument", argv[i]);
         usage(stderr);
         return 2;
     }
