@@ -19,9 +19,6 @@
 /* Internal result: a callback freed the connection; unwind without touching it. */
 #define STOPPED 2
 
-#define OUT_BLOCK_MIN ((size_t)1024)
-#define OUT_BLOCK_MAX ((size_t)64 * 1024)
-
 typedef struct hs_client {
     wsfwd_response *resp;
     char key[WSFWD_KEY_LEN + 1];
@@ -30,56 +27,14 @@ typedef struct hs_client {
 
 /* ---- Output queue -------------------------------------------------------------------- */
 
-/* Room for n bytes at the end of the queue; out_commit() makes them part of it. */
 static uint8_t *out_reserve(wsfwd_conn *c, size_t n)
 {
-    wsfwd_outblock *tail = c->out_tail;
-    if (tail != NULL && tail->cap - tail->len >= n) {
-        return tail->data + tail->len;
-    }
-    size_t cap = tail != NULL ? tail->cap * 2 : OUT_BLOCK_MIN;
-    if (cap > OUT_BLOCK_MAX) {
-        cap = OUT_BLOCK_MAX;
-    }
-    if (cap < n) {
-        cap = n;
-    }
-    if (cap > SIZE_MAX - sizeof(wsfwd_outblock)) {
-        return NULL;
-    }
-    wsfwd_outblock *b = wsfwd_mem_alloc(&c->cfg->alloc, sizeof *b + cap);
-    if (b == NULL) {
-        return NULL;
-    }
-    b->next = NULL;
-    b->len = 0;
-    b->cap = cap;
-    if (tail != NULL) {
-        tail->next = b;
-    } else {
-        c->out_head = b;
-    }
-    c->out_tail = b;
-    return b->data;
+    return wsfwd_outq_reserve(&c->out, &c->cfg->alloc, n);
 }
 
 static void out_commit(wsfwd_conn *c, size_t n)
 {
-    c->out_tail->len += n;
-    c->pending += n;
-}
-
-static void out_clear(wsfwd_conn *c)
-{
-    wsfwd_outblock *b = c->out_head;
-    while (b != NULL) {
-        wsfwd_outblock *next = b->next;
-        wsfwd_mem_free(&c->cfg->alloc, b);
-        b = next;
-    }
-    c->out_head = c->out_tail = NULL;
-    c->out_off = 0;
-    c->pending = 0;
+    wsfwd_outq_commit(&c->out, n);
 }
 
 /* Queue one whole frame, masked with a fresh key in the client role. */
@@ -144,7 +99,7 @@ static void destroy(wsfwd_conn *c)
             wsfwd_mem_free(a, h);
         }
     }
-    out_clear(c);
+    wsfwd_outq_clear(&c->out, a);
     wsfwd_mem_free(a, c->subprotocol);
     wsfwd_mem_free(a, c->msg);
     wsfwd_mem_free(a, c->ctl);
@@ -174,7 +129,7 @@ static void enter(wsfwd_conn *c)
 /* Leave a public call: tell the I/O layer about new output, and free if asked to. */
 static int leave(wsfwd_conn *c, int rc)
 {
-    if (!c->freed && c->pending > 0 && !c->out_told && c->cfg->on_output != NULL) {
+    if (!c->freed && c->out.bytes > 0 && !c->out_told && c->cfg->on_output != NULL) {
         c->out_told = 1;
         c->cfg->on_output(c, c->cfg->user_data);
     }
@@ -226,6 +181,7 @@ int wsfwd_conn_new(wsfwd_config *cfg, wsfwd_role role, void *user_data, wsfwd_co
         return WSFWD_ERR_NOMEM;
     }
     memset(c, 0, sizeof *c);
+    wsfwd_outq_init(&c->out);
     c->cfg = cfg;
     c->user_data = user_data;
     c->role = (uint8_t)role;
@@ -887,17 +843,7 @@ size_t wsfwd_conn_output(wsfwd_conn *c, wsfwd_iovec *iov, size_t max)
     if (c == NULL || iov == NULL) {
         return 0;
     }
-    size_t n = 0;
-    size_t off = c->out_off;
-    for (wsfwd_outblock *b = c->out_head; b != NULL && n < max; b = b->next) {
-        if (b->len > off) {
-            iov[n].base = b->data + off;
-            iov[n].len = b->len - off;
-            n++;
-        }
-        off = 0;
-    }
-    return n;
+    return wsfwd_outq_output(&c->out, iov, max);
 }
 
 void wsfwd_conn_consume(wsfwd_conn *c, size_t n)
@@ -905,35 +851,15 @@ void wsfwd_conn_consume(wsfwd_conn *c, size_t n)
     if (c == NULL) {
         return;
     }
-    if (n > c->pending) {
-        n = c->pending;
-    }
-    c->pending -= n;
-    while (n > 0) {
-        wsfwd_outblock *b = c->out_head;
-        size_t avail = b->len - c->out_off;
-        if (n < avail) {
-            c->out_off += n;
-            break;
-        }
-        n -= avail;
-        c->out_off = 0;
-        /* Keep the tail block while it may still be appended to; free it once empty too. */
-        c->out_head = b->next;
-        if (c->out_head == NULL) {
-            c->out_tail = NULL;
-        }
-        wsfwd_mem_free(&c->cfg->alloc, b);
-    }
-    if (c->pending == 0) {
-        out_clear(c);
+    wsfwd_outq_consume(&c->out, &c->cfg->alloc, n);
+    if (c->out.bytes == 0) {
         c->out_told = 0;
     }
 }
 
 size_t wsfwd_conn_pending(const wsfwd_conn *c)
 {
-    return c != NULL ? c->pending : 0;
+    return c != NULL ? c->out.bytes : 0;
 }
 
 wsfwd_state wsfwd_conn_state(const wsfwd_conn *c)
@@ -948,7 +874,7 @@ wsfwd_role wsfwd_conn_role(const wsfwd_conn *c)
 
 bool wsfwd_conn_is_done(const wsfwd_conn *c)
 {
-    return c == NULL || (c->state == WSFWD_STATE_CLOSED && c->pending == 0);
+    return c == NULL || (c->state == WSFWD_STATE_CLOSED && c->out.bytes == 0);
 }
 
 const char *wsfwd_conn_subprotocol(const wsfwd_conn *c)

@@ -3,15 +3,8 @@
 #define WSFWD_CONN_H
 
 #include "config.h"
+#include "outq.h"
 #include "wsfwd.h"
-
-/* One block of queued output; blocks are freed as soon as they are written. */
-typedef struct wsfwd_outblock {
-    struct wsfwd_outblock *next;
-    size_t len; /* bytes filled */
-    size_t cap;
-    uint8_t data[];
-} wsfwd_outblock;
 
 struct wsfwd_conn {
     wsfwd_config *cfg;
@@ -19,11 +12,7 @@ struct wsfwd_conn {
     void *hs;          /* handshake state, only while the handshake runs */
     char *subprotocol; /* agreed subprotocol, NULL for none */
 
-    /* Output, in order */
-    wsfwd_outblock *out_head;
-    wsfwd_outblock *out_tail;
-    size_t out_off; /* bytes of out_head already written */
-    size_t pending; /* bytes queued in all */
+    wsfwd_outq out; /* output, in order */
 
     /* The frame being read */
     wsfwd_frame_header fh;
