@@ -93,7 +93,14 @@ typedef enum wsfwd_error {
     WSFWD_ERR_CLOSE_CODE = -68,         /* 1002: a close code that may not be sent */
     WSFWD_ERR_UTF8 = -69,               /* 1007: text or close reason not valid UTF-8 */
     WSFWD_ERR_TOO_BIG = -70,            /* 1009: a message longer than the limit */
-    WSFWD_ERR_CLOSED = -71              /* the connection is closed; nothing more is sent */
+    WSFWD_ERR_CLOSED = -71,             /* the connection is closed; nothing more is sent */
+    WSFWD_ERR_QUEUE_FULL = -72,         /* 1008: the peer reads too slowly; its queued output
+                                           passed the limit (see wsfwd_config_set_max_queue) */
+
+    /* Hub and pools */
+    WSFWD_ERR_POOL_NAME = -80,  /* a pool name that is empty, too long or not UTF-8 */
+    WSFWD_ERR_POOL_LIMIT = -81, /* the hub already has its maximum number of pools */
+    WSFWD_ERR_POOL_FULL = -82   /* the pool already has its maximum number of members */
 } wsfwd_error;
 
 /* A short English description of an error value; never NULL. Static storage. */
@@ -236,8 +243,9 @@ WSFWD_API void wsfwd_request_free(wsfwd_request *req); /* NULL is fine */
  * Returns WSFWD_INCOMPLETE (all taken, more needed), WSFWD_OK (a complete, well-formed
  * HTTP/1.x request: check wsfwd_request_status() for whether it is a valid upgrade), or
  * WSFWD_ERR_HTTP_MALFORMED / WSFWD_ERR_HTTP_TOO_LARGE (answer with the status that
- * wsfwd_request_status() gives). After OK or an error, further feeds return the same result
- * and take nothing.
+ * wsfwd_request_status() gives), WSFWD_ERR_NOMEM or WSFWD_ERR_INVALID. After OK or an error,
+ * further feeds return the same result and take nothing. A bare LF ends a line as well as
+ * CRLF (RFC 9112 section 2.2).
  */
 WSFWD_API int wsfwd_request_feed(wsfwd_request *req, const uint8_t *data, size_t len,
                                  size_t *consumed);
@@ -249,7 +257,8 @@ WSFWD_API int wsfwd_request_feed(wsfwd_request *req, const uint8_t *data, size_t
  */
 WSFWD_API int wsfwd_request_check(const wsfwd_request *req);
 
-/* The HTTP status to answer with: 101 for a valid upgrade, else 400, 405, 426 or 431. */
+/* The HTTP status to answer with: 101 for a valid upgrade, else 400, 405, 426 or 431; 0 while
+   incomplete, 500 after an allocation failure. */
 WSFWD_API int wsfwd_request_status(const wsfwd_request *req);
 
 /* True if the request asked for a WebSocket upgrade at all (an Upgrade header is present). */
@@ -273,9 +282,10 @@ WSFWD_API wsfwd_str wsfwd_request_subprotocol(const wsfwd_request *req, size_t i
 /*
  * Write the response for this request into buf and set *len. status 101 writes the
  * Switching Protocols response with Sec-WebSocket-Accept (and Sec-WebSocket-Protocol when
- * subprotocol is not NULL: it must be one the client offered, else WSFWD_ERR_INVALID); it
- * fails with the request's own error if the request is not a valid upgrade. Any other status
- * (100-599) writes a short plain-text error response with "Connection: close"; 426 adds
+ * subprotocol is neither NULL nor "": it must be one the client offered, compared exactly,
+ * else WSFWD_ERR_INVALID); it fails with the request's own error if the request is not a
+ * valid upgrade. Any other status from 200 to 599 but 204 and 304 (which may carry no body)
+ * writes a short plain-text response with "Connection: close"; 426 adds
  * "Sec-WebSocket-Version: 13" and 405 adds "Allow: GET".
  * Errors: WSFWD_ERR_INVALID, WSFWD_ERR_NOBUFS (*len gets the size needed), a request error.
  */
@@ -344,6 +354,20 @@ WSFWD_API int wsfwd_config_set_max_header(wsfwd_config *cfg, size_t bytes);
 WSFWD_API int wsfwd_config_set_random(wsfwd_config *cfg, wsfwd_random_fn fn, void *user_data);
 /* Opaque pointer handed to every callback as its last argument. */
 WSFWD_API void wsfwd_config_set_user_data(wsfwd_config *cfg, void *user_data);
+
+/*
+ * The most output a connection may have queued (default 1 MiB). One message is always
+ * accepted into an empty queue, so a connection holds at most this plus one message.
+ * Past it the slow-reader policy applies, to broadcasts, echoes, pongs and sends alike.
+ */
+WSFWD_API int wsfwd_config_set_max_queue(wsfwd_config *cfg, size_t bytes);
+
+typedef enum wsfwd_slow_policy {
+    WSFWD_SLOW_CLOSE = 0, /* fail the connection with 1008 (the default) */
+    WSFWD_SLOW_DROP = 1   /* skip that message for that connection only */
+} wsfwd_slow_policy;
+
+WSFWD_API int wsfwd_config_set_slow_policy(wsfwd_config *cfg, wsfwd_slow_policy policy);
 
 /*
  * Callbacks. Each may be NULL. A callback returns 0 to go on; non-zero fails the connection
@@ -482,6 +506,137 @@ WSFWD_API const char *wsfwd_conn_subprotocol(const wsfwd_conn *conn);
 
 WSFWD_API void *wsfwd_conn_user_data(const wsfwd_conn *conn);
 WSFWD_API void wsfwd_conn_set_user_data(wsfwd_conn *conn, void *user_data);
+
+#define WSFWD_ID_LEN 36 /* a UUID: 8-4-4-4-12 lowercase hex digits */
+
+/*
+ * The connection's id: a version 4 UUID (RFC 9562) drawn from the randomness source when the
+ * connection was made. Writes WSFWD_ID_LEN characters and a NUL.
+ */
+WSFWD_API void wsfwd_conn_id(const wsfwd_conn *conn, char out[WSFWD_ID_LEN + 1]);
+
+typedef enum wsfwd_mode {
+    WSFWD_MODE_CALLBACK = 0, /* messages only go to on_message (the default) */
+    WSFWD_MODE_ECHO = 1,     /* every message is also sent back to its sender */
+    WSFWD_MODE_FORWARD = 2   /* every message is also broadcast to the connection's pool,
+                                except to the sender */
+} wsfwd_mode;
+
+/* What the library does with each message before on_message sees it. */
+WSFWD_API int wsfwd_conn_set_mode(wsfwd_conn *conn, wsfwd_mode mode);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Hub and pools: named groups of connections with one order of messages each                 */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * A hub owns named pools (rooms). A connection is in at most one pool. A broadcast encodes its
+ * frame once and queues a reference to it on every recipient, so every member sees a pool's
+ * messages in the order they were broadcast, and none waits for another: a member whose queue
+ * passes the limit gets the slow-reader policy. Pools hold server-role connections only.
+ *
+ * Callbacks (on_join, on_leave, and the connections' own) may leave, close or free any
+ * connection and release any pool, also in the middle of a broadcast. Do not free the hub
+ * from inside a callback.
+ */
+typedef struct wsfwd_hub wsfwd_hub;
+typedef struct wsfwd_pool wsfwd_pool;
+
+typedef enum wsfwd_leave_reason {
+    WSFWD_LEAVE_REQUESTED = 0, /* wsfwd_conn_leave(), or a join to another pool */
+    WSFWD_LEAVE_CLOSED = 1,    /* the connection stopped being open (close or failure) */
+    WSFWD_LEAVE_SLOW = 2,      /* closed by the slow-reader policy */
+    WSFWD_LEAVE_FREED = 3      /* the connection was freed */
+} wsfwd_leave_reason;
+
+typedef void (*wsfwd_on_join_fn)(wsfwd_pool *pool, wsfwd_conn *conn, void *ud);
+typedef void (*wsfwd_on_leave_fn)(wsfwd_pool *pool, wsfwd_conn *conn, wsfwd_leave_reason reason,
+                                  void *ud);
+
+/* Counters; fields are only ever appended. */
+typedef struct wsfwd_stats {
+    uint64_t pools;        /* hub: pools now (1 for a pool's own stats) */
+    uint64_t members;      /* connections in the pool(s) now */
+    uint64_t messages_in;  /* messages broadcast into the pool(s) */
+    uint64_t bytes_in;     /* their payload bytes */
+    uint64_t messages_out; /* deliveries: one per recipient per message */
+    uint64_t bytes_out;    /* payload bytes delivered */
+    uint64_t slow_closes;  /* members closed by the slow-reader policy */
+    uint64_t slow_drops;   /* messages skipped for a slow member (drop policy) */
+} wsfwd_stats;
+
+/*
+ * A hub using cfg (its allocator, randomness, queue limit and slow-reader policy; cfg must
+ * outlive the hub). Defaults: pool names of at most 128 bytes, no cap on pools or members.
+ * Errors: WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM, WSFWD_ERR_RANDOM.
+ */
+WSFWD_API int wsfwd_hub_new(wsfwd_config *cfg, wsfwd_hub **out);
+
+/* Free every pool; members are taken out without callbacks and stay valid. NULL is fine. */
+WSFWD_API void wsfwd_hub_free(wsfwd_hub *hub);
+
+WSFWD_API int wsfwd_hub_set_max_name(wsfwd_hub *hub, size_t bytes);   /* 1 or more */
+WSFWD_API int wsfwd_hub_set_max_pools(wsfwd_hub *hub, size_t pools);  /* 0: no cap */
+WSFWD_API int wsfwd_hub_set_max_members(wsfwd_hub *hub, size_t per_pool); /* 0: no cap */
+WSFWD_API void wsfwd_hub_set_user_data(wsfwd_hub *hub, void *user_data); /* for on_join/leave */
+WSFWD_API void wsfwd_hub_on_join(wsfwd_hub *hub, wsfwd_on_join_fn fn);
+WSFWD_API void wsfwd_hub_on_leave(wsfwd_hub *hub, wsfwd_on_leave_fn fn);
+
+/*
+ * Join conn to the pool with this name, creating the pool if needed; a pool created this way
+ * is freed when its last member leaves. conn leaves its current pool first. Errors:
+ * WSFWD_ERR_INVALID (a client-role connection), WSFWD_ERR_STATE (closing or closed),
+ * WSFWD_ERR_POOL_NAME, WSFWD_ERR_POOL_LIMIT, WSFWD_ERR_POOL_FULL, WSFWD_ERR_NOMEM.
+ */
+WSFWD_API int wsfwd_hub_join(wsfwd_hub *hub, wsfwd_conn *conn, const char *name, size_t len);
+
+/*
+ * The pool with this name, created if needed and kept even while empty, until
+ * wsfwd_pool_release(). Errors: WSFWD_ERR_POOL_NAME, WSFWD_ERR_POOL_LIMIT, WSFWD_ERR_NOMEM.
+ */
+WSFWD_API int wsfwd_hub_pool(wsfwd_hub *hub, const char *name, size_t len, wsfwd_pool **out);
+
+/* The pool with this name, or NULL. */
+WSFWD_API wsfwd_pool *wsfwd_hub_find(const wsfwd_hub *hub, const char *name, size_t len);
+
+/* Call fn for every pool until it returns non-zero (that value is returned). fn may join
+   and leave connections but must not release pools. */
+WSFWD_API int wsfwd_hub_foreach(wsfwd_hub *hub, int (*fn)(wsfwd_pool *pool, void *ud), void *ud);
+
+/* Counters summed over every pool, past and present. */
+WSFWD_API void wsfwd_hub_stats(const wsfwd_hub *hub, wsfwd_stats *out);
+
+/* Stop keeping the pool: it is freed now if empty, else when its last member leaves. */
+WSFWD_API void wsfwd_pool_release(wsfwd_pool *pool);
+
+/* Join conn to this pool (like wsfwd_hub_join). */
+WSFWD_API int wsfwd_pool_join(wsfwd_pool *pool, wsfwd_conn *conn);
+
+/* Leave the current pool (on_leave with WSFWD_LEAVE_REQUESTED); nothing if in none. */
+WSFWD_API void wsfwd_conn_leave(wsfwd_conn *conn);
+
+/* The pool conn is in, or NULL. */
+WSFWD_API wsfwd_pool *wsfwd_conn_pool(const wsfwd_conn *conn);
+
+WSFWD_API wsfwd_hub *wsfwd_pool_hub(const wsfwd_pool *pool);
+WSFWD_API wsfwd_str wsfwd_pool_name(const wsfwd_pool *pool); /* valid while the pool lives */
+WSFWD_API size_t wsfwd_pool_size(const wsfwd_pool *pool);    /* members now */
+WSFWD_API void wsfwd_pool_stats(const wsfwd_pool *pool, wsfwd_stats *out);
+
+/*
+ * Call fn for every member until it returns non-zero (that value is returned). fn may leave,
+ * close or free any connection; members who join meanwhile are not visited.
+ */
+WSFWD_API int wsfwd_pool_foreach(wsfwd_pool *pool, int (*fn)(wsfwd_conn *conn, void *ud),
+                                 void *ud);
+
+/*
+ * Send a message (TEXT or BINARY) to every open member but except (NULL: to all). The frame is
+ * encoded once and shared. *delivered (may be NULL) gets the number of members it was queued
+ * for. Errors: WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM.
+ */
+WSFWD_API int wsfwd_pool_broadcast(wsfwd_pool *pool, wsfwd_opcode opcode, const void *data,
+                                   size_t len, const wsfwd_conn *except, size_t *delivered);
 
 #ifdef __cplusplus
 }

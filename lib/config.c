@@ -51,6 +51,8 @@ int wsfwd_config_new(const wsfwd_allocator *alloc, wsfwd_config **out)
     cfg->alloc = a;
     cfg->max_message = WSFWD_DEFAULT_MAX_MESSAGE;
     cfg->max_header = WSFWD_DEFAULT_MAX_HEADER;
+    cfg->max_queue = WSFWD_DEFAULT_MAX_QUEUE;
+    cfg->slow_policy = WSFWD_SLOW_CLOSE;
     cfg->random = os_random;
     *out = cfg;
     return WSFWD_OK;
@@ -80,6 +82,24 @@ int wsfwd_config_set_max_header(wsfwd_config *cfg, size_t bytes)
         return WSFWD_ERR_INVALID;
     }
     cfg->max_header = bytes;
+    return WSFWD_OK;
+}
+
+int wsfwd_config_set_max_queue(wsfwd_config *cfg, size_t bytes)
+{
+    if (cfg == NULL || bytes == 0) {
+        return WSFWD_ERR_INVALID;
+    }
+    cfg->max_queue = bytes;
+    return WSFWD_OK;
+}
+
+int wsfwd_config_set_slow_policy(wsfwd_config *cfg, wsfwd_slow_policy policy)
+{
+    if (cfg == NULL || (policy != WSFWD_SLOW_CLOSE && policy != WSFWD_SLOW_DROP)) {
+        return WSFWD_ERR_INVALID;
+    }
+    cfg->slow_policy = policy;
     return WSFWD_OK;
 }
 

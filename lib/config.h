@@ -6,11 +6,14 @@
 
 #define WSFWD_DEFAULT_MAX_MESSAGE ((size_t)1 << 20)
 #define WSFWD_DEFAULT_MAX_HEADER ((size_t)8192)
+#define WSFWD_DEFAULT_MAX_QUEUE ((size_t)1 << 20)
 
 struct wsfwd_config {
     wsfwd_allocator alloc;
     size_t max_message;
     size_t max_header;
+    size_t max_queue;
+    wsfwd_slow_policy slow_policy;
     wsfwd_random_fn random;
     void *random_ud;
     void *user_data;

@@ -14,7 +14,9 @@
 
 #include "handshake.h"
 #include "mem.h"
+#include "pool.h"
 #include "utf8.h"
+#include "uuid.h"
 
 /* Internal result: a callback freed the connection; unwind without touching it. */
 #define STOPPED 2
@@ -165,8 +167,58 @@ static int fail(wsfwd_conn *c, int err)
         (void)queue_close(c, code, reason, reason_len);
     }
     c->state = WSFWD_STATE_CLOSED;
-    tell_close(c, code, reason, reason_len, err);
+    if (c->pool != NULL) {
+        wsfwd_pool_remove(c, err == WSFWD_ERR_QUEUE_FULL ? WSFWD_LEAVE_SLOW : WSFWD_LEAVE_CLOSED);
+    }
+    if (!c->freed) {
+        tell_close(c, code, reason, reason_len, err);
+    }
     return c->freed ? STOPPED : err;
+}
+
+static bool over_limit(const wsfwd_conn *c, size_t n)
+{
+    return c->out.bytes > 0 && c->out.bytes + n > c->cfg->max_queue;
+}
+
+/* The queue is full: drop this message for this connection, or fail it with 1008. */
+static int slow_reader(wsfwd_conn *c)
+{
+    if (c->cfg->slow_policy == WSFWD_SLOW_DROP) {
+        if (c->pool != NULL) {
+            wsfwd_pool_count_drop(c->pool);
+        }
+        return WSFWD_ERR_QUEUE_FULL;
+    }
+    return fail(c, WSFWD_ERR_QUEUE_FULL) == STOPPED ? STOPPED : WSFWD_ERR_QUEUE_FULL;
+}
+
+/* Queue a frame of our own, within the queue limit. */
+static int queue_message(wsfwd_conn *c, wsfwd_opcode op, const void *payload, size_t len)
+{
+    if (over_limit(c, WSFWD_FRAME_HEADER_MAX + len)) {
+        return slow_reader(c);
+    }
+    return queue_frame(c, op, payload, len);
+}
+
+int wsfwd_conn_push_shared(wsfwd_conn *c, wsfwd_buf *b)
+{
+    if (over_limit(c, b->len)) {
+        enter(c);
+        (void)leave(c, slow_reader(c));
+        return WSFWD_ERR_QUEUE_FULL;
+    }
+    if (wsfwd_outq_push(&c->out, &c->cfg->alloc, b) != WSFWD_OK) {
+        enter(c);
+        (void)leave(c, fail(c, WSFWD_ERR_NOMEM));
+        return WSFWD_ERR_NOMEM;
+    }
+    if (!c->out_told) {
+        enter(c); /* leave() tells the I/O layer about the new output */
+        (void)leave(c, WSFWD_OK);
+    }
+    return WSFWD_OK;
 }
 
 /* ---- Public: creation ------------------------------------------------------------------ */
@@ -186,6 +238,12 @@ int wsfwd_conn_new(wsfwd_config *cfg, wsfwd_role role, void *user_data, wsfwd_co
     c->user_data = user_data;
     c->role = (uint8_t)role;
     c->state = WSFWD_STATE_HANDSHAKE;
+    int rc = wsfwd_config_random(cfg, c->id, sizeof c->id);
+    if (rc != WSFWD_OK) {
+        wsfwd_mem_free(&cfg->alloc, c);
+        return rc;
+    }
+    wsfwd_uuid_v4(c->id);
     *out = c;
     return WSFWD_OK;
 }
@@ -195,11 +253,12 @@ void wsfwd_conn_free(wsfwd_conn *c)
     if (c == NULL || c->freed) {
         return;
     }
-    if (c->busy > 0) {
-        c->freed = 1;
-        return;
+    c->freed = 1;
+    enter(c); /* on_leave may call back: the last leave() destroys */
+    if (c->pool != NULL) {
+        wsfwd_pool_remove(c, WSFWD_LEAVE_FREED);
     }
-    destroy(c);
+    (void)leave(c, WSFWD_OK);
 }
 
 int wsfwd_conn_set_open(wsfwd_conn *c)
@@ -488,6 +547,26 @@ static int deliver(wsfwd_conn *c, const uint8_t *data, size_t len)
 {
     wsfwd_opcode op = (wsfwd_opcode)c->msg_opcode;
     c->msg_opcode = 0;
+    if (c->state != WSFWD_STATE_OPEN) {
+        return WSFWD_OK;
+    }
+    if (c->mode == WSFWD_MODE_ECHO) {
+        int rc = queue_message(c, op, data, len);
+        if (rc == STOPPED || c->state != WSFWD_STATE_OPEN) {
+            return rc;
+        }
+        if (rc != WSFWD_OK && rc != WSFWD_ERR_QUEUE_FULL) {
+            return fail(c, rc);
+        }
+    } else if (c->mode == WSFWD_MODE_FORWARD && c->pool != NULL) {
+        int rc = wsfwd_pool_broadcast(c->pool, op, data, len, c, NULL);
+        if (c->freed) {
+            return STOPPED;
+        }
+        if (rc != WSFWD_OK) {
+            return fail(c, rc);
+        }
+    }
     if (c->state != WSFWD_STATE_OPEN || c->cfg->on_message == NULL) {
         return WSFWD_OK;
     }
@@ -560,7 +639,12 @@ static int on_close_frame(wsfwd_conn *c, const uint8_t *p, size_t n)
         }
     }
     c->state = WSFWD_STATE_CLOSED;
-    tell_close(c, code, reason, reason_len, WSFWD_OK);
+    if (c->pool != NULL) {
+        wsfwd_pool_remove(c, WSFWD_LEAVE_CLOSED);
+    }
+    if (!c->freed) {
+        tell_close(c, code, reason, reason_len, WSFWD_OK);
+    }
     return c->freed ? STOPPED : WSFWD_OK;
 }
 
@@ -574,8 +658,11 @@ static int on_control_frame(wsfwd_conn *c, const uint8_t *p, size_t n)
         return WSFWD_OK;
     }
     if (op == WSFWD_OP_PING) {
-        int rc = queue_frame(c, WSFWD_OP_PONG, p, n);
-        if (rc != WSFWD_OK) {
+        int rc = queue_message(c, WSFWD_OP_PONG, p, n);
+        if (rc == STOPPED || c->state != WSFWD_STATE_OPEN) {
+            return rc;
+        }
+        if (rc != WSFWD_OK && rc != WSFWD_ERR_QUEUE_FULL) {
             return fail(c, rc);
         }
     }
@@ -810,7 +897,7 @@ int wsfwd_conn_send(wsfwd_conn *c, wsfwd_opcode op, const void *data, size_t len
         return c->state == WSFWD_STATE_HANDSHAKE ? WSFWD_ERR_STATE : WSFWD_ERR_CLOSED;
     }
     enter(c);
-    return leave(c, queue_frame(c, op, data, len));
+    return leave(c, queue_message(c, op, data, len));
 }
 
 int wsfwd_conn_close(wsfwd_conn *c, uint16_t code, const char *reason, size_t reason_len)
@@ -832,6 +919,9 @@ int wsfwd_conn_close(wsfwd_conn *c, uint16_t code, const char *reason, size_t re
     int rc = queue_close(c, code, reason, reason_len);
     if (rc == WSFWD_OK) {
         c->state = WSFWD_STATE_CLOSING;
+        if (c->pool != NULL) {
+            wsfwd_pool_remove(c, WSFWD_LEAVE_CLOSED);
+        }
     }
     return leave(c, rc);
 }
@@ -892,4 +982,23 @@ void wsfwd_conn_set_user_data(wsfwd_conn *c, void *user_data)
     if (c != NULL) {
         c->user_data = user_data;
     }
+}
+
+void wsfwd_conn_id(const wsfwd_conn *c, char out[WSFWD_ID_LEN + 1])
+{
+    if (c == NULL) {
+        out[0] = '\0';
+        return;
+    }
+    wsfwd_uuid_format(c->id, out);
+}
+
+int wsfwd_conn_set_mode(wsfwd_conn *c, wsfwd_mode mode)
+{
+    if (c == NULL || (mode != WSFWD_MODE_CALLBACK && mode != WSFWD_MODE_ECHO &&
+                      mode != WSFWD_MODE_FORWARD)) {
+        return WSFWD_ERR_INVALID;
+    }
+    c->mode = (uint8_t)mode;
+    return WSFWD_OK;
 }

@@ -13,6 +13,9 @@ struct wsfwd_conn {
     char *subprotocol; /* agreed subprotocol, NULL for none */
 
     wsfwd_outq out; /* output, in order */
+    struct wsfwd_pool *pool; /* the pool this connection is in, or NULL */
+    uint32_t pool_index;     /* its slot in pool->members */
+    uint8_t id[16];          /* a version 4 UUID */
 
     /* The frame being read */
     wsfwd_frame_header fh;
@@ -31,6 +34,7 @@ struct wsfwd_conn {
 
     uint8_t state;        /* wsfwd_state */
     uint8_t role;         /* wsfwd_role */
+    uint8_t mode;         /* wsfwd_mode */
     uint8_t busy;         /* depth of library calls on the stack for this connection */
     unsigned in_frame : 1;      /* header read, payload pending */
     unsigned feeding : 1;       /* inside wsfwd_conn_feed */
@@ -40,5 +44,11 @@ struct wsfwd_conn {
     unsigned out_told : 1;      /* on_output called for the output now queued */
     int hs_result;              /* what a refused handshake returns from feed */
 };
+
+/*
+ * Queue a reference to a shared frame (a broadcast), applying the queue limit and the
+ * slow-reader policy. Returns WSFWD_OK, or WSFWD_ERR_QUEUE_FULL when the frame was not queued.
+ */
+int wsfwd_conn_push_shared(wsfwd_conn *c, wsfwd_buf *b);
 
 #endif

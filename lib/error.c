@@ -46,6 +46,10 @@ const char *wsfwd_strerror(int err)
     case WSFWD_ERR_UTF8: return "invalid UTF-8";
     case WSFWD_ERR_TOO_BIG: return "message too big";
     case WSFWD_ERR_CLOSED: return "connection closed";
+    case WSFWD_ERR_QUEUE_FULL: return "slow reader: output queue full";
+    case WSFWD_ERR_POOL_NAME: return "pool name empty, too long or not UTF-8";
+    case WSFWD_ERR_POOL_LIMIT: return "too many pools";
+    case WSFWD_ERR_POOL_FULL: return "pool full";
     default: return "unknown error";
     }
 }
@@ -64,6 +68,7 @@ uint16_t wsfwd_error_close_code(int err)
     case WSFWD_ERR_CLOSE_CODE: return WSFWD_CLOSE_PROTOCOL_ERROR;
     case WSFWD_ERR_UTF8: return WSFWD_CLOSE_INVALID_PAYLOAD;
     case WSFWD_ERR_TOO_BIG: return WSFWD_CLOSE_TOO_BIG;
+    case WSFWD_ERR_QUEUE_FULL: return WSFWD_CLOSE_POLICY;
     case WSFWD_ERR_CALLBACK:
     case WSFWD_ERR_NOMEM:
     case WSFWD_ERR_RANDOM: return WSFWD_CLOSE_INTERNAL_ERROR;

@@ -1,0 +1,602 @@
+/*
+ * The hub: a table of named pools. A pool: an array of member connections.
+ *
+ * Iterations (a broadcast, foreach, or a callback about a pool) raise pool->busy. While it is
+ * raised, a member who leaves leaves a NULL hole instead of being swapped out, so the
+ * iteration neither skips nor repeats anyone, and a pool that empties is freed only when the
+ * last iteration ends. Joins append, beyond the end an iteration took at its start.
+ */
+#include "pool.h"
+
+#include <string.h>
+
+#include "mem.h"
+#include "outq.h"
+#include "utf8.h"
+
+#define DEFAULT_MAX_NAME 128
+
+/* ---- Keyed hashing of names (SipHash-1-3) ------------------------------------------------ */
+
+static uint64_t rotl(uint64_t x, int b)
+{
+    return (x << b) | (x >> (64 - b));
+}
+
+#define SIPROUND                                                                               \
+    do {                                                                                       \
+        v0 += v1;                                                                              \
+        v1 = rotl(v1, 13);                                                                     \
+        v1 ^= v0;                                                                              \
+        v0 = rotl(v0, 32);                                                                     \
+        v2 += v3;                                                                              \
+        v3 = rotl(v3, 16);                                                                     \
+        v3 ^= v2;                                                                              \
+        v0 += v3;                                                                              \
+        v3 = rotl(v3, 21);                                                                     \
+        v3 ^= v0;                                                                              \
+        v2 += v1;                                                                              \
+        v1 = rotl(v1, 17);                                                                     \
+        v1 ^= v2;                                                                              \
+        v2 = rotl(v2, 32);                                                                     \
+    } while (0)
+
+static uint64_t load_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
+
+/* Exposed to the tests (with c=2, d=4 it is the reference SipHash-2-4). */
+uint64_t wsfwd_siphash(const uint64_t key[2], const void *data, size_t len, int c, int d);
+
+uint64_t wsfwd_siphash(const uint64_t key[2], const void *data, size_t len, int c, int d)
+{
+    const uint8_t *p = data;
+    uint64_t v0 = key[0] ^ UINT64_C(0x736f6d6570736575);
+    uint64_t v1 = key[1] ^ UINT64_C(0x646f72616e646f6d);
+    uint64_t v2 = key[0] ^ UINT64_C(0x6c7967656e657261);
+    uint64_t v3 = key[1] ^ UINT64_C(0x7465646279746573);
+    size_t whole = len & ~(size_t)7;
+    for (size_t i = 0; i < whole; i += 8) {
+        uint64_t m = load_le64(p + i);
+        v3 ^= m;
+        for (int r = 0; r < c; r++) {
+            SIPROUND;
+        }
+        v0 ^= m;
+    }
+    uint64_t last = (uint64_t)len << 56;
+    for (size_t i = whole; i < len; i++) {
+        last |= (uint64_t)p[i] << (8 * (i - whole));
+    }
+    v3 ^= last;
+    for (int r = 0; r < c; r++) {
+        SIPROUND;
+    }
+    v0 ^= last;
+    v2 ^= 0xff;
+    for (int r = 0; r < d; r++) {
+        SIPROUND;
+    }
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static uint64_t name_hash(const wsfwd_hub *hub, const char *name, size_t len)
+{
+    return wsfwd_siphash(hub->key, name, len, 1, 3);
+}
+
+/* ---- The hub's table --------------------------------------------------------------------- */
+
+static size_t slot_of(const wsfwd_hub *hub, const char *name, size_t len, uint64_t hash)
+{
+    size_t mask = hub->table_cap - 1;
+    for (size_t i = (size_t)hash & mask;; i = (i + 1) & mask) {
+        const wsfwd_pool *p = hub->table[i];
+        if (p == NULL || (p->hash == hash && p->name_len == len &&
+                          memcmp(p->name, name, len) == 0)) {
+            return i;
+        }
+    }
+}
+
+static int table_grow(wsfwd_hub *hub)
+{
+    size_t cap = hub->table_cap == 0 ? 16 : hub->table_cap * 2;
+    if (cap > SIZE_MAX / sizeof(wsfwd_pool *)) {
+        return WSFWD_ERR_NOMEM;
+    }
+    wsfwd_pool **table = wsfwd_mem_alloc(&hub->cfg->alloc, cap * sizeof *table);
+    if (table == NULL) {
+        return WSFWD_ERR_NOMEM;
+    }
+    memset(table, 0, cap * sizeof *table);
+    for (size_t i = 0; i < hub->table_cap; i++) {
+        wsfwd_pool *p = hub->table[i];
+        if (p != NULL) {
+            size_t j = (size_t)p->hash & (cap - 1);
+            while (table[j] != NULL) {
+                j = (j + 1) & (cap - 1);
+            }
+            table[j] = p;
+        }
+    }
+    wsfwd_mem_free(&hub->cfg->alloc, hub->table);
+    hub->table = table;
+    hub->table_cap = cap;
+    return WSFWD_OK;
+}
+
+/* Remove the pool at slot i, shifting back later entries of its probe run (no tombstones). */
+static void table_remove(wsfwd_hub *hub, size_t i)
+{
+    size_t mask = hub->table_cap - 1;
+    hub->table[i] = NULL;
+    for (size_t j = (i + 1) & mask; hub->table[j] != NULL; j = (j + 1) & mask) {
+        size_t home = (size_t)hub->table[j]->hash & mask;
+        /* Entry j may move to the hole i unless its home lies cyclically in (i, j]. */
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            hub->table[i] = hub->table[j];
+            hub->table[j] = NULL;
+            i = j;
+        }
+    }
+    hub->npools--;
+}
+
+static void pool_destroy(wsfwd_pool *pool)
+{
+    wsfwd_hub *hub = pool->hub;
+    size_t i = slot_of(hub, pool->name, pool->name_len, pool->hash);
+    table_remove(hub, i);
+    wsfwd_mem_free(&hub->cfg->alloc, pool->members);
+    wsfwd_mem_free(&hub->cfg->alloc, pool);
+}
+
+static uint32_t live_members(const wsfwd_pool *pool)
+{
+    return pool->count - pool->holes;
+}
+
+/* Close the holes left by an iteration, keeping the members' order. */
+static void compact(wsfwd_pool *pool)
+{
+    uint32_t j = 0;
+    for (uint32_t i = 0; i < pool->count; i++) {
+        wsfwd_conn *c = pool->members[i];
+        if (c != NULL) {
+            pool->members[j] = c;
+            c->pool_index = j;
+            j++;
+        }
+    }
+    pool->count = j;
+    pool->holes = 0;
+}
+
+static void pool_enter(wsfwd_pool *pool)
+{
+    pool->busy++;
+}
+
+/* End an iteration: tidy up, and free the pool if nothing keeps it. */
+static void pool_leave(wsfwd_pool *pool)
+{
+    if (--pool->busy > 0) {
+        return;
+    }
+    if (pool->holes > 0) {
+        compact(pool);
+    }
+    if (pool->count == 0 && !pool->keep) {
+        pool_destroy(pool);
+    }
+}
+
+static bool name_is_valid(const wsfwd_hub *hub, const char *name, size_t len)
+{
+    return name != NULL && len >= 1 && len <= hub->max_name &&
+           wsfwd_utf8_valid((const uint8_t *)name, len);
+}
+
+/* Find or create the pool; a new pool is not kept. */
+static int pool_get(wsfwd_hub *hub, const char *name, size_t len, wsfwd_pool **out)
+{
+    if (!name_is_valid(hub, name, len)) {
+        return WSFWD_ERR_POOL_NAME;
+    }
+    uint64_t hash = name_hash(hub, name, len);
+    if (hub->table_cap > 0) {
+        size_t i = slot_of(hub, name, len, hash);
+        if (hub->table[i] != NULL) {
+            *out = hub->table[i];
+            return WSFWD_OK;
+        }
+    }
+    if (hub->max_pools > 0 && hub->npools >= hub->max_pools) {
+        return WSFWD_ERR_POOL_LIMIT;
+    }
+    if ((hub->npools + 1) * 2 > hub->table_cap) {
+        int rc = table_grow(hub);
+        if (rc != WSFWD_OK) {
+            return rc;
+        }
+    }
+    wsfwd_pool *pool = wsfwd_mem_alloc(&hub->cfg->alloc, sizeof *pool + len + 1);
+    if (pool == NULL) {
+        return WSFWD_ERR_NOMEM;
+    }
+    memset(pool, 0, sizeof *pool);
+    pool->hub = hub;
+    pool->hash = hash;
+    pool->name_len = len;
+    memcpy(pool->name, name, len);
+    pool->name[len] = '\0';
+    pool->stats.pools = 1;
+    hub->table[slot_of(hub, name, len, hash)] = pool;
+    hub->npools++;
+    *out = pool;
+    return WSFWD_OK;
+}
+
+/* ---- Hub ---------------------------------------------------------------------------------- */
+
+int wsfwd_hub_new(wsfwd_config *cfg, wsfwd_hub **out)
+{
+    if (cfg == NULL || out == NULL) {
+        return WSFWD_ERR_INVALID;
+    }
+    wsfwd_hub *hub = wsfwd_mem_alloc(&cfg->alloc, sizeof *hub);
+    if (hub == NULL) {
+        return WSFWD_ERR_NOMEM;
+    }
+    memset(hub, 0, sizeof *hub);
+    hub->cfg = cfg;
+    hub->max_name = DEFAULT_MAX_NAME;
+    int rc = wsfwd_config_random(cfg, hub->key, sizeof hub->key);
+    if (rc != WSFWD_OK) {
+        wsfwd_mem_free(&cfg->alloc, hub);
+        return rc;
+    }
+    *out = hub;
+    return WSFWD_OK;
+}
+
+void wsfwd_hub_free(wsfwd_hub *hub)
+{
+    if (hub == NULL) {
+        return;
+    }
+    const wsfwd_allocator *a = &hub->cfg->alloc;
+    for (size_t i = 0; i < hub->table_cap; i++) {
+        wsfwd_pool *pool = hub->table[i];
+        if (pool == NULL) {
+            continue;
+        }
+        for (uint32_t k = 0; k < pool->count; k++) {
+            if (pool->members[k] != NULL) {
+                pool->members[k]->pool = NULL;
+            }
+        }
+        wsfwd_mem_free(a, pool->members);
+        wsfwd_mem_free(a, pool);
+    }
+    wsfwd_mem_free(a, hub->table);
+    wsfwd_mem_free(a, hub);
+}
+
+int wsfwd_hub_set_max_name(wsfwd_hub *hub, size_t bytes)
+{
+    if (hub == NULL || bytes == 0) {
+        return WSFWD_ERR_INVALID;
+    }
+    hub->max_name = bytes;
+    return WSFWD_OK;
+}
+
+int wsfwd_hub_set_max_pools(wsfwd_hub *hub, size_t pools)
+{
+    if (hub == NULL) {
+        return WSFWD_ERR_INVALID;
+    }
+    hub->max_pools = pools;
+    return WSFWD_OK;
+}
+
+int wsfwd_hub_set_max_members(wsfwd_hub *hub, size_t per_pool)
+{
+    if (hub == NULL || per_pool > UINT32_MAX) {
+        return WSFWD_ERR_INVALID;
+    }
+    hub->max_members = per_pool;
+    return WSFWD_OK;
+}
+
+void wsfwd_hub_set_user_data(wsfwd_hub *hub, void *user_data) { hub->user_data = user_data; }
+void wsfwd_hub_on_join(wsfwd_hub *hub, wsfwd_on_join_fn fn) { hub->on_join = fn; }
+void wsfwd_hub_on_leave(wsfwd_hub *hub, wsfwd_on_leave_fn fn) { hub->on_leave = fn; }
+
+int wsfwd_hub_pool(wsfwd_hub *hub, const char *name, size_t len, wsfwd_pool **out)
+{
+    if (hub == NULL || out == NULL) {
+        return WSFWD_ERR_INVALID;
+    }
+    int rc = pool_get(hub, name, len, out);
+    if (rc == WSFWD_OK) {
+        (*out)->keep = true;
+    }
+    return rc;
+}
+
+wsfwd_pool *wsfwd_hub_find(const wsfwd_hub *hub, const char *name, size_t len)
+{
+    if (hub == NULL || hub->table_cap == 0 || (name == NULL && len > 0)) {
+        return NULL;
+    }
+    uint64_t hash = name_hash(hub, name, len);
+    return hub->table[slot_of(hub, name, len, hash)];
+}
+
+int wsfwd_hub_join(wsfwd_hub *hub, wsfwd_conn *c, const char *name, size_t len)
+{
+    if (hub == NULL || c == NULL) {
+        return WSFWD_ERR_INVALID;
+    }
+    wsfwd_pool *pool;
+    int rc = pool_get(hub, name, len, &pool);
+    if (rc != WSFWD_OK) {
+        return rc;
+    }
+    pool_enter(pool); /* a pool made here but not joined is freed on the way out */
+    rc = wsfwd_pool_join(pool, c);
+    pool_leave(pool);
+    return rc;
+}
+
+int wsfwd_hub_foreach(wsfwd_hub *hub, int (*fn)(wsfwd_pool *pool, void *ud), void *ud)
+{
+    if (hub == NULL || fn == NULL) {
+        return WSFWD_ERR_INVALID;
+    }
+    for (size_t i = 0; i < hub->table_cap; i++) {
+        if (hub->table[i] != NULL) {
+            int r = fn(hub->table[i], ud);
+            if (r != 0) {
+                return r;
+            }
+        }
+    }
+    return 0;
+}
+
+void wsfwd_hub_stats(const wsfwd_hub *hub, wsfwd_stats *out)
+{
+    if (hub == NULL || out == NULL) {
+        return;
+    }
+    *out = hub->stats;
+    out->pools = hub->npools;
+}
+
+/* ---- Membership --------------------------------------------------------------------------- */
+
+void wsfwd_pool_release(wsfwd_pool *pool)
+{
+    if (pool == NULL || !pool->keep) {
+        return;
+    }
+    pool->keep = false;
+    pool_enter(pool);
+    pool_leave(pool);
+}
+
+static int ensure_room(wsfwd_pool *pool)
+{
+    if (pool->count < pool->cap) {
+        return WSFWD_OK;
+    }
+    uint32_t cap = pool->cap == 0 ? 4 : pool->cap * 2;
+    if (cap < pool->cap) {
+        return WSFWD_ERR_NOMEM;
+    }
+    const wsfwd_allocator *a = &pool->hub->cfg->alloc;
+    wsfwd_conn **m = wsfwd_mem_realloc(a, pool->members, cap * sizeof *m);
+    if (m == NULL) {
+        return WSFWD_ERR_NOMEM;
+    }
+    pool->members = m;
+    pool->cap = cap;
+    return WSFWD_OK;
+}
+
+static bool can_join(const wsfwd_conn *c)
+{
+    return !c->freed && (c->state == WSFWD_STATE_HANDSHAKE || c->state == WSFWD_STATE_OPEN);
+}
+
+int wsfwd_pool_join(wsfwd_pool *pool, wsfwd_conn *c)
+{
+    if (pool == NULL || c == NULL || c->freed || c->role != WSFWD_ROLE_SERVER) {
+        return WSFWD_ERR_INVALID;
+    }
+    if (!can_join(c)) {
+        return WSFWD_ERR_STATE;
+    }
+    if (c->pool == pool) {
+        return WSFWD_OK;
+    }
+    wsfwd_hub *hub = pool->hub;
+    if (hub->max_members > 0 && live_members(pool) >= hub->max_members) {
+        return WSFWD_ERR_POOL_FULL;
+    }
+    pool_enter(pool);
+    if (c->pool != NULL) {
+        wsfwd_pool_remove(c, WSFWD_LEAVE_REQUESTED);
+    }
+    /* on_leave may have freed, closed or moved the connection meanwhile. */
+    int rc = can_join(c) && c->pool == NULL ? ensure_room(pool) : WSFWD_ERR_STATE;
+    if (rc == WSFWD_OK) {
+        pool->members[pool->count] = c;
+        c->pool = pool;
+        c->pool_index = pool->count;
+        pool->count++;
+        pool->stats.members++;
+        hub->stats.members++;
+        if (hub->on_join != NULL) {
+            hub->on_join(pool, c, hub->user_data);
+        }
+    }
+    pool_leave(pool);
+    return rc;
+}
+
+void wsfwd_pool_remove(wsfwd_conn *c, wsfwd_leave_reason reason)
+{
+    wsfwd_pool *pool = c->pool;
+    wsfwd_hub *hub = pool->hub;
+    uint32_t i = c->pool_index;
+    c->pool = NULL;
+    if (pool->busy > 0) {
+        pool->members[i] = NULL;
+        pool->holes++;
+    } else {
+        wsfwd_conn *last = pool->members[--pool->count];
+        pool->members[i] = last;
+        last->pool_index = i;
+    }
+    pool->stats.members--;
+    hub->stats.members--;
+    if (reason == WSFWD_LEAVE_SLOW) {
+        pool->stats.slow_closes++;
+        hub->stats.slow_closes++;
+    }
+    pool_enter(pool);
+    if (hub->on_leave != NULL) {
+        hub->on_leave(pool, c, reason, hub->user_data);
+    }
+    pool_leave(pool);
+}
+
+void wsfwd_pool_count_drop(wsfwd_pool *pool)
+{
+    pool->stats.slow_drops++;
+    pool->hub->stats.slow_drops++;
+}
+
+void wsfwd_conn_leave(wsfwd_conn *c)
+{
+    if (c != NULL && c->pool != NULL) {
+        wsfwd_pool_remove(c, WSFWD_LEAVE_REQUESTED);
+    }
+}
+
+wsfwd_pool *wsfwd_conn_pool(const wsfwd_conn *c)
+{
+    return c != NULL ? c->pool : NULL;
+}
+
+wsfwd_hub *wsfwd_pool_hub(const wsfwd_pool *pool)
+{
+    return pool != NULL ? pool->hub : NULL;
+}
+
+wsfwd_str wsfwd_pool_name(const wsfwd_pool *pool)
+{
+    wsfwd_str s = {NULL, 0};
+    if (pool != NULL) {
+        s.ptr = pool->name;
+        s.len = pool->name_len;
+    }
+    return s;
+}
+
+size_t wsfwd_pool_size(const wsfwd_pool *pool)
+{
+    return pool != NULL ? live_members(pool) : 0;
+}
+
+void wsfwd_pool_stats(const wsfwd_pool *pool, wsfwd_stats *out)
+{
+    if (pool != NULL && out != NULL) {
+        *out = pool->stats;
+    }
+}
+
+int wsfwd_pool_foreach(wsfwd_pool *pool, int (*fn)(wsfwd_conn *conn, void *ud), void *ud)
+{
+    if (pool == NULL || fn == NULL) {
+        return WSFWD_ERR_INVALID;
+    }
+    int r = 0;
+    pool_enter(pool);
+    uint32_t n = pool->count;
+    for (uint32_t i = 0; i < n && r == 0; i++) {
+        wsfwd_conn *c = pool->members[i];
+        if (c != NULL) {
+            r = fn(c, ud);
+        }
+    }
+    pool_leave(pool);
+    return r;
+}
+
+/* ---- Broadcast ---------------------------------------------------------------------------- */
+
+int wsfwd_pool_broadcast(wsfwd_pool *pool, wsfwd_opcode op, const void *data, size_t len,
+                         const wsfwd_conn *except, size_t *delivered)
+{
+    if (delivered != NULL) {
+        *delivered = 0;
+    }
+    if (pool == NULL || (data == NULL && len > 0) ||
+        (op != WSFWD_OP_TEXT && op != WSFWD_OP_BINARY)) {
+        return WSFWD_ERR_INVALID;
+    }
+    wsfwd_hub *hub = pool->hub;
+    const wsfwd_allocator *a = &hub->cfg->alloc;
+    if (len > SIZE_MAX - WSFWD_FRAME_HEADER_MAX) {
+        return WSFWD_ERR_INVALID;
+    }
+    /* Encoded once; every recipient's queue holds a reference. */
+    wsfwd_buf *frame = wsfwd_buf_new(a, WSFWD_FRAME_HEADER_MAX + len);
+    if (frame == NULL) {
+        return WSFWD_ERR_NOMEM;
+    }
+    frame->len = wsfwd_frame_encode_header(frame->data, true, op, len, NULL);
+    if (len > 0) {
+        memcpy(frame->data + frame->len, data, len);
+    }
+    frame->len += len;
+
+    size_t sent = 0;
+    pool_enter(pool);
+    uint32_t n = pool->count;
+    for (uint32_t i = 0; i < n; i++) {
+        wsfwd_conn *c = pool->members[i];
+        if (c == NULL || c == except || c->state != WSFWD_STATE_OPEN) {
+            continue;
+        }
+        if (wsfwd_conn_push_shared(c, frame) == WSFWD_OK) {
+            sent++;
+        }
+    }
+    pool->stats.messages_in++;
+    pool->stats.bytes_in += len;
+    pool->stats.messages_out += sent;
+    pool->stats.bytes_out += (uint64_t)sent * len;
+    hub->stats.messages_in++;
+    hub->stats.bytes_in += len;
+    hub->stats.messages_out += sent;
+    hub->stats.bytes_out += (uint64_t)sent * len;
+    pool_leave(pool);
+    wsfwd_buf_unref(a, frame);
+    if (delivered != NULL) {
+        *delivered = sent;
+    }
+    return WSFWD_OK;
+}

@@ -1,0 +1,43 @@
+/* The hub and its pools (rooms). */
+#ifndef WSFWD_POOL_H
+#define WSFWD_POOL_H
+
+#include "conn.h"
+#include "wsfwd.h"
+
+struct wsfwd_pool {
+    wsfwd_hub *hub;
+    wsfwd_conn **members; /* NULL holes appear while an iteration runs */
+    uint32_t count;       /* slots used, holes included */
+    uint32_t cap;
+    uint32_t holes;
+    uint32_t busy;        /* iterations (broadcast, foreach, callbacks) on the stack */
+    bool keep;            /* made by wsfwd_hub_pool and not yet released */
+    uint64_t hash;
+    wsfwd_stats stats;
+    size_t name_len;
+    char name[];          /* NUL-terminated for convenience; may hold NUL bytes */
+};
+
+struct wsfwd_hub {
+    wsfwd_config *cfg;
+    wsfwd_pool **table; /* open addressing, linear probing, at most half full */
+    size_t table_cap;   /* a power of two, or 0 */
+    size_t npools;
+    uint64_t key[2];    /* keyed hashing: room names come from the network */
+    size_t max_name;
+    size_t max_pools;
+    size_t max_members;
+    void *user_data;
+    wsfwd_on_join_fn on_join;
+    wsfwd_on_leave_fn on_leave;
+    wsfwd_stats stats;
+};
+
+/* Take c out of its pool and tell on_leave. c must be in a pool. */
+void wsfwd_pool_remove(wsfwd_conn *c, wsfwd_leave_reason reason);
+
+/* Count a message skipped for a slow member (drop policy). */
+void wsfwd_pool_count_drop(wsfwd_pool *pool);
+
+#endif
