@@ -12,6 +12,7 @@
 
 #include <string.h>
 
+#include "frame.h"
 #include "handshake.h"
 #include "mem.h"
 #include "pool.h"
@@ -587,13 +588,19 @@ static void message_reset(wsfwd_conn *c)
     c->msg_opcode = 0;
 }
 
-static int message_append(wsfwd_conn *c, const uint8_t *p, size_t n)
+/* Append n payload bytes; masked: p is still masked, moff is its offset in the frame. */
+static int message_append(wsfwd_conn *c, const uint8_t *p, size_t n, bool masked, uint64_t moff)
 {
     if (n == 0) {
         return WSFWD_OK;
     }
     if (c->msg_cap - c->msg_len < n) {
         size_t cap = c->msg_cap < 256 ? 256 : c->msg_cap * 2;
+        if (c->msg_len == 0 && c->fh.fin && c->fh.payload_len > cap) {
+            /* A one-frame message: its size is known (begin_frame checked it against the
+               limit), so allocate it once instead of growing it by realloc. */
+            cap = (size_t)c->fh.payload_len;
+        }
         if (cap > c->cfg->max_message) {
             cap = c->cfg->max_message;
         }
@@ -607,7 +614,11 @@ static int message_append(wsfwd_conn *c, const uint8_t *p, size_t n)
         c->msg = m;
         c->msg_cap = cap;
     }
-    memcpy(c->msg + c->msg_len, p, n);
+    if (masked) {
+        wsfwd_mask_copy(c->msg + c->msg_len, p, n, c->fh.mask, moff);
+    } else {
+        memcpy(c->msg + c->msg_len, p, n);
+    }
     c->msg_len += n;
     return WSFWD_OK;
 }
@@ -702,12 +713,20 @@ static int begin_frame(wsfwd_conn *c)
     return WSFWD_OK;
 }
 
-/* n payload bytes of the current frame, already unmasked; the frame may end with them. */
-static int frame_payload(wsfwd_conn *c, const uint8_t *p, size_t n)
+/* n payload bytes of the current frame (still masked if `masked`); the frame may end with them. */
+static int frame_payload(wsfwd_conn *c, uint8_t *p, size_t n, bool masked)
 {
     bool whole = c->frame_off == 0 && n == c->fh.payload_len;
+    uint64_t moff = c->frame_off;
     c->frame_off += n;
     bool last = c->frame_off == c->fh.payload_len;
+    /* Bytes bound for the reassembly buffer are unmasked on their way there. */
+    bool append = !(c->fh.opcode & 0x8) && c->state == WSFWD_STATE_OPEN &&
+                  !(whole && c->fh.fin && c->msg_len == 0);
+    if (masked && !append) {
+        wsfwd_mask(p, n, c->fh.mask, moff);
+        masked = false;
+    }
 
     if (c->fh.opcode & 0x8) {
         if (whole) {
@@ -741,8 +760,17 @@ static int frame_payload(wsfwd_conn *c, const uint8_t *p, size_t n)
         }
         return WSFWD_OK;
     }
+    const uint8_t *plain = p;
+    if (append) {
+        size_t at = c->msg_len;
+        int rc = message_append(c, p, n, masked, moff);
+        if (rc != WSFWD_OK) {
+            return fail(c, rc);
+        }
+        plain = n > 0 ? c->msg + at : p; /* an empty fragment may find no buffer yet */
+    }
     if (c->msg_opcode == WSFWD_OP_TEXT) {
-        c->utf8 = wsfwd_utf8_step(c->utf8, p, n);
+        c->utf8 = wsfwd_utf8_step(c->utf8, plain, n);
         if (c->utf8 == WSFWD_UTF8_REJECT) {
             return fail(c, WSFWD_ERR_UTF8);
         }
@@ -750,18 +778,14 @@ static int frame_payload(wsfwd_conn *c, const uint8_t *p, size_t n)
             return fail(c, WSFWD_ERR_UTF8);
         }
     }
-    if (whole && c->fh.fin && c->msg_len == 0) {
+    if (!append) {
         /* The common case: the whole message in the caller's buffer, no copy. */
         return deliver(c, p, n);
-    }
-    int rc = message_append(c, p, n);
-    if (rc != WSFWD_OK) {
-        return fail(c, rc);
     }
     if (!last || !c->fh.fin) {
         return WSFWD_OK;
     }
-    rc = deliver(c, c->msg, c->msg_len);
+    int rc = deliver(c, c->msg, c->msg_len);
     if (rc != STOPPED) {
         message_reset(c);
     }
@@ -825,7 +849,7 @@ static int feed_frames(wsfwd_conn *c, uint8_t *data, size_t len)
             c->frame_off = 0;
             if (c->fh.payload_len == 0) {
                 c->in_frame = 0;
-                rc = frame_payload(c, data, 0);
+                rc = frame_payload(c, data, 0, false);
                 if (rc != WSFWD_OK) {
                     return rc;
                 }
@@ -834,13 +858,10 @@ static int feed_frames(wsfwd_conn *c, uint8_t *data, size_t len)
         }
         uint64_t left = c->fh.payload_len - c->frame_off;
         size_t n = left < len ? (size_t)left : len;
-        if (c->fh.masked) {
-            wsfwd_mask(data, n, c->fh.mask, c->frame_off);
-        }
         if (n == left) {
             c->in_frame = 0;
         }
-        int rc = frame_payload(c, data, n);
+        int rc = frame_payload(c, data, n, c->fh.masked);
         if (rc != WSFWD_OK) {
             return rc;
         }

@@ -1,7 +1,7 @@
 /* The RFC 6455 section 5 wire format: frame headers and masking. */
 #include <string.h>
 
-#include "wsfwd.h"
+#include "frame.h"
 
 static bool opcode_is_known(uint8_t op)
 {
@@ -95,12 +95,13 @@ size_t wsfwd_frame_encode_header(uint8_t *out, bool fin, wsfwd_opcode opcode,
     return n;
 }
 
-void wsfwd_mask(uint8_t *data, size_t len, const uint8_t mask[4], uint64_t offset)
+void wsfwd_mask_copy(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t mask[4],
+                     uint64_t offset)
 {
-    /* The key as it lines up with data[0], repeated to fill a 64-bit word. */
+    /* The key as it lines up with src[0], twice over to fill a 64-bit word. */
     uint8_t key[8];
-    for (size_t i = 0; i < 8; i++) {
-        key[i] = mask[(offset + i) & 3];
+    for (size_t i = 0; i < 4; i++) {
+        key[i] = key[i + 4] = mask[(offset + i) & 3];
     }
     uint64_t k;
     memcpy(&k, key, 8);
@@ -108,20 +109,25 @@ void wsfwd_mask(uint8_t *data, size_t len, const uint8_t mask[4], uint64_t offse
     size_t i = 0;
     for (; len - i >= 32; i += 32) {
         uint64_t w[4];
-        memcpy(w, data + i, 32);
+        memcpy(w, src + i, 32);
         w[0] ^= k;
         w[1] ^= k;
         w[2] ^= k;
         w[3] ^= k;
-        memcpy(data + i, w, 32);
+        memcpy(dst + i, w, 32);
     }
     for (; len - i >= 8; i += 8) {
         uint64_t w;
-        memcpy(&w, data + i, 8);
+        memcpy(&w, src + i, 8);
         w ^= k;
-        memcpy(data + i, &w, 8);
+        memcpy(dst + i, &w, 8);
     }
     for (; i < len; i++) {
-        data[i] ^= key[i & 7];
+        dst[i] = src[i] ^ key[i & 7];
     }
+}
+
+void wsfwd_mask(uint8_t *data, size_t len, const uint8_t mask[4], uint64_t offset)
+{
+    wsfwd_mask_copy(data, data, len, mask, offset);
 }
