@@ -1,38 +1,56 @@
 /*
- * wsfwd: the WebSocket fan-out server. A placeholder until the server issue lands: it prints
- * the version of the library it is linked with and says that the server does not run yet.
+ * wsfwd: the WebSocket fan-out server. Parses the options, opens the listeners, and runs the
+ * poll() loop until SIGINT or SIGTERM asks for a graceful shutdown.
  */
+#define _POSIX_C_SOURCE 200809L
+
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "wsfwd.h"
+#include "log.h"
+#include "options.h"
+#include "server.h"
 
-static void usage(FILE *out)
+static void on_signal(int sig)
 {
-    fprintf(out, "usage: wsfwd [--version] [--help]\n"
-                 "\n"
-                 "  --version  print the version and exit\n"
-                 "  --help     print this help and exit\n");
+    (void)sig;
+    server_stop_from_signal();
+}
+
+static int install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    if (sigaction(SIGPIPE, &sa, NULL) != 0) { /* a peer that vanishes must not kill us */
+        return -1;
+    }
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0) {
+        return -1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--version") == 0) {
-            printf("wsfwd %s\n", wsfwd_version());
-            return 0;
-        }
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        fprintf(stderr, "wsfwd: %s '%s'\n",
-                argv[i][0] == '-' ? "unknown option" : "unexpected argument", argv[i]);
-        usage(stderr);
-        return 2;
+    options opts;
+    int rc = options_parse(&opts, argc, argv);
+    if (rc != 0) {
+        return rc == 1 ? 0 : 2;
     }
-    printf("wsfwd %s (libwsfwd %s)\n", WSFWD_VERSION_STRING, wsfwd_version());
-    printf("The server is not implemented yet: this binary is a placeholder. libwsfwd, the\n"
-           "protocol library, is what this release provides.\n");
-    return 0;
+    log_set_level(opts.log_level);
+    if (install_signals() != 0) {
+        perror("wsfwd: sigaction");
+        return 1;
+    }
+    server *s;
+    if (server_open(&s, &opts) != 0) {
+        return 1;
+    }
+    rc = server_run(s);
+    server_free(s);
+    return rc;
 }

@@ -1,0 +1,196 @@
+#include "options.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void defaults(options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->max_message = 1 << 20;
+    o->max_queue = 1 << 20;
+    o->slow_policy = WSFWD_SLOW_CLOSE;
+    o->max_header = 8192;
+    o->max_rooms = 100000;
+    o->max_room_name = 128;
+    o->handshake_timeout_ms = 10000;
+    o->idle_timeout_ms = 60000;
+    o->pong_timeout_ms = 10000;
+    o->close_timeout_ms = 5000;
+    o->shutdown_timeout_ms = 5000;
+    o->log_level = LOG_INFO;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: wsfwd [options]\n"
+            "\n"
+            "WebSocket fan-out server. Routes: /echo echoes every message to its sender;\n"
+            "/ws is the global pool; /ws/<room> a named room (each message goes to every\n"
+            "other member); / a demo page (/?room=name); /healthz; /stats (JSON).\n"
+            "\n"
+            "  --listen ADDR:PORT          address to listen on, IPv4 or [IPv6]; may repeat\n"
+            "                              (default 127.0.0.1:8080; port 0 picks a free one)\n"
+            "  --max-connections N         refuse handshakes past N connections with 503\n"
+            "                              (default 0: as many as file descriptors allow)\n"
+            "  --max-message BYTES         largest message accepted (default 1048576)\n"
+            "  --max-queue BYTES           output queued per connection before the slow-reader\n"
+            "                              policy applies (default 1048576)\n"
+            "  --slow-policy close|drop    close slow readers with 1008, or drop messages for\n"
+            "                              them (default close)\n"
+            "  --max-header BYTES          largest handshake header block (default 8192)\n"
+            "  --max-rooms N               most rooms at once (default 100000)\n"
+            "  --max-room-name BYTES       longest room name (default 128)\n"
+            "  --max-room-members N        most members per room (default 0: no cap)\n"
+            "  --allow-origin ORIGIN       accept only handshakes with this Origin; may repeat\n"
+            "                              (default: any Origin)\n"
+            "  --handshake-timeout MS      drop a connection that has not completed its\n"
+            "                              handshake in time (default 10000)\n"
+            "  --idle-timeout MS           ping a connection idle this long (default 60000;\n"
+            "                              0: never)\n"
+            "  --pong-timeout MS           drop it if no data or pong follows (default 10000)\n"
+            "  --close-timeout MS          wait for a closing handshake (default 5000)\n"
+            "  --shutdown-timeout MS       on SIGINT/SIGTERM, wait for clients to close\n"
+            "                              (default 5000)\n"
+            "  --log-level LEVEL           error, warn, info or debug (default info)\n"
+            "  --version                   print the version and exit\n"
+            "  --help                      print this help and exit\n");
+}
+
+static int parse_size(const char *name, const char *s, size_t min, size_t max, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (s[0] == '\0' || s[0] == '-' || *end != '\0' || errno != 0 || v < min || v > max) {
+        fprintf(stderr, "wsfwd: %s needs a whole number from %zu to %zu, not '%s'\n", name, min,
+                max, s);
+        return -1;
+    }
+    *out = (size_t)v;
+    return 0;
+}
+
+static int parse_ms(const char *name, const char *s, size_t min, unsigned *out)
+{
+    size_t v;
+    if (parse_size(name, s, min, 86400000, &v) != 0) {
+        return -1;
+    }
+    *out = (unsigned)v;
+    return 0;
+}
+
+int options_parse(options *o, int argc, char **argv)
+{
+    defaults(o);
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            usage(stdout);
+            return 1;
+        }
+        if (strcmp(arg, "--version") == 0) {
+            printf("wsfwd %s\n", wsfwd_version());
+            return 1;
+        }
+        if (strncmp(arg, "--", 2) != 0) {
+            fprintf(stderr, "wsfwd: unexpected argument '%s' (see --help)\n", arg);
+            return 2;
+        }
+        /* Every other option takes a value: --name VALUE or --name=VALUE. */
+        char name[64];
+        const char *value;
+        const char *eq = strchr(arg, '=');
+        if (eq != NULL) {
+            size_t n = (size_t)(eq - arg);
+            if (n >= sizeof name) {
+                fprintf(stderr, "wsfwd: unknown option '%s' (see --help)\n", arg);
+                return 2;
+            }
+            memcpy(name, arg, n);
+            name[n] = '\0';
+            value = eq + 1;
+        } else {
+            if (strlen(arg) >= sizeof name) {
+                fprintf(stderr, "wsfwd: unknown option '%s' (see --help)\n", arg);
+                return 2;
+            }
+            strcpy(name, arg);
+            if (i + 1 >= argc) {
+                fprintf(stderr, "wsfwd: %s needs a value (see --help)\n", name);
+                return 2;
+            }
+            value = argv[++i];
+        }
+        int rc = 0;
+        if (strcmp(name, "--listen") == 0) {
+            if (o->nlisten == MAX_LISTEN) {
+                fprintf(stderr, "wsfwd: at most %d --listen addresses\n", MAX_LISTEN);
+                return 2;
+            }
+            o->listen[o->nlisten++] = value;
+        } else if (strcmp(name, "--allow-origin") == 0) {
+            if (o->norigins == MAX_ORIGINS) {
+                fprintf(stderr, "wsfwd: at most %d --allow-origin values\n", MAX_ORIGINS);
+                return 2;
+            }
+            o->origins[o->norigins++] = value;
+        } else if (strcmp(name, "--max-connections") == 0) {
+            rc = parse_size(name, value, 0, INT_MAX, &o->max_connections);
+        } else if (strcmp(name, "--max-message") == 0) {
+            rc = parse_size(name, value, 1, (size_t)1 << 31, &o->max_message);
+        } else if (strcmp(name, "--max-queue") == 0) {
+            rc = parse_size(name, value, 1024, (size_t)1 << 31, &o->max_queue);
+        } else if (strcmp(name, "--max-header") == 0) {
+            rc = parse_size(name, value, 256, (size_t)1 << 20, &o->max_header);
+        } else if (strcmp(name, "--max-rooms") == 0) {
+            rc = parse_size(name, value, 1, (size_t)1 << 30, &o->max_rooms);
+        } else if (strcmp(name, "--max-room-name") == 0) {
+            rc = parse_size(name, value, 1, 4096, &o->max_room_name);
+        } else if (strcmp(name, "--max-room-members") == 0) {
+            rc = parse_size(name, value, 0, INT_MAX, &o->max_room_members);
+        } else if (strcmp(name, "--slow-policy") == 0) {
+            if (strcmp(value, "close") == 0) {
+                o->slow_policy = WSFWD_SLOW_CLOSE;
+            } else if (strcmp(value, "drop") == 0) {
+                o->slow_policy = WSFWD_SLOW_DROP;
+            } else {
+                fprintf(stderr, "wsfwd: --slow-policy is close or drop, not '%s'\n", value);
+                rc = -1;
+            }
+        } else if (strcmp(name, "--handshake-timeout") == 0) {
+            rc = parse_ms(name, value, 1, &o->handshake_timeout_ms);
+        } else if (strcmp(name, "--idle-timeout") == 0) {
+            rc = parse_ms(name, value, 0, &o->idle_timeout_ms);
+        } else if (strcmp(name, "--pong-timeout") == 0) {
+            rc = parse_ms(name, value, 1, &o->pong_timeout_ms);
+        } else if (strcmp(name, "--close-timeout") == 0) {
+            rc = parse_ms(name, value, 1, &o->close_timeout_ms);
+        } else if (strcmp(name, "--shutdown-timeout") == 0) {
+            rc = parse_ms(name, value, 0, &o->shutdown_timeout_ms);
+        } else if (strcmp(name, "--log-level") == 0) {
+            int level = log_parse_level(value);
+            if (level < 0) {
+                fprintf(stderr, "wsfwd: --log-level is error, warn, info or debug, not '%s'\n",
+                        value);
+                rc = -1;
+            } else {
+                o->log_level = (log_level)level;
+            }
+        } else {
+            fprintf(stderr, "wsfwd: unknown option '%s' (see --help)\n", name);
+            return 2;
+        }
+        if (rc != 0) {
+            return 2;
+        }
+    }
+    if (o->nlisten == 0) {
+        o->listen[o->nlisten++] = "127.0.0.1:8080";
+    }
+    return 0;
+}

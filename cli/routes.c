@@ -1,0 +1,258 @@
+/*
+ * Routing of requests: /echo, /ws, /ws/<room>, the demo page, /healthz and /stats. Every
+ * refusal is counted by status for /stats and logged at debug level.
+ */
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "server_internal.h"
+
+extern const unsigned char demo_page[];
+extern const size_t demo_page_len;
+
+void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+    char host[INET6_ADDRSTRLEN];
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
+        snprintf(out, cap, "%s:%u", host, ntohs(v4->sin_port));
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
+        snprintf(out, cap, "[%s]:%u", host, ntohs(v6->sin6_port));
+    } else {
+        snprintf(out, cap, "?");
+    }
+}
+
+void log_escape(const char *in, size_t len, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        bool plain = ch >= 0x20 && ch < 0x7f && ch != '\\' && ch != '"';
+        size_t need = plain ? 1 : 4;
+        if (o + need + 4 >= cap) {
+            if (o + 4 <= cap) {
+                memcpy(out + o, "...", 3);
+                o += 3;
+            }
+            break;
+        }
+        if (plain) {
+            out[o++] = (char)ch;
+        } else {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[ch >> 4];
+            out[o++] = hex[ch & 15];
+        }
+    }
+    out[o] = '\0';
+}
+
+void routes_count_refusal(server *s, int status)
+{
+    int kind;
+    switch (status) {
+    case 400: kind = REFUSED_400; break;
+    case 403: kind = REFUSED_403; break;
+    case 404: kind = REFUSED_404; break;
+    case 405: kind = REFUSED_405; break;
+    case 426: kind = REFUSED_426; break;
+    case 431: kind = REFUSED_431; break;
+    case 503: kind = REFUSED_503; break;
+    default: kind = REFUSED_OTHER; break;
+    }
+    s->stats.refused[kind]++;
+}
+
+static bool str_is(wsfwd_str s, const char *lit)
+{
+    size_t n = strlen(lit);
+    return s.len == n && memcmp(s.ptr, lit, n) == 0;
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9') {
+        return ch - '0';
+    }
+    if (ch >= 'a' && ch <= 'f') {
+        return ch - 'a' + 10;
+    }
+    if (ch >= 'A' && ch <= 'F') {
+        return ch - 'A' + 10;
+    }
+    return -1;
+}
+
+/* Percent-decode src into dst (cap bytes). Returns the length, or -1 for a bad escape or no
+   room. The decoded name is checked for UTF-8 and length when joining. */
+static long percent_decode(const char *src, size_t len, char *dst, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = src[i];
+        if (ch == '%') {
+            int hi = len - i >= 3 ? hexval(src[i + 1]) : -1;
+            int lo = len - i >= 3 ? hexval(src[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                return -1;
+            }
+            ch = (char)(hi << 4 | lo);
+            i += 2;
+        }
+        if (o == cap) {
+            return -1;
+        }
+        dst[o++] = ch;
+    }
+    return (long)o;
+}
+
+static void refuse(server *s, wsfwd_conn *conn, int status, const char *why)
+{
+    client *c = wsfwd_conn_user_data(conn);
+    routes_count_refusal(s, status);
+    LOG(LOG_DEBUG, "conn=%s peer=%s refused with %d: %s", c->id, c->peer, status, why);
+    (void)wsfwd_conn_refuse(conn, status);
+}
+
+static void respond_stats(server *s, wsfwd_conn *conn)
+{
+    wsfwd_stats rooms, global;
+    wsfwd_hub_stats(s->rooms, &rooms);
+    wsfwd_hub_stats(s->global, &global);
+    const server_stats *st = &s->stats;
+    char body[2048];
+    int n = snprintf(
+        body, sizeof body,
+        "{\"version\":\"%s\",\"uptime_ms\":%" PRIu64 ",\"connections\":%zu,"
+        "\"tcp_connections\":%zu,\"accepted\":%" PRIu64 ",\"rooms\":%" PRIu64 ","
+        "\"global_members\":%" PRIu64 ",\"messages_in\":%" PRIu64 ",\"bytes_in\":%" PRIu64
+        ",\"messages_out\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"echoed\":%" PRIu64
+        ",\"slow_closes\":%" PRIu64 ",\"slow_drops\":%" PRIu64
+        ",\"handshake_timeouts\":%" PRIu64 ",\"idle_timeouts\":%" PRIu64
+        ",\"protocol_errors\":%" PRIu64 ",\"refused\":{\"400\":%" PRIu64 ",\"403\":%" PRIu64
+        ",\"404\":%" PRIu64 ",\"405\":%" PRIu64 ",\"426\":%" PRIu64 ",\"431\":%" PRIu64
+        ",\"503\":%" PRIu64 ",\"other\":%" PRIu64 ",\"fd_limit\":%" PRIu64 "}}\n",
+        wsfwd_version(), s->now - s->started, s->nwebsockets, s->nclients, st->accepted,
+        rooms.pools, global.members, st->messages_in, st->bytes_in,
+        rooms.messages_out + global.messages_out + st->echoed,
+        rooms.bytes_out + global.bytes_out + st->echoed_bytes, st->echoed,
+        rooms.slow_closes + global.slow_closes, rooms.slow_drops + global.slow_drops,
+        st->handshake_timeouts, st->idle_timeouts, st->protocol_errors,
+        st->refused[REFUSED_400], st->refused[REFUSED_403], st->refused[REFUSED_404],
+        st->refused[REFUSED_405], st->refused[REFUSED_426], st->refused[REFUSED_431],
+        st->refused[REFUSED_503], st->refused[REFUSED_OTHER], st->refused_fd_limit);
+    if (n < 0 || (size_t)n >= sizeof body) {
+        (void)wsfwd_conn_refuse(conn, 500);
+        return;
+    }
+    (void)wsfwd_conn_respond(conn, 200, "application/json", body, (size_t)n);
+}
+
+/* A plain HTTP request (no Upgrade): the page, the health check, the counters, or 404. */
+static void route_plain(server *s, wsfwd_conn *conn, const wsfwd_request *req, wsfwd_str path)
+{
+    if (!str_is(wsfwd_request_method(req), "GET")) {
+        refuse(s, conn, 405, "method");
+    } else if (str_is(path, "/")) {
+        (void)wsfwd_conn_respond(conn, 200, "text/html; charset=utf-8", demo_page, demo_page_len);
+    } else if (str_is(path, "/healthz")) {
+        (void)wsfwd_conn_respond(conn, 200, "text/plain", "ok\n", 3);
+    } else if (str_is(path, "/stats")) {
+        respond_stats(s, conn);
+    } else if (str_is(path, "/echo") || str_is(path, "/ws") ||
+               (path.len > 4 && memcmp(path.ptr, "/ws/", 4) == 0)) {
+        refuse(s, conn, wsfwd_request_status(req), "not a WebSocket upgrade");
+    } else {
+        refuse(s, conn, 404, "no such path");
+    }
+}
+
+static bool origin_allowed(const options *o, wsfwd_str origin)
+{
+    if (o->norigins == 0) {
+        return true;
+    }
+    for (size_t i = 0; i < o->norigins; i++) {
+        if (str_is(origin, o->origins[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void accepted(server *s, client *c, wsfwd_conn *conn, const char *what)
+{
+    c->websocket = true;
+    s->nwebsockets++;
+    (void)wsfwd_conn_accept(conn, NULL);
+    LOG(LOG_DEBUG, "conn=%s peer=%s room=%s opened %s", c->id, c->peer, c->room, what);
+}
+
+int routes_on_request(wsfwd_conn *conn, const wsfwd_request *req, void *ud)
+{
+    server *s = ud;
+    client *c = wsfwd_conn_user_data(conn);
+    wsfwd_str path = wsfwd_request_path(req);
+    if (!wsfwd_request_is_upgrade(req)) {
+        route_plain(s, conn, req, path);
+        return 0;
+    }
+    bool echo = str_is(path, "/echo");
+    bool global = str_is(path, "/ws");
+    bool room = path.len > 4 && memcmp(path.ptr, "/ws/", 4) == 0;
+    if (!echo && !global && !room) {
+        refuse(s, conn, 404, "no WebSocket at this path");
+        return 0;
+    }
+    int check = wsfwd_request_check(req);
+    if (check != WSFWD_OK) {
+        refuse(s, conn, wsfwd_error_http_status(check), wsfwd_strerror(check));
+        return 0;
+    }
+    if (!origin_allowed(s->opts, wsfwd_request_origin(req))) {
+        refuse(s, conn, 403, "Origin not allowed");
+        return 0;
+    }
+    if (s->opts->max_connections > 0 && s->nwebsockets >= s->opts->max_connections) {
+        refuse(s, conn, 503, "too many connections");
+        return 0;
+    }
+    if (echo) {
+        c->echo = true;
+        wsfwd_conn_set_mode(conn, WSFWD_MODE_ECHO);
+        accepted(s, c, conn, "echo");
+        return 0;
+    }
+    int rc;
+    if (global) {
+        rc = wsfwd_pool_join(s->global_pool, conn);
+        snprintf(c->room, sizeof c->room, "(global)");
+    } else {
+        char name[4096];
+        long n = percent_decode(path.ptr + 4, path.len - 4, name, sizeof name);
+        if (n < 0) {
+            refuse(s, conn, 400, "bad percent-encoding in the room name");
+            return 0;
+        }
+        log_escape(name, (size_t)n, c->room, sizeof c->room);
+        rc = wsfwd_hub_join(s->rooms, conn, name, (size_t)n);
+    }
+    if (rc != WSFWD_OK) {
+        refuse(s, conn, rc == WSFWD_ERR_POOL_NAME ? 400 : 503, wsfwd_strerror(rc));
+        return 0;
+    }
+    wsfwd_conn_set_mode(conn, WSFWD_MODE_FORWARD);
+    accepted(s, c, conn, global ? "in the global pool" : "in a room");
+    return 0;
+}

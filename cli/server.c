@@ -1,0 +1,656 @@
+/*
+ * The poll() loop. One pollfd array, kept in step with the clients as they come and go (never
+ * rebuilt); slots 0..nfixed-1 hold the wake-up pipe and the listeners. Each loop turn reads
+ * and feeds every readable client, then writes, with one writev each, every client the library
+ * marked as having output (the dirty list), and asks poll() for POLLOUT only where a write was
+ * cut short. Timers are checked by a periodic scan.
+ *
+ * The library's callbacks never close sockets: they only mark clients. Sockets are closed by
+ * the loop itself, between events.
+ */
+#define _GNU_SOURCE /* accept4 */
+
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "server_internal.h"
+
+_Static_assert(sizeof(wsfwd_iovec) == sizeof(struct iovec), "wsfwd_iovec is an iovec");
+
+#define READ_SIZE 65536
+#define READS_PER_TURN 8  /* fairness: a busy client yields after this many reads */
+#define ACCEPTS_PER_TURN 256
+#define WRITE_IOV 64
+
+static volatile sig_atomic_t stop_requested;
+static int wake_fd = -1; /* write end of the self-pipe, for the signal handler */
+
+void server_stop_from_signal(void)
+{
+    stop_requested = 1;
+    if (wake_fd >= 0) {
+        int saved = errno;
+        ssize_t r = write(wake_fd, "x", 1);
+        (void)r;
+        errno = saved;
+    }
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- Clients ----------------------------------------------------------------------------- */
+
+static void client_set_events(server *s, client *c, short events)
+{
+    s->pfds[c->slot].events = events;
+}
+
+static client *client_add(server *s, int fd, const struct sockaddr_storage *addr)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap * 2;
+        struct pollfd *pfds = realloc(s->pfds, cap * sizeof *pfds);
+        if (pfds == NULL) {
+            return NULL;
+        }
+        s->pfds = pfds;
+        client **clients = realloc(s->clients, cap * sizeof *clients);
+        if (clients == NULL) {
+            return NULL;
+        }
+        s->clients = clients;
+        s->cap = cap;
+    }
+    client *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        return NULL;
+    }
+    if (wsfwd_conn_new(s->cfg, WSFWD_ROLE_SERVER, c, &c->conn) != WSFWD_OK) {
+        free(c);
+        return NULL;
+    }
+    c->fd = fd;
+    c->slot = (uint32_t)s->n;
+    c->accepted_at = s->now;
+    c->last_read = s->now;
+    format_peer(addr, c->peer, sizeof c->peer);
+    wsfwd_conn_id(c->conn, c->id);
+    s->pfds[s->n].fd = fd;
+    s->pfds[s->n].events = POLLIN;
+    s->pfds[s->n].revents = 0;
+    s->clients[s->n] = c;
+    s->n++;
+    s->nclients++;
+    s->stats.accepted++;
+    return c;
+}
+
+/* Close the socket and free the client (or leave that to the dirty list if it is on it). */
+static void client_close(server *s, client *c, const char *why)
+{
+    if (c->fd < 0) {
+        return;
+    }
+    LOG(LOG_DEBUG, "conn=%s peer=%s closed: %s", c->id, c->peer, why);
+    if (c->websocket) {
+        s->nwebsockets--;
+    }
+    close(c->fd);
+    c->fd = -1;
+    /* Move the last slot into this one. */
+    size_t last = s->n - 1;
+    if (c->slot != last) {
+        s->pfds[c->slot] = s->pfds[last];
+        s->clients[c->slot] = s->clients[last];
+        s->clients[c->slot]->slot = c->slot;
+    }
+    s->n--;
+    s->nclients--;
+    wsfwd_conn_free(c->conn);
+    c->conn = NULL;
+    if (!c->dirty) {
+        free(c);
+    }
+}
+
+static void mark_dirty(server *s, client *c)
+{
+    if (!c->dirty) {
+        c->dirty = true;
+        c->next_dirty = s->dirty;
+        s->dirty = c;
+    }
+}
+
+/* Write what the connection has queued, as far as the socket takes it. */
+static void client_flush(server *s, client *c)
+{
+    while (wsfwd_conn_pending(c->conn) > 0) {
+        wsfwd_iovec iov[WRITE_IOV];
+        size_t n = wsfwd_conn_output(c->conn, iov, WRITE_IOV);
+        size_t want = 0;
+        for (size_t i = 0; i < n; i++) {
+            want += iov[i].len;
+        }
+        ssize_t w = writev(c->fd, (const struct iovec *)(const void *)iov, (int)n);
+        if (w < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                break;
+            }
+            client_close(s, c, strerror(errno));
+            return;
+        }
+        wsfwd_conn_consume(c->conn, (size_t)w);
+        s->stats.bytes_written += (uint64_t)w;
+        if ((size_t)w < want) {
+            break; /* the socket is full: wait for POLLOUT */
+        }
+    }
+    short events = c->shut ? POLLIN : (short)(POLLIN | (wsfwd_conn_pending(c->conn) > 0 ? POLLOUT : 0));
+    client_set_events(s, c, events);
+}
+
+/*
+ * After I/O: once the connection is done (closed and written), send FIN at once and drain
+ * what the peer still sends until it closes too, or the close timeout passes.
+ */
+static void client_settle(server *s, client *c)
+{
+    if (c->fd < 0) {
+        return;
+    }
+    wsfwd_state st = wsfwd_conn_state(c->conn);
+    if ((st == WSFWD_STATE_CLOSING || st == WSFWD_STATE_CLOSED) && c->close_deadline == 0) {
+        c->close_deadline = s->now + s->opts->close_timeout_ms;
+    }
+    if (!c->shut && wsfwd_conn_is_done(c->conn)) {
+        shutdown(c->fd, SHUT_WR);
+        c->shut = true;
+        client_set_events(s, c, POLLIN);
+    }
+}
+
+static void client_read(server *s, client *c)
+{
+    for (int k = 0; k < READS_PER_TURN && c->fd >= 0; k++) {
+        ssize_t r = read(c->fd, s->rbuf, READ_SIZE);
+        if (r < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                client_close(s, c, strerror(errno));
+            }
+            return;
+        }
+        if (r == 0) {
+            client_close(s, c, c->shut ? "closed" : "peer closed the TCP connection");
+            return;
+        }
+        s->stats.bytes_read += (uint64_t)r;
+        c->last_read = s->now;
+        c->pinged = false;
+        if (c->shut) {
+            continue; /* after our FIN: read and discard until the peer's */
+        }
+        wsfwd_state before = wsfwd_conn_state(c->conn);
+        int rc = wsfwd_conn_feed(c->conn, s->rbuf, (size_t)r);
+        if (rc != WSFWD_OK) {
+            int status = wsfwd_error_http_status(rc);
+            if (before == WSFWD_STATE_HANDSHAKE && status != 0) {
+                routes_count_refusal(s, status);
+            }
+            if (rc != WSFWD_ERR_HS_REFUSED) {
+                LOG(LOG_DEBUG, "conn=%s peer=%s failed: %s", c->id, c->peer, wsfwd_strerror(rc));
+            }
+        }
+        mark_dirty(s, c);
+        if ((size_t)r < READ_SIZE) {
+            return;
+        }
+    }
+}
+
+/* ---- Listeners ---------------------------------------------------------------------------- */
+
+static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[128];
+    const char *port;
+    memset(ss, 0, sizeof *ss);
+    if (spec[0] == '[') {
+        const char *end = strchr(spec, ']');
+        if (end == NULL || end[1] != ':' || (size_t)(end - spec - 1) >= sizeof host) {
+            return -1;
+        }
+        memcpy(host, spec + 1, (size_t)(end - spec - 1));
+        host[end - spec - 1] = '\0';
+        port = end + 2;
+    } else {
+        const char *colon = strrchr(spec, ':');
+        if (colon == NULL || (size_t)(colon - spec) >= sizeof host) {
+            return -1;
+        }
+        memcpy(host, spec, (size_t)(colon - spec));
+        host[colon - spec] = '\0';
+        port = colon + 1;
+    }
+    char *end;
+    unsigned long p = strtoul(port, &end, 10);
+    if (port[0] == '\0' || *end != '\0' || p > 65535) {
+        return -1;
+    }
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)p);
+        *len = sizeof *v4;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)p);
+        *len = sizeof *v6;
+        return 0;
+    }
+    return -1;
+}
+
+static int open_listener(const char *spec, char *bound, size_t bound_len)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (parse_listen(spec, &ss, &len) != 0) {
+        fprintf(stderr, "wsfwd: --listen %s: not ADDR:PORT with a numeric IPv4 or [IPv6] "
+                        "address\n", spec);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        fprintf(stderr, "wsfwd: --listen %s: socket: %s\n", spec, strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ss.ss_family == AF_INET6) {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    }
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, SOMAXCONN) != 0) {
+        fprintf(stderr, "wsfwd: --listen %s: %s\n", spec, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    struct sockaddr_storage got;
+    socklen_t glen = sizeof got;
+    getsockname(fd, (struct sockaddr *)&got, &glen);
+    format_peer(&got, bound, bound_len);
+    return fd;
+}
+
+static void accept_burst(server *s, int lfd)
+{
+    for (int k = 0; k < ACCEPTS_PER_TURN && !s->stopping; k++) {
+        struct sockaddr_storage addr;
+        socklen_t len = sizeof addr;
+        int fd = accept4(lfd, (struct sockaddr *)&addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) {
+                continue;
+            }
+            if (errno == EMFILE || errno == ENFILE) {
+                /* Out of descriptors: take the waiting connection with the spare one and shut
+                   it, or poll() would report the listener readable forever. */
+                s->stats.refused_fd_limit++;
+                if (s->reserve_fd >= 0) {
+                    close(s->reserve_fd);
+                    int victim = accept(lfd, NULL, NULL);
+                    if (victim >= 0) {
+                        close(victim);
+                    }
+                    s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                }
+                if (s->now - s->last_fd_warning >= 10000) {
+                    s->last_fd_warning = s->now;
+                    LOG(LOG_WARN, "out of file descriptors: refusing connections");
+                }
+            }
+            return;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        client *c = client_add(s, fd, &addr);
+        if (c == NULL) {
+            LOG(LOG_WARN, "out of memory: refusing a connection");
+            close(fd);
+            return;
+        }
+        LOG(LOG_DEBUG, "conn=%s peer=%s accepted", c->id, c->peer);
+    }
+}
+
+/* ---- Library callbacks ---------------------------------------------------------------------- */
+
+static int on_message(wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data, size_t len,
+                      void *ud)
+{
+    server *s = ud;
+    client *c = wsfwd_conn_user_data(conn);
+    (void)op;
+    (void)data;
+    s->stats.messages_in++;
+    s->stats.bytes_in += len;
+    if (c->echo) {
+        s->stats.echoed++;
+        s->stats.echoed_bytes += len;
+    }
+    return 0;
+}
+
+static void on_close(wsfwd_conn *conn, uint16_t code, const char *reason, size_t reason_len,
+                     int err, void *ud)
+{
+    server *s = ud;
+    client *c = wsfwd_conn_user_data(conn);
+    if (err == WSFWD_ERR_QUEUE_FULL) {
+        LOG(LOG_INFO, "conn=%s peer=%s room=%s closed as a slow reader (1008)", c->id, c->peer,
+            c->room);
+    } else if (err != WSFWD_OK) {
+        s->stats.protocol_errors++;
+        LOG(LOG_DEBUG, "conn=%s peer=%s failed with %u: %s", c->id, c->peer, code,
+            wsfwd_strerror(err));
+    } else {
+        char shown[128];
+        log_escape(reason, reason_len, shown, sizeof shown);
+        LOG(LOG_DEBUG, "conn=%s peer=%s closed by peer with %u \"%s\"", c->id, c->peer, code,
+            shown);
+    }
+}
+
+static void on_output(wsfwd_conn *conn, void *ud)
+{
+    mark_dirty(ud, wsfwd_conn_user_data(conn));
+}
+
+/* ---- Setup ---------------------------------------------------------------------------------- */
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static int make_hub(server *s, wsfwd_hub **hub)
+{
+    if (wsfwd_hub_new(s->cfg, hub) != WSFWD_OK ||
+        wsfwd_hub_set_max_name(*hub, s->opts->max_room_name) != WSFWD_OK ||
+        wsfwd_hub_set_max_pools(*hub, s->opts->max_rooms) != WSFWD_OK ||
+        wsfwd_hub_set_max_members(*hub, s->opts->max_room_members) != WSFWD_OK) {
+        return -1;
+    }
+    return 0;
+}
+
+int server_open(server **out, const options *o)
+{
+    server *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        fprintf(stderr, "wsfwd: out of memory\n");
+        return -1;
+    }
+    s->opts = o;
+    s->reserve_fd = -1;
+    s->wake[0] = s->wake[1] = -1;
+    s->now = now_ms();
+    s->started = s->now;
+    raise_fd_limit();
+    if (wsfwd_config_new(NULL, &s->cfg) != WSFWD_OK ||
+        wsfwd_config_set_max_message(s->cfg, o->max_message) != WSFWD_OK ||
+        wsfwd_config_set_max_header(s->cfg, o->max_header) != WSFWD_OK ||
+        wsfwd_config_set_max_queue(s->cfg, o->max_queue) != WSFWD_OK ||
+        wsfwd_config_set_slow_policy(s->cfg, o->slow_policy) != WSFWD_OK ||
+        make_hub(s, &s->rooms) != 0 || make_hub(s, &s->global) != 0) {
+        fprintf(stderr, "wsfwd: cannot set up the library\n");
+        server_free(s);
+        return -1;
+    }
+    wsfwd_config_set_user_data(s->cfg, s);
+    wsfwd_config_on_request(s->cfg, routes_on_request);
+    wsfwd_config_on_message(s->cfg, on_message);
+    wsfwd_config_on_close(s->cfg, on_close);
+    wsfwd_config_on_output(s->cfg, on_output);
+    if (wsfwd_hub_pool(s->global, "global", 6, &s->global_pool) != WSFWD_OK) {
+        fprintf(stderr, "wsfwd: cannot set up the global pool\n");
+        server_free(s);
+        return -1;
+    }
+
+    s->cap = 64;
+    s->pfds = calloc(s->cap, sizeof *s->pfds);
+    s->clients = calloc(s->cap, sizeof *s->clients);
+    if (s->pfds == NULL || s->clients == NULL || pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+        fprintf(stderr, "wsfwd: cannot set up: %s\n", strerror(errno));
+        server_free(s);
+        return -1;
+    }
+    s->pfds[0].fd = s->wake[0];
+    s->pfds[0].events = POLLIN;
+    s->n = 1;
+    for (size_t i = 0; i < o->nlisten; i++) {
+        char bound[64];
+        int fd = open_listener(o->listen[i], bound, sizeof bound);
+        if (fd < 0) {
+            server_free(s);
+            return -1;
+        }
+        s->pfds[s->n].fd = fd;
+        s->pfds[s->n].events = POLLIN;
+        s->n++;
+        LOG(LOG_INFO, "listening on %s", bound);
+    }
+    s->nfixed = s->n;
+    s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    wake_fd = s->wake[1];
+    *out = s;
+    return 0;
+}
+
+void server_free(server *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    while (s->n > s->nfixed) {
+        client_close(s, s->clients[s->n - 1], "server stopped");
+    }
+    for (client *c = s->dirty; c != NULL;) {
+        client *next = c->next_dirty;
+        if (c->fd < 0) {
+            free(c);
+        }
+        c = next;
+    }
+    for (size_t i = 1; i < s->nfixed; i++) {
+        close(s->pfds[i].fd);
+    }
+    if (s->wake[0] >= 0) {
+        close(s->wake[0]);
+        close(s->wake[1]);
+    }
+    wake_fd = -1;
+    if (s->reserve_fd >= 0) {
+        close(s->reserve_fd);
+    }
+    wsfwd_hub_free(s->rooms);
+    wsfwd_hub_free(s->global);
+    wsfwd_config_free(s->cfg);
+    free(s->pfds);
+    free(s->clients);
+    free(s);
+}
+
+/* ---- The loop ------------------------------------------------------------------------------- */
+
+static void flush_dirty(server *s)
+{
+    while (s->dirty != NULL) {
+        client *c = s->dirty;
+        s->dirty = c->next_dirty;
+        c->dirty = false;
+        if (c->fd < 0) {
+            free(c); /* closed while on the list */
+            continue;
+        }
+        client_flush(s, c);
+        client_settle(s, c);
+    }
+}
+
+/* Timers: the handshake, idle pings and their pongs, closing handshakes, shutdown. */
+static void check_timers(server *s)
+{
+    const options *o = s->opts;
+    for (size_t i = s->n; i-- > s->nfixed;) {
+        client *c = s->clients[i];
+        wsfwd_state st = wsfwd_conn_state(c->conn);
+        if (c->close_deadline != 0 && s->now >= c->close_deadline) {
+            client_close(s, c, "close timeout");
+        } else if (st == WSFWD_STATE_HANDSHAKE &&
+                   s->now - c->accepted_at >= o->handshake_timeout_ms) {
+            s->stats.handshake_timeouts++;
+            client_close(s, c, "handshake timeout");
+        } else if (st == WSFWD_STATE_OPEN && o->idle_timeout_ms > 0 &&
+                   s->now - c->last_read >= o->idle_timeout_ms) {
+            if (!c->pinged) {
+                c->pinged = true;
+                c->pinged_at = s->now;
+                (void)wsfwd_conn_send(c->conn, WSFWD_OP_PING, "wsfwd", 5);
+            } else if (s->now - c->pinged_at >= o->pong_timeout_ms) {
+                s->stats.idle_timeouts++;
+                client_close(s, c, "no pong before the deadline");
+            }
+        }
+    }
+}
+
+static void begin_shutdown(server *s)
+{
+    s->stopping = true;
+    s->stop_deadline = s->now + s->opts->shutdown_timeout_ms;
+    LOG(LOG_INFO, "shutting down: closing %zu connections", s->nclients);
+    for (size_t i = 1; i < s->nfixed; i++) {
+        close(s->pfds[i].fd);
+        s->pfds[i].fd = -1; /* poll() ignores negative descriptors */
+    }
+    for (size_t i = s->n; i-- > s->nfixed;) {
+        client *c = s->clients[i];
+        wsfwd_state st = wsfwd_conn_state(c->conn);
+        if (st == WSFWD_STATE_OPEN) {
+            (void)wsfwd_conn_close(c->conn, WSFWD_CLOSE_GOING_AWAY, "server shutting down", 20);
+        } else if (st == WSFWD_STATE_HANDSHAKE) {
+            client_close(s, c, "server shutting down");
+        }
+    }
+}
+
+static int tick_interval(const options *o)
+{
+    unsigned t = 1000;
+    unsigned candidates[] = {o->handshake_timeout_ms, o->idle_timeout_ms, o->pong_timeout_ms,
+                             o->close_timeout_ms};
+    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
+        if (candidates[i] > 0 && candidates[i] / 4 < t) {
+            t = candidates[i] / 4;
+        }
+    }
+    return t < 10 ? 10 : (int)t;
+}
+
+int server_run(server *s)
+{
+    int tick = tick_interval(s->opts);
+    uint64_t next_tick = now_ms() + (uint64_t)tick;
+    for (;;) {
+        s->now = now_ms();
+        if (stop_requested && !s->stopping) {
+            begin_shutdown(s);
+            flush_dirty(s);
+        }
+        if (s->stopping && (s->n == s->nfixed || s->now >= s->stop_deadline)) {
+            break;
+        }
+        int timeout = next_tick > s->now ? (int)(next_tick - s->now) : 0;
+        int ready = poll(s->pfds, s->n, timeout);
+        if (ready < 0 && errno != EINTR) {
+            LOG(LOG_ERROR, "poll: %s", strerror(errno));
+            return 1;
+        }
+        s->now = now_ms();
+        if (ready > 0) {
+            if (s->pfds[0].revents & POLLIN) {
+                char drain[64];
+                while (read(s->wake[0], drain, sizeof drain) > 0) {
+                }
+            }
+            for (size_t i = 1; i < s->nfixed; i++) {
+                if (s->pfds[i].fd >= 0 && (s->pfds[i].revents & POLLIN)) {
+                    accept_burst(s, s->pfds[i].fd);
+                }
+            }
+            /* Backwards, so the swap in client_close only moves visited slots. */
+            for (size_t i = s->n; i-- > s->nfixed;) {
+                if (i >= s->n) {
+                    continue;
+                }
+                client *c = s->clients[i];
+                short re = s->pfds[i].revents;
+                s->pfds[i].revents = 0;
+                if (re == 0) {
+                    continue;
+                }
+                if (re & (POLLIN | POLLHUP | POLLERR)) {
+                    client_read(s, c);
+                }
+                if (c->fd >= 0 && (re & POLLOUT)) {
+                    mark_dirty(s, c);
+                }
+            }
+        }
+        flush_dirty(s);
+        if (s->now >= next_tick) {
+            check_timers(s);
+            flush_dirty(s);
+            next_tick = s->now + (uint64_t)tick;
+        }
+    }
+    LOG(LOG_INFO, "stopped");
+    return 0;
+}

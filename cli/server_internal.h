@@ -1,0 +1,88 @@
+/* State shared by the server's loop (server.c) and its routing (routes.c). */
+#ifndef WSFWD_CLI_SERVER_INTERNAL_H
+#define WSFWD_CLI_SERVER_INTERNAL_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "options.h"
+#include "server.h"
+#include "wsfwd.h"
+
+typedef struct client {
+    int fd;                /* -1 once closed (the struct may wait on the dirty list) */
+    uint32_t slot;         /* index in server.pfds and server.clients */
+    wsfwd_conn *conn;
+    struct client *next_dirty;
+    bool dirty;            /* on the dirty list: flush at the end of the loop turn */
+    bool shut;             /* FIN sent: reading only to drain */
+    bool pinged;           /* an idle ping is out */
+    bool websocket;        /* accepted as a WebSocket (counts toward --max-connections) */
+    bool echo;
+    uint64_t accepted_at;
+    uint64_t last_read;
+    uint64_t pinged_at;
+    uint64_t close_deadline; /* set when the closing handshake starts */
+    char id[WSFWD_ID_LEN + 1];
+    char peer[64];
+    char room[48];         /* for the logs: the room name, escaped and cut short */
+} client;
+
+/* HTTP statuses counted per cause in /stats. */
+enum { REFUSED_400, REFUSED_403, REFUSED_404, REFUSED_405, REFUSED_426, REFUSED_431,
+       REFUSED_503, REFUSED_OTHER, REFUSED_KINDS };
+
+typedef struct server_stats {
+    uint64_t accepted;
+    uint64_t messages_in;
+    uint64_t bytes_in;
+    uint64_t echoed;
+    uint64_t echoed_bytes;
+    uint64_t bytes_read;
+    uint64_t bytes_written;
+    uint64_t handshake_timeouts;
+    uint64_t idle_timeouts;
+    uint64_t protocol_errors;
+    uint64_t refused_fd_limit;
+    uint64_t refused[REFUSED_KINDS];
+} server_stats;
+
+struct server {
+    const options *opts;
+    wsfwd_config *cfg;
+    wsfwd_hub *rooms;       /* /ws/<room> */
+    wsfwd_hub *global;      /* /ws: one kept pool, apart so no room name can reach it */
+    wsfwd_pool *global_pool;
+    struct pollfd *pfds;    /* [0] wake-up pipe, [1, nfixed) listeners, then clients */
+    client **clients;       /* parallel to pfds */
+    size_t n;
+    size_t cap;
+    size_t nfixed;
+    size_t nclients;        /* TCP connections */
+    size_t nwebsockets;     /* accepted WebSocket connections */
+    client *dirty;
+    int wake[2];
+    int reserve_fd;         /* spare descriptor, given up to shed a connection at EMFILE */
+    uint64_t now;           /* monotonic milliseconds, read once per loop turn */
+    uint64_t started;
+    uint64_t last_fd_warning;
+    bool stopping;
+    uint64_t stop_deadline;
+    server_stats stats;
+    uint8_t rbuf[65536];
+};
+
+/* Text form of an address, "1.2.3.4:5" or "[::1]:5". */
+void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap);
+
+/* Copy untrusted bytes for a log line: printable ASCII as is, the rest as \xNN; cut short. */
+void log_escape(const char *in, size_t len, char *out, size_t cap);
+
+/* The library's on_request: routing, limits, Origin, joining rooms. */
+int routes_on_request(wsfwd_conn *conn, const wsfwd_request *req, void *ud);
+
+void routes_count_refusal(server *s, int status);
+
+#endif
