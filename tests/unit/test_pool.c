@@ -1,0 +1,2247 @@
+/*
+ * The hub and its pools: lifetime and limits, names, connection ids, broadcast (encode once,
+ * one order), echo and forward modes, join/leave callbacks and their reasons, slow readers
+ * under both policies, re-entrant callbacks, counters, allocation failures.
+ *
+ * Every test runs on a counting allocator and ends by checking that nothing is left allocated.
+ */
+#define _POSIX_C_SOURCE 200809L /* strtok_r */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "wsfwd.h"
+
+/* ---- Counting allocator ------------------------------------------------------------------ */
+
+typedef struct counting_alloc {
+    long budget;  /* allocations left before failing; negative: never fail */
+    long live;    /* blocks allocated and not freed */
+    long calls;   /* malloc and realloc calls that succeeded */
+    long failed;  /* calls refused */
+} counting_alloc;
+
+static void *ca_malloc(size_t size, void *ud)
+{
+    counting_alloc *a = ud;
+    if (a->budget == 0) {
+        a->failed++;
+        return NULL;
+    }
+    if (a->budget > 0) {
+        a->budget--;
+    }
+    void *p = malloc(size == 0 ? 1 : size);
+    if (p != NULL) {
+        a->live++;
+        a->calls++;
+    }
+    return p;
+}
+
+static void *ca_realloc(void *ptr, size_t size, void *ud)
+{
+    counting_alloc *a = ud;
+    if (a->budget == 0) {
+        a->failed++;
+        return NULL;
+    }
+    if (a->budget > 0) {
+        a->budget--;
+    }
+    void *p = realloc(ptr, size == 0 ? 1 : size);
+    if (p != NULL) {
+        a->calls++;
+        if (ptr == NULL) {
+            a->live++;
+        }
+    }
+    return p;
+}
+
+static void ca_free(void *ptr, void *ud)
+{
+    counting_alloc *a = ud;
+    if (ptr != NULL) {
+        a->live--;
+    }
+    free(ptr);
+}
+
+/* ---- Deterministic randomness -------------------------------------------------------------- */
+
+typedef struct det_random {
+    uint64_t seed;
+    uint64_t pos;  /* bytes produced so far */
+    uint64_t calls;
+} det_random;
+
+/* Byte number pos of the stream for a seed: a position hash, so windows never repeat. */
+static uint8_t det_byte(uint64_t seed, uint64_t pos)
+{
+    uint64_t z = seed * 0x9e3779b97f4a7c15u + pos + 1;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return (uint8_t)(z ^ (z >> 31));
+}
+
+static int det_random_fn(void *buf, size_t len, void *ud)
+{
+    det_random *r = ud;
+    uint8_t *p = buf;
+    r->calls++;
+    for (size_t i = 0; i < len; i++) {
+        p[i] = det_byte(r->seed, r->pos++);
+    }
+    return 0;
+}
+
+/* ---- The world: a config, a hub, members, an event log, hooks ---------------------------- */
+
+#define MAX_MEMBERS 1100
+#define MAX_RX 600
+
+typedef struct rxmsg {
+    uint8_t op;
+    size_t len;
+    char text[48]; /* the payload's start, NUL-terminated */
+} rxmsg;
+
+typedef struct member {
+    int idx;
+    wsfwd_conn *conn; /* NULL once freed */
+    rxmsg *rx;        /* messages received, in order */
+    size_t nrx;
+    size_t pongs;
+    unsigned close_code; /* of the close frame it received, 0 for none */
+    size_t after_close;  /* frames that came after the close frame (must stay 0) */
+    int outputs;         /* on_output calls */
+    int closes;          /* on_close calls */
+    int close_err;
+    unsigned close_cb_code;
+    int leaves;          /* on_leave calls */
+    int last_leave;      /* reason of the last one */
+    int joins;
+} member;
+
+enum cb { CB_OUTPUT, CB_LEAVE, CB_CLOSE, CB_MESSAGE, CB_JOIN };
+
+typedef struct world world;
+typedef void (*hook_fn)(world *w, enum cb where, member *m, int arg);
+
+struct world {
+    counting_alloc ca;
+    det_random rnd;
+    wsfwd_config *cfg;
+    wsfwd_hub *hub;
+    member *m[MAX_MEMBERS];
+    int n;
+    char ev[1 << 14]; /* J<i>| L<i>:<reason>| C<i>:<code>| */
+    size_t ev_len;
+    char order[1 << 15]; /* every message a forwarding sender saw, in order: "<text>|" */
+    size_t order_len;
+    hook_fn hook;
+    int hook_state;
+    bool in_broadcast;
+    bool drain_on_output; /* drain a member as soon as it signals output */
+};
+
+static void evf(world *w, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(w->ev + w->ev_len, sizeof w->ev - w->ev_len, fmt, ap);
+    va_end(ap);
+    assert_true(n >= 0 && (size_t)n < sizeof w->ev - w->ev_len);
+    w->ev_len += (size_t)n;
+}
+
+static member *mem_of(wsfwd_conn *c)
+{
+    return wsfwd_conn_user_data(c);
+}
+
+/* ---- Receiving: drain a member's output as a socket would and parse the frames ----------- */
+
+static uint8_t drain_buf[1 << 21];
+
+/* Take every pending byte (output then consume), as a writev that takes everything. */
+static size_t take_output(wsfwd_conn *c, uint8_t *out, size_t cap)
+{
+    size_t total = 0;
+    for (;;) {
+        wsfwd_iovec iov[8];
+        size_t n = wsfwd_conn_output(c, iov, 8);
+        if (n == 0) {
+            break;
+        }
+        size_t got = 0;
+        for (size_t i = 0; i < n; i++) {
+            assert_true(total + iov[i].len <= cap);
+            memcpy(out + total, iov[i].base, iov[i].len);
+            total += iov[i].len;
+            got += iov[i].len;
+        }
+        wsfwd_conn_consume(c, got);
+    }
+    assert_int_equal(wsfwd_conn_pending(c), 0);
+    return total;
+}
+
+/* Parse server-to-client frames: whole messages, unmasked; a close frame ends the stream. */
+static void parse_into(member *m, const uint8_t *p, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        wsfwd_frame_header fh;
+        assert_int_equal(wsfwd_frame_parse_header(p + off, len - off, WSFWD_ROLE_CLIENT, &fh),
+                         WSFWD_OK);
+        assert_false(fh.masked);
+        assert_true(fh.fin); /* messages are forwarded whole, never as fragments */
+        assert_true(fh.payload_len <= len - off - fh.header_len);
+        const uint8_t *pl = p + off + fh.header_len;
+        size_t pn = (size_t)fh.payload_len;
+        if (m->close_code != 0) {
+            m->after_close++;
+        } else if (fh.opcode == WSFWD_OP_CLOSE) {
+            m->close_code = pn >= 2 ? (unsigned)(pl[0] << 8 | pl[1]) : 1005;
+        } else if (fh.opcode == WSFWD_OP_PONG) {
+            m->pongs++;
+        } else {
+            assert_true(fh.opcode == WSFWD_OP_TEXT || fh.opcode == WSFWD_OP_BINARY);
+            if (m->rx == NULL) {
+                m->rx = calloc(MAX_RX, sizeof *m->rx);
+                assert_non_null(m->rx);
+            }
+            assert_true(m->nrx < MAX_RX);
+            rxmsg *r = &m->rx[m->nrx++];
+            r->op = fh.opcode;
+            r->len = pn;
+            size_t k = pn < sizeof r->text - 1 ? pn : sizeof r->text - 1;
+            memcpy(r->text, pl, k);
+            r->text[k] = '\0';
+        }
+        off += fh.header_len + pn;
+    }
+}
+
+static void drain_member(member *m)
+{
+    if (m->conn == NULL) {
+        return;
+    }
+    size_t n = take_output(m->conn, drain_buf, sizeof drain_buf);
+    parse_into(m, drain_buf, n);
+}
+
+static void drain_all(world *w)
+{
+    for (int i = 0; i < w->n; i++) {
+        drain_member(w->m[i]);
+    }
+}
+
+/* ---- Callbacks ----------------------------------------------------------------------------- */
+
+static int cb_message(wsfwd_conn *c, wsfwd_opcode op, const uint8_t *data, size_t len, void *ud)
+{
+    world *w = ud;
+    (void)op;
+    size_t k = len < 47 ? len : 47;
+    int n = snprintf(w->order + w->order_len, sizeof w->order - w->order_len, "%.*s|", (int)k,
+                     (const char *)data);
+    assert_true(n > 0 && (size_t)n < sizeof w->order - w->order_len);
+    w->order_len += (size_t)n;
+    if (w->hook != NULL) {
+        w->hook(w, CB_MESSAGE, mem_of(c), 0);
+    }
+    return 0;
+}
+
+static void cb_close(wsfwd_conn *c, uint16_t code, const char *reason, size_t reason_len, int err,
+                     void *ud)
+{
+    world *w = ud;
+    (void)reason;
+    (void)reason_len;
+    member *m = mem_of(c);
+    m->closes++;
+    m->close_err = err;
+    m->close_cb_code = code;
+    evf(w, "C%d:%u|", m->idx, code);
+    if (w->hook != NULL) {
+        w->hook(w, CB_CLOSE, m, code);
+    }
+}
+
+static void cb_output(wsfwd_conn *c, void *ud)
+{
+    world *w = ud;
+    member *m = mem_of(c);
+    m->outputs++;
+    if (w->drain_on_output) {
+        drain_member(m);
+    }
+    if (w->hook != NULL) {
+        w->hook(w, CB_OUTPUT, m, 0);
+    }
+}
+
+static void cb_join(wsfwd_pool *pool, wsfwd_conn *c, void *ud)
+{
+    world *w = ud;
+    member *m = mem_of(c);
+    assert_ptr_equal(wsfwd_conn_pool(c), pool);
+    m->joins++;
+    evf(w, "J%d|", m->idx);
+    if (w->hook != NULL) {
+        w->hook(w, CB_JOIN, m, 0);
+    }
+}
+
+static void cb_leave(wsfwd_pool *pool, wsfwd_conn *c, wsfwd_leave_reason reason, void *ud)
+{
+    world *w = ud;
+    (void)pool;
+    member *m = mem_of(c);
+    m->leaves++;
+    m->last_leave = (int)reason;
+    evf(w, "L%d:%d|", m->idx, (int)reason);
+    if (w->hook != NULL) {
+        w->hook(w, CB_LEAVE, m, (int)reason);
+    }
+}
+
+static world *world_new(void)
+{
+    world *w = calloc(1, sizeof *w);
+    assert_non_null(w);
+    w->ca.budget = -1;
+    w->rnd.seed = 42;
+    wsfwd_allocator alloc = {ca_malloc, ca_realloc, ca_free, &w->ca};
+    assert_int_equal(wsfwd_config_new(&alloc, &w->cfg), WSFWD_OK);
+    assert_int_equal(wsfwd_config_set_random(w->cfg, det_random_fn, &w->rnd), WSFWD_OK);
+    wsfwd_config_set_user_data(w->cfg, w);
+    wsfwd_config_on_message(w->cfg, cb_message);
+    wsfwd_config_on_close(w->cfg, cb_close);
+    wsfwd_config_on_output(w->cfg, cb_output);
+    assert_int_equal(wsfwd_hub_new(w->cfg, &w->hub), WSFWD_OK);
+    wsfwd_hub_set_user_data(w->hub, w);
+    wsfwd_hub_on_join(w->hub, cb_join);
+    wsfwd_hub_on_leave(w->hub, cb_leave);
+    return w;
+}
+
+/* A new open server member (not in a pool). */
+static member *add_member(world *w)
+{
+    assert_true(w->n < MAX_MEMBERS);
+    member *m = calloc(1, sizeof *m);
+    assert_non_null(m);
+    m->idx = w->n;
+    m->last_leave = -1;
+    w->m[w->n++] = m;
+    assert_int_equal(wsfwd_conn_new(w->cfg, WSFWD_ROLE_SERVER, m, &m->conn), WSFWD_OK);
+    assert_int_equal(wsfwd_conn_set_open(m->conn), WSFWD_OK);
+    return m;
+}
+
+static void join(world *w, member *m, const char *name)
+{
+    assert_int_equal(wsfwd_hub_join(w->hub, m->conn, name, strlen(name)), WSFWD_OK);
+}
+
+static wsfwd_pool *find(world *w, const char *name)
+{
+    return wsfwd_hub_find(w->hub, name, strlen(name));
+}
+
+static void free_member(member *m)
+{
+    if (m->conn != NULL) {
+        wsfwd_conn *c = m->conn;
+        m->conn = NULL;
+        wsfwd_conn_free(c);
+    }
+}
+
+static void world_free(world *w)
+{
+    w->hook = NULL;
+    w->drain_on_output = false;
+    for (int i = 0; i < w->n; i++) {
+        free_member(w->m[i]);
+    }
+    wsfwd_hub_free(w->hub);
+    wsfwd_config_free(w->cfg);
+    assert_int_equal(w->ca.live, 0); /* every path freed what it took */
+    for (int i = 0; i < w->n; i++) {
+        free(w->m[i]->rx);
+        free(w->m[i]);
+    }
+    free(w);
+}
+
+/* A client's masked frame for the server side to read. */
+static const uint8_t CLIENT_MASK[4] = {0x37, 0xfa, 0x21, 0x3d};
+
+static size_t put_frame(uint8_t *buf, bool fin, int op, const void *payload, size_t len)
+{
+    size_t n = wsfwd_frame_encode_header(buf, fin, (wsfwd_opcode)op, len, CLIENT_MASK);
+    if (len > 0) {
+        memcpy(buf + n, payload, len);
+        wsfwd_mask(buf + n, len, CLIENT_MASK, 0);
+    }
+    return n + len;
+}
+
+/* Feed a copy (feeding unmasks in place). */
+static int feed(wsfwd_conn *c, const uint8_t *data, size_t len)
+{
+    uint8_t *copy = malloc(len + 1);
+    assert_non_null(copy);
+    memcpy(copy, data, len);
+    int rc = wsfwd_conn_feed(c, copy, len);
+    free(copy);
+    return rc;
+}
+
+/* The member sends one whole text message to the server. */
+static int send_text(member *m, const char *text)
+{
+    uint8_t buf[512];
+    size_t n = put_frame(buf, true, WSFWD_OP_TEXT, text, strlen(text));
+    return feed(m->conn, buf, n);
+}
+
+static size_t count_rx(const member *m, const char *text)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < m->nrx; i++) {
+        /* rx keeps a message's first 47 bytes; compare those and the length */
+        if (strncmp(m->rx[i].text, text, 47) == 0 && m->rx[i].len == strlen(text)) {
+            k++;
+        }
+    }
+    return k;
+}
+
+static void broadcast(wsfwd_pool *p, const char *text, const member *except, size_t expect)
+{
+    size_t delivered = 12345;
+    assert_int_equal(wsfwd_pool_broadcast(p, WSFWD_OP_TEXT, text, strlen(text),
+                                          except != NULL ? except->conn : NULL, &delivered),
+                     WSFWD_OK);
+    assert_int_equal(delivered, expect);
+}
+
+/* ---- Lifetime, names, limits ------------------------------------------------------------- */
+
+static void test_pool_lifetime(void **state)
+{
+    (void)state;
+    world *w = world_new();
+    member *a = add_member(w);
+    member *b = add_member(w);
+    assert_null(find(w, "room"));
+    assert_null(wsfwd_conn_pool(a->conn));
+
+    join(w, a, "room");
+    wsfwd_pool *p = find(w, "room");
+    assert_non_null(p);
+    assert_ptr_equal(wsfwd_conn_pool(a->conn), p);
+    assert_ptr_equal(wsfwd_pool_hub(p), w->hub);
+    wsfwd_str name = wsfwd_pool_name(p);
+    assert_int_equal(name.len, 4);
+    assert_memory_equal(name.ptr, "room", 4);
+    assert_int_equal(wsfwd_pool_size(p), 1);
+
+    join(w, b, "room");
+    assert_ptr_equal(find(w, "room"), p);
+    assert_int_equal(wsfwd_pool_size(p), 2);
+    assert_string_equal(w->ev, "J0|J1|");
+
+    wsfwd_conn_leave(a->conn);
+    assert_null(wsfwd_conn_pool(a->conn));
+    assert_int_equal(wsfwd_pool_size(p), 1);
+    assert_ptr_equal(find(w, "room"), p);
+    wsfwd_conn_leave(a->conn); /* in no pool: nothing */
+    assert_string_equal(w->ev, "J0|J1|L0:0|");
+
+    wsfwd_conn_leave(b->conn); /* the last member leaves: the pool is freed */
+    assert_null(find(w, "room"));
+    wsfwd_stats st;
+    wsfwd_hub_stats(w->hub, &st);
+    assert_int_equal(st.pools, 0);
+    assert_int_equal(st.members, 0);
+
+    /* A kept pool lives while empty, until released. */
+    wsfwd_pool *k = NULL;
+    assert_int_equal(wsfwd_hub_pool(w->hub, "kept", 4, &k), WSFWD_OK);
+    assert_non_null(k);
+    assert_int_equal(wsfwd_pool_size(k), 0);
+    wsfwd_pool *k2 = NULL;
+    assert_int_equal(wsfwd_hub_pool(w->hub, "kept", 4, &k2), WSFWD_OK);
+    assert_ptr_equal(k2, k);
+    assert_int_equal(wsfwd_pool_join(k, a->conn), WSFWD_OK);
+    assert_ptr_equal(wsfwd_conn_pool(a->conn), k);
+    wsfwd_conn_leave(a->conn);
+    assert_ptr_equal(find(w, "kept"), k);
+    wsfwd_hub_stats(w->hub, &st);
+    assert_int_equal(st.pools, 1);
+    wsfwd_pool_release(k); /* empty: freed now */
+    assert_null(find(w, "kept"));
+    wsfwd_hub_stats(w->hub, &st);
+    assert_int_equal(st.pools, 0);
+
+    /* Released while it has members: freed when the last one leaves. */
+    assert_int_equal(wsfwd_hub_pool(w->hub, "kept", 4, &k), WSFWD_OK);
+    assert_int_equal(wsfwd_pool_join(k, a->conn), WSFWD_OK);
+    assert_int_equal(wsfwd_pool_join(k, b->conn), WSFWD_OK);
+    wsfwd_pool_release(k);
+    assert_ptr_equal(find(w, "kept"), k);
+    wsfwd_conn_leave(a->conn);
+    assert_ptr_equal(find(w, "kept"), k);
+    wsfwd_conn_leave(b->conn);
+    assert_null(find(w, "kept"));
+
+    /* A pool first joined and then asked for with wsfwd_hub_pool is kept too. */
+    join(w, a, "both");
+    assert_int_equal(wsfwd_hub_pool(w->hub, "both", 4, &k), WSFWD_OK);
+    assert_ptr_equal(k, find(w, "both"));
+    wsfwd_conn_leave(a->conn);
+    assert_ptr_equal(find(w, "both"), k);
+    wsfwd_pool_release(k);
+    assert_null(find(w, "both"));
+    world_free(w);
+}
+
+static void test_pool_names(void **state)
+{
+    (void)state;
+    world *w = world_new();
+    member *a = add_member(w);
+    wsfwd_pool *p = NULL;
+
+    char name[200];
+    memset(name, 'n', sizeof name);
+    assert_int_equal(wsfwd_hub_join(w->hub, a->conn, name, 128), WSFWD_OK);
+    assert_int_equal(wsfwd_pool_name(wsfwd_conn_pool(a->conn)).len, 128);
+    wsfwd_conn_leave(a->conn);
+    assert_int_equal(wsfwd_hub_join(w->hub, a->conn, name, 129), WSFWD_ERR_POOL_NAME);
+    assert_null(wsfwd_conn_pool(a->conn));
+    assert_int_equal(wsfwd_hub_pool(w->hub, name, 129, &p), WSFWD_ERR_POOL_NAME);
+    assert_null(wsfwd_hub_find(w->hub, name, 129));
+    assert_int_equal(wsfwd_hub_join(w->hub, a->conn, "", 0), WSFWD_ERR_POOL_NAME);
+    assert_int_equal(wsfwd_hub_pool(w->hub, "", 0, &p), WSFWD_ERR_POOL_NAME);
+
+    static const char *bad[] = {"\xff", "a\x80", "\xc0\x80", "\xe2\x82", "\xed\xa0\x80",
+                                "\xf4\x90\x80\x80", "ok\xc3"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(wsfwd_hub_join(w->hub, a->conn, bad[i], strlen(bad[i])),
+                         WSFWD_ERR_POOL_NAME);
+        assert_int_equal(wsfwd_hub_pool(w->hub, bad[i], strlen(bad[i]), &p),
+                         WSFWD_ERR_POOL_NAME);
+    }
+    wsfwd_stats st;
+    wsfwd_hub_stats(w->hub, &st);
+    assert_int_equal(st.pools, 0);
+
+    /* Names are bytes: an embedded NUL is valid UTF-8 and part of the name. */
+    member *b = add_member(w);
+    member *c = add_member(w);
+    assert_int_equal(wsfwd_hub_join(w->hub, a->conn, "a\0b", 3), WSFWD_OK);
+    assert_int_equal(wsfwd_hub_join(w->hub, b->conn, "a", 1), WSFWD_OK);
+    assert_int_equal(wsfwd_hub_join(w->hub, c->conn, "a\0c", 3), WSFWD_OK);
+    wsfwd_pool *pab = wsfwd_hub_find(w->hub, "a\0b", 3);
+    assert_non_null(pab);
+    assert_ptr_equal(wsfwd_conn_pool(a->conn), pab);
+    assert_ptr_not_equal(wsfwd_conn_pool(b->conn), pab);
+    assert_ptr_not_equal(wsfwd_conn_pool(c->conn), pab);
+    assert_ptr_not_equal(wsfwd_conn_pool(b->conn), wsfwd_conn_pool(c->conn));
+    assert_int_equal(wsfwd_pool_name(pab).len, 3);
+    assert_memory_equal(wsfwd_pool_name(pab).ptr, "a\0b", 3);
+    assert_null(wsfwd_hub_find(w->hub, "a\0b", 2)); /* "a\0" */
+    assert_ptr_equal(wsfwd_hub_find(w->hub, "a", 1), wsfwd_conn_pool(b->conn));
+
+    /* Multi-byte UTF-8 is counted in bytes: "é" is 2 bytes. */
+    assert_int_equal(wsfwd_hub_set_max_name(w->hub, 4), WSFWD_OK);
+    assert_int_equal(wsfwd_hub_join(w->hub, a->conn, "\xc3\xa9\xc3\xa9", 4), WSFWD_OK);
+    assert_int_equal(wsfwd_hub_join(w->hub, a->conn, "\xc3\xa9\xc3\xa9x", 5),
+                     WSFWD_ERR_POOL_NAME);
+    assert_int_equal(wsfwd_hub_set_max_name(w->hub, 0), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_hub_set_max_name(w->hub, 1000), WSFWD_OK);
+    memset(name, 'x', sizeof name);
+    assert_int_equal(wsfwd_hub_join(w->hub, a->conn, name, 200), WSFWD_OK);
+    world_free(w);
+}
+
+static void test_pool_limits(void **state)
+{
+    (void)state;
+    world *w = world_new();
+    member *m[5];
+    for (int i = 0; i < 5; i++) {
+        m[i] = add_member(w);
+    }
+    assert_int_equal(wsfwd_hub_set_max_pools(w->hub, 2), WSFWD_OK);
+    join(w, m[0], "p1");
+    wsfwd_pool *k = NULL;
+    assert_int_equal(wsfwd_hub_pool(w->hub, "p2", 2, &k), WSFWD_OK);
+    assert_int_equal(wsfwd_hub_join(w->hub, m[1]->conn, "p3", 2), WSFWD_ERR_POOL_LIMIT);
+    assert_null(wsfwd_conn_pool(m[1]->conn));
+    assert_int_equal(wsfwd_hub_pool(w->hub, "p3", 2, &k), WSFWD_ERR_POOL_LIMIT);
+    assert_null(find(w, "p3"));
+    /* Existing pools can still be joined. */
+    join(w, m[1], "p1");
+    join(w, m[2], "p2");
+    /* Once a pool is gone, a new one fits. */
+    wsfwd_conn_leave(m[0]->conn);
+    wsfwd_conn_leave(m[1]->conn);
+    assert_null(find(w, "p1"));
+    join(w, m[1], "p3");
+    wsfwd_stats st;
+    wsfwd_hub_stats(w->hub, &st);
+    assert_int_equal(st.pools, 2);
+    assert_int_equal(wsfwd_hub_set_max_pools(w->hub, 0), WSFWD_OK); /* no cap */
+    join(w, m[0], "p4");
+    join(w, m[3], "p5");
+    wsfwd_conn_leave(m[0]->conn);
+    wsfwd_conn_leave(m[1]->conn);
+    wsfwd_conn_leave(m[2]->conn);
+    wsfwd_conn_leave(m[3]->conn);
+
+    /* Members per pool. */
+    assert_int_equal(wsfwd_hub_set_max_members(w->hub, 2), WSFWD_OK);
+    join(w, m[0], "full");
+    join(w, m[1], "full");
+    assert_int_equal(wsfwd_hub_join(w->hub, m[2]->conn, "full", 4), WSFWD_ERR_POOL_FULL);
+    assert_null(wsfwd_conn_pool(m[2]->conn));
+    wsfwd_pool *full = find(w, "full");
+    assert_int_equal(wsfwd_pool_join(full, m[2]->conn), WSFWD_ERR_POOL_FULL);
+    assert_int_equal(wsfwd_pool_size(full), 2);
+    wsfwd_conn_leave(m[1]->conn);
+    join(w, m[2], "full");
+    assert_int_equal(wsfwd_pool_size(full), 2);
+    assert_int_equal(wsfwd_hub_set_max_members(w->hub, 0), WSFWD_OK);
+    join(w, m[3], "full");
+    join(w, m[4], "full");
+    assert_int_equal(wsfwd_pool_size(full), 4);
+    world_free(w);
+}
+
+static void test_join_moves_and_errors(void **state)
+{
+    (void)state;
+    world *w = world_new();
+    member *a = add_member(w);
+    member *b = add_member(w);
+    join(w, a, "one");
+    join(w, b, "one");
+    wsfwd_pool *one = find(w, "one");
+    join(w, a, "two");
+    wsfwd_pool *two = find(w, "two");
+    assert_non_null(two);
+    assert_ptr_equal(wsfwd_conn_pool(a->conn), two);
+    assert_int_equal(wsfwd_pool_size(one), 1);
+    assert_int_equal(wsfwd_pool_size(two), 1);
+    assert_string_equal(w->ev, "J0|J1|L0:0|J0|");
+    /* The first pool empties and is freed by the move. */
+    join(w, b, "two");
+    assert_null(find(w, "one"));
+    assert_int_equal(wsfwd_pool_size(two), 2);
+    assert_int_equal(a->last_leave, WSFWD_LEAVE_REQUESTED);
+    assert_int_equal(b->last_leave, WSFWD_LEAVE_REQUESTED);
+
+    /* A client-role connection cannot join. */
+    wsfwd_conn *client = NULL;
+    member cm = {0};
+    cm.idx = 99;
+    assert_int_equal(wsfwd_conn_new(w->cfg, WSFWD_ROLE_CLIENT, &cm, &client), WSFWD_OK);
+    assert_int_equal(wsfwd_hub_join(w->hub, client, "two", 3), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_pool_join(two, client), WSFWD_ERR_INVALID);
+    assert_null(wsfwd_conn_pool(client));
+    wsfwd_conn_free(client);
+
+    /* A closing or closed connection cannot join. */
+    member *c = add_member(w);
+    assert_int_equal(wsfwd_conn_close(c->conn, 1000, NULL, 0), WSFWD_OK);
+    assert_int_equal(wsfwd_hub_join(w->hub, c->conn, "two", 3), WSFWD_ERR_STATE);
+    assert_int_equal(wsfwd_pool_join(two, c->conn), WSFWD_ERR_STATE);
+    member *d = add_member(w);
+    uint8_t bad[] = {0x81, 0x00}; /* unmasked from a client: fails with 1002, CLOSED */
+    assert_int_equal(feed(d->conn, bad, sizeof bad), WSFWD_ERR_MASK);
+    assert_int_equal(wsfwd_conn_state(d->conn), WSFWD_STATE_CLOSED);
+    assert_int_equal(wsfwd_hub_join(w->hub, d->conn, "two", 3), WSFWD_ERR_STATE);
+    assert_null(wsfwd_conn_pool(d->conn));
+    assert_null(find(w, "x"));
+
+    /* Bad arguments. */
+    wsfwd_hub *h = NULL;
+    assert_int_equal(wsfwd_hub_new(NULL, &h), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_hub_join(w->hub, NULL, "two", 3), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_pool_broadcast(two, WSFWD_OP_TEXT, "x", 1, NULL, NULL), WSFWD_OK);
+    assert_int_equal(wsfwd_conn_set_mode(a->conn, (wsfwd_mode)7), WSFWD_ERR_INVALID);
+    wsfwd_hub_free(NULL);
+    world_free(w);
+}
+
+/* Joining while the handshake runs is allowed, but only open members receive. */
+static void test_only_open_members_receive(void **state)
+{
+    (void)state;
+    world *w = world_new();
+    member *a = add_member(w);
+    member *h = calloc(1, sizeof *h);
+    assert_non_null(h);
+    h->idx = w->n;
+    w->m[w->n++] = h;
+    assert_int_equal(wsfwd_conn_new(w->cfg, WSFWD_ROLE_SERVER, h, &h->conn), WSFWD_OK);
+    join(w, a, "r");
+    assert_int_equal(wsfwd_hub_join(w->hub, h->conn, "r", 1), WSFWD_OK);
+    wsfwd_pool *p = find(w, "r");
+    broadcast(p, "early", NULL, 1);
+    assert_int_equal(wsfwd_conn_pending(h->conn), 0);
+    assert_int_equal(wsfwd_conn_set_open(h->conn), WSFWD_OK);
+    broadcast(p, "late", NULL, 2);
+    drain_all(w);
+    assert_int_equal(a->nrx, 2);
+    assert_int_equal(h->nrx, 1);
+    assert_string_equal(h->rx[0].text, "late");
+    world_free(w);
+}
+
+/* ---- Iteration ------------------------------------------------------------------------------ */
+
+static int count_pool(wsfwd_pool *p, void *ud)
+{
+    int *seen = ud;
+    wsfwd_str n = wsfwd_pool_name(p);
+    assert_int_equal(n.len, 2);
+    seen[n.ptr[1] - '0']++;
+    return 0;
+}
+
+static int stop_at_second(wsfwd_pool *p, void *ud)
+{
+    (void)p;
+    int *calls = ud;
+    return ++*calls == 2 ? 77 : 0;
+}
+
+static int count_member(wsfwd_conn *c, void *ud)
+{
+    int *seen = ud;
+    seen[mem_of(c)->idx]++;
+    return 0;
+}
+
+static world *g_world;
+
+/* Leaves every member it visits and frees the next one: members may go during iteration. */
+static int leave_and_free_next(wsfwd_conn *c, void *ud)
+{
+    int *visits = ud;
+    (*visits)++;
+    member *m = mem_of(c);
+    wsfwd_conn_leave(c);
+    if (m->idx + 1 < g_world->n) {
+        free_member(g_world->m[m->idx + 1]);
+    }
+    return 0;
+}
+
+static int leave_member(wsfwd_conn *c, void *ud)
+{
+    (void)ud;
+    wsfwd_conn_leave(c);
+    return 0;
+}
+
+static int empty_pool(wsfwd_pool *p, void *ud)
+{
+    int *calls = ud;
+    (*calls)++;
+    assert_int_equal(wsfwd_pool_size(p), 2);
+    assert_int_equal(wsfwd_pool_foreach(p, leave_member, NULL), 0);
+    return 0;
+}
+
+static void test_foreach(void **state)
+{
+    (void)state;
+    world *w = world_new();
+    g_world = w;
+    member *m[6];
+    for (int i = 0; i < 6; i++) {
+        m[i] = add_member(w);
+    }
+    char name[3] = "p0";
+    for (int i = 0; i < 3; i++) {
+        name[1] = (char)('0' + i);
+        join(w, m[2 * i], name);
+        join(w, m[2 * i + 1], name);
+    }
+    int seen[3] = {0};
+    assert_int_equal(wsfwd_hub_foreach(w->hub, count_pool, seen), 0);
+    assert_int_equal(seen[0], 1);
+    assert_int_equal(seen[1], 1);
+    assert_int_equal(seen[2], 1);
+    int calls = 0;
+    assert_int_equal(wsfwd_hub_foreach(w->hub, stop_at_second, &calls), 77);
+    assert_int_equal(calls, 2);
+
+    for (int i = 0; i < 6; i++) {
+        wsfwd_conn_leave(m[i]->conn);
+    }
+    for (int i = 0; i < 6; i++) {
+        join(w, m[i], "all");
+    }
+    wsfwd_pool *all = find(w, "all");
+    int mseen[6] = {0};
+    assert_int_equal(wsfwd_pool_foreach(all, count_member, mseen), 0);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(mseen[i], 1);
+    }
+    int visits = 0;
+    wsfwd_pool *kept = NULL;
+    assert_int_equal(wsfwd_hub_pool(w->hub, "all", 3, &kept), WSFWD_OK); /* keep it */
+    assert_int_equal(wsfwd_pool_foreach(all, leave_and_free_next, &visits), 0);
+    assert_true(visits >= 3 && visits <= 6);
+    assert_int_equal(wsfwd_pool_size(all), 0);
+    wsfwd_pool_release(all);
+    assert_null(find(w, "all"));
+
+    /* Not kept: the pool empties, and is freed, during its own iteration. */
+    for (int i = 0; i < 6; i += 2) {
+        join(w, m[i], "auto");
+    }
+    visits = 0;
+    assert_int_equal(wsfwd_pool_foreach(find(w, "auto"), leave_and_free_next, &visits), 0);
+    assert_int_equal(visits, 3);
+    assert_null(find(w, "auto"));
+
+    /* hub_foreach whose fn empties (and so frees) the pool it visits. */
+    member *x[6];
+    for (int i = 0; i < 6; i++) {
+        x[i] = add_member(w);
+        name[1] = (char)('0' + i % 3);
+        join(w, x[i], name);
+    }
+    calls = 0;
+    assert_int_equal(wsfwd_hub_foreach(w->hub, empty_pool, &calls), 0);
+    assert_int_equal(calls, 3);
+    wsfwd_stats st;
+    wsfwd_hub_stats(w->hub, &st);
+    assert_int_equal(st.pools, 0);
+    assert_int_equal(st.members, 0);
+    world_free(w);
+}
+
+/* hub_foreach whose fn empties each pool it visits (freeing it): every pool is still visited
+   once, whatever the hash table's layout (tried with many hash keys). */
+typedef struct visit_log {
+    wsfwd_pool *seen[64];
+    int n;
+    int dup;
+    world *w;
+    int joins;
+} visit_log;
+
+static int record_and_empty(wsfwd_pool *p, void *ud)
+{
+    visit_log *v = ud;
+    for (int i = 0; i < v->n; i++) {
+        v->dup += v->seen[i] == p;
+    }
+    v->seen[v->n++] = p;
+    assert_int_equal(wsfwd_pool_foreach(p, leave_member, NULL), 0);
+    return 0;
+}
+
+static int record_and_join_new(wsfwd_pool *p, void *ud)
+{
+    visit_log *v = ud;
+    for (int i = 0; i < v->n; i++) {
+        v->dup += v->seen[i] == p;
+    }
+    assert_true(v->n < 64);
+    v->seen[v->n++] = p;
+    if (v->joins < 12) {
+        char name[16];
+        snprintf(name, sizeof name, "new%d", v->joins++);
+        join(v->w, add_member(v->w), name);
+    }
+    return 0;
+}
+
+static void test_hub_foreach_while_pools_come_and_go(void **state)
+{
+    (void)state;
+    enum { NP = 12 };
+    int bad_leave = 0;
+    int bad_join = 0;
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        world *w = world_new();
+        w->rnd.seed = seed * 7919;
+        /* A fresh hub keyed from this seed. */
+        wsfwd_hub_free(w->hub);
+        w->rnd.pos = 0;
+        assert_int_equal(wsfwd_config_set_random(w->cfg, det_random_fn, &w->rnd), WSFWD_OK);
+        assert_int_equal(wsfwd_hub_new(w->cfg, &w->hub), WSFWD_OK);
+        wsfwd_hub_set_user_data(w->hub, w);
+        for (int i = 0; i < NP; i++) {
+            char name[16];
+            snprintf(name, sizeof name, "room%d", i);
+            join(w, add_member(w), name);
+        }
+        visit_log v = {0};
+        v.w = w;
+        assert_int_equal(wsfwd_hub_foreach(w->hub, record_and_empty, &v), 0);
+        if (v.n != NP || v.dup != 0) {
+            bad_leave++;
+        }
+        /* Same layout again; this time fn joins members to new pools (the table grows). */
+        for (int i = 0; i < NP; i++) {
+            char name[16];
+            snprintf(name, sizeof name, "room%d", i);
+            join(w, w->m[i], name);
+        }
+        visit_log j = {0};
+        j.w = w;
+        assert_int_equal(wsfwd_hub_foreach(w->hub, record_and_join_new, &j), 0);
+        int originals = 0;
+        for (int i = 0; i < j.n; i++) {
+            wsfwd_str nm = wsfwd_pool_name(j.seen[i]);
+            originals += nm.len >= 4 && memcmp(nm.ptr, "room", 4) == 0;
+        }
+        if (originals != NP || j.dup != 0) {
+            bad_join++;
+        }
+        world_free(w);
+    }
+    print_message("hub_foreach: %d of 40 layouts skipped or repeated a pool when fn emptied "
+                  "pools, %d when fn made new pools\n", bad_leave, bad_join);
+    assert_int_equal(bad_leave, 0);
+    assert_int_equal(bad_join, 0);
+}
+
+/* A member that joined during its handshake and whose handshake then fails leaves the pool:
+   it is closed and will never be open. */
+static void test_refused_handshake_leaves_pool(void **state)
+{
+    (void)state;
+    world *w = world_new();
+    member *a = add_member(w);
+    join(w, a, "r");
+    member *h = calloc(1, sizeof *h);
+    assert_non_null(h);
+    h->idx = w->n;
+    h->last_leave = -1;
+    w->m[w->n++] = h;
+    assert_int_equal(wsfwd_conn_new(w->cfg, WSFWD_ROLE_SERVER, h, &h->conn), WSFWD_OK);
+    join(w, h, "r");
+    wsfwd_pool *p = find(w, "r");
+    assert_int_equal(wsfwd_pool_size(p), 2);
+    const char *bad = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"; /* not an upgrade: 400 */
+    assert_int_not_equal(feed(h->conn, (const uint8_t *)bad, strlen(bad)), WSFWD_OK);
+    assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSED);
+    assert_null(wsfwd_conn_pool(h->conn));
+    assert_int_equal(h->last_leave, WSFWD_LEAVE_CLOSED);
+    assert_int_equal(wsfwd_pool_size(p), 1);
+    world_free(w);
+}
+
+/* ---- Connection ids ------------------------------------------------------------------------- */
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9') {
+        return ch - '0';
+    }
+    if (ch >= 'a' && ch <= 'f') {
+        return ch - 'a' + 10;
+    }
+    return -1;
+}
+
+/* Check the text form of a version 4 UUID and return its 16 bytes. */
+static void check_uuid(const char id[WSFWD_ID_LEN + 1], uint8_t bytes[16])
+{
+    assert_int_equal(strlen(id), WSFWD_ID_LEN);
+    size_t k = 0;
+    for (int i = 0; i < WSFWD_ID_LEN; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            assert_int_equal(id[i], '-');
+            continue;
+        }
+        int v = hexval(id[i]);
+        assert_true(v >= 0); /* lowercase hex only */
+        if (k % 2 == 0) {
+            bytes[k / 2] = (uint8_t)(v << 4);
+        } else {
+            bytes[k / 2] |= (uint8_t)v;
+        }
+        k++;
+    }
+    assert_int_equal(k, 32);
+    assert_int_equal(id[14], '4');
+    assert_non_null(strchr("89ab", id[19]));
+    assert_int_equal(bytes[6] >> 4, 4);
+    assert_int_equal(bytes[8] >> 6, 2);
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    return memcmp(a, b, WSFWD_ID_LEN + 1);
+}
+
+static void test_conn_ids(void **state)
+{
+    (void)state;
+    /* Two configs fed the same deterministic stream give the same ids, in the same order. */
+    counting_alloc ca = {-1, 0, 0, 0};
+    wsfwd_allocator alloc = {ca_malloc, ca_realloc, ca_free, &ca};
+    det_random r[3] = {{7, 0, 0}, {7, 0, 0}, {8, 0, 0}};
+    wsfwd_config *cfg[3];
+    char ids[3][4][WSFWD_ID_LEN + 1];
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(wsfwd_config_new(&alloc, &cfg[k]), WSFWD_OK);
+        assert_int_equal(wsfwd_config_set_random(cfg[k], det_random_fn, &r[k]), WSFWD_OK);
+        for (int i = 0; i < 4; i++) {
+            wsfwd_conn *c;
+            assert_int_equal(wsfwd_conn_new(cfg[k], WSFWD_ROLE_SERVER, NULL, &c), WSFWD_OK);
+            memset(ids[k][i], 'Z', sizeof ids[k][i]);
+            wsfwd_conn_id(c, ids[k][i]);
+            char again[WSFWD_ID_LEN + 1];
+            wsfwd_conn_id(c, again); /* drawn once, when the connection was made */
+            assert_string_equal(again, ids[k][i]);
+            wsfwd_conn_free(c);
+        }
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_string_equal(ids[0][i], ids[1][i]);
+        assert_string_not_equal(ids[0][i], ids[2][i]);
+        for (int j = 0; j < i; j++) {
+            assert_string_not_equal(ids[0][i], ids[0][j]);
+        }
+    }
+    /* The ids come from the source: each is 16 consecutive bytes of the stream, with the
+       version and variant bits set and nothing else changed. */
+    assert_true(r[0].calls > 0);
+    for (int i = 0; i < 4; i++) {
+        uint8_t b[16];
+        check_uuid(ids[0][i], b);
+        bool found = false;
+        for (uint64_t off = 0; off + 16 <= r[0].pos && !found; off++) {
+            bool ok = true;
+            for (int j = 0; j < 16 && ok; j++) {
+                uint8_t s = det_byte(7, off + (uint64_t)j);
+                if (j == 6) {
+                    s = (uint8_t)((s & 0x0f) | 0x40);
+                } else if (j == 8) {
+                    s = (uint8_t)((s & 0x3f) | 0x80);
+                }
+                ok = s == b[j];
+            }
+            found = ok;
+        }
+        assert_true(found);
+    }
+    for (int k = 0; k < 3; k++) {
+        wsfwd_config_free(cfg[k]);
+    }
+    assert_int_equal(ca.live, 0);
+
+    /* The OS source: 1000 well-formed ids, all different. */
+    wsfwd_config *os;
+    assert_int_equal(wsfwd_config_new(NULL, &os), WSFWD_OK);
+    static char many[1000][WSFWD_ID_LEN + 1];
+    for (int i = 0; i < 1000; i++) {
+        wsfwd_conn *c;
+        assert_int_equal(wsfwd_conn_new(os, WSFWD_ROLE_SERVER, NULL, &c), WSFWD_OK);
+        wsfwd_conn_id(c, many[i]);
+        uint8_t b[16];
+        check_uuid(many[i], b);
+        wsfwd_conn_free(c);
+    }
+    qsort(many, 1000, sizeof many[0], cmp_id);
+    for (int i = 1; i < 1000; i++) {
+        assert_string_not_equal(many[i - 1], many[i]);
+    }
+    wsfwd_config_free(os);
+}
+
+/* A source that fails: no connection can be made without an id. */
+static int failing_random(void *buf, size_t len, void *ud)
+{
+    (void)buf;
+    (void)len;
+    (void)ud;
+    return -1;
+}
+
+static void test_conn_id_random_failure(void **state)
+{
+    (void)state;
+    counting_alloc ca = {-1, 0, 0, 0};
+    wsfwd_allocator alloc = {ca_malloc, ca_realloc, ca_free, &ca};
+    wsfwd_config *cfg;
+    assert_int_equal(wsfwd_config_new(&alloc, &cfg), WSFWD_OK);
+    assert_int_equal(wsfwd_config_set_random(cfg, failing_random, NULL), WSFWD_OK);
+    wsfwd_conn *c = NULL;
+    int rc = wsfwd_conn_new(cfg, WSFWD_ROLE_SERVER, NULL, &c);
+    print_message("wsfwd_conn_new with a failing random source: %s\n", wsfwd_strerror(rc));
+    if (rc == WSFWD_OK) {
+        /* If the library falls back, the id must still be a well-formed version 4 UUID. */
+        char id[WSFWD_ID_LEN + 1];
+        uint8_t b[16];
+        wsfwd_conn_id(c, id);
+        check_uuid(id, b);
+        wsfwd_conn_free(c);
+    } else {
+        assert_int_equal(rc, WSFWD_ERR_RANDOM);
+    }
+    /* A hub needs no more than what the header promises either. */
+    wsfwd_hub *hub = NULL;
+    rc = wsfwd_hub_new(cfg, &hub);
+    assert_true(rc == WSFWD_OK || rc == WSFWD_ERR_RANDOM);
+    wsfwd_hub_free(hub);
+    wsfwd_config_free(cfg);
+    assert_int_equal(ca.live, 0);
+}
+
+/* ---- Broadcast ------------------------------------------------------------------------------ */
+
+static void test_broadcast_basics(void **state)
+{
+    (void)state;
+    world *w = world_new();
+    member *m[4];
+    for (int i = 0; i < 4; i++) {
+        m[i] = add_member(w);
+        join(w, m[i], "r");
+    }
+    wsfwd_pool *p = find(w, "r");
+    broadcast(p, "to-all", NULL, 4);
+    broadcast(p, "not-1", m[1], 3);
+    size_t d = 99;
+    assert_int_equal(wsfwd_pool_broadcast(p, WSFWD_OP_BINARY, "\x00\x01\x02", 3, m[2]->conn, &d),
+                     WSFWD_OK);
+    assert_int_equal(d, 3);
+    assert_int_equal(wsfwd_pool_broadcast(p, WSFWD_OP_TEXT, NULL, 0, NULL, NULL), WSFWD_OK);
+
+    /* Only whole data messages. */
+    static const int bad_ops[] = {WSFWD_OP_PING, WSFWD_OP_PONG, WSFWD_OP_CLOSE,
+                                  WSFWD_OP_CONTINUATION, 3, 0xB};
+    for (size_t i = 0; i < sizeof bad_ops / sizeof bad_ops[0]; i++) {
+        d = 99;
+        assert_int_equal(wsfwd_pool_broadcast(p, (wsfwd_opcode)bad_ops[i], "x", 1, NULL, &d),
+                         WSFWD_ERR_INVALID);
+    }
+    assert_int_equal(wsfwd_pool_broadcast(NULL, WSFWD_OP_TEXT, "x", 1, NULL, NULL),
+                     WSFWD_ERR_INVALID);
+
+    /* The frames on the wire: unmasked server frames carrying the payload. */
+    uint8_t out[4096];
+    size_t n = take_output(m[0]->conn, out, sizeof out);
+    const uint8_t expect[] = {0x81, 6,    't', 'o', '-', 'a', 'l', 'l', 0x81, 5, 'n',
+                              'o',  't',  '-', '1', 0x82, 3,    0,   1,   2,    0x81, 0};
+    assert_int_equal(n, sizeof expect);
+    assert_memory_equal(out, expect, sizeof expect);
+    n = take_output(m[1]->conn, out, sizeof out);
+    assert_int_equal(n, 8 + 5 + 2);
+    n = take_output(m[2]->conn, out, sizeof out);
+    assert_int_equal(n, 8 + 7 + 2);
+
+    /* Longer payloads: the 16-bit and 64-bit length forms. */
+    static uint8_t big[70000];
+    for (size_t i = 0; i < sizeof big; i++) {
+        big[i] = (uint8_t)(i * 7);
+    }
+    assert_int_equal(wsfwd_pool_broadcast(p, WSFWD_OP_BINARY, big, 300, NULL, NULL), WSFWD_OK);
+    assert_int_equal(wsfwd_pool_broadcast(p, WSFWD_OP_BINARY, big, sizeof big, NULL, NULL),
+                     WSFWD_OK);
+    static uint8_t o2[80000];
+    n = take_output(m[3]->conn, o2, sizeof o2);
+    size_t skip = 8 + 7 + 5 + 2;
+    assert_int_equal(n, skip + 4 + 300 + 10 + sizeof big);
+    const uint8_t h16[] = {0x82, 126, 0x01, 0x2c};
+    assert_memory_equal(o2 + skip, h16, 4);
+    assert_memory_equal(o2 + skip + 4, big, 300);
+    const uint8_t h64[] = {0x82, 127, 0, 0, 0, 0, 0, 0x01, 0x11, 0x70};
+    assert_memory_equal(o2 + skip + 304, h64, 10);
+    assert_memory_equal(o2 + skip + 314, big, sizeof big);
+    world_free(w);
+}
+
+/* Allocation calls per broadcast, with n members drained after each broadcast. */
+static long allocs_per_broadcast(int n, bool check_shared)
+{
+    world *w = world_new();
+    for (int i = 0; i < n; i++) {
+        join(w, add_member(w), "big");
+    }
+    wsfwd_pool *p = find(w, "big");
+    /* Warm up once, so one-time growth is not counted. */
+    broadcast(p, "warm-up", NULL, (size_t)n);
+    drain_all(w);
+    const int rounds = 8;
+    long before = w->ca.calls;
+    static uint8_t payload[100];
+    memset(payload, 'p', sizeof payload);
+    for (int r = 0; r < rounds; r++) {
+        size_t d = 0;
+        assert_int_equal(
+            wsfwd_pool_broadcast(p, WSFWD_OP_BINARY, payload, sizeof payload, NULL, &d),
+            WSFWD_OK);
+        assert_int_equal(d, (size_t)n);
+        if (check_shared && r == 0) {
+            /* Every member's queue points at the same bytes: encoded once, not copied. */
+            const void *first = NULL;
+            for (int i = 0; i < n; i++) {
+                wsfwd_iovec iov[4];
+                assert_int_equal(wsfwd_conn_output(w->m[i]->conn, iov, 4), 1);
+                assert_int_equal(iov[0].len, 2 + sizeof payload);
+                assert_ptr_not_equal(iov[0].base, payload);
+                if (i == 0) {
+                    first = iov[0].base;
+                } else {
+                    assert_ptr_equal(iov[0].base, first);
+                }
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            wsfwd_iovec iov[4];
+            size_t k = wsfwd_conn_output(w->m[i]->conn, iov, 4);
+            size_t sum = 0;
+            for (size_t j = 0; j < k; j++) {
+                sum += iov[j].len;
+            }
+            assert_int_equal(sum, 2 + sizeof payload);
+            wsfwd_conn_consume(w->m[i]->conn, sum);
+        }
+    }
+    long calls = w->ca.calls - before;
+    world_free(w);
+    return calls;
+}
+
+static void test_encode_once(void **state)
+{
+    (void)state;
+    long a10 = allocs_per_broadcast(10, true);
+    long a100 = allocs_per_broadcast(100, true);
+    long a1000 = allocs_per_broadcast(1000, true);
+    print_message("allocations in 8 broadcasts: %ld (10), %ld (100), %ld (1000 members)\n",
+                  a10, a100, a1000);
+    assert_int_equal(a10, a100);
+    assert_int_equal(a10, a1000);
+    assert_true(a10 <= 2 * 8);
+}
+
+/* ---- One order ------------------------------------------------------------------------------ */
+
+/* Does the message with this text count as sent by member idx (so idx must not get it)? */
+static bool sent_by(const char *text, int idx)
+{
+    /* "<sender letter>:<seq>:<pad>", sender 'A'+idx, or 'H' (hub, to all) */
+    return text[0] == 'A' + idx;
+}
+
+static void test_one_order(void **state)
+{
+    (void)state;
+    world *w = world_new();
+    enum { N = 7, SENDERS = 3, MSGS = 40 };
+    member *m[N];
+    for (int i = 0; i < N; i++) {
+        m[i] = add_member(w);
+        join(w, m[i], "order");
+        if (i < SENDERS) {
+            assert_int_equal(wsfwd_conn_set_mode(m[i]->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
+        }
+    }
+    wsfwd_pool *p = find(w, "order");
+
+    /* Each sender's byte stream: MSGS messages, some fragmented, with pings between
+       fragments. */
+    static uint8_t stream[SENDERS][MSGS * 400];
+    size_t slen[SENDERS] = {0};
+    size_t spos[SENDERS] = {0};
+    size_t pings[SENDERS] = {0};
+    for (int s = 0; s < SENDERS; s++) {
+        for (int k = 0; k < MSGS; k++) {
+            char text[200];
+            int tl = snprintf(text, sizeof text, "%c:%02d:", 'A' + s, k);
+            size_t len = (size_t)tl + (size_t)((k * 37 + s * 11) % 150);
+            for (size_t j = (size_t)tl; j < len; j++) {
+                text[j] = (char)('a' + (j + (size_t)k) % 26);
+            }
+            uint8_t *b = stream[s] + slen[s];
+            size_t n = 0;
+            if (k % 3 == 1 && len > 10) {
+                size_t cut = len / 2;
+                n += put_frame(b + n, false, WSFWD_OP_TEXT, text, cut);
+                n += put_frame(b + n, true, WSFWD_OP_PING, "pg", 2);
+                pings[s]++;
+                n += put_frame(b + n, true, WSFWD_OP_CONTINUATION, text + cut, len - cut);
+            } else {
+                n += put_frame(b + n, true, k % 4 == 0 ? WSFWD_OP_BINARY : WSFWD_OP_TEXT, text,
+                               len);
+            }
+            slen[s] += n;
+        }
+    }
+
+    uint32_t rng = 12345;
+    int direct = 0;
+    for (;;) {
+        bool left = false;
+        for (int s = 0; s < SENDERS; s++) {
+            left = left || spos[s] < slen[s];
+        }
+        if (!left) {
+            break;
+        }
+        rng = rng * 1103515245u + 12345u;
+        uint32_t r = (rng >> 16) % 10;
+        if (r < 7) {
+            int s = (int)((rng >> 8) % SENDERS);
+            if (spos[s] == slen[s]) {
+                continue;
+            }
+            size_t k = 1 + (rng >> 4) % 60;
+            if (k > slen[s] - spos[s]) {
+                k = slen[s] - spos[s];
+            }
+            assert_int_equal(feed(m[s]->conn, stream[s] + spos[s], k), WSFWD_OK);
+            spos[s] += k;
+        } else if (r < 9) {
+            /* A direct broadcast, to all or all but one. */
+            char text[32];
+            int ex = (int)((rng >> 3) % (N + 1)) - 1; /* -1: to all */
+            snprintf(text, sizeof text, "%c:d%03d", ex < 0 ? 'H' : 'A' + ex, direct++);
+            broadcast(p, text, ex < 0 ? NULL : m[ex], ex < 0 ? N : N - 1);
+            cb_message(m[0]->conn, WSFWD_OP_TEXT, (const uint8_t *)text, strlen(text), w);
+        } else {
+            drain_member(m[(rng >> 5) % N]);
+        }
+    }
+    drain_all(w);
+
+    /* The global order: every message, as it completed. */
+    char *order[MSGS * SENDERS + 400];
+    size_t norder = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(w->order, "|", &save); t != NULL; t = strtok_r(NULL, "|", &save)) {
+        order[norder++] = t;
+    }
+    assert_int_equal(norder, (size_t)(SENDERS * MSGS + direct));
+
+    for (int i = 0; i < N; i++) {
+        /* Each receiver: the global order minus its own messages, nothing else. */
+        size_t k = 0;
+        for (size_t g = 0; g < norder; g++) {
+            if (sent_by(order[g], i)) {
+                continue;
+            }
+            assert_true(k < m[i]->nrx);
+            assert_string_equal(m[i]->rx[k].text, order[g]);
+            k++;
+        }
+        assert_int_equal(k, m[i]->nrx);
+        assert_int_equal(m[i]->pongs, i < SENDERS ? pings[i] : 0);
+    }
+    /* Pairwise: what two receivers both got, they got in the same order. */
+    for (int a = 0; a < N; a++) {
+        for (int b = a + 1; b < N; b++) {
+            size_t ia = 0;
+            size_t ib = 0;
+            for (;;) {
+                while (ia < m[a]->nrx && sent_by(m[a]->rx[ia].text, b)) {
+                    ia++;
+                }
+                while (ib < m[b]->nrx && sent_by(m[b]->rx[ib].text, a)) {
+                    ib++;
+                }
+                if (ia == m[a]->nrx || ib == m[b]->nrx) {
+                    break;
+                }
+                assert_string_equal(m[a]->rx[ia].text, m[b]->rx[ib].text);
+                assert_int_equal(m[a]->rx[ia].len, m[b]->rx[ib].len);
+                assert_int_equal(m[a]->rx[ia].op, m[b]->rx[ib].op);
+                ia++;
+                ib++;
+            }
+            assert_int_equal(ia, m[a]->nrx);
+            assert_int_equal(ib, m[b]->nrx);
+        }
+    }
+    world_free(w);
+}
+
+/* ---- Modes ---------------------------------------------------------------------------------- */
+
+static void test_modes(void **state)
+{
+    (void)state;
+    world *w = world_new();
+    member *m[3];
+    for (int i = 0; i < 3; i++) {
+        m[i] = add_member(w);
+        join(w, m[i], "r");
+    }
+    wsfwd_pool *p = find(w, "r");
+
+    /* Callback mode (the default): on_message only. */
+    assert_int_equal(send_text(m[0], "cb"), WSFWD_OK);
+    drain_all(w);
+    assert_int_equal(m[0]->nrx + m[1]->nrx + m[2]->nrx, 0);
+    assert_string_equal(w->order, "cb|");
+
+    /* Echo: back to the sender only, with its opcode. */
+    assert_int_equal(wsfwd_conn_set_mode(m[0]->conn, WSFWD_MODE_ECHO), WSFWD_OK);
+    assert_int_equal(send_text(m[0], "echo"), WSFWD_OK);
+    uint8_t bin[64];
+    size_t bn = put_frame(bin, true, WSFWD_OP_BINARY, "\x01\x02", 2);
+    assert_int_equal(feed(m[0]->conn, bin, bn), WSFWD_OK);
+    drain_all(w);
+    assert_int_equal(m[0]->nrx, 2);
+    assert_string_equal(m[0]->rx[0].text, "echo");
+    assert_int_equal(m[0]->rx[0].op, WSFWD_OP_TEXT);
+    assert_int_equal(m[0]->rx[1].op, WSFWD_OP_BINARY);
+    assert_int_equal(m[0]->rx[1].len, 2);
+    assert_int_equal(m[1]->nrx + m[2]->nrx, 0);
+    assert_string_equal(w->order, "cb|echo|\x01\x02|");
+    wsfwd_stats st;
+    wsfwd_pool_stats(p, &st);
+    assert_int_equal(st.messages_in, 0);
+
+    /* Forward: to the pool but the sender. */
+    assert_int_equal(wsfwd_conn_set_mode(m[0]->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
+    assert_int_equal(send_text(m[0], "fwd"), WSFWD_OK);
+    drain_all(w);
+    assert_int_equal(m[0]->nrx, 2);
+    assert_int_equal(m[1]->nrx, 1);
+    assert_int_equal(m[2]->nrx, 1);
+    assert_string_equal(m[1]->rx[0].text, "fwd");
+    wsfwd_pool_stats(p, &st);
+    assert_int_equal(st.messages_in, 1);
+    assert_int_equal(st.messages_out, 2);
+
+    /* Echo works outside a pool; forward outside a pool goes nowhere. */
+    wsfwd_conn_leave(m[0]->conn);
+    assert_int_equal(send_text(m[0], "alone"), WSFWD_OK);
+    drain_all(w);
+    assert_int_equal(m[0]->nrx + m[1]->nrx + m[2]->nrx, 4);
+    assert_int_equal(wsfwd_conn_set_mode(m[0]->conn, WSFWD_MODE_ECHO), WSFWD_OK);
+    assert_int_equal(send_text(m[0], "alone"), WSFWD_OK);
+    drain_all(w);
+    assert_int_equal(m[0]->nrx, 3);
+    assert_string_equal(m[0]->rx[2].text, "alone");
+
+    /* Back to callback mode: nothing more sent. */
+    join(w, m[0], "r");
+    assert_int_equal(wsfwd_conn_set_mode(m[0]->conn, WSFWD_MODE_CALLBACK), WSFWD_OK);
+    assert_int_equal(send_text(m[0], "quiet"), WSFWD_OK);
+    drain_all(w);
+    assert_int_equal(m[0]->nrx + m[1]->nrx + m[2]->nrx, 5);
+    world_free(w);
+}
+
+/* ---- Join and leave callbacks: reasons ------------------------------------------------------ */
+
+static void test_leave_reasons(void **state)
+{
+    (void)state;
+    world *w = world_new();
+    member *m[6];
+    for (int i = 0; i < 6; i++) {
+        m[i] = add_member(w);
+        join(w, m[i], "r");
+    }
+    wsfwd_pool *p = find(w, "r");
+    w->ev_len = 0;
+    w->ev[0] = '\0';
+
+    wsfwd_conn_leave(m[0]->conn); /* requested */
+    assert_int_equal(m[0]->last_leave, WSFWD_LEAVE_REQUESTED);
+
+    uint8_t b[64];
+    size_t n = put_frame(b, true, WSFWD_OP_CLOSE, "\x03\xe8", 2); /* the peer closes */
+    assert_int_equal(feed(m[1]->conn, b, n), WSFWD_OK);
+    assert_int_equal(m[1]->last_leave, WSFWD_LEAVE_CLOSED);
+    assert_null(wsfwd_conn_pool(m[1]->conn));
+
+    uint8_t bad[] = {0x81, 0x00}; /* the connection fails: unmasked */
+    assert_int_equal(feed(m[2]->conn, bad, sizeof bad), WSFWD_ERR_MASK);
+    assert_int_equal(m[2]->last_leave, WSFWD_LEAVE_CLOSED);
+
+    assert_int_equal(wsfwd_conn_close(m[3]->conn, 1001, "bye", 3), WSFWD_OK); /* local close */
+    assert_int_equal(m[3]->last_leave, WSFWD_LEAVE_CLOSED);
+    assert_null(wsfwd_conn_pool(m[3]->conn));
+
+    free_member(m[4]); /* freed */
+    assert_int_equal(m[4]->last_leave, WSFWD_LEAVE_FREED);
+
+    assert_int_equal(wsfwd_pool_size(p), 1);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(m[i]->leaves, 1);
+    }
+    /* on_close and on_leave may come in either order; both come. */
+    assert_non_null(strstr(w->ev, "C1:1000|"));
+    assert_non_null(strstr(w->ev, "C2:1002|"));
+    assert_null(strstr(w->ev, "C3:")); /* a local close waits for the peer's close frame */
+    assert_int_equal(m[2]->close_err, WSFWD_ERR_MASK);
+    assert_null(strstr(w->ev, "J"));
+    world_free(w);
+}
+
+/* Freeing the hub takes members out silently; they stay usable. */
+static void test_hub_free_keeps_members(void **state)
+{
+    (void)state;
+    world *w = world_new();
+    member *a = add_member(w);
+    member *b = add_member(w);
+    join(w, a, "x");
+    join(w, b, "y");
+    wsfwd_pool *k = NULL;
+    assert_int_equal(wsfwd_hub_pool(w->hub, "z", 1, &k), WSFWD_OK);
+    size_t ev = w->ev_len;
+    wsfwd_hub_free(w->hub);
+    assert_int_equal(w->ev_len, ev); /* no callbacks */
+    assert_null(wsfwd_conn_pool(a->conn));
+    assert_null(wsfwd_conn_pool(b->conn));
+    assert_int_equal(wsfwd_conn_state(a->conn), WSFWD_STATE_OPEN);
+    assert_int_equal(wsfwd_conn_send(a->conn, WSFWD_OP_TEXT, "still", 5), WSFWD_OK);
+    wsfwd_conn_leave(a->conn);
+    drain_member(a);
+    assert_string_equal(a->rx[0].text, "still");
+    assert_int_equal(wsfwd_hub_new(w->cfg, &w->hub), WSFWD_OK);
+    world_free(w);
+}
+
+/* ---- Slow readers --------------------------------------------------------------------------- */
+
+enum { SLOW_Q = 4096, SLOW_MSG = 100, SLOW_ROUNDS = 120, SLOW_N = 5 };
+
+static void slow_text(char *text, int k)
+{
+    snprintf(text, SLOW_MSG + 1, "%03d:", k);
+    memset(text + 4, 'a' + k % 26, SLOW_MSG - 4);
+    text[SLOW_MSG] = '\0';
+}
+
+static void test_slow_reader_closed(void **state)
+{
+    (void)state;
+    world *w = world_new();
+    assert_int_equal(wsfwd_config_set_max_queue(w->cfg, SLOW_Q), WSFWD_OK);
+    member *m[SLOW_N];
+    for (int i = 0; i < SLOW_N; i++) {
+        m[i] = add_member(w);
+        join(w, m[i], "r");
+    }
+    wsfwd_pool *p = find(w, "r");
+    size_t frame = 2 + SLOW_MSG;
+    size_t total_delivered = 0;
+    for (int k = 0; k < SLOW_ROUNDS; k++) {
+        char text[SLOW_MSG + 1];
+        slow_text(text, k);
+        size_t d = 0;
+        assert_int_equal(wsfwd_pool_broadcast(p, WSFWD_OP_TEXT, text, SLOW_MSG, NULL, &d),
+                         WSFWD_OK);
+        total_delivered += d;
+        for (int i = 1; i < SLOW_N; i++) {
+            drain_member(m[i]);
+        }
+        /* Bounded: the limit, one message, and a close frame. */
+        assert_true(wsfwd_conn_pending(m[0]->conn) <= SLOW_Q + frame + 2 + 125);
+    }
+    assert_int_equal(wsfwd_conn_state(m[0]->conn), WSFWD_STATE_CLOSED);
+    assert_null(wsfwd_conn_pool(m[0]->conn));
+    assert_int_equal(m[0]->leaves, 1);
+    assert_int_equal(m[0]->last_leave, WSFWD_LEAVE_SLOW);
+    assert_int_equal(m[0]->closes, 1);
+    assert_int_equal(m[0]->close_cb_code, 1008);
+    assert_int_equal(m[0]->close_err, WSFWD_ERR_QUEUE_FULL);
+    assert_int_equal(wsfwd_pool_size(p), SLOW_N - 1);
+
+    /* Its output: the messages it had room for, in order, then a close frame with 1008. */
+    drain_member(m[0]);
+    assert_int_equal(m[0]->close_code, 1008);
+    assert_int_equal(m[0]->after_close, 0);
+    assert_true(m[0]->nrx > 0 && m[0]->nrx * frame <= SLOW_Q + frame);
+    for (size_t k = 0; k < m[0]->nrx; k++) {
+        char text[SLOW_MSG + 1];
+        slow_text(text, (int)k);
+        assert_memory_equal(m[0]->rx[k].text, text, 47);
+    }
+    assert_true(wsfwd_conn_is_done(m[0]->conn));
+
+    /* The others got everything. */
+    for (int i = 1; i < SLOW_N; i++) {
+        assert_int_equal(m[i]->nrx, SLOW_ROUNDS);
+        assert_int_equal(m[i]->close_code, 0);
+        assert_int_equal(wsfwd_conn_state(m[i]->conn), WSFWD_STATE_OPEN);
+    }
+    wsfwd_stats ps;
+    wsfwd_stats hs;
+    wsfwd_pool_stats(p, &ps);
+    wsfwd_hub_stats(w->hub, &hs);
+    assert_int_equal(ps.slow_closes, 1);
+    assert_int_equal(hs.slow_closes, 1);
+    assert_int_equal(ps.slow_drops, 0);
+    assert_int_equal(ps.messages_in, SLOW_ROUNDS);
+    assert_int_equal(ps.messages_out, total_delivered);
+    assert_int_equal(total_delivered, (SLOW_N - 1) * SLOW_ROUNDS + m[0]->nrx);
+    assert_int_equal(ps.members, SLOW_N - 1);
+    world_free(w);
+}
+
+static void test_slow_reader_dropped(void **state)
+{
+    (void)state;
+    world *w = world_new();
+    assert_int_equal(wsfwd_config_set_max_queue(w->cfg, SLOW_Q), WSFWD_OK);
+    assert_int_equal(wsfwd_config_set_slow_policy(w->cfg, WSFWD_SLOW_DROP), WSFWD_OK);
+    assert_int_equal(wsfwd_config_set_slow_policy(w->cfg, (wsfwd_slow_policy)9),
+                     WSFWD_ERR_INVALID);
+    member *m[SLOW_N];
+    for (int i = 0; i < SLOW_N; i++) {
+        m[i] = add_member(w);
+        join(w, m[i], "r");
+    }
+    wsfwd_pool *p = find(w, "r");
+    size_t frame = 2 + SLOW_MSG;
+    size_t total_delivered = 0;
+    for (int k = 0; k < SLOW_ROUNDS; k++) {
+        char text[SLOW_MSG + 1];
+        slow_text(text, k);
+        size_t d = 0;
+        assert_int_equal(wsfwd_pool_broadcast(p, WSFWD_OP_TEXT, text, SLOW_MSG, NULL, &d),
+                         WSFWD_OK);
+        assert_true(d == SLOW_N || d == SLOW_N - 1);
+        total_delivered += d;
+        for (int i = 1; i < SLOW_N; i++) {
+            drain_member(m[i]);
+        }
+        assert_true(wsfwd_conn_pending(m[0]->conn) <= SLOW_Q + frame);
+    }
+    assert_int_equal(wsfwd_conn_state(m[0]->conn), WSFWD_STATE_OPEN);
+    assert_ptr_equal(wsfwd_conn_pool(m[0]->conn), p);
+    assert_int_equal(m[0]->leaves, 0);
+    assert_int_equal(m[0]->closes, 0);
+    drain_member(m[0]);
+    size_t got = m[0]->nrx;
+    assert_true(got > 0 && got < SLOW_ROUNDS);
+    assert_int_equal(m[0]->close_code, 0);
+    /* What it got is in order (the first ones, as the queue filled). */
+    for (size_t k = 0; k < got; k++) {
+        char text[SLOW_MSG + 1];
+        slow_text(text, (int)k);
+        assert_memory_equal(m[0]->rx[k].text, text, 47);
+    }
+    wsfwd_stats ps;
+    wsfwd_stats hs;
+    wsfwd_pool_stats(p, &ps);
+    wsfwd_hub_stats(w->hub, &hs);
+    assert_int_equal(ps.slow_drops, SLOW_ROUNDS - got);
+    assert_int_equal(hs.slow_drops, SLOW_ROUNDS - got);
+    assert_int_equal(ps.slow_closes, 0);
+    assert_int_equal(ps.messages_out, total_delivered);
+    assert_int_equal(total_delivered, (SLOW_N - 1) * SLOW_ROUNDS + got);
+
+    /* Drained, it receives again. */
+    broadcast(p, "again", NULL, SLOW_N);
+    drain_all(w);
+    assert_string_equal(m[0]->rx[got].text, "again");
+    for (int i = 1; i < SLOW_N; i++) {
+        assert_int_equal(m[i]->nrx, SLOW_ROUNDS + 1);
+    }
+    world_free(w);
+}
+
+/* The limit also holds for a forwarding sender's broadcasts and a member's echoes. */
+static void test_slow_reader_forward_and_echo(void **state)
+{
+    (void)state;
+    world *w = world_new();
+    assert_int_equal(wsfwd_config_set_max_queue(w->cfg, 1024), WSFWD_OK);
+    member *s = add_member(w);
+    member *r = add_member(w);
+    member *e = add_member(w);
+    join(w, s, "r");
+    join(w, r, "r");
+    assert_int_equal(wsfwd_conn_set_mode(s->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
+    assert_int_equal(wsfwd_conn_set_mode(e->conn, WSFWD_MODE_ECHO), WSFWD_OK);
+    char text[101];
+    memset(text, 'q', 100);
+    text[100] = '\0';
+    for (int k = 0; k < 30; k++) {
+        assert_int_equal(send_text(s, text), WSFWD_OK);
+        send_text(e, text); /* fails once it is closed */
+        assert_true(wsfwd_conn_pending(r->conn) <= 1024 + 102 + 127);
+        assert_true(wsfwd_conn_pending(e->conn) <= 1024 + 102 + 127);
+    }
+    assert_int_equal(r->last_leave, WSFWD_LEAVE_SLOW);
+    assert_int_equal(wsfwd_conn_state(e->conn), WSFWD_STATE_CLOSED);
+    assert_int_equal(e->close_err, WSFWD_ERR_QUEUE_FULL);
+    drain_member(r);
+    drain_member(e);
+    assert_int_equal(r->close_code, 1008);
+    assert_int_equal(e->close_code, 1008);
+    assert_int_equal(wsfwd_conn_state(s->conn), WSFWD_STATE_OPEN);
+    world_free(w);
+}
+
+/* ---- Counters ------------------------------------------------------------------------------- */
+
+static void test_counters(void **state)
+{
+    (void)state;
+    world *w = world_new();
+    member *m[4];
+    for (int i = 0; i < 4; i++) {
+        m[i] = add_member(w);
+    }
+    join(w, m[0], "a");
+    join(w, m[1], "a");
+    join(w, m[2], "a");
+    join(w, m[3], "b");
+    wsfwd_pool *a = find(w, "a");
+    wsfwd_pool *b = find(w, "b");
+    broadcast(a, "12345", NULL, 3);     /* 3 deliveries of 5 bytes */
+    broadcast(a, "123", m[0], 2);       /* 2 of 3 */
+    broadcast(b, "1234567", m[3], 0);   /* none */
+    assert_int_equal(wsfwd_conn_set_mode(m[1]->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
+    assert_int_equal(send_text(m[1], "ab"), WSFWD_OK); /* 2 of 2 */
+
+    wsfwd_stats st;
+    wsfwd_pool_stats(a, &st);
+    assert_int_equal(st.pools, 1);
+    assert_int_equal(st.members, 3);
+    assert_int_equal(st.messages_in, 3);
+    assert_int_equal(st.bytes_in, 5 + 3 + 2);
+    assert_int_equal(st.messages_out, 3 + 2 + 2);
+    assert_int_equal(st.bytes_out, 15 + 6 + 4);
+    assert_int_equal(st.slow_closes, 0);
+    assert_int_equal(st.slow_drops, 0);
+    wsfwd_pool_stats(b, &st);
+    assert_int_equal(st.members, 1);
+    assert_int_equal(st.messages_in, 1);
+    assert_int_equal(st.bytes_in, 7);
+    assert_int_equal(st.messages_out, 0);
+    assert_int_equal(st.bytes_out, 0);
+
+    wsfwd_hub_stats(w->hub, &st);
+    assert_int_equal(st.pools, 2);
+    assert_int_equal(st.members, 4);
+    assert_int_equal(st.messages_in, 4);
+    assert_int_equal(st.bytes_in, 17);
+    assert_int_equal(st.messages_out, 7);
+    assert_int_equal(st.bytes_out, 25);
+
+    /* The hub keeps what freed pools counted. */
+    wsfwd_conn_leave(m[3]->conn);
+    assert_null(find(w, "b"));
+    free_member(m[0]);
+    wsfwd_hub_stats(w->hub, &st);
+    assert_int_equal(st.pools, 1);
+    assert_int_equal(st.members, 2);
+    assert_int_equal(st.messages_in, 4);
+    assert_int_equal(st.bytes_in, 17);
+    assert_int_equal(st.messages_out, 7);
+    assert_int_equal(st.bytes_out, 25);
+    wsfwd_pool_stats(a, &st);
+    assert_int_equal(st.members, 2);
+    world_free(w);
+}
+
+/* ---- Re-entrancy ---------------------------------------------------------------------------- */
+
+enum act { A_LEAVE, A_CLOSE, A_FREE, A_DRAIN };
+enum tgt { T_SELF, T_EARLIER, T_LATER, T_SENDER };
+
+typedef struct reent_case {
+    enum cb where;
+    enum act act;
+    enum tgt tgt;
+} reent_case;
+
+static reent_case g_case;
+static int g_fired;
+static member *g_slow;
+
+enum { RN = 6, R_SENDER = 0, R_SELF = 3, R_EARLIER = 1, R_LATER = 5 };
+
+static void reent_act(world *w, member *target)
+{
+    if (target->conn == NULL) {
+        return;
+    }
+    switch (g_case.act) {
+    case A_LEAVE:
+        wsfwd_conn_leave(target->conn);
+        assert_null(wsfwd_conn_pool(target->conn));
+        break;
+    case A_CLOSE:
+        if (wsfwd_conn_state(target->conn) == WSFWD_STATE_OPEN) {
+            assert_int_equal(wsfwd_conn_close(target->conn, 1000, "r", 1), WSFWD_OK);
+        }
+        break;
+    case A_FREE:
+        free_member(target);
+        break;
+    case A_DRAIN:
+        drain_member(target);
+        break;
+    }
+    (void)w;
+}
+
+static void reent_hook(world *w, enum cb where, member *m, int arg)
+{
+    (void)arg;
+    if (where != g_case.where || g_fired) {
+        return;
+    }
+    /* on_output: the member R_SELF being delivered to; on_leave/on_close: the slow member
+       being dropped mid-broadcast; on_message: the sender. */
+    member *self = where == CB_MESSAGE ? w->m[R_SENDER]
+                   : where == CB_OUTPUT ? w->m[R_SELF] : g_slow;
+    if (m != self) {
+        return;
+    }
+    if (where == CB_OUTPUT && !w->in_broadcast) {
+        return;
+    }
+    g_fired = 1;
+    member *t = g_case.tgt == T_SELF      ? self
+                : g_case.tgt == T_EARLIER ? w->m[R_EARLIER]
+                : g_case.tgt == T_LATER   ? w->m[R_LATER]
+                                          : w->m[R_SENDER];
+    reent_act(w, t);
+}
+
+static void run_reent_case(const reent_case *rc)
+{
+    world *w = world_new();
+    g_case = *rc;
+    g_fired = 0;
+    g_slow = NULL;
+    bool slow = rc->where == CB_LEAVE || rc->where == CB_CLOSE;
+    if (slow) {
+        assert_int_equal(wsfwd_config_set_max_queue(w->cfg, 512), WSFWD_OK);
+    }
+    member *m[RN];
+    for (int i = 0; i < RN; i++) {
+        m[i] = add_member(w);
+        join(w, m[i], "re");
+    }
+    wsfwd_pool *p = find(w, "re");
+    assert_int_equal(wsfwd_conn_set_mode(m[R_SENDER]->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
+    drain_all(w);
+    if (slow) {
+        /* Member 2 has a full queue: the broadcast closes it (on_leave SLOW, on_close). */
+        g_slow = m[2];
+        char fill[100];
+        memset(fill, 'f', sizeof fill);
+        for (int k = 0; k < 4; k++) {
+            assert_int_equal(wsfwd_conn_send(m[2]->conn, WSFWD_OP_TEXT, fill, sizeof fill),
+                             WSFWD_OK);
+        }
+    }
+    w->hook = reent_hook;
+    char msg[201];
+    memset(msg, 'M', 200);
+    msg[200] = '\0';
+    w->in_broadcast = true;
+    int rc_feed = send_text(m[R_SENDER], msg);
+    w->in_broadcast = false;
+    assert_true(rc_feed == WSFWD_OK || m[R_SENDER]->conn == NULL ||
+                wsfwd_conn_state(m[R_SENDER]->conn) != WSFWD_STATE_OPEN);
+    assert_true(g_fired);
+    w->hook = NULL;
+    drain_all(w);
+
+    /* Who was acted on. */
+    member *self = rc->where == CB_MESSAGE ? m[R_SENDER] : rc->where == CB_OUTPUT ? m[R_SELF]
+                                                                                  : g_slow;
+    member *target = rc->tgt == T_SELF      ? self
+                     : rc->tgt == T_EARLIER ? m[R_EARLIER]
+                     : rc->tgt == T_LATER   ? m[R_LATER]
+                                            : m[R_SENDER];
+    size_t in_pool = 0;
+    for (int i = 0; i < RN; i++) {
+        member *x = m[i];
+        bool acted = x == target && rc->act != A_DRAIN;
+        bool dropped = slow && x == g_slow;
+        if (x->conn == NULL) {
+            assert_true(acted && rc->act == A_FREE);
+            assert_int_equal(x->leaves, 1);
+            assert_true(x->last_leave == WSFWD_LEAVE_FREED ||
+                        (dropped && x->last_leave == WSFWD_LEAVE_SLOW));
+            continue;
+        }
+        assert_int_equal(x->after_close, 0); /* nothing after a close frame */
+        if (x == m[R_SENDER]) {
+            assert_int_equal(count_rx(x, msg), 0); /* never its own message */
+        } else if (!acted && !dropped) {
+            assert_int_equal(count_rx(x, msg), 1); /* survivors: exactly once */
+        } else {
+            assert_true(count_rx(x, msg) <= 1);
+        }
+        if (dropped) {
+            assert_int_equal(x->last_leave, WSFWD_LEAVE_SLOW);
+            assert_int_equal(x->close_code, 1008);
+            assert_int_equal(x->close_cb_code, 1008);
+            assert_int_equal(wsfwd_conn_state(x->conn), WSFWD_STATE_CLOSED);
+        }
+        if (acted && rc->act == A_LEAVE) {
+            assert_null(wsfwd_conn_pool(x->conn));
+            if (!dropped) {
+                assert_int_equal(x->last_leave, WSFWD_LEAVE_REQUESTED);
+                assert_int_equal(wsfwd_conn_state(x->conn), WSFWD_STATE_OPEN);
+            }
+        } else if (acted && rc->act == A_CLOSE) {
+            assert_null(wsfwd_conn_pool(x->conn));
+            assert_int_not_equal(wsfwd_conn_state(x->conn), WSFWD_STATE_OPEN);
+            assert_true(x->close_code == 1000 || x->close_code == 1008);
+        } else if (!dropped) {
+            assert_ptr_equal(wsfwd_conn_pool(x->conn), p);
+            assert_int_equal(wsfwd_conn_state(x->conn), WSFWD_STATE_OPEN);
+            in_pool++;
+        }
+    }
+    assert_int_equal(wsfwd_pool_size(p), in_pool);
+    wsfwd_stats st;
+    wsfwd_hub_stats(w->hub, &st);
+    assert_int_equal(st.members, in_pool);
+
+    /* The pool still works: a second message reaches every member still in it. */
+    broadcast(p, "after", NULL, in_pool);
+    drain_all(w);
+    for (int i = 0; i < RN; i++) {
+        if (m[i]->conn != NULL && wsfwd_conn_pool(m[i]->conn) == p) {
+            assert_int_equal(count_rx(m[i], "after"), 1);
+        }
+    }
+    world_free(w);
+}
+
+static void run_reent_table(enum cb where)
+{
+    static const enum act acts[] = {A_LEAVE, A_CLOSE, A_FREE, A_DRAIN};
+    static const enum tgt tgts[] = {T_SELF, T_EARLIER, T_LATER, T_SENDER};
+    for (size_t a = 0; a < 4; a++) {
+        for (size_t t = 0; t < 4; t++) {
+            reent_case rc = {where, acts[a], tgts[t]};
+            print_message("case: callback %d, action %d, target %d\n", (int)where,
+                          (int)acts[a], (int)tgts[t]);
+            run_reent_case(&rc);
+        }
+    }
+}
+
+static void test_reentrant_on_output(void **state)
+{
+    (void)state;
+    run_reent_table(CB_OUTPUT);
+}
+
+static void test_reentrant_on_message(void **state)
+{
+    (void)state;
+    run_reent_table(CB_MESSAGE);
+}
+
+static void test_reentrant_on_leave(void **state)
+{
+    (void)state;
+    run_reent_table(CB_LEAVE);
+}
+
+static void test_reentrant_on_close(void **state)
+{
+    (void)state;
+    run_reent_table(CB_CLOSE);
+}
+
+/* Special cases: release a kept pool, join a newcomer, free everyone, mid-broadcast. */
+
+static int g_special;
+static wsfwd_pool *g_pool;
+static member *g_newcomer;
+
+static void special_hook(world *w, enum cb where, member *m, int arg)
+{
+    (void)m;
+    (void)arg;
+    if (where != CB_OUTPUT || !w->in_broadcast || g_fired) {
+        return;
+    }
+    g_fired = 1;
+    switch (g_special) {
+    case 0: /* release the kept pool: it must live on while it has members */
+        wsfwd_pool_release(g_pool);
+        break;
+    case 1: /* release it and free every member: the pool goes mid-broadcast */
+        wsfwd_pool_release(g_pool);
+        for (int i = 0; i < w->n; i++) {
+            free_member(w->m[i]);
+        }
+        break;
+    case 2: { /* a newcomer joins: it must not get this broadcast */
+        g_newcomer = add_member(w);
+        join(w, g_newcomer, "sp");
+        break;
+    }
+    case 3: /* free every member, the one being delivered to first */
+        free_member(m);
+        for (int i = 0; i < w->n; i++) {
+            free_member(w->m[i]);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static void test_reentrant_special(void **state)
+{
+    (void)state;
+    for (g_special = 0; g_special < 4; g_special++) {
+        for (int fwd = 0; fwd < 2; fwd++) {
+            print_message("special case %d, %s\n", g_special, fwd ? "forwarded" : "direct");
+            world *w = world_new();
+            g_fired = 0;
+            g_pool = NULL;
+            g_newcomer = NULL;
+            if (g_special <= 1) {
+                assert_int_equal(wsfwd_hub_pool(w->hub, "sp", 2, &g_pool), WSFWD_OK);
+            }
+            member *m[5];
+            for (int i = 0; i < 5; i++) {
+                m[i] = add_member(w);
+                join(w, m[i], "sp");
+            }
+            wsfwd_pool *p = find(w, "sp");
+            assert_int_equal(wsfwd_conn_set_mode(m[0]->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
+            w->hook = special_hook;
+            w->in_broadcast = true;
+            if (fwd) {
+                (void)send_text(m[0], "hello");
+            } else {
+                (void)wsfwd_pool_broadcast(p, WSFWD_OP_TEXT, "hello", 5, NULL, NULL);
+            }
+            w->in_broadcast = false;
+            w->hook = NULL;
+            assert_true(g_fired);
+            drain_all(w);
+            switch (g_special) {
+            case 0:
+                for (int i = fwd; i < 5; i++) {
+                    assert_int_equal(count_rx(m[i], "hello"), 1);
+                }
+                assert_ptr_equal(find(w, "sp"), p);
+                assert_int_equal(wsfwd_pool_size(p), 5);
+                for (int i = 0; i < 5; i++) {
+                    wsfwd_conn_leave(m[i]->conn);
+                }
+                assert_null(find(w, "sp"));
+                break;
+            case 1:
+            case 3:
+                for (int i = 0; i < 5; i++) {
+                    assert_null(m[i]->conn);
+                    assert_int_equal(m[i]->last_leave, WSFWD_LEAVE_FREED);
+                }
+                assert_null(find(w, "sp"));
+                break;
+            case 2:
+                assert_non_null(g_newcomer);
+                assert_int_equal(g_newcomer->nrx, 0);
+                for (int i = fwd; i < 5; i++) {
+                    assert_int_equal(count_rx(m[i], "hello"), 1);
+                }
+                assert_int_equal(wsfwd_pool_size(p), 6);
+                broadcast(p, "next", NULL, 6);
+                drain_all(w);
+                assert_int_equal(count_rx(g_newcomer, "next"), 1);
+                break;
+            default:
+                break;
+            }
+            wsfwd_stats st;
+            wsfwd_hub_stats(w->hub, &st);
+            assert_int_equal(st.messages_in, g_special == 2 ? 2 : 1);
+            world_free(w);
+        }
+    }
+}
+
+/* The I/O layer writes as soon as it is told: draining inside on_output, every member. */
+static void test_drain_inside_on_output(void **state)
+{
+    (void)state;
+    world *w = world_new();
+    w->drain_on_output = true;
+    member *m[8];
+    for (int i = 0; i < 8; i++) {
+        m[i] = add_member(w);
+        join(w, m[i], "d");
+    }
+    assert_int_equal(wsfwd_conn_set_mode(m[0]->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
+    wsfwd_pool *p = find(w, "d");
+    for (int k = 0; k < 20; k++) {
+        char t[16];
+        snprintf(t, sizeof t, "m%d", k);
+        if (k % 2 == 0) {
+            broadcast(p, t, NULL, 8);
+        } else {
+            assert_int_equal(send_text(m[0], t), WSFWD_OK);
+        }
+    }
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(wsfwd_conn_pending(m[i]->conn), 0);
+        assert_int_equal(m[i]->nrx, i == 0 ? 10 : 20);
+    }
+    world_free(w);
+}
+
+/* ---- Allocation failures -------------------------------------------------------------------- */
+
+/* Join, broadcast (direct and forwarded), leave, a kept pool; returns 1 if nothing failed. */
+static int alloc_scenario(counting_alloc *ca)
+{
+    wsfwd_allocator alloc = {ca_malloc, ca_realloc, ca_free, ca};
+    det_random rnd = {3, 0, 0};
+    wsfwd_config *cfg = NULL;
+    if (wsfwd_config_new(&alloc, &cfg) != WSFWD_OK) {
+        return 0;
+    }
+    wsfwd_config_set_random(cfg, det_random_fn, &rnd);
+    int ok = 1;
+    wsfwd_hub *hub = NULL;
+    if (wsfwd_hub_new(cfg, &hub) != WSFWD_OK) {
+        wsfwd_config_free(cfg);
+        return 0;
+    }
+    enum { AN = 4 };
+    wsfwd_conn *c[AN] = {0};
+    for (int i = 0; i < AN; i++) {
+        if (wsfwd_conn_new(cfg, WSFWD_ROLE_SERVER, NULL, &c[i]) != WSFWD_OK) {
+            c[i] = NULL;
+            ok = 0;
+            continue;
+        }
+        wsfwd_conn_set_open(c[i]);
+        if (wsfwd_hub_join(hub, c[i], i == 3 ? "other" : "room", i == 3 ? 5 : 4) != WSFWD_OK) {
+            ok = 0;
+        }
+    }
+    wsfwd_pool *p = wsfwd_hub_find(hub, "room", 4);
+    static uint8_t payload[3000];
+    if (p == NULL ||
+        wsfwd_pool_broadcast(p, WSFWD_OP_BINARY, payload, sizeof payload, NULL, NULL) !=
+            WSFWD_OK ||
+        wsfwd_pool_broadcast(p, WSFWD_OP_TEXT, "hi", 2, c[0], NULL) != WSFWD_OK) {
+        ok = 0;
+    }
+    if (c[0] != NULL) {
+        wsfwd_conn_set_mode(c[0], WSFWD_MODE_FORWARD);
+        uint8_t b[64];
+        size_t n = put_frame(b, true, WSFWD_OP_TEXT, "fwd", 3);
+        if (wsfwd_conn_feed(c[0], b, n) != WSFWD_OK) {
+            ok = 0;
+        }
+    }
+    /* A move, a leave, a kept pool. */
+    if (c[1] != NULL) {
+        if (wsfwd_hub_join(hub, c[1], "other", 5) != WSFWD_OK) {
+            ok = 0;
+        }
+        wsfwd_conn_leave(c[1]);
+    }
+    wsfwd_pool *k = NULL;
+    if (wsfwd_hub_pool(hub, "kept", 4, &k) != WSFWD_OK) {
+        ok = 0;
+    } else {
+        if (c[2] != NULL && wsfwd_pool_join(k, c[2]) != WSFWD_OK) {
+            ok = 0;
+        }
+        if (wsfwd_pool_broadcast(k, WSFWD_OP_TEXT, "k", 1, NULL, NULL) != WSFWD_OK) {
+            ok = 0;
+        }
+        wsfwd_pool_release(k);
+    }
+    /* Drain half of them, free the rest with output queued. */
+    for (int i = 0; i < AN; i += 2) {
+        if (c[i] != NULL) {
+            take_output(c[i], drain_buf, sizeof drain_buf);
+        }
+    }
+    for (int i = 0; i < AN; i++) {
+        wsfwd_conn_free(c[i]);
+    }
+    wsfwd_hub_free(hub);
+    wsfwd_config_free(cfg);
+    return ok;
+}
+
+static void test_allocation_failures(void **state)
+{
+    (void)state;
+    int done = 0;
+    long budget;
+    for (budget = 0; budget < 1000 && !done; budget++) {
+        counting_alloc ca = {budget, 0, 0, 0};
+        done = alloc_scenario(&ca);
+        assert_int_equal(ca.live, 0); /* every path freed what it took */
+    }
+    assert_true(done);
+    print_message("allocation failure injection: %ld allocation points\n", budget - 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pool_lifetime),
+        cmocka_unit_test(test_pool_names),
+        cmocka_unit_test(test_pool_limits),
+        cmocka_unit_test(test_join_moves_and_errors),
+        cmocka_unit_test(test_only_open_members_receive),
+        cmocka_unit_test(test_foreach),
+        cmocka_unit_test(test_hub_foreach_while_pools_come_and_go),
+        cmocka_unit_test(test_refused_handshake_leaves_pool),
+        cmocka_unit_test(test_conn_ids),
+        cmocka_unit_test(test_conn_id_random_failure),
+        cmocka_unit_test(test_broadcast_basics),
+        cmocka_unit_test(test_encode_once),
+        cmocka_unit_test(test_one_order),
+        cmocka_unit_test(test_modes),
+        cmocka_unit_test(test_leave_reasons),
+        cmocka_unit_test(test_hub_free_keeps_members),
+        cmocka_unit_test(test_slow_reader_closed),
+        cmocka_unit_test(test_slow_reader_dropped),
+        cmocka_unit_test(test_slow_reader_forward_and_echo),
+        cmocka_unit_test(test_counters),
+        cmocka_unit_test(test_reentrant_on_output),
+        cmocka_unit_test(test_reentrant_on_message),
+        cmocka_unit_test(test_reentrant_on_leave),
+        cmocka_unit_test(test_reentrant_on_close),
+        cmocka_unit_test(test_reentrant_special),
+        cmocka_unit_test(test_drain_inside_on_output),
+        cmocka_unit_test(test_allocation_failures),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
