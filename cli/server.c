@@ -209,7 +209,7 @@ static void client_read(server *s, client *c)
             return;
         }
         if (r == 0) {
-            client_close(s, c, c->shut ? "closed" : "peer closed the TCP connection");
+            client_close(s, c, c->shut ? "done" : "peer closed the TCP connection");
             return;
         }
         s->stats.bytes_read += (uint64_t)r;
@@ -377,6 +377,7 @@ static void on_close(wsfwd_conn *conn, uint16_t code, const char *reason, size_t
 {
     server *s = ud;
     client *c = wsfwd_conn_user_data(conn);
+    mark_dirty(s, c); /* flush the close frame and start the close timer */
     if (err == WSFWD_ERR_QUEUE_FULL) {
         LOG(LOG_INFO, "conn=%s peer=%s room=%s closed as a slow reader (1008)", c->id, c->peer,
             c->room);
@@ -541,6 +542,9 @@ static void check_timers(server *s)
     for (size_t i = s->n; i-- > s->nfixed;) {
         client *c = s->clients[i];
         wsfwd_state st = wsfwd_conn_state(c->conn);
+        if (c->close_deadline == 0 && (st == WSFWD_STATE_CLOSING || st == WSFWD_STATE_CLOSED)) {
+            c->close_deadline = s->now + o->close_timeout_ms;
+        }
         if (c->close_deadline != 0 && s->now >= c->close_deadline) {
             client_close(s, c, "close timeout");
         } else if (st == WSFWD_STATE_HANDSHAKE &&
