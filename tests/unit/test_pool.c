@@ -1181,8 +1181,15 @@ static void test_broadcast_basics(void **state)
     world_free(w);
 }
 
-/* Allocation calls per broadcast, with n members drained after each broadcast. */
+/* Allocation calls in 8 broadcasts to n members, drained after every `every` broadcasts. */
+static long allocs_per_broadcast_every(int n, bool check_shared, int every);
+
 static long allocs_per_broadcast(int n, bool check_shared)
+{
+    return allocs_per_broadcast_every(n, check_shared, 1);
+}
+
+static long allocs_per_broadcast_every(int n, bool check_shared, int every)
 {
     world *w = world_new();
     for (int i = 0; i < n; i++) {
@@ -1217,14 +1224,17 @@ static long allocs_per_broadcast(int n, bool check_shared)
                 }
             }
         }
+        if ((r + 1) % every != 0) {
+            continue;
+        }
         for (int i = 0; i < n; i++) {
-            wsfwd_iovec iov[4];
-            size_t k = wsfwd_conn_output(w->m[i]->conn, iov, 4);
+            wsfwd_iovec iov[16];
+            size_t k = wsfwd_conn_output(w->m[i]->conn, iov, 16);
             size_t sum = 0;
             for (size_t j = 0; j < k; j++) {
                 sum += iov[j].len;
             }
-            assert_int_equal(sum, 2 + sizeof payload);
+            assert_int_equal(sum, (size_t)every * (2 + sizeof payload));
             wsfwd_conn_consume(w->m[i]->conn, sum);
         }
     }
@@ -1244,6 +1254,20 @@ static void test_encode_once(void **state)
     assert_int_equal(a10, a100);
     assert_int_equal(a10, a1000);
     assert_true(a10 <= 2 * 8);
+}
+
+/* Invariant 5 with a backlog: members drained after every 4 broadcasts (a poll loop that
+   writes once per turn while several messages arrive in the turn). */
+static void test_encode_once_with_backlog(void **state)
+{
+    (void)state;
+    long a10 = allocs_per_broadcast_every(10, false, 4);
+    long a100 = allocs_per_broadcast_every(100, false, 4);
+    long a1000 = allocs_per_broadcast_every(1000, false, 4);
+    print_message("allocations in 8 broadcasts, drained every 4: %ld (10), %ld (100), "
+                  "%ld (1000 members)\n", a10, a100, a1000);
+    assert_int_equal(a10, a100);
+    assert_int_equal(a10, a1000);
 }
 
 /* ---- One order ------------------------------------------------------------------------------ */
@@ -2227,6 +2251,7 @@ int main(void)
         cmocka_unit_test(test_conn_id_random_failure),
         cmocka_unit_test(test_broadcast_basics),
         cmocka_unit_test(test_encode_once),
+        cmocka_unit_test(test_encode_once_with_backlog),
         cmocka_unit_test(test_one_order),
         cmocka_unit_test(test_modes),
         cmocka_unit_test(test_leave_reasons),
