@@ -44,7 +44,8 @@ static void usage(FILE *out)
             "  --max-header BYTES          largest handshake header block (default 8192)\n"
             "  --max-rooms N               most rooms at once (default 100000)\n"
             "  --max-room-name BYTES       longest room name (default 128)\n"
-            "  --max-room-members N        most members per room (default 0: no cap)\n"
+            "  --max-room-members N        most members per room, and in /ws (default 0:\n"
+            "                              no cap)\n"
             "  --allow-origin ORIGIN       accept only handshakes with this Origin; may repeat\n"
             "                              (default: any Origin)\n"
             "  --handshake-timeout MS      drop a connection that has not completed its\n"
@@ -57,7 +58,9 @@ static void usage(FILE *out)
             "                              (default 5000)\n"
             "  --log-level LEVEL           error, warn, info or debug (default info)\n"
             "  --version                   print the version and exit\n"
-            "  --help                      print this help and exit\n");
+            "  -h, --help                  print this help and exit\n"
+            "\n"
+            "Options take --name VALUE or --name=VALUE. See wsfwd(1).\n");
 }
 
 static int parse_size(const char *name, const char *s, size_t min, size_t max, size_t *out)
