@@ -892,6 +892,10 @@ int wsfwd_conn_feed(wsfwd_conn *c, uint8_t *data, size_t len)
             break;
         }
     }
+    if (c->state == WSFWD_STATE_CLOSED && c->pool != NULL && !c->freed) {
+        /* Joined during on_request, then refused or failed before it opened. */
+        wsfwd_pool_remove(c, WSFWD_LEAVE_CLOSED);
+    }
     if (rc == WSFWD_OK && len > 0 && (c->state == WSFWD_STATE_OPEN ||
                                       c->state == WSFWD_STATE_CLOSING)) {
         rc = feed_frames(c, data, len);

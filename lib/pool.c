@@ -149,13 +149,34 @@ static void table_remove(wsfwd_hub *hub, size_t i)
     hub->npools--;
 }
 
+static void list_unlink_and_free(wsfwd_pool *pool)
+{
+    wsfwd_hub *hub = pool->hub;
+    if (pool->prev != NULL) {
+        pool->prev->next = pool->next;
+    } else {
+        hub->first = pool->next;
+    }
+    if (pool->next != NULL) {
+        pool->next->prev = pool->prev;
+    } else {
+        hub->last = pool->prev;
+    }
+    wsfwd_mem_free(&hub->cfg->alloc, pool->members);
+    wsfwd_mem_free(&hub->cfg->alloc, pool);
+}
+
+/* Take the pool out of the table now; free it now, or after the hub's iterations. */
 static void pool_destroy(wsfwd_pool *pool)
 {
     wsfwd_hub *hub = pool->hub;
     size_t i = slot_of(hub, pool->name, pool->name_len, pool->hash);
     table_remove(hub, i);
-    wsfwd_mem_free(&hub->cfg->alloc, pool->members);
-    wsfwd_mem_free(&hub->cfg->alloc, pool);
+    if (hub->iterating > 0) {
+        pool->dead = true;
+        return;
+    }
+    list_unlink_and_free(pool);
 }
 
 static uint32_t live_members(const wsfwd_pool *pool)
@@ -238,6 +259,13 @@ static int pool_get(wsfwd_hub *hub, const char *name, size_t len, wsfwd_pool **o
     memcpy(pool->name, name, len);
     pool->name[len] = '\0';
     pool->stats.pools = 1;
+    pool->prev = hub->last;
+    if (hub->last != NULL) {
+        hub->last->next = pool;
+    } else {
+        hub->first = pool;
+    }
+    hub->last = pool;
     hub->table[slot_of(hub, name, len, hash)] = pool;
     hub->npools++;
     *out = pool;
@@ -273,11 +301,8 @@ void wsfwd_hub_free(wsfwd_hub *hub)
         return;
     }
     const wsfwd_allocator *a = &hub->cfg->alloc;
-    for (size_t i = 0; i < hub->table_cap; i++) {
-        wsfwd_pool *pool = hub->table[i];
-        if (pool == NULL) {
-            continue;
-        }
+    for (wsfwd_pool *pool = hub->first; pool != NULL;) {
+        wsfwd_pool *next = pool->next;
         for (uint32_t k = 0; k < pool->count; k++) {
             if (pool->members[k] != NULL) {
                 pool->members[k]->pool = NULL;
@@ -285,6 +310,7 @@ void wsfwd_hub_free(wsfwd_hub *hub)
         }
         wsfwd_mem_free(a, pool->members);
         wsfwd_mem_free(a, pool);
+        pool = next;
     }
     wsfwd_mem_free(a, hub->table);
     wsfwd_mem_free(a, hub);
@@ -363,15 +389,30 @@ int wsfwd_hub_foreach(wsfwd_hub *hub, int (*fn)(wsfwd_pool *pool, void *ud), voi
     if (hub == NULL || fn == NULL) {
         return WSFWD_ERR_INVALID;
     }
-    for (size_t i = 0; i < hub->table_cap; i++) {
-        if (hub->table[i] != NULL) {
-            int r = fn(hub->table[i], ud);
-            if (r != 0) {
-                return r;
-            }
+    /* Walk the list, not the table: the table moves entries as pools come and go. Pools
+       freed meanwhile stay linked, marked dead, until the walk ends; pools made meanwhile
+       are past `end` and not visited. */
+    int r = 0;
+    hub->iterating++;
+    wsfwd_pool *end = hub->last;
+    for (wsfwd_pool *p = hub->first; p != NULL && r == 0; p = p->next) {
+        if (!p->dead) {
+            r = fn(p, ud);
+        }
+        if (p == end) {
+            break;
         }
     }
-    return 0;
+    if (--hub->iterating == 0) {
+        for (wsfwd_pool *p = hub->first; p != NULL;) {
+            wsfwd_pool *next = p->next;
+            if (p->dead) {
+                list_unlink_and_free(p);
+            }
+            p = next;
+        }
+    }
+    return r;
 }
 
 void wsfwd_hub_stats(const wsfwd_hub *hub, wsfwd_stats *out)

@@ -13,6 +13,9 @@ struct wsfwd_pool {
     uint32_t holes;
     uint32_t busy;        /* iterations (broadcast, foreach, callbacks) on the stack */
     bool keep;            /* made by wsfwd_hub_pool and not yet released */
+    bool dead;            /* out of the table, freed when the hub's iterations end */
+    struct wsfwd_pool *prev; /* the hub's list of pools, in creation order */
+    struct wsfwd_pool *next;
     uint64_t hash;
     wsfwd_stats stats;
     size_t name_len;
@@ -24,6 +27,9 @@ struct wsfwd_hub {
     wsfwd_pool **table; /* open addressing, linear probing, at most half full */
     size_t table_cap;   /* a power of two, or 0 */
     size_t npools;
+    wsfwd_pool *first;  /* every pool, dead ones included, for wsfwd_hub_foreach */
+    wsfwd_pool *last;
+    uint32_t iterating; /* wsfwd_hub_foreach calls on the stack */
     uint64_t key[2];    /* keyed hashing: room names come from the network */
     size_t max_name;
     size_t max_pools;
