@@ -53,6 +53,7 @@ int wsfwd_config_new(const wsfwd_allocator *alloc, wsfwd_config **out)
     cfg->max_header = WSFWD_DEFAULT_MAX_HEADER;
     cfg->max_queue = WSFWD_DEFAULT_MAX_QUEUE;
     cfg->slow_policy = WSFWD_SLOW_CLOSE;
+    cfg->rings.max_bytes = WSFWD_RING_CACHE_BYTES;
     cfg->random = os_random;
     *out = cfg;
     return WSFWD_OK;
@@ -62,6 +63,7 @@ void wsfwd_config_free(wsfwd_config *cfg)
 {
     if (cfg != NULL) {
         wsfwd_allocator a = cfg->alloc;
+        wsfwd_ringcache_clear(&cfg->rings, &a);
         wsfwd_mem_free(&a, cfg);
     }
 }

@@ -2,11 +2,13 @@
 #ifndef WSFWD_CONFIG_H
 #define WSFWD_CONFIG_H
 
+#include "outq.h"
 #include "wsfwd.h"
 
 #define WSFWD_DEFAULT_MAX_MESSAGE ((size_t)1 << 20)
 #define WSFWD_DEFAULT_MAX_HEADER ((size_t)8192)
 #define WSFWD_DEFAULT_MAX_QUEUE ((size_t)1 << 20)
+#define WSFWD_RING_CACHE_BYTES ((size_t)4 << 20)
 
 struct wsfwd_config {
     wsfwd_allocator alloc;
@@ -24,6 +26,9 @@ struct wsfwd_config {
     wsfwd_on_control_fn on_control;
     wsfwd_on_close_fn on_close;
     wsfwd_on_output_fn on_output;
+
+    /* Output-queue rings of connections that fell behind, kept for the next backlog. */
+    wsfwd_ringcache rings;
 
     /* Random bytes fetched ahead, so a client mask costs no system call. */
     uint8_t pool[256];

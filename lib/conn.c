@@ -30,9 +30,15 @@ typedef struct hs_client {
 
 /* ---- Output queue -------------------------------------------------------------------- */
 
+static wsfwd_outmem outmem(wsfwd_conn *c)
+{
+    wsfwd_outmem m = {&c->cfg->alloc, &c->cfg->rings};
+    return m;
+}
+
 static uint8_t *out_reserve(wsfwd_conn *c, size_t n)
 {
-    return wsfwd_outq_reserve(&c->out, &c->cfg->alloc, n);
+    return wsfwd_outq_reserve(&c->out, outmem(c), n);
 }
 
 static void out_commit(wsfwd_conn *c, size_t n)
@@ -102,7 +108,7 @@ static void destroy(wsfwd_conn *c)
             wsfwd_mem_free(a, h);
         }
     }
-    wsfwd_outq_clear(&c->out, a);
+    wsfwd_outq_clear(&c->out, outmem(c));
     wsfwd_mem_free(a, c->subprotocol);
     wsfwd_mem_free(a, c->msg);
     wsfwd_mem_free(a, c->ctl);
@@ -130,12 +136,20 @@ static void enter(wsfwd_conn *c)
 }
 
 /* Leave a public call: tell the I/O layer about new output, and free if asked to. */
+/* Tell the I/O layer, once, that output waits; again only after it was all written. */
+static void tell_output(wsfwd_conn *c)
+{
+    if (!c->freed && c->out.bytes > 0 && !c->out_told) {
+        c->out_told = 1;
+        if (c->cfg->on_output != NULL) {
+            c->cfg->on_output(c, c->cfg->user_data);
+        }
+    }
+}
+
 static int leave(wsfwd_conn *c, int rc)
 {
-    if (!c->freed && c->out.bytes > 0 && !c->out_told && c->cfg->on_output != NULL) {
-        c->out_told = 1;
-        c->cfg->on_output(c, c->cfg->user_data);
-    }
+    tell_output(c);
     if (--c->busy == 0 && c->freed) {
         destroy(c);
     }
@@ -210,16 +224,24 @@ int wsfwd_conn_push_shared(wsfwd_conn *c, wsfwd_buf *b)
         (void)leave(c, slow_reader(c));
         return WSFWD_ERR_QUEUE_FULL;
     }
-    if (wsfwd_outq_push(&c->out, &c->cfg->alloc, b) != WSFWD_OK) {
+    if (!wsfwd_outq_try_push(&c->out, b) && wsfwd_outq_push(&c->out, outmem(c), b) != WSFWD_OK) {
         enter(c);
         (void)leave(c, fail(c, WSFWD_ERR_NOMEM));
         return WSFWD_ERR_NOMEM;
     }
     if (!c->out_told) {
-        enter(c); /* leave() tells the I/O layer about the new output */
-        (void)leave(c, WSFWD_OK);
+        wsfwd_conn_tell_output(c);
     }
     return WSFWD_OK;
+}
+
+void wsfwd_conn_tell_output(wsfwd_conn *c)
+{
+    enter(c);
+    tell_output(c);
+    if (--c->busy == 0 && c->freed) {
+        destroy(c);
+    }
 }
 
 /* ---- Public: creation ------------------------------------------------------------------ */
@@ -966,7 +988,7 @@ void wsfwd_conn_consume(wsfwd_conn *c, size_t n)
     if (c == NULL) {
         return;
     }
-    wsfwd_outq_consume(&c->out, &c->cfg->alloc, n);
+    wsfwd_outq_consume(&c->out, outmem(c), n);
     if (c->out.bytes == 0) {
         c->out_told = 0;
     }

@@ -51,4 +51,24 @@ struct wsfwd_conn {
  */
 int wsfwd_conn_push_shared(wsfwd_conn *c, wsfwd_buf *b);
 
+/* Call on_output for output that just appeared (out-of-line part of wsfwd_conn_push). */
+void wsfwd_conn_tell_output(wsfwd_conn *c);
+
+/*
+ * The broadcast's hot path, inlined: queue b when that needs no decision (under the limit,
+ * a free slot); else wsfwd_conn_push_shared() decides.
+ */
+static inline int wsfwd_conn_push(wsfwd_conn *c, wsfwd_buf *b)
+{
+    wsfwd_outq *q = &c->out;
+    if ((q->bytes == 0 || q->bytes + b->len <= c->cfg->max_queue) &&
+        wsfwd_outq_try_push(q, b)) {
+        if (!c->out_told) {
+            wsfwd_conn_tell_output(c);
+        }
+        return WSFWD_OK;
+    }
+    return wsfwd_conn_push_shared(c, b);
+}
+
 #endif

@@ -20,10 +20,57 @@ wsfwd_buf *wsfwd_buf_new(const wsfwd_allocator *a, size_t cap)
     return b;
 }
 
-static wsfwd_buf **slots(const wsfwd_outq *q)
+/* ---- Ring cache ---------------------------------------------------------------------------- */
+
+/* The cache class of a ring of cap slots (cap a power of two, at least 4), or -1. */
+static int ring_class(uint32_t cap)
 {
-    return q->ring != NULL ? q->ring : (wsfwd_buf **)q->inl;
+    int k = 0;
+    for (uint32_t c = 4; c < cap; c <<= 1) {
+        k++;
+    }
+    return k < WSFWD_RING_CLASSES ? k : -1;
 }
+
+static wsfwd_buf **ring_get(wsfwd_outmem m, uint32_t cap)
+{
+    int k = ring_class(cap);
+    if (m.rings != NULL && k >= 0 && m.rings->free[k] != NULL) {
+        void **ring = m.rings->free[k];
+        m.rings->free[k] = ring[0];
+        m.rings->bytes -= (size_t)cap * sizeof(void *);
+        return (wsfwd_buf **)ring;
+    }
+    return m.alloc->malloc((size_t)cap * sizeof(wsfwd_buf *), m.alloc->user_data);
+}
+
+static void ring_put(wsfwd_outmem m, wsfwd_buf **ring, uint32_t cap)
+{
+    int k = ring_class(cap);
+    size_t size = (size_t)cap * sizeof(void *);
+    if (m.rings != NULL && k >= 0 && m.rings->bytes + size <= m.rings->max_bytes) {
+        void **r = (void **)ring;
+        r[0] = m.rings->free[k];
+        m.rings->free[k] = r;
+        m.rings->bytes += size;
+        return;
+    }
+    m.alloc->free(ring, m.alloc->user_data);
+}
+
+void wsfwd_ringcache_clear(wsfwd_ringcache *rc, const wsfwd_allocator *a)
+{
+    for (int k = 0; k < WSFWD_RING_CLASSES; k++) {
+        while (rc->free[k] != NULL) {
+            void **ring = rc->free[k];
+            rc->free[k] = ring[0];
+            a->free(ring, a->user_data);
+        }
+    }
+    rc->bytes = 0;
+}
+
+/* ---- Queue ----------------------------------------------------------------------------------- */
 
 void wsfwd_outq_init(wsfwd_outq *q)
 {
@@ -31,34 +78,49 @@ void wsfwd_outq_init(wsfwd_outq *q)
     q->cap = WSFWD_OUTQ_INLINE;
 }
 
-void wsfwd_outq_clear(wsfwd_outq *q, const wsfwd_allocator *a)
+/* Back to the inline slots, with nothing queued. */
+static void reset(wsfwd_outq *q, wsfwd_outmem m)
 {
-    wsfwd_buf **s = slots(q);
-    for (uint32_t i = 0; i < q->count; i++) {
-        wsfwd_buf_unref(a, s[(q->head + i) & (q->cap - 1)]);
-    }
     if (q->ring != NULL) {
-        a->free(q->ring, a->user_data);
+        ring_put(m, q->ring, q->cap);
+        q->ring = NULL;
     }
-    wsfwd_outq_init(q);
+    q->head = 0;
+    q->count = 0;
+    q->cap = WSFWD_OUTQ_INLINE;
+    q->head_off = 0;
+    q->bytes = 0;
 }
 
-static int grow(wsfwd_outq *q, const wsfwd_allocator *a)
+void wsfwd_outq_clear(wsfwd_outq *q, wsfwd_outmem m)
+{
+    wsfwd_buf **s = wsfwd_outq_slots(q);
+    for (uint32_t i = 0; i < q->count; i++) {
+        wsfwd_buf_unref(m.alloc, s[(q->head + i) & (q->cap - 1)]);
+    }
+    reset(q, m);
+}
+
+/* A queue that outgrows its inline slots is likely to keep a backlog for a while: start
+   with room for a burst rather than doubling through every small size. */
+#define FIRST_RING 16
+
+static int grow(wsfwd_outq *q, wsfwd_outmem m)
 {
     if (q->cap > UINT32_MAX / 2) {
         return WSFWD_ERR_NOMEM;
     }
-    uint32_t cap = q->cap * 2;
-    wsfwd_buf **ring = a->malloc(cap * sizeof *ring, a->user_data);
+    uint32_t cap = q->ring == NULL ? FIRST_RING : q->cap * 2;
+    wsfwd_buf **ring = ring_get(m, cap);
     if (ring == NULL) {
         return WSFWD_ERR_NOMEM;
     }
-    wsfwd_buf **old = slots(q);
+    wsfwd_buf **old = wsfwd_outq_slots(q);
     for (uint32_t i = 0; i < q->count; i++) {
         ring[i] = old[(q->head + i) & (q->cap - 1)];
     }
     if (q->ring != NULL) {
-        a->free(q->ring, a->user_data);
+        ring_put(m, q->ring, q->cap);
     }
     q->ring = ring;
     q->cap = cap;
@@ -66,23 +128,23 @@ static int grow(wsfwd_outq *q, const wsfwd_allocator *a)
     return WSFWD_OK;
 }
 
-int wsfwd_outq_push(wsfwd_outq *q, const wsfwd_allocator *a, wsfwd_buf *b)
+int wsfwd_outq_push(wsfwd_outq *q, wsfwd_outmem m, wsfwd_buf *b)
 {
-    if (q->count == q->cap && grow(q, a) != WSFWD_OK) {
+    if (wsfwd_outq_try_push(q, b)) {
+        return WSFWD_OK;
+    }
+    if (grow(q, m) != WSFWD_OK) {
         return WSFWD_ERR_NOMEM;
     }
-    slots(q)[(q->head + q->count) & (q->cap - 1)] = b;
-    q->count++;
-    q->bytes += b->len;
-    b->refs++;
+    (void)wsfwd_outq_try_push(q, b);
     return WSFWD_OK;
 }
 
-uint8_t *wsfwd_outq_reserve(wsfwd_outq *q, const wsfwd_allocator *a, size_t n)
+uint8_t *wsfwd_outq_reserve(wsfwd_outq *q, wsfwd_outmem m, size_t n)
 {
     wsfwd_buf *tail = NULL;
     if (q->count > 0) {
-        tail = slots(q)[(q->head + q->count - 1) & (q->cap - 1)];
+        tail = wsfwd_outq_slots(q)[(q->head + q->count - 1) & (q->cap - 1)];
         if (tail->appendable && tail->cap - tail->len >= n) {
             return tail->data + tail->len;
         }
@@ -91,63 +153,55 @@ uint8_t *wsfwd_outq_reserve(wsfwd_outq *q, const wsfwd_allocator *a, size_t n)
     size_t cap = tail != NULL && tail->appendable ? tail->cap * 2 : PRIVATE_MIN;
     cap = cap > PRIVATE_MAX ? PRIVATE_MAX : cap;
     cap = cap < n ? n : cap;
-    wsfwd_buf *b = wsfwd_buf_new(a, cap);
+    wsfwd_buf *b = wsfwd_buf_new(m.alloc, cap);
     if (b == NULL) {
         return NULL;
     }
     b->appendable = true;
-    if (wsfwd_outq_push(q, a, b) != WSFWD_OK) {
-        a->free(b, a->user_data);
+    if (wsfwd_outq_push(q, m, b) != WSFWD_OK) {
+        m.alloc->free(b, m.alloc->user_data);
         return NULL;
     }
     b->refs--; /* the queue's reference is the only one */
     return b->data;
 }
 
-size_t wsfwd_outq_output(const wsfwd_outq *q, wsfwd_iovec *iov, size_t max)
+size_t wsfwd_outq_output(wsfwd_outq *q, wsfwd_iovec *iov, size_t max)
 {
-    wsfwd_buf **s = slots(q);
+    wsfwd_buf **s = wsfwd_outq_slots(q);
+    uint32_t mask = q->cap - 1;
+    uint32_t count = q->count;
     size_t n = 0;
     size_t off = q->head_off;
-    for (uint32_t i = 0; i < q->count && n < max; i++) {
-        const wsfwd_buf *b = s[(q->head + i) & (q->cap - 1)];
-        if (b->len > off) {
-            iov[n].base = b->data + off;
-            iov[n].len = b->len - off;
-            n++;
-        }
+    for (uint32_t i = q->head, end = q->head + count; i != end && n < max; i++) {
+        const wsfwd_buf *b = s[i & mask];
+        iov[n].base = b->data + off;
+        iov[n].len = b->len - off;
+        n += b->len > off; /* an empty private buffer is passed over */
         off = 0;
     }
     return n;
 }
 
-void wsfwd_outq_consume(wsfwd_outq *q, const wsfwd_allocator *a, size_t n)
+void wsfwd_outq_consume(wsfwd_outq *q, wsfwd_outmem m, size_t n)
 {
-    if (n > q->bytes) {
-        n = q->bytes;
+    if (n >= q->bytes) {
+        wsfwd_outq_clear(q, m); /* everything written: the common case */
+        return;
     }
     q->bytes -= n;
-    wsfwd_buf **s = slots(q);
-    while (q->count > 0) {
+    wsfwd_buf **s = wsfwd_outq_slots(q);
+    for (;;) {
         wsfwd_buf *b = s[q->head];
         size_t avail = b->len - q->head_off;
         if (n < avail) {
             q->head_off += n;
-            break;
+            return;
         }
         n -= avail;
         q->head_off = 0;
         q->head = (q->head + 1) & (q->cap - 1);
         q->count--;
-        wsfwd_buf_unref(a, b);
-    }
-    if (q->count == 0) {
-        /* Drained: give the ring back, so an idle connection holds no heap memory. */
-        if (q->ring != NULL) {
-            a->free(q->ring, a->user_data);
-            q->ring = NULL;
-        }
-        q->head = 0;
-        q->cap = WSFWD_OUTQ_INLINE;
+        wsfwd_buf_unref(m.alloc, b);
     }
 }

@@ -5,7 +5,9 @@
  * reference to it, so nothing is copied per recipient. A connection's own frames (pongs,
  * echoes, close frames) are appended into a private buffer at the queue's tail.
  * The queue keeps two slots inline, so an idle or fast connection needs no heap memory for
- * it; a connection that falls behind spills to a heap ring, freed once it drains.
+ * it; a connection that falls behind spills to a ring, handed back once it drains. Rings come
+ * from and go back to a shared cache, so a backlog, once the cache is warm, costs no
+ * allocation per member.
  */
 #ifndef WSFWD_OUTQ_H
 #define WSFWD_OUTQ_H
@@ -35,39 +37,73 @@ static inline void wsfwd_buf_unref(const wsfwd_allocator *a, wsfwd_buf *b)
 }
 
 #define WSFWD_OUTQ_INLINE 2
+#define WSFWD_RING_CLASSES 12 /* cached ring capacities: 4, 8, ... 8192 slots */
+
+/* Spilled rings kept for reuse, by capacity, up to max_bytes in all. */
+typedef struct wsfwd_ringcache {
+    void *free[WSFWD_RING_CLASSES]; /* each list linked through its rings' first slot */
+    size_t bytes;
+    size_t max_bytes;
+} wsfwd_ringcache;
+
+/* Free every cached ring. */
+void wsfwd_ringcache_clear(wsfwd_ringcache *rc, const wsfwd_allocator *a);
+
+/* Where a queue's memory comes from: the allocator, and an optional ring cache. */
+typedef struct wsfwd_outmem {
+    const wsfwd_allocator *alloc;
+    wsfwd_ringcache *rings; /* may be NULL */
+} wsfwd_outmem;
 
 typedef struct wsfwd_outq {
-    wsfwd_buf **ring;                    /* heap ring once spilled, else NULL */
-    wsfwd_buf *inl[WSFWD_OUTQ_INLINE];   /* the slots used while ring is NULL */
+    wsfwd_buf **ring;                  /* the ring once spilled, else NULL */
+    wsfwd_buf *inl[WSFWD_OUTQ_INLINE]; /* the slots used while ring is NULL */
     uint32_t head;
     uint32_t count;
-    uint32_t cap;                        /* a power of two */
-    size_t head_off;                     /* bytes of the head buffer already written */
-    size_t bytes;                        /* bytes queued in all */
+    uint32_t cap;                      /* a power of two */
+    size_t head_off;                   /* bytes of the head buffer already written */
+    size_t bytes;                      /* bytes queued in all */
 } wsfwd_outq;
 
 void wsfwd_outq_init(wsfwd_outq *q);
 
 /* Drop every reference and the ring. */
-void wsfwd_outq_clear(wsfwd_outq *q, const wsfwd_allocator *a);
+void wsfwd_outq_clear(wsfwd_outq *q, wsfwd_outmem m);
 
-/* Queue a reference to b (the caller's reference is not taken: it adds one). */
-int wsfwd_outq_push(wsfwd_outq *q, const wsfwd_allocator *a, wsfwd_buf *b);
+static inline wsfwd_buf **wsfwd_outq_slots(wsfwd_outq *q)
+{
+    return q->ring != NULL ? q->ring : q->inl;
+}
+
+/* Queue a reference to b if a slot is free (the hot path of a broadcast). */
+static inline bool wsfwd_outq_try_push(wsfwd_outq *q, wsfwd_buf *b)
+{
+    if (q->count == q->cap) {
+        return false;
+    }
+    wsfwd_outq_slots(q)[(q->head + q->count) & (q->cap - 1)] = b;
+    q->count++;
+    q->bytes += b->len;
+    b->refs++;
+    return true;
+}
+
+/* Queue a reference to b, growing the ring if needed (it adds a reference). */
+int wsfwd_outq_push(wsfwd_outq *q, wsfwd_outmem m, wsfwd_buf *b);
 
 /*
  * Room for n more bytes at the end of the queue, in the tail private buffer or a new one;
  * wsfwd_outq_commit() makes them part of the queue. NULL when out of memory.
  */
-uint8_t *wsfwd_outq_reserve(wsfwd_outq *q, const wsfwd_allocator *a, size_t n);
+uint8_t *wsfwd_outq_reserve(wsfwd_outq *q, wsfwd_outmem m, size_t n);
 
 static inline void wsfwd_outq_commit(wsfwd_outq *q, size_t n)
 {
-    wsfwd_buf **slots = q->ring != NULL ? q->ring : q->inl;
-    slots[(q->head + q->count - 1) & (q->cap - 1)]->len += n;
+    wsfwd_outq_slots(q)[(q->head + q->count - 1) & (q->cap - 1)]->len += n;
     q->bytes += n;
 }
 
-size_t wsfwd_outq_output(const wsfwd_outq *q, wsfwd_iovec *iov, size_t max);
-void wsfwd_outq_consume(wsfwd_outq *q, const wsfwd_allocator *a, size_t n);
+size_t wsfwd_outq_output(wsfwd_outq *q, wsfwd_iovec *iov, size_t max);
+void wsfwd_outq_consume(wsfwd_outq *q, wsfwd_outmem m, size_t n);
 
 #endif

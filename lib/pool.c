@@ -622,7 +622,7 @@ int wsfwd_pool_broadcast(wsfwd_pool *pool, wsfwd_opcode op, const void *data, si
         if (c == NULL || c == except || c->state != WSFWD_STATE_OPEN) {
             continue;
         }
-        if (wsfwd_conn_push_shared(c, frame) == WSFWD_OK) {
+        if (wsfwd_conn_push(c, frame) == WSFWD_OK) {
             sent++;
         }
     }

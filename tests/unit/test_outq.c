@@ -54,7 +54,7 @@ static wsfwd_buf *make(const wsfwd_allocator *a, const char *text)
 }
 
 /* Gather the queue's output into a string. */
-static size_t gather(const wsfwd_outq *q, char *out, size_t cap)
+static size_t gather(wsfwd_outq *q, char *out, size_t cap)
 {
     wsfwd_iovec iov[128];
     size_t n = wsfwd_outq_output(q, iov, 128);
@@ -73,11 +73,12 @@ static void test_shared_buffer_is_referenced_not_copied(void **state)
     (void)state;
     counter cnt = {0, 0};
     wsfwd_allocator a = {c_malloc, c_realloc, c_free, &cnt};
+    wsfwd_outmem m = {&a, NULL};
     wsfwd_buf *b = make(&a, "frame");
     wsfwd_outq q[3];
     for (int i = 0; i < 3; i++) {
         wsfwd_outq_init(&q[i]);
-        assert_int_equal(wsfwd_outq_push(&q[i], &a, b), WSFWD_OK);
+        assert_int_equal(wsfwd_outq_push(&q[i], m, b), WSFWD_OK);
     }
     assert_int_equal(b->refs, 4);
     assert_int_equal(cnt.allocs, 1); /* inline slots: no allocation per queue */
@@ -88,7 +89,7 @@ static void test_shared_buffer_is_referenced_not_copied(void **state)
     }
     wsfwd_buf_unref(&a, b);
     for (int i = 0; i < 3; i++) {
-        wsfwd_outq_consume(&q[i], &a, 5);
+        wsfwd_outq_consume(&q[i], m, 5);
         assert_int_equal(q[i].bytes, 0);
     }
     assert_int_equal(cnt.live, 0);
@@ -99,10 +100,11 @@ static void test_private_appends_share_a_buffer(void **state)
     (void)state;
     counter cnt = {0, 0};
     wsfwd_allocator a = {c_malloc, c_realloc, c_free, &cnt};
+    wsfwd_outmem m = {&a, NULL};
     wsfwd_outq q;
     wsfwd_outq_init(&q);
     for (int i = 0; i < 10; i++) {
-        uint8_t *p = wsfwd_outq_reserve(&q, &a, 3);
+        uint8_t *p = wsfwd_outq_reserve(&q, m, 3);
         assert_non_null(p);
         memcpy(p, "abc", 3);
         wsfwd_outq_commit(&q, 3);
@@ -113,14 +115,14 @@ static void test_private_appends_share_a_buffer(void **state)
     assert_int_equal(gather(&q, out, sizeof out), 30);
     /* A shared buffer in between: later private bytes go after it, in order. */
     wsfwd_buf *b = make(&a, "SHARED");
-    wsfwd_outq_push(&q, &a, b);
+    wsfwd_outq_push(&q, m, b);
     wsfwd_buf_unref(&a, b);
-    uint8_t *p = wsfwd_outq_reserve(&q, &a, 3);
+    uint8_t *p = wsfwd_outq_reserve(&q, m, 3);
     memcpy(p, "xyz", 3);
     wsfwd_outq_commit(&q, 3);
     gather(&q, out, sizeof out);
     assert_string_equal(out, "abcabcabcabcabcabcabcabcabcabcSHAREDxyz");
-    wsfwd_outq_clear(&q, &a);
+    wsfwd_outq_clear(&q, m);
     assert_int_equal(cnt.live, 0);
 }
 
@@ -129,6 +131,7 @@ static void test_spill_to_ring_and_back(void **state)
     (void)state;
     counter cnt = {0, 0};
     wsfwd_allocator a = {c_malloc, c_realloc, c_free, &cnt};
+    wsfwd_outmem m = {&a, NULL};
     wsfwd_outq q;
     wsfwd_outq_init(&q);
     char text[8];
@@ -136,11 +139,11 @@ static void test_spill_to_ring_and_back(void **state)
         text[0] = (char)('A' + i % 26);
         text[1] = '\0';
         wsfwd_buf *b = make(&a, text);
-        assert_int_equal(wsfwd_outq_push(&q, &a, b), WSFWD_OK);
+        assert_int_equal(wsfwd_outq_push(&q, m, b), WSFWD_OK);
         wsfwd_buf_unref(&a, b);
         /* Consume one every third push so the ring wraps around. */
         if (i % 3 == 2) {
-            wsfwd_outq_consume(&q, &a, 1);
+            wsfwd_outq_consume(&q, m, 1);
         }
     }
     assert_non_null(q.ring);
@@ -153,9 +156,52 @@ static void test_spill_to_ring_and_back(void **state)
         assert_int_equal(out[i], 'A' + (int)(seq % 26));
     }
     /* Partial consumption inside a buffer, then everything. */
-    wsfwd_outq_consume(&q, &a, q.bytes);
+    wsfwd_outq_consume(&q, m, q.bytes);
     assert_null(q.ring);
     assert_int_equal(q.count, 0);
+    assert_int_equal(cnt.live, 0);
+}
+
+/* A ring handed back goes to the cache and serves the next spill: no allocation then. */
+static void test_ring_cache_reuses_rings(void **state)
+{
+    (void)state;
+    counter cnt = {0, 0};
+    wsfwd_allocator a = {c_malloc, c_realloc, c_free, &cnt};
+    wsfwd_ringcache rc;
+    memset(&rc, 0, sizeof rc);
+    rc.max_bytes = 1 << 20;
+    wsfwd_outmem m = {&a, &rc};
+    wsfwd_buf *b = make(&a, "x");
+    wsfwd_outq q[4];
+    long before = 0;
+    for (int round = 0; round < 3; round++) {
+        if (round == 1) {
+            before = cnt.allocs;
+        }
+        for (int i = 0; i < 4; i++) {
+            wsfwd_outq_init(&q[i]);
+            for (int k = 0; k < 20; k++) {
+                assert_int_equal(wsfwd_outq_push(&q[i], m, b), WSFWD_OK);
+            }
+        }
+        for (int i = 0; i < 4; i++) {
+            wsfwd_outq_consume(&q[i], m, q[i].bytes);
+            assert_null(q[i].ring);
+        }
+    }
+    assert_int_equal(cnt.allocs, before); /* rounds 2 and 3 took rings from the cache */
+    assert_true(rc.bytes > 0);
+    /* Past max_bytes, rings are freed instead of cached. */
+    rc.max_bytes = 0;
+    wsfwd_outq_init(&q[0]);
+    for (int k = 0; k < 20; k++) {
+        wsfwd_outq_push(&q[0], m, b);
+    }
+    wsfwd_outq_consume(&q[0], m, q[0].bytes);
+    wsfwd_ringcache_clear(&rc, &a);
+    assert_int_equal(rc.bytes, 0);
+    wsfwd_buf_unref(&a, b);
     assert_int_equal(cnt.live, 0);
 }
 
@@ -164,22 +210,23 @@ static void test_partial_consume_within_buffer(void **state)
     (void)state;
     wsfwd_allocator a;
     wsfwd_mem_init(&a, NULL);
+    wsfwd_outmem m = {&a, NULL};
     wsfwd_outq q;
     wsfwd_outq_init(&q);
     wsfwd_buf *b1 = make(&a, "hello ");
     wsfwd_buf *b2 = make(&a, "world");
-    wsfwd_outq_push(&q, &a, b1);
-    wsfwd_outq_push(&q, &a, b2);
+    wsfwd_outq_push(&q, m, b1);
+    wsfwd_outq_push(&q, m, b2);
     wsfwd_buf_unref(&a, b1);
     wsfwd_buf_unref(&a, b2);
     char out[64];
-    wsfwd_outq_consume(&q, &a, 4);
+    wsfwd_outq_consume(&q, m, 4);
     gather(&q, out, sizeof out);
     assert_string_equal(out, "o world");
-    wsfwd_outq_consume(&q, &a, 3);
+    wsfwd_outq_consume(&q, m, 3);
     gather(&q, out, sizeof out);
     assert_string_equal(out, "orld");
-    wsfwd_outq_consume(&q, &a, 1000); /* more than queued: clamps */
+    wsfwd_outq_consume(&q, m, 1000); /* more than queued: clamps */
     assert_int_equal(q.bytes, 0);
     wsfwd_iovec iov[1];
     assert_int_equal(wsfwd_outq_output(&q, iov, 1), 0);
@@ -190,10 +237,11 @@ static void test_allocation_failures(void **state)
     (void)state;
     wsfwd_allocator a;
     wsfwd_mem_init(&a, NULL);
+    wsfwd_outmem m = {&a, NULL};
     assert_null(wsfwd_buf_new(&a, SIZE_MAX));
     wsfwd_outq q;
     wsfwd_outq_init(&q);
-    assert_null(wsfwd_outq_reserve(&q, &a, SIZE_MAX - 8));
+    assert_null(wsfwd_outq_reserve(&q, m, SIZE_MAX - 8));
     assert_int_equal(q.count, 0);
 }
 
@@ -203,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_shared_buffer_is_referenced_not_copied),
         cmocka_unit_test(test_private_appends_share_a_buffer),
         cmocka_unit_test(test_spill_to_ring_and_back),
+        cmocka_unit_test(test_ring_cache_reuses_rings),
         cmocka_unit_test(test_partial_consume_within_buffer),
         cmocka_unit_test(test_allocation_failures),
     };
