@@ -100,7 +100,7 @@ phase_gcc() {
     need_cmocka
     check_deps || return
     configure gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DWSFWD_WERROR=ON
-    run_ctest gcc 'unit|install|symbols'
+    run_ctest gcc 'unit|install|symbols|example'
 }
 
 phase_clang() {
