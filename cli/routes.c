@@ -147,7 +147,7 @@ static void respond_stats(server *s, wsfwd_conn *conn)
         rooms.pools, global.members, st->messages_in, st->bytes_in,
         rooms.messages_out + global.messages_out + st->echoed,
         rooms.bytes_out + global.bytes_out + st->echoed_bytes, st->echoed,
-        rooms.slow_closes + global.slow_closes, rooms.slow_drops + global.slow_drops,
+        rooms.slow_closes + global.slow_closes + st->echo_slow_closes, rooms.slow_drops + global.slow_drops,
         st->handshake_timeouts, st->idle_timeouts, st->protocol_errors,
         st->refused[REFUSED_400], st->refused[REFUSED_403], st->refused[REFUSED_404],
         st->refused[REFUSED_405], st->refused[REFUSED_426], st->refused[REFUSED_431],
@@ -230,6 +230,7 @@ int routes_on_request(wsfwd_conn *conn, const wsfwd_request *req, void *ud)
     }
     if (echo) {
         c->echo = true;
+        snprintf(c->room, sizeof c->room, "(echo)");
         wsfwd_conn_set_mode(conn, WSFWD_MODE_ECHO);
         accepted(s, c, conn, "echo");
         return 0;

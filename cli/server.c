@@ -379,6 +379,9 @@ static void on_close(wsfwd_conn *conn, uint16_t code, const char *reason, size_t
     client *c = wsfwd_conn_user_data(conn);
     mark_dirty(s, c); /* flush the close frame and start the close timer */
     if (err == WSFWD_ERR_QUEUE_FULL) {
+        if (c->echo) {
+            s->stats.echo_slow_closes++; /* pool members are counted by their hub */
+        }
         LOG(LOG_INFO, "conn=%s peer=%s room=%s closed as a slow reader (1008)", c->id, c->peer,
             c->room);
     } else if (err != WSFWD_OK) {
@@ -640,11 +643,12 @@ int server_run(server *s)
                 if (re == 0) {
                     continue;
                 }
+                /* Dirty first: client_close frees a client that is not on the dirty list. */
+                if (re & POLLOUT) {
+                    mark_dirty(s, c);
+                }
                 if (re & (POLLIN | POLLHUP | POLLERR)) {
                     client_read(s, c);
-                }
-                if (c->fd >= 0 && (re & POLLOUT)) {
-                    mark_dirty(s, c);
                 }
             }
         }

@@ -45,6 +45,7 @@ typedef struct server_stats {
     uint64_t handshake_timeouts;
     uint64_t idle_timeouts;
     uint64_t protocol_errors;
+    uint64_t echo_slow_closes;
     uint64_t refused_fd_limit;
     uint64_t refused[REFUSED_KINDS];
 } server_stats;

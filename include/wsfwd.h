@@ -106,7 +106,8 @@ typedef enum wsfwd_error {
 /* A short English description of an error value; never NULL. Static storage. */
 WSFWD_API const char *wsfwd_strerror(int err);
 
-/* The close code a frame or message error yields (1002, 1007, 1009), or 0 for others. */
+/* The close code an error fails a connection with (1002, 1007, 1008 for a full queue, 1009,
+   1011 for callback, memory and randomness failures), or 0 for others. */
 WSFWD_API uint16_t wsfwd_error_close_code(int err);
 
 /* The HTTP status a handshake error yields (400, 405, 426, 431), or 0 for others. */
@@ -400,7 +401,9 @@ typedef int (*wsfwd_on_control_fn)(wsfwd_conn *conn, wsfwd_opcode opcode, const 
 
 /*
  * The connection closed: the peer's close frame arrived (code 1005 when it had none), or the
- * connection failed (code is the one sent, err says why). Called once per connection.
+ * connection failed (code is the one sent, err says why). Called at most once, and only for a
+ * connection that opened: not for a refused handshake, nor when the caller frees it or the
+ * peer drops the TCP connection (the caller sees those itself).
  */
 typedef void (*wsfwd_on_close_fn)(wsfwd_conn *conn, uint16_t code, const char *reason,
                                   size_t reason_len, int err, void *ud);
@@ -429,7 +432,8 @@ typedef enum wsfwd_state {
 
 /*
  * A connection in the given role, starting in the handshake. A client then calls
- * wsfwd_conn_client_start(). Errors: WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM.
+ * wsfwd_conn_client_start(). Errors: WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM, WSFWD_ERR_RANDOM
+ * (the connection id is drawn from the randomness source).
  */
 WSFWD_API int wsfwd_conn_new(wsfwd_config *cfg, wsfwd_role role, void *user_data,
                              wsfwd_conn **out);
@@ -463,14 +467,18 @@ WSFWD_API int wsfwd_conn_respond(wsfwd_conn *conn, int status, const char *conte
  * Feed bytes read from the peer, in pieces of any size: every split gives the same events.
  * The library may modify them (it unmasks in place). Returns WSFWD_OK, or the error that
  * failed the connection (the close frame or HTTP error response is then queued and the state
- * is CLOSED; on_close has been called). Bytes after the connection is closed are ignored.
+ * is CLOSED; on_close has been called if the connection had opened). Bytes after the
+ * connection is closed are ignored. Feeding a connection from inside its own callbacks gives
+ * WSFWD_ERR_STATE.
  */
 WSFWD_API int wsfwd_conn_feed(wsfwd_conn *conn, uint8_t *data, size_t len);
 
 /*
  * Send a whole message (TEXT, BINARY) or a control frame (PING, PONG: at most 125 bytes).
  * The payload is copied. Text is not checked: sending valid UTF-8 is the caller's duty.
- * Errors: WSFWD_ERR_STATE (not open), WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM, WSFWD_ERR_RANDOM.
+ * Errors: WSFWD_ERR_STATE (still in the handshake), WSFWD_ERR_CLOSED (closing or closed),
+ * WSFWD_ERR_QUEUE_FULL (the slow-reader policy dropped it, or closed the connection),
+ * WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM, WSFWD_ERR_RANDOM.
  */
 WSFWD_API int wsfwd_conn_send(wsfwd_conn *conn, wsfwd_opcode opcode, const void *data,
                               size_t len);
@@ -478,7 +486,8 @@ WSFWD_API int wsfwd_conn_send(wsfwd_conn *conn, wsfwd_opcode opcode, const void 
 /*
  * Start the closing handshake: queue a close frame with code (a valid code, or 0 for a close
  * frame without one) and a reason of at most 123 bytes. State becomes CLOSING; nothing is sent
- * after it. Errors: WSFWD_ERR_STATE, WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM.
+ * after it. Errors: WSFWD_ERR_STATE (still in the handshake), WSFWD_ERR_CLOSED (already
+ * closing or closed), WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM.
  */
 WSFWD_API int wsfwd_conn_close(wsfwd_conn *conn, uint16_t code, const char *reason,
                                size_t reason_len);
