@@ -12,6 +12,8 @@
 #   coverage  gcc --coverage: ctest label unit, then gcovr line coverage of lib/, which must
 #             reach WSFWD_COVERAGE_MIN percent (default 90)
 #   bench     the gcc build's ctest label bench, when tests/bench/ registers one
+#   e2e       the gcc build's ctest label e2e: tests/e2e/run.sh on the wsfwd binary (Python
+#             websockets, Node ws, headless Chromium, valgrind)
 #
 # Environment: JOBS (default: nproc), WSFWD_FUZZ_SECONDS, WSFWD_COVERAGE_MIN.
 # With CI=true a missing tool fails its phase; otherwise the phase is skipped with the
@@ -25,7 +27,7 @@ JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 FUZZ_SECONDS=${WSFWD_FUZZ_SECONDS:-60}
 COVERAGE_MIN=${WSFWD_COVERAGE_MIN:-90}
 CI=${CI:-false}
-ALL_PHASES=(gcc clang sanitize fuzz coverage bench)
+ALL_PHASES=(gcc clang sanitize fuzz coverage bench e2e)
 
 log_dir=$root/build/logs
 mkdir -p "$log_dir"
@@ -194,6 +196,21 @@ phase_bench() {
         return 0
     fi
     run_ctest gcc bench -j 1
+}
+
+phase_e2e() {
+    need_cmd cmake cmake
+    need_cmd gcc build-essential
+    need_cmocka
+    check_deps || return
+    if [[ ! -f $root/build/gcc/CTestTestfile.cmake ]]; then
+        configure gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DWSFWD_WERROR=ON
+    else
+        cmake --build "$root/build/gcc" -j "$JOBS"
+    fi
+    # run.sh itself fails under CI=true when python3-websockets, node, the npm packages,
+    # chromium or valgrind is missing.
+    run_ctest gcc e2e -j 1
 }
 
 # --- main ------------------------------------------------------------------------------------

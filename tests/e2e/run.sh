@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# End-to-end tests of the wsfwd binary with clients nobody here wrote:
+#   1. Python websockets (Debian python3-websockets)         test_python.py
+#   2. Node ws (npm, package-lock.json)                       test_node.mjs
+#   3. headless Chromium (Debian chromium) + playwright-core  test_browser.mjs
+#   4. the Python tests again with wsfwd under valgrind memcheck (any error or leak: exit 99)
+#
+#   bash tests/e2e/run.sh PATH/TO/wsfwd
+#
+# Registered with ctest as the test `e2e` (label e2e). Prints one summary line
+# "e2e: N passed, N failed" (counting the tests of every suite) and exits non-zero on any
+# failure. With CI=true a missing dependency is a failure; otherwise that suite is skipped with
+# the command that installs it. Every suite runs under a time bound.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+if (($# != 1)) || [[ ! -x $1 ]]; then
+    echo "usage: bash tests/e2e/run.sh PATH/TO/wsfwd" >&2
+    exit 2
+fi
+wsfwd=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+CI=${CI:-false}
+PYTHON=/usr/bin/python3
+CHROMIUM=${WSFWD_E2E_CHROMIUM:-/usr/bin/chromium}
+export WSFWD_E2E_CHROMIUM=$CHROMIUM
+logs=$(mktemp -d "${TMPDIR:-/tmp}/wsfwd-e2e.XXXXXX")
+trap 'rm -rf "$logs"' EXIT
+
+passed=0 failed=0 skipped=0
+declare -a lines=()
+
+note() { lines+=("$(printf '  %-10s %s' "$1" "$2")"); }
+
+# missing SUITE WHAT INSTALL: a failure under CI, a skip otherwise.
+missing() {
+    if [[ $CI == true ]]; then
+        echo "ERROR: $1: $2 is missing (install: $3)" >&2
+        failed=$((failed + 1))
+        note "$1" "FAIL: $2 missing"
+    else
+        echo "SKIP $1: $2 is missing; install it with: $3" >&2
+        skipped=$((skipped + 1))
+        note "$1" "SKIP: $2 missing"
+    fi
+}
+
+# suite NAME SECONDS COMMAND...: run with a bound, add up its "N passed, N failed" line.
+suite() {
+    local name=$1 bound=$2
+    shift 2
+    local log=$logs/$name.log start=$SECONDS rc=0
+    echo
+    echo "== e2e suite $name: $*"
+    timeout --kill-after=15 "$bound" "$@" 2>&1 | tee "$log" || rc=$?
+    local last p=0 f=0
+    last=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1 || true)
+    if [[ -n $last ]]; then
+        p=$(sed -E 's/^([0-9]+) passed, ([0-9]+) failed.*/\1/' <<<"$last")
+        f=$(sed -E 's/^([0-9]+) passed, ([0-9]+) failed.*/\2/' <<<"$last")
+    fi
+    if ((rc != 0 && f == 0)); then
+        f=1 # exited badly (a crash, or the time bound) without saying which test failed
+        ((rc == 124 || rc == 137)) && echo "ERROR: suite $name passed its bound of ${bound}s" >&2
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    note "$name" "$p passed, $f failed ($((SECONDS - start))s, exit $rc)"
+}
+
+start_all=$SECONDS
+
+# 1. Python websockets.
+if "$PYTHON" -c 'import websockets' 2>/dev/null; then
+    suite python 240 "$PYTHON" "$here/test_python.py" "$wsfwd"
+else
+    missing python "python3-websockets for $PYTHON" "apt-get install -y python3-websockets"
+fi
+
+# 2 and 3 need node and the npm packages of package-lock.json.
+node_ok=false
+if ! command -v node >/dev/null; then
+    missing node "node" "apt-get install -y nodejs"
+elif [[ -d $here/node_modules/ws && -d $here/node_modules/playwright-core ]]; then
+    node_ok=true
+elif ! command -v npm >/dev/null; then
+    missing node "npm" "apt-get install -y npm"
+else
+    echo "== npm ci in tests/e2e"
+    if (cd "$here" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 timeout 300 npm ci --no-audit --no-fund); then
+        node_ok=true
+    else
+        missing node "the npm packages (npm ci failed)" "cd tests/e2e && npm ci"
+    fi
+fi
+if $node_ok; then
+    suite node 150 node "$here/test_node.mjs" "$wsfwd"
+    if [[ -x $CHROMIUM ]]; then
+        suite browser 150 node "$here/test_browser.mjs" "$wsfwd" "${WSFWD_E2E_SCREENSHOT:-}"
+    else
+        missing browser "chromium ($CHROMIUM)" "apt-get install -y chromium"
+    fi
+fi
+
+# 4. The Python tests again, wsfwd under valgrind memcheck; time bounds stretched.
+if ! command -v valgrind >/dev/null; then
+    missing valgrind "valgrind" "apt-get install -y valgrind"
+elif ! "$PYTHON" -c 'import websockets' 2>/dev/null; then
+    missing valgrind "python3-websockets for $PYTHON" "apt-get install -y python3-websockets"
+else
+    WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} suite valgrind 400 "$PYTHON" "$here/test_python.py" \
+        "$wsfwd" --valgrind
+fi
+
+echo
+echo "== e2e summary ($((SECONDS - start_all))s)"
+printf '%s\n' "${lines[@]}"
+if ((skipped > 0)); then
+    echo "e2e: $passed passed, $failed failed, $skipped skipped"
+else
+    echo "e2e: $passed passed, $failed failed"
+fi
+((failed == 0 && passed > 0))

@@ -1,0 +1,87 @@
+// The demo page in headless Chromium (Debian's /usr/bin/chromium) driven by playwright-core:
+// two tabs on /?room=e2e, "hello" typed and sent in the first, seen in the second, and in the
+// first only as its own "you: hello" line.
+//   node tests/e2e/test_browser.mjs PATH/TO/wsfwd [SCREENSHOT.png]
+// Last line: "N passed, N failed". Never downloads a browser.
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { Server, T, eq, run, withTimeout } from './lib.mjs';
+
+// The chromium processes this process started (their pids), read from /proc.
+function chromiumChildren() {
+  const pids = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      const m = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat);
+      if (m && Number(m[2]) === process.pid && /chrom/i.test(m[1])) pids.push(Number(d));
+    } catch { /* gone */ }
+  }
+  return pids;
+}
+
+const binary = path.resolve(process.argv[2] || '');
+const screenshot = process.argv[3];
+const executablePath = process.env.WSFWD_E2E_CHROMIUM || '/usr/bin/chromium';
+
+async function twoTabs() {
+  const s = await new Server(binary).start();
+  let browser;
+  let ok = false;
+  try {
+    browser = await chromium.launch({
+      executablePath,
+      headless: true,
+      timeout: T(30000),
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+        '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+    });
+    const context = await browser.newContext({ viewport: { width: 800, height: 600 } });
+    context.setDefaultTimeout(T(10000));
+    const url = `${s.http}/?room=e2e`;
+    const first = await context.newPage();
+    const second = await context.newPage();
+    await first.goto(url);
+    await second.goto(url);
+    for (const page of [first, second]) {
+      await page.locator('#status', { hasText: 'open' }).waitFor();
+      eq(await page.locator('#status').textContent(), 'open', '#status');
+      eq(await page.locator('#room').textContent(), 'e2e', '#room');
+    }
+    await first.locator('#text').fill('hello');
+    await first.locator('#send').click();
+    await second.locator('#messages li', { hasText: 'hello' }).waitFor();
+    eq(await second.locator('#messages li').allTextContents(), ['hello'], "second tab's messages");
+    // No echo: give a stray copy time to arrive, then the first tab has only its own line.
+    await second.locator('#text').fill('and back');
+    await second.locator('#send').click();
+    await first.locator('#messages li', { hasText: 'and back' }).waitFor();
+    eq(await first.locator('#messages li').allTextContents(), ['you: hello', 'and back'],
+      "first tab's messages");
+    eq(await first.locator('#messages li.mine').allTextContents(), ['you: hello'], 'own line');
+    eq(await second.locator('#messages li').allTextContents(), ['hello', 'you: and back'],
+      "second tab's messages");
+    eq(await first.locator('#text').inputValue(), '', 'the input is cleared after sending');
+    const st = await (await fetch(`${s.http}/stats`)).json();
+    eq([st.connections, st.rooms, st.messages_in], [2, 1, 2], '/stats');
+    if (screenshot) await first.screenshot({ path: screenshot, fullPage: true });
+    await context.close();
+    ok = true;
+  } finally {
+    const pids = chromiumChildren();
+    if (browser) await withTimeout(browser.close(), T(10000), 'closing chromium').catch(() => {});
+    // playwright starts chromium in a process group of its own: end what is left of it.
+    for (const pid of pids) {
+      try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+    if (ok) await s.stop();
+    else s.kill();
+  }
+}
+
+const ok = await run('wsfwd e2e (headless chromium, playwright-core)', [
+  ['demo page in two tabs: hello sent from one, seen in the other, no echo', twoTabs],
+], T(120000));
+process.exit(ok ? 0 : 1);
