@@ -107,7 +107,10 @@ static client *client_add(server *s, int fd, const struct sockaddr_storage *addr
     return c;
 }
 
-/* Close the socket and free the client (or leave that to the dirty list if it is on it). */
+/*
+ * Close the socket and the connection. The struct itself is freed at the end of the loop
+ * turn, so a pointer to it held anywhere during the turn stays valid (fd -1 says closed).
+ */
 static void client_close(server *s, client *c, const char *why)
 {
     if (c->fd < 0) {
@@ -130,14 +133,22 @@ static void client_close(server *s, client *c, const char *why)
     s->nclients--;
     wsfwd_conn_free(c->conn);
     c->conn = NULL;
-    if (!c->dirty) {
+    c->next_dead = s->dead;
+    s->dead = c;
+}
+
+static void free_dead(server *s)
+{
+    while (s->dead != NULL) {
+        client *c = s->dead;
+        s->dead = c->next_dead;
         free(c);
     }
 }
 
 static void mark_dirty(server *s, client *c)
 {
-    if (!c->dirty) {
+    if (!c->dirty && c->fd >= 0) {
         c->dirty = true;
         c->next_dirty = s->dirty;
         s->dirty = c;
@@ -195,6 +206,8 @@ static void client_settle(server *s, client *c)
     }
 }
 
+static void flush_dirty(server *s);
+
 static void client_read(server *s, client *c)
 {
     for (int k = 0; k < READS_PER_TURN && c->fd >= 0; k++) {
@@ -230,6 +243,9 @@ static void client_read(server *s, client *c)
             }
         }
         mark_dirty(s, c);
+        /* Write what this read produced before reading more, from anyone: the queue limit is
+           meant for readers that do not keep up, not for bytes never offered to them. */
+        flush_dirty(s);
         if ((size_t)r < READ_SIZE) {
             return;
         }
@@ -495,13 +511,7 @@ void server_free(server *s)
     while (s->n > s->nfixed) {
         client_close(s, s->clients[s->n - 1], "server stopped");
     }
-    for (client *c = s->dirty; c != NULL;) {
-        client *next = c->next_dirty;
-        if (c->fd < 0) {
-            free(c);
-        }
-        c = next;
-    }
+    free_dead(s);
     for (size_t i = 1; i < s->nfixed; i++) {
         close(s->pfds[i].fd);
     }
@@ -529,12 +539,12 @@ static void flush_dirty(server *s)
         client *c = s->dirty;
         s->dirty = c->next_dirty;
         c->dirty = false;
-        if (c->fd < 0) {
-            free(c); /* closed while on the list */
-            continue;
+        if (c->fd >= 0) {
+            client_flush(s, c);
         }
-        client_flush(s, c);
-        client_settle(s, c);
+        if (c->fd >= 0) {
+            client_settle(s, c);
+        }
     }
 }
 
@@ -643,12 +653,11 @@ int server_run(server *s)
                 if (re == 0) {
                     continue;
                 }
-                /* Dirty first: client_close frees a client that is not on the dirty list. */
-                if (re & POLLOUT) {
-                    mark_dirty(s, c);
-                }
                 if (re & (POLLIN | POLLHUP | POLLERR)) {
                     client_read(s, c);
+                }
+                if (re & POLLOUT) {
+                    mark_dirty(s, c); /* no-op once closed */
                 }
             }
         }
@@ -658,6 +667,7 @@ int server_run(server *s)
             flush_dirty(s);
             next_tick = s->now + (uint64_t)tick;
         }
+        free_dead(s);
     }
     LOG(LOG_INFO, "stopped");
     return 0;

@@ -16,6 +16,7 @@ typedef struct client {
     uint32_t slot;         /* index in server.pfds and server.clients */
     wsfwd_conn *conn;
     struct client *next_dirty;
+    struct client *next_dead; /* closed, freed at the end of the loop turn */
     bool dirty;            /* on the dirty list: flush at the end of the loop turn */
     bool shut;             /* FIN sent: reading only to drain */
     bool pinged;           /* an idle ping is out */
@@ -64,6 +65,7 @@ struct server {
     size_t nclients;        /* TCP connections */
     size_t nwebsockets;     /* accepted WebSocket connections */
     client *dirty;
+    client *dead;
     int wake[2];
     int reserve_fd;         /* spare descriptor, given up to shed a connection at EMFILE */
     uint64_t now;           /* monotonic milliseconds, read once per loop turn */
