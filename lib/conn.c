@@ -237,10 +237,14 @@ int wsfwd_conn_push_shared(wsfwd_conn *c, wsfwd_buf *b)
 
 void wsfwd_conn_tell_output(wsfwd_conn *c)
 {
-    enter(c);
-    tell_output(c);
-    if (--c->busy == 0 && c->freed) {
-        destroy(c);
+    /* Called with output just queued, by a live connection not yet told. */
+    c->out_told = 1;
+    if (c->cfg->on_output != NULL) {
+        enter(c);
+        c->cfg->on_output(c, c->cfg->user_data);
+        if (--c->busy == 0 && c->freed) {
+            destroy(c);
+        }
     }
 }
 

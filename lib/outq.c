@@ -166,24 +166,7 @@ uint8_t *wsfwd_outq_reserve(wsfwd_outq *q, wsfwd_outmem m, size_t n)
     return b->data;
 }
 
-size_t wsfwd_outq_output(wsfwd_outq *q, wsfwd_iovec *iov, size_t max)
-{
-    wsfwd_buf **s = wsfwd_outq_slots(q);
-    uint32_t mask = q->cap - 1;
-    uint32_t count = q->count;
-    size_t n = 0;
-    size_t off = q->head_off;
-    for (uint32_t i = q->head, end = q->head + count; i != end && n < max; i++) {
-        const wsfwd_buf *b = s[i & mask];
-        iov[n].base = b->data + off;
-        iov[n].len = b->len - off;
-        n += b->len > off; /* an empty private buffer is passed over */
-        off = 0;
-    }
-    return n;
-}
-
-void wsfwd_outq_consume(wsfwd_outq *q, wsfwd_outmem m, size_t n)
+void wsfwd_outq_consume_slow(wsfwd_outq *q, wsfwd_outmem m, size_t n)
 {
     if (n >= q->bytes) {
         wsfwd_outq_clear(q, m); /* everything written: the common case */

@@ -103,7 +103,37 @@ static inline void wsfwd_outq_commit(wsfwd_outq *q, size_t n)
     q->bytes += n;
 }
 
-size_t wsfwd_outq_output(wsfwd_outq *q, wsfwd_iovec *iov, size_t max);
-void wsfwd_outq_consume(wsfwd_outq *q, wsfwd_outmem m, size_t n);
+/* The queued bytes as up to max segments, in order. Inline: it runs once per write. */
+static inline size_t wsfwd_outq_output(wsfwd_outq *q, wsfwd_iovec *iov, size_t max)
+{
+    wsfwd_buf **s = wsfwd_outq_slots(q);
+    uint32_t mask = q->cap - 1;
+    size_t n = 0;
+    size_t off = q->head_off;
+    for (uint32_t i = q->head, end = q->head + q->count; i != end && n < max; i++) {
+        const wsfwd_buf *b = s[i & mask];
+        iov[n].base = b->data + off;
+        iov[n].len = b->len - off;
+        n += b->len > off; /* an empty private buffer is passed over */
+        off = 0;
+    }
+    return n;
+}
+
+void wsfwd_outq_consume_slow(wsfwd_outq *q, wsfwd_outmem m, size_t n);
+
+/* n bytes were written. The common case, one buffer written whole, stays inline. */
+static inline void wsfwd_outq_consume(wsfwd_outq *q, wsfwd_outmem m, size_t n)
+{
+    if (q->count == 1 && q->ring == NULL && n >= q->bytes) {
+        wsfwd_buf_unref(m.alloc, q->inl[q->head]);
+        q->head = 0;
+        q->count = 0;
+        q->head_off = 0;
+        q->bytes = 0;
+        return;
+    }
+    wsfwd_outq_consume_slow(q, m, n);
+}
 
 #endif
