@@ -1,4 +1,7 @@
-/* Base64 (RFC 4648 section 4): padded encoding and a strict decoder. */
+/*
+ * Base64 (RFC 4648 section 4): padded encoding and a strict decoder; and base64url (section
+ * 5) without padding, as JSON Web Tokens use it.
+ */
 #include "base64.h"
 
 #include <limits.h>
@@ -6,6 +9,8 @@
 
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64url_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 size_t wsfwd_base64_encode(const uint8_t *src, size_t len, char *dst)
 {
@@ -32,8 +37,8 @@ size_t wsfwd_base64_encode(const uint8_t *src, size_t len, char *dst)
     return o;
 }
 
-/* The 6-bit value of a base64 character, or -1. */
-static int b64_value(char c)
+/* The 6-bit value of a base64 (url: base64url) character, or -1. */
+static int b64_value(char c, bool url)
 {
     if (c >= 'A' && c <= 'Z') {
         return c - 'A';
@@ -44,10 +49,10 @@ static int b64_value(char c)
     if (c >= '0' && c <= '9') {
         return c - '0' + 52;
     }
-    if (c == '+') {
+    if (c == (url ? '-' : '+')) {
         return 62;
     }
-    if (c == '/') {
+    if (c == (url ? '_' : '/')) {
         return 63;
     }
     return -1;
@@ -68,7 +73,7 @@ long wsfwd_base64_decode(const char *src, size_t len, uint8_t *dst, size_t cap)
         }
         uint32_t v = 0;
         for (size_t j = 0; j < 4 - pad; j++) {
-            int d = b64_value(src[i + j]);
+            int d = b64_value(src[i + j], false);
             if (d < 0) {
                 return -1;
             }
@@ -86,6 +91,59 @@ long wsfwd_base64_decode(const char *src, size_t len, uint8_t *dst, size_t cap)
         for (size_t j = 0; j < n; j++) {
             dst[out++] = (uint8_t)(v >> (16 - 8 * j));
         }
+    }
+    return (long)out;
+}
+
+size_t wsfwd_base64url_encode(const uint8_t *src, size_t len, char *dst)
+{
+    size_t o = 0;
+    uint32_t acc = 0;
+    unsigned bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        acc = (acc << 8) | src[i];
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            dst[o++] = b64url_alphabet[(acc >> bits) & 63];
+        }
+        acc &= (1u << bits) - 1;
+    }
+    if (bits > 0) {
+        dst[o++] = b64url_alphabet[(acc << (6 - bits)) & 63];
+    }
+    dst[o] = '\0';
+    return o;
+}
+
+long wsfwd_base64url_decode(const char *src, size_t len, uint8_t *dst, size_t cap)
+{
+    /* One character left over carries 6 bits: not even one byte. */
+    if (len % 4 == 1 || len / 4 * 3 > (unsigned long)LONG_MAX) {
+        return -1;
+    }
+    size_t out = 0;
+    uint32_t acc = 0;
+    unsigned bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        int d = b64_value(src[i], true);
+        if (d < 0) {
+            return -1;
+        }
+        acc = (acc << 6) | (uint32_t)d;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (out == cap) {
+                return -1;
+            }
+            dst[out++] = (uint8_t)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    /* The unused low bits of the last character must be zero, as in the padded decoder. */
+    if (acc != 0) {
+        return -1;
     }
     return (long)out;
 }

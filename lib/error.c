@@ -50,6 +50,14 @@ const char *wsfwd_strerror(int err)
     case WSFWD_ERR_POOL_NAME: return "pool name empty, too long or not UTF-8";
     case WSFWD_ERR_POOL_LIMIT: return "too many pools";
     case WSFWD_ERR_POOL_FULL: return "pool full";
+    case WSFWD_ERR_TOKEN_TOO_LONG: return "token too long";
+    case WSFWD_ERR_TOKEN_MALFORMED: return "malformed token";
+    case WSFWD_ERR_TOKEN_ALG: return "token algorithm is not HS256";
+    case WSFWD_ERR_TOKEN_SIGNATURE: return "bad token signature";
+    case WSFWD_ERR_TOKEN_CLAIMS: return "token claims missing or mistyped";
+    case WSFWD_ERR_TOKEN_EXPIRED: return "token expired";
+    case WSFWD_ERR_TOKEN_NOT_YET_VALID: return "token not yet valid";
+    case WSFWD_ERR_TOKEN_ROOM: return "token does not open this room";
     default: return "unknown error";
     }
 }
@@ -85,6 +93,14 @@ int wsfwd_error_http_status(int err)
     case WSFWD_ERR_HS_UPGRADE:
     case WSFWD_ERR_HS_CONNECTION:
     case WSFWD_ERR_HS_KEY: return 400;
+    case WSFWD_ERR_TOKEN_TOO_LONG:
+    case WSFWD_ERR_TOKEN_MALFORMED:
+    case WSFWD_ERR_TOKEN_ALG:
+    case WSFWD_ERR_TOKEN_SIGNATURE:
+    case WSFWD_ERR_TOKEN_CLAIMS:
+    case WSFWD_ERR_TOKEN_EXPIRED:
+    case WSFWD_ERR_TOKEN_NOT_YET_VALID:
+    case WSFWD_ERR_TOKEN_ROOM: return 403;
     case WSFWD_ERR_HTTP_METHOD: return 405;
     case WSFWD_ERR_HS_VERSION: return 426;
     case WSFWD_ERR_HTTP_TOO_LARGE: return 431;
