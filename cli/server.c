@@ -484,9 +484,13 @@ int server_open(server **out, const options *o)
     s->pfds[0].fd = s->wake[0];
     s->pfds[0].events = POLLIN;
     s->n = 1;
+    /* nfixed follows n, so server_free closes the listeners opened before a failure (and
+       takes no slot for a client). Nothing is logged before every listener is open: a bind
+       error is then the only line. */
+    s->nfixed = s->n;
+    char bound[MAX_LISTEN][64];
     for (size_t i = 0; i < o->nlisten; i++) {
-        char bound[64];
-        int fd = open_listener(o->listen[i], bound, sizeof bound);
+        int fd = open_listener(o->listen[i], bound[i], sizeof bound[i]);
         if (fd < 0) {
             server_free(s);
             return -1;
@@ -494,9 +498,11 @@ int server_open(server **out, const options *o)
         s->pfds[s->n].fd = fd;
         s->pfds[s->n].events = POLLIN;
         s->n++;
-        LOG(LOG_INFO, "listening on %s", bound);
+        s->nfixed = s->n;
     }
-    s->nfixed = s->n;
+    for (size_t i = 0; i < o->nlisten; i++) {
+        LOG(LOG_INFO, "listening on %s", bound[i]);
+    }
     s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     wake_fd = s->wake[1];
     *out = s;
