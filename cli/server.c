@@ -341,12 +341,14 @@ static void accept_burst(server *s, int lfd)
             }
             if (errno == EMFILE || errno == ENFILE) {
                 /* Out of descriptors: take the waiting connection with the spare one and shut
-                   it, or poll() would report the listener readable forever. */
-                s->stats.refused_fd_limit++;
+                   it, or poll() would report the listener readable forever. accept() fails
+                   with EMFILE before it looks for a connection, so there may be none: count
+                   only a connection really shed. */
                 if (s->reserve_fd >= 0) {
                     close(s->reserve_fd);
                     int victim = accept(lfd, NULL, NULL);
                     if (victim >= 0) {
+                        s->stats.refused_fd_limit++;
                         close(victim);
                     }
                     s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
