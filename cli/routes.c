@@ -30,6 +30,44 @@ void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap)
     }
 }
 
+void client_set_peer(client *c, const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)ss;
+        memcpy(c->addr, &v6->sin6_addr, 16);
+        c->port = ntohs(v6->sin6_port);
+        c->ipv6 = true;
+    } else {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)ss;
+        memcpy(c->addr, &v4->sin_addr, 4);
+        c->port = ntohs(v4->sin_port);
+        c->ipv6 = false;
+    }
+}
+
+const char *client_label(const server *s, const client *c, char *buf, size_t cap)
+{
+    char id[WSFWD_ID_LEN + 1] = "-";
+    char host[INET6_ADDRSTRLEN];
+    char room[64] = "-";
+    if (c->conn != NULL) {
+        wsfwd_conn_id(c->conn, id);
+        wsfwd_pool *pool = wsfwd_conn_pool(c->conn);
+        if (c->echo) {
+            snprintf(room, sizeof room, "(echo)");
+        } else if (pool != NULL && wsfwd_pool_hub(pool) == s->global) {
+            snprintf(room, sizeof room, "(global)");
+        } else if (pool != NULL) {
+            wsfwd_str name = wsfwd_pool_name(pool);
+            log_escape(name.ptr, name.len, room, sizeof room);
+        }
+    }
+    inet_ntop(c->ipv6 ? AF_INET6 : AF_INET, c->addr, host, sizeof host);
+    snprintf(buf, cap, c->ipv6 ? "conn=%s peer=[%s]:%u room=%s" : "conn=%s peer=%s:%u room=%s",
+             id, host, c->port, room);
+    return buf;
+}
+
 void log_escape(const char *in, size_t len, char *out, size_t cap)
 {
     static const char hex[] = "0123456789abcdef";
@@ -120,8 +158,10 @@ static long percent_decode(const char *src, size_t len, char *dst, size_t cap)
 static void refuse(server *s, wsfwd_conn *conn, int status, const char *why)
 {
     client *c = wsfwd_conn_user_data(conn);
+    char label[CLIENT_LABEL_MAX];
     routes_count_refusal(s, status);
-    LOG(LOG_DEBUG, "conn=%s peer=%s refused with %d: %s", c->id, c->peer, status, why);
+    LOG(LOG_DEBUG, "%s refused with %d: %s", client_label(s, c, label, sizeof label), status,
+        why);
     (void)wsfwd_conn_refuse(conn, status);
 }
 
@@ -196,7 +236,8 @@ static void accepted(server *s, client *c, wsfwd_conn *conn, const char *what)
     c->websocket = true;
     s->nwebsockets++;
     (void)wsfwd_conn_accept(conn, NULL);
-    LOG(LOG_DEBUG, "conn=%s peer=%s room=%s opened %s", c->id, c->peer, c->room, what);
+    char label[CLIENT_LABEL_MAX];
+    LOG(LOG_DEBUG, "%s opened %s", client_label(s, c, label, sizeof label), what);
 }
 
 int routes_on_request(wsfwd_conn *conn, const wsfwd_request *req, void *ud)
@@ -230,7 +271,6 @@ int routes_on_request(wsfwd_conn *conn, const wsfwd_request *req, void *ud)
     }
     if (echo) {
         c->echo = true;
-        snprintf(c->room, sizeof c->room, "(echo)");
         wsfwd_conn_set_mode(conn, WSFWD_MODE_ECHO);
         accepted(s, c, conn, "echo");
         return 0;
@@ -238,7 +278,6 @@ int routes_on_request(wsfwd_conn *conn, const wsfwd_request *req, void *ud)
     int rc;
     if (global) {
         rc = wsfwd_pool_join(s->global_pool, conn);
-        snprintf(c->room, sizeof c->room, "(global)");
     } else {
         char name[4096];
         long n = percent_decode(path.ptr + 4, path.len - 4, name, sizeof name);
@@ -246,7 +285,6 @@ int routes_on_request(wsfwd_conn *conn, const wsfwd_request *req, void *ud)
             refuse(s, conn, 400, "bad percent-encoding in the room name");
             return 0;
         }
-        log_escape(name, (size_t)n, c->room, sizeof c->room);
         rc = wsfwd_hub_join(s->rooms, conn, name, (size_t)n);
     }
     if (rc != WSFWD_OK) {

@@ -93,10 +93,9 @@ static client *client_add(server *s, int fd, const struct sockaddr_storage *addr
     }
     c->fd = fd;
     c->slot = (uint32_t)s->n;
-    c->accepted_at = s->now;
-    c->last_read = s->now;
-    format_peer(addr, c->peer, sizeof c->peer);
-    wsfwd_conn_id(c->conn, c->id);
+    c->accepted_at = (uint32_t)s->now;
+    c->last_read = (uint32_t)s->now;
+    client_set_peer(c, addr);
     s->pfds[s->n].fd = fd;
     s->pfds[s->n].events = POLLIN;
     s->pfds[s->n].revents = 0;
@@ -116,7 +115,8 @@ static void client_close(server *s, client *c, const char *why)
     if (c->fd < 0) {
         return;
     }
-    LOG(LOG_DEBUG, "conn=%s peer=%s closed: %s", c->id, c->peer, why);
+    char label[CLIENT_LABEL_MAX];
+    LOG(LOG_DEBUG, "%s closed: %s", client_label(s, c, label, sizeof label), why);
     if (c->websocket) {
         s->nwebsockets--;
     }
@@ -196,8 +196,9 @@ static void client_settle(server *s, client *c)
         return;
     }
     wsfwd_state st = wsfwd_conn_state(c->conn);
-    if ((st == WSFWD_STATE_CLOSING || st == WSFWD_STATE_CLOSED) && c->close_deadline == 0) {
-        c->close_deadline = s->now + s->opts->close_timeout_ms;
+    if ((st == WSFWD_STATE_CLOSING || st == WSFWD_STATE_CLOSED) && !c->closing) {
+        c->closing = true;
+        c->closing_at = (uint32_t)s->now;
     }
     if (!c->shut && wsfwd_conn_is_done(c->conn)) {
         shutdown(c->fd, SHUT_WR);
@@ -226,7 +227,7 @@ static void client_read(server *s, client *c)
             return;
         }
         s->stats.bytes_read += (uint64_t)r;
-        c->last_read = s->now;
+        c->last_read = (uint32_t)s->now;
         c->pinged = false;
         if (c->shut) {
             continue; /* after our FIN: read and discard until the peer's */
@@ -239,7 +240,9 @@ static void client_read(server *s, client *c)
                 routes_count_refusal(s, status);
             }
             if (rc != WSFWD_ERR_HS_REFUSED) {
-                LOG(LOG_DEBUG, "conn=%s peer=%s failed: %s", c->id, c->peer, wsfwd_strerror(rc));
+                char label[CLIENT_LABEL_MAX];
+                LOG(LOG_DEBUG, "%s failed: %s", client_label(s, c, label, sizeof label),
+                    wsfwd_strerror(rc));
             }
         }
         mark_dirty(s, c);
@@ -368,7 +371,8 @@ static void accept_burst(server *s, int lfd)
             close(fd);
             return;
         }
-        LOG(LOG_DEBUG, "conn=%s peer=%s accepted", c->id, c->peer);
+        char label[CLIENT_LABEL_MAX];
+        LOG(LOG_DEBUG, "%s accepted", client_label(s, c, label, sizeof label));
     }
 }
 
@@ -395,22 +399,43 @@ static void on_close(wsfwd_conn *conn, uint16_t code, const char *reason, size_t
 {
     server *s = ud;
     client *c = wsfwd_conn_user_data(conn);
+    char label[CLIENT_LABEL_MAX];
     mark_dirty(s, c); /* flush the close frame and start the close timer */
     if (err == WSFWD_ERR_QUEUE_FULL) {
+        /* Pool members are logged and counted when they leave their room (on_leave). */
         if (c->echo) {
-            s->stats.echo_slow_closes++; /* pool members are counted by their hub */
+            s->stats.echo_slow_closes++;
+            LOG(LOG_INFO, "%s closed as a slow reader (1008)",
+                client_label(s, c, label, sizeof label));
         }
-        LOG(LOG_INFO, "conn=%s peer=%s room=%s closed as a slow reader (1008)", c->id, c->peer,
-            c->room);
     } else if (err != WSFWD_OK) {
         s->stats.protocol_errors++;
-        LOG(LOG_DEBUG, "conn=%s peer=%s failed with %u: %s", c->id, c->peer, code,
+        LOG(LOG_DEBUG, "%s failed with %u: %s", client_label(s, c, label, sizeof label), code,
             wsfwd_strerror(err));
     } else {
         char shown[128];
         log_escape(reason, reason_len, shown, sizeof shown);
-        LOG(LOG_DEBUG, "conn=%s peer=%s closed by peer with %u \"%s\"", c->id, c->peer, code,
-            shown);
+        LOG(LOG_DEBUG, "%s closed by peer with %u \"%s\"", client_label(s, c, label, sizeof label),
+            code, shown);
+    }
+}
+
+/* A member left its room: log the slow readers, with the room they were in. */
+static void on_leave(wsfwd_pool *pool, wsfwd_conn *conn, wsfwd_leave_reason reason, void *ud)
+{
+    server *s = ud;
+    client *c = wsfwd_conn_user_data(conn);
+    if (reason == WSFWD_LEAVE_SLOW && log_enabled(LOG_INFO)) {
+        char label[CLIENT_LABEL_MAX];
+        char room[64];
+        wsfwd_str name = wsfwd_pool_name(pool);
+        if (wsfwd_pool_hub(pool) == s->global) {
+            snprintf(room, sizeof room, "(global)");
+        } else {
+            log_escape(name.ptr, name.len, room, sizeof room);
+        }
+        client_label(s, c, label, sizeof label);
+        LOG(LOG_INFO, "%s (left room=%s) closed as a slow reader (1008)", label, room);
     }
 }
 
@@ -432,8 +457,12 @@ static void raise_fd_limit(void)
 
 static int make_hub(server *s, wsfwd_hub **hub)
 {
-    if (wsfwd_hub_new(s->cfg, hub) != WSFWD_OK ||
-        wsfwd_hub_set_max_name(*hub, s->opts->max_room_name) != WSFWD_OK ||
+    if (wsfwd_hub_new(s->cfg, hub) != WSFWD_OK) {
+        return -1;
+    }
+    wsfwd_hub_set_user_data(*hub, s);
+    wsfwd_hub_on_leave(*hub, on_leave);
+    if (wsfwd_hub_set_max_name(*hub, s->opts->max_room_name) != WSFWD_OK ||
         wsfwd_hub_set_max_pools(*hub, s->opts->max_rooms) != WSFWD_OK ||
         wsfwd_hub_set_max_members(*hub, s->opts->max_room_members) != WSFWD_OK) {
         return -1;
@@ -563,22 +592,24 @@ static void check_timers(server *s)
     for (size_t i = s->n; i-- > s->nfixed;) {
         client *c = s->clients[i];
         wsfwd_state st = wsfwd_conn_state(c->conn);
-        if (c->close_deadline == 0 && (st == WSFWD_STATE_CLOSING || st == WSFWD_STATE_CLOSED)) {
-            c->close_deadline = s->now + o->close_timeout_ms;
+        uint32_t now = (uint32_t)s->now;
+        if (!c->closing && (st == WSFWD_STATE_CLOSING || st == WSFWD_STATE_CLOSED)) {
+            c->closing = true;
+            c->closing_at = now;
         }
-        if (c->close_deadline != 0 && s->now >= c->close_deadline) {
+        if (c->closing && now - c->closing_at >= o->close_timeout_ms) {
             client_close(s, c, "close timeout");
         } else if (st == WSFWD_STATE_HANDSHAKE &&
-                   s->now - c->accepted_at >= o->handshake_timeout_ms) {
+                   now - c->accepted_at >= o->handshake_timeout_ms) {
             s->stats.handshake_timeouts++;
             client_close(s, c, "handshake timeout");
         } else if (st == WSFWD_STATE_OPEN && o->idle_timeout_ms > 0 &&
-                   s->now - c->last_read >= o->idle_timeout_ms) {
+                   now - c->last_read >= o->idle_timeout_ms) {
             if (!c->pinged) {
                 c->pinged = true;
-                c->pinged_at = s->now;
+                c->pinged_at = now;
                 (void)wsfwd_conn_send(c->conn, WSFWD_OP_PING, "wsfwd", 5);
-            } else if (s->now - c->pinged_at >= o->pong_timeout_ms) {
+            } else if (now - c->pinged_at >= o->pong_timeout_ms) {
                 s->stats.idle_timeouts++;
                 client_close(s, c, "no pong before the deadline");
             }
