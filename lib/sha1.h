@@ -5,14 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mdhash.h"
+
 #define WSFWD_SHA1_DIGEST_LEN 20
 
-typedef struct wsfwd_sha1 {
-    uint32_t h[5];
-    uint64_t total;    /* bytes hashed so far */
-    uint8_t block[64]; /* the partial block */
-    size_t used;       /* bytes in block */
-} wsfwd_sha1;
+typedef wsfwd_md wsfwd_sha1;
 
 void wsfwd_sha1_init(wsfwd_sha1 *ctx);
 void wsfwd_sha1_update(wsfwd_sha1 *ctx, const void *data, size_t len);

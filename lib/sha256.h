@@ -5,16 +5,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mdhash.h"
 #include "wsfwd.h" /* WSFWD_SHA256_LEN, and the one-shot wsfwd_sha256 / wsfwd_hmac_sha256 */
 
 #define WSFWD_SHA256_BLOCK_LEN 64
 
-typedef struct wsfwd_sha256_ctx {
-    uint32_t h[8];
-    uint64_t total;    /* bytes hashed so far */
-    uint8_t block[64]; /* the partial block */
-    size_t used;       /* bytes in block */
-} wsfwd_sha256_ctx;
+typedef wsfwd_md wsfwd_sha256_ctx;
 
 void wsfwd_sha256_init(wsfwd_sha256_ctx *ctx);
 void wsfwd_sha256_update(wsfwd_sha256_ctx *ctx, const void *data, size_t len);
