@@ -12,6 +12,8 @@
 #   coverage  gcc --coverage: ctest label unit, then gcovr line coverage of lib/, which must
 #             reach WSFWD_COVERAGE_MIN percent (default 90)
 #   bench     the gcc build's ctest label bench, when tests/bench/ registers one
+#   peers     peers_smoke: builds the benchmark's peers (tests/bench/peers/build.sh) and checks
+#             each one's fan-out with a Python client (tests/bench/peers/smoke.py)
 #   e2e       the gcc build's ctest label e2e: tests/e2e/run.sh on the wsfwd binary (Python
 #             websockets, Node ws, headless Chromium, valgrind)
 #
@@ -27,7 +29,7 @@ JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 FUZZ_SECONDS=${WSFWD_FUZZ_SECONDS:-60}
 COVERAGE_MIN=${WSFWD_COVERAGE_MIN:-90}
 CI=${CI:-false}
-ALL_PHASES=(gcc clang sanitize fuzz coverage bench e2e)
+ALL_PHASES=(gcc clang sanitize fuzz coverage bench peers e2e)
 
 log_dir=$root/build/logs
 mkdir -p "$log_dir"
@@ -196,6 +198,21 @@ phase_bench() {
         return 0
     fi
     run_ctest gcc bench -j 1
+}
+
+phase_peers() {
+    need_cmd go golang-go
+    [[ -f /usr/share/gocode/src/github.com/gorilla/websocket/conn.go ]] ||
+        missing_pkgs+=(golang-github-gorilla-websocket-dev)
+    need_cmd gcc build-essential
+    need_cmd pkg-config pkg-config
+    command -v pkg-config >/dev/null && { pkg-config --exists libwebsockets || missing_pkgs+=(libwebsockets-dev); }
+    need_cmd node nodejs
+    need_cmd npm npm
+    /usr/bin/python3 -c 'import websockets' 2>/dev/null || missing_pkgs+=(python3-websockets)
+    check_deps || return
+    bash tests/bench/peers/build.sh
+    timeout 300 /usr/bin/python3 tests/bench/peers/smoke.py 2>&1 | tee "$log_dir/peers-smoke.log"
 }
 
 phase_e2e() {
