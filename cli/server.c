@@ -182,8 +182,8 @@ static void client_flush(server *s, client *c)
             break; /* the socket is full: wait for POLLOUT */
         }
     }
-    short events = c->shut ? POLLIN : (short)(POLLIN | (wsfwd_conn_pending(c->conn) > 0 ? POLLOUT : 0));
-    client_set_events(s, c, events);
+    bool more = !c->shut && wsfwd_conn_pending(c->conn) > 0;
+    client_set_events(s, c, more ? (short)(POLLIN | POLLOUT) : (short)POLLIN);
 }
 
 /*
