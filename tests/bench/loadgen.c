@@ -240,6 +240,15 @@ static void set_fatal(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(g.fatal, sizeof g.fatal, fmt, ap);
     va_end(ap);
+    /* The message goes into a JSON string as it is: keep it free of what would need escaping
+       (a server's close reason may hold quotes). */
+    for (char *ch = g.fatal; *ch != '\0'; ch++) {
+        if (*ch == '"') {
+            *ch = '\'';
+        } else if (*ch == '\\' || (unsigned char)*ch < 0x20) {
+            *ch = ' ';
+        }
+    }
 }
 
 static void on_alarm(int sig)
