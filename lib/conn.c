@@ -621,17 +621,23 @@ static int message_append(wsfwd_conn *c, const uint8_t *p, size_t n, bool masked
         return WSFWD_OK;
     }
     if (c->msg_cap - c->msg_len < n) {
-        size_t cap = c->msg_cap < 256 ? 256 : c->msg_cap * 2;
-        if (c->msg_len == 0 && c->fh.fin && c->fh.payload_len > cap) {
-            /* A one-frame message: its size is known (begin_frame checked it against the
-               limit), so allocate it once instead of growing it by realloc. */
-            cap = (size_t)c->fh.payload_len;
+        /* Grow with what has arrived, never with what a header announces: a peer that
+           claims a 1 MiB frame and sends one byte must not cost 1 MiB. Growing fourfold
+           from what is needed now keeps the copies and reallocations few (at most 4 bytes
+           held per byte received); the last step stops at the message's known end. */
+        size_t need = c->msg_len + n;
+        size_t cap = need < 1024 ? 4096 : need * 4;
+        if (c->fh.fin) {
+            uint64_t end = (uint64_t)(c->msg_len - moff) + c->fh.payload_len;
+            if (cap > end) {
+                cap = (size_t)end;
+            }
         }
         if (cap > c->cfg->max_message) {
             cap = c->cfg->max_message;
         }
-        if (cap < c->msg_len + n) {
-            cap = c->msg_len + n;
+        if (cap < need) {
+            cap = need;
         }
         uint8_t *m = wsfwd_mem_realloc(&c->cfg->alloc, c->msg, cap);
         if (m == NULL) {

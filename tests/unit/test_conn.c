@@ -1076,6 +1076,54 @@ static void test_allocation_failures(void **state)
     assert_true(done);
 }
 
+/* A header's announced length costs nothing until the bytes come: memory follows what arrived. */
+typedef struct size_alloc {
+    size_t largest;
+} size_alloc;
+
+static void *sa_malloc(size_t size, void *ud)
+{
+    size_alloc *a = ud;
+    a->largest = size > a->largest ? size : a->largest;
+    return malloc(size);
+}
+
+static void *sa_realloc(void *ptr, size_t size, void *ud)
+{
+    size_alloc *a = ud;
+    a->largest = size > a->largest ? size : a->largest;
+    return realloc(ptr, size);
+}
+
+static void sa_free(void *ptr, void *ud)
+{
+    (void)ud;
+    free(ptr);
+}
+
+static void test_announced_length_is_not_allocated(void **state)
+{
+    (void)state;
+    size_alloc sa = {0};
+    wsfwd_allocator alloc = {sa_malloc, sa_realloc, sa_free, &sa};
+    harness *h = harness_new(WSFWD_ROLE_SERVER, &alloc);
+    wsfwd_conn_set_open(h->conn);
+    /* A masked binary frame that claims 1 MiB, then only 10 bytes of it, then more. */
+    static uint8_t b[WSFWD_FRAME_HEADER_MAX + (1 << 20)];
+    size_t hl = wsfwd_frame_encode_header(b, true, WSFWD_OP_BINARY, 1 << 20, CLIENT_MASK);
+    memset(b + hl, 'x', 1 << 20);
+    wsfwd_mask(b + hl, 1 << 20, CLIENT_MASK, 0);
+    assert_int_equal(feed(h->conn, b, hl + 10), WSFWD_OK);
+    assert_true(sa.largest <= 4096);
+    assert_int_equal(feed(h->conn, b + hl + 10, 100000), WSFWD_OK);
+    assert_true(sa.largest <= 4 * (100000 + 10));
+    /* The rest completes the message: the buffer ends at its exact size. */
+    assert_int_equal(feed(h->conn, b + hl + 100010, (1 << 20) - 100010), WSFWD_OK);
+    assert_non_null(strstr(h->log, "msg 2 1048576 "));
+    assert_true(sa.largest <= (1 << 20));
+    harness_free(h);
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -1163,6 +1211,7 @@ int main(void)
         cmocka_unit_test(test_close_or_fail_inside_callbacks),
         cmocka_unit_test(test_output_signal_and_partial_consume),
         cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_announced_length_is_not_allocated),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_random_failure),
         cmocka_unit_test(test_default_random),
