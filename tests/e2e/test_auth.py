@@ -275,6 +275,50 @@ async def bad_secret_files_stop_the_start():
             check(words in lines[0], f"{args}: {lines[0]!r} does not say {words!r}")
 
 
+def doc_block(name):
+    """The code block after the marker "<!-- e2e: NAME" in docs/auth.md."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                        "auth.md")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    at = text.index(f"<!-- e2e: {name}")
+    start = text.index("```", at)
+    start = text.index("\n", start) + 1
+    return text[start:text.index("```", start)]
+
+
+@test(valgrind=True)
+async def docs_minting_recipes_work():
+    """docs/auth.md's two recipes, run as written (the key path swapped for a test file)."""
+    with Keys() as keys:
+        key_file = keys.write("secret", b"0123456789abcdef" * 4)
+        async with Server("--auth-secret-file", key_file) as s:
+            tokens = {}
+            need(os.path.exists("/usr/bin/openssl"), "openssl is not installed")
+            sh = doc_block("mint-openssl").replace("/etc/wsfwd/secret", key_file)
+            proc = await asyncio.create_subprocess_exec(
+                "bash", "-euo", "pipefail", "-c", sh, stdout=asyncio.subprocess.PIPE)
+            out, _ = await asyncio.wait_for(proc.communicate(), e2e.T(10))
+            eq(proc.returncode, 0, "the openssl recipe's exit status")
+            tokens["openssl"] = out.decode().strip()
+            try:
+                import jwt  # noqa: F401  (Debian python3-jwt)
+                have_jwt = True
+            except ImportError:
+                have_jwt = False
+            need(have_jwt, "PyJWT is missing (apt-get install python3-jwt)")
+            py = doc_block("mint-pyjwt").replace("/etc/wsfwd/secret", key_file)
+            scope = {}
+            exec(py, scope)
+            tokens["pyjwt"] = scope["token"]
+            for how, t in tokens.items():
+                c = await s.ws(f"/ws/lobby?token={t}")
+                d = await s.ws("/ws/lobby", **bearer(t))
+                await c.send(f"minted with {how}")
+                eq(await recv(d), f"minted with {how}", f"a token minted with {how}")
+                eq(await status_of(s, f"/ws/other?token={t}"), 403, f"{how}: another room")
+
+
 # ---- Limits ----------------------------------------------------------------------------------
 
 @test()
