@@ -210,8 +210,12 @@ static struct {
     int opened, pending_setup, next_to_connect;
     /* phase state */
     bool measuring, sending;
-    uint64_t t_start, t_stop_send, last_delivery;
+    uint64_t t_start, t_stop_send, t_stop_send_due, last_delivery;
     uint64_t deliveries, payload_bytes;
+    uint64_t expected; /* deliveries due for everything sent so far (all phases) */
+    /* open loop (--rate): round k, publisher i; period in ns (0: closed loop) */
+    uint64_t ol_k, ol_period;
+    int ol_i;
     uint64_t lost, dup, reordered, self, cross, corrupt, disconnects, protocol_errors,
         send_errors;
     hist lat, done_lat, lag;
@@ -369,6 +373,7 @@ static void publish(publisher *pb, uint64_t stamp)
         pb->sent_ts[k] = stamp;
     }
     pb->sent++;
+    g.expected += (uint64_t)(g.room_members[pb->room] - 1);
     int rc = wsfwd_conn_send(pb->c->conn, WSFWD_OP_BINARY, m, g.p.size);
     if (rc != WSFWD_OK) {
         g.send_errors++;
@@ -579,6 +584,31 @@ static void readable(lconn *c)
     }
 }
 
+/*
+ * Open loop: publish every message due by t, stamped with its scheduled time. Returns the
+ * microseconds until the next one (at most 50 ms).
+ */
+static int64_t send_due(uint64_t t)
+{
+    for (;;) {
+        uint64_t due = g.t_start + g.ol_k * g.ol_period +
+                       (uint64_t)g.ol_i * g.ol_period / (uint64_t)g.npubs;
+        if (due > t) {
+            uint64_t wait = (due - t) / 1000u;
+            return wait < 50000 ? (int64_t)wait : 50000;
+        }
+        hadd(&g.lag, t - due);
+        publish(&g.pubs[g.ol_i], due);
+        if (++g.ol_i == g.npubs) {
+            g.ol_i = 0;
+            g.ol_k++;
+        }
+    }
+}
+
+/* Events handled between two looks at the open loop's schedule. */
+#define EVENTS_PER_SEND_CHECK 16
+
 /* One turn: wait at most timeout_us, handle the events, write what was queued. */
 static void turn_us(int64_t timeout_us)
 {
@@ -596,6 +626,13 @@ static void turn_us(int64_t timeout_us)
         die(3, "epoll_wait: %s", strerror(errno));
     }
     for (int i = 0; i < n; i++) {
+        /* A long batch of reads must not hold back the open loop's sends: their lag would
+           count as latency (messages are stamped with the scheduled time). */
+        if (i > 0 && i % EVENTS_PER_SEND_CHECK == 0 && g.sending && g.ol_period > 0 &&
+            now_ns() < g.t_stop_send_due) {
+            send_due(now_ns());
+            flush_dirty();
+        }
         lconn *c = evs[i].data.ptr;
         if (c->state == C_DEAD) {
             continue;
@@ -766,13 +803,10 @@ static void connect_all(void)
     }
 }
 
+/* The sum over publishers of sent * (room members - 1), kept by publish(). */
 static uint64_t expected_deliveries(void)
 {
-    uint64_t e = 0;
-    for (int i = 0; i < g.npubs; i++) {
-        e += g.pubs[i].sent * (uint64_t)(g.room_members[g.pubs[i].room] - 1);
-    }
-    return e;
+    return g.expected;
 }
 
 static void reset_counters(void)
@@ -804,9 +838,10 @@ static double run_phase(double rate, double duration)
     g.sending = true;
     uint64_t send_until = g.t_start + (uint64_t)(duration * 1e9);
     uint64_t hard = send_until + (uint64_t)((g.p.drain + 5) * 1e9);
-    uint64_t period = rate > 0 ? (uint64_t)(1e9 / rate) : 0;
-    uint64_t k = 0; /* open loop cursor: round k, publisher i */
-    int i = 0;
+    g.t_stop_send_due = send_until;
+    g.ol_period = rate > 0 ? (uint64_t)(1e9 / rate) : 0;
+    g.ol_k = 0;
+    g.ol_i = 0;
     uint64_t last_alive = g.t_start;
     if (rate <= 0) {
         for (int j = 0; j < g.npubs; j++) {
@@ -821,20 +856,7 @@ static double run_phase(double rate, double duration)
             g.t_stop_send = t;
         }
         if (g.sending && rate > 0) {
-            for (;;) {
-                uint64_t due = g.t_start + k * period + (uint64_t)i * period / (uint64_t)g.npubs;
-                if (due > t) {
-                    uint64_t wait = (due - t) / 1000u;
-                    timeout = wait < 50000 ? (int64_t)wait : 50000;
-                    break;
-                }
-                hadd(&g.lag, t - due);
-                publish(&g.pubs[i], due);
-                if (++i == g.npubs) {
-                    i = 0;
-                    k++;
-                }
-            }
+            timeout = send_due(t);
         } else if (g.sending && g.p.gap > 0) {
             for (int j = 0; j < g.npubs; j++) {
                 pub_fill(&g.pubs[j]);
@@ -885,6 +907,7 @@ static double run_phase(double rate, double duration)
         }
     }
     g.sending = false;
+    g.ol_period = 0;
     uint64_t end = g.last_delivery > g.t_start ? g.last_delivery : now_ns();
     return (double)(end - g.t_start) / 1e9;
 }
