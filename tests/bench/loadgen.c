@@ -26,6 +26,9 @@
  * power of two: a reported value is within 1/64 of the true one); max is exact. Closed loop
  * stamps the real send time; open loop (--rate) stamps the scheduled time, so a generator
  * that falls behind shows up in the latency (no coordinated omission) and in send_lag.
+ * The receive time is taken when read() returns; arrival_latency uses instead the kernel's
+ * receive timestamp (SO_TIMESTAMPNS) of the last segment the read returned, so a generator busy
+ * with other sockets does not add its own delay (still from the scheduled send time).
  *
  * Bounds: setup, run and drain each have a deadline, and alarm() backs the whole run up
  * (--timeout). A server that dies (EOF/RST), closes a connection, stops delivering for
@@ -103,6 +106,30 @@ static uint64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * CLOCK_REALTIME minus CLOCK_MONOTONIC (ns), for the kernel's receive timestamps
+ * (SO_TIMESTAMPNS, realtime). Taken as the sample with the narrowest bracket of a few.
+ */
+static int64_t realtime_offset(void)
+{
+    int64_t best = 0;
+    uint64_t best_width = UINT64_MAX;
+    for (int i = 0; i < 16; i++) {
+        struct timespec a, r, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        clock_gettime(CLOCK_REALTIME, &r);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        uint64_t ma = (uint64_t)a.tv_sec * 1000000000u + (uint64_t)a.tv_nsec;
+        uint64_t mb = (uint64_t)b.tv_sec * 1000000000u + (uint64_t)b.tv_nsec;
+        int64_t rt = (int64_t)r.tv_sec * 1000000000 + r.tv_nsec;
+        if (mb - ma < best_width) {
+            best_width = mb - ma;
+            best = rt - (int64_t)(ma + (mb - ma) / 2);
+        }
+    }
+    return best;
 }
 
 #define HSUB 64
@@ -219,6 +246,9 @@ static struct {
     uint64_t lost, dup, reordered, self, cross, corrupt, disconnects, protocol_errors,
         send_errors;
     hist lat, done_lat, lag;
+    hist arrival; /* send to the kernel's receive timestamp of the read's last segment */
+    uint64_t now_kernel; /* that timestamp for the read being fed, monotonic ns (0: none) */
+    int64_t rt_offset;   /* realtime_offset() */
     uint64_t done_ns[64]; /* the first times-to-every-receiver, exact (S4's broadcasts) */
     int ndone;
     char fatal[256];
@@ -463,6 +493,9 @@ static int on_message(wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data, si
     g.payload_bytes += len;
     g.last_delivery = g.now;
     hadd(&g.lat, g.now > ts ? g.now - ts : 0);
+    if (g.now_kernel != 0) {
+        hadd(&g.arrival, g.now_kernel > ts ? g.now_kernel - ts : 0);
+    }
     if (g.p.inflight > 0 && seq >= pb->done) {
         size_t k = seq % (uint64_t)g.p.inflight;
         if (--pb->remaining[k] == 0) {
@@ -510,6 +543,8 @@ static void start_connect(lconn *c)
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* The kernel's receive time of each read's data, beside the time read() returned. */
+    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g.p.port)};
     if (inet_pton(AF_INET, g.p.host, &a.sin_addr) != 1) {
         die(2, "--host must be an IPv4 address, not '%s'", g.p.host);
@@ -557,7 +592,14 @@ static uint8_t rbuf[READ_BUF];
 
 static void readable(lconn *c)
 {
-    ssize_t r = read(c->fd, rbuf, sizeof rbuf);
+    union {
+        char buf[CMSG_SPACE(sizeof(struct timespec))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {.iov_base = rbuf, .iov_len = sizeof rbuf};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                        .msg_controllen = sizeof ctl.buf};
+    ssize_t r = recvmsg(c->fd, &mh, 0);
     if (r < 0) {
         if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) {
             return;
@@ -570,6 +612,15 @@ static void readable(lconn *c)
         return;
     }
     g.now = now_ns();
+    g.now_kernel = 0;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec kt;
+            memcpy(&kt, CMSG_DATA(cm), sizeof kt);
+            int64_t k = (int64_t)kt.tv_sec * 1000000000 + kt.tv_nsec - g.rt_offset;
+            g.now_kernel = k > 0 ? (uint64_t)k : 0;
+        }
+    }
     int rc = wsfwd_conn_feed(c->conn, rbuf, (size_t)r);
     if (rc != WSFWD_OK) {
         if (c->state != C_OPEN) {
@@ -816,6 +867,8 @@ static void reset_counters(void)
     memset(&g.lat, 0, sizeof g.lat);
     memset(&g.done_lat, 0, sizeof g.done_lat);
     memset(&g.lag, 0, sizeof g.lag);
+    memset(&g.arrival, 0, sizeof g.arrival);
+    g.rt_offset = realtime_offset();
     g.ndone = 0;
 }
 
@@ -962,6 +1015,7 @@ static void report(const result *r, const char *extra_json, bool final)
            "\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f,\"mean\":%.1f},"
            "\"all_receivers_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f,\"n\":%" PRIu64 "},"
            "\"send_lag_us\":{\"p99\":%.1f,\"max\":%.1f},"
+           "\"arrival_latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f,\"n\":%" PRIu64 "},"
            "\"lost\":%" PRIu64 ",\"duplicated\":%" PRIu64 ",\"reordered\":%" PRIu64
            ",\"self_delivered\":%" PRIu64 ",\"cross_room\":%" PRIu64 ",\"corrupt\":%" PRIu64
            ",\"disconnects\":%" PRIu64 ",\"protocol_errors\":%" PRIu64 ",\"send_errors\":%" PRIu64
@@ -974,7 +1028,8 @@ static void report(const result *r, const char *extra_json, bool final)
            us(hq(&g.lat, 0.5)), us(hq(&g.lat, 0.99)), us(hq(&g.lat, 0.999)), us(g.lat.max),
            g.lat.n ? us(g.lat.sum / g.lat.n) : 0.0, us(hq(&g.done_lat, 0.5)),
            us(hq(&g.done_lat, 0.99)), us(g.done_lat.max), g.done_lat.n, us(hq(&g.lag, 0.99)),
-           us(g.lag.max), g.lost, g.dup, g.reordered, g.self, g.cross, g.corrupt, g.disconnects,
+           us(g.lag.max), us(hq(&g.arrival, 0.5)), us(hq(&g.arrival, 0.99)), us(g.arrival.max),
+           g.arrival.n, g.lost, g.dup, g.reordered, g.self, g.cross, g.corrupt, g.disconnects,
            g.protocol_errors, g.send_errors, p->server_pid, r->have_cpu ? r->server_cpu : -1.0,
            cpu_per_m, r->rss_before, r->rss_after,
            r->rss_after > 0 && r->rss_before > 0 ? (double)(r->rss_after - r->rss_before) / conns : -1.0,
@@ -999,6 +1054,11 @@ static void report(const result *r, const char *extra_json, bool final)
     fprintf(stderr, "  %-22s p50 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  (log-linear histogram)\n",
             "latency (us)", us(hq(&g.lat, 0.5)), us(hq(&g.lat, 0.99)), us(hq(&g.lat, 0.999)),
             us(g.lat.max));
+    if (g.arrival.n > 0) {
+        fprintf(stderr, "  %-22s p50 %.1f  p99 %.1f  max %.1f  (kernel receive timestamp)\n",
+                "arrival latency (us)", us(hq(&g.arrival, 0.5)), us(hq(&g.arrival, 0.99)),
+                us(g.arrival.max));
+    }
     if (g.done_lat.n > 0) {
         fprintf(stderr, "  %-22s p50 %.1f  p99 %.1f  max %.1f  over %" PRIu64 " messages\n",
                 "to every receiver (us)", us(hq(&g.done_lat, 0.5)), us(hq(&g.done_lat, 0.99)),
@@ -1245,6 +1305,7 @@ int main(int argc, char **argv)
     wsfwd_config_on_output(g.cfg, on_output);
 
     g.ep = epoll_create1(EPOLL_CLOEXEC);
+    g.rt_offset = realtime_offset();
     g.conns = calloc((size_t)g.nconns, sizeof *g.conns);
     g.pubs = calloc((size_t)g.npubs, sizeof *g.pubs);
     g.room_members = calloc((size_t)p->rooms, sizeof *g.room_members);
