@@ -543,8 +543,11 @@ static void start_connect(lconn *c)
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    /* The kernel's receive time of each read's data, beside the time read() returned. */
-    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+    /* Open loop: the kernel's receive time of each read's data, beside the time read()
+       returned. Not for closed loops (S1, S2): the timestamps cost the generator CPU there. */
+    if (g.p.rate > 0 || g.p.search) {
+        setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+    }
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g.p.port)};
     if (inet_pton(AF_INET, g.p.host, &a.sin_addr) != 1) {
         die(2, "--host must be an IPv4 address, not '%s'", g.p.host);
