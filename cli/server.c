@@ -38,6 +38,7 @@ _Static_assert(sizeof(wsfwd_iovec) == sizeof(struct iovec), "wsfwd_iovec is an i
 #define READS_PER_TURN 8  /* fairness: a busy client yields after this many reads */
 #define ACCEPTS_PER_TURN 256
 #define WRITE_IOV 64
+#define FLUSH_BUDGET_MAX (256 * 1024) /* bytes read in a turn before its output is written */
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t reload_requested;
@@ -259,9 +260,14 @@ static void client_read(server *s, client *c)
             }
         }
         mark_dirty(s, c);
-        /* Write what this read produced before reading more, from anyone: the queue limit is
-           meant for readers that do not keep up, not for bytes never offered to them. */
-        flush_dirty(s);
+        /* Output is written once per loop turn, so a recipient gets everything the turn's reads
+           produced for it in one writev. But not more than flush_budget bytes read go unwritten:
+           the queue limit is meant for readers that do not keep up, not for bytes never offered
+           to them. */
+        s->unflushed += (size_t)r;
+        if (s->unflushed >= s->flush_budget) {
+            flush_dirty(s);
+        }
         if ((size_t)r < READ_SIZE) {
             return;
         }
@@ -544,7 +550,8 @@ int server_open(server **out, const options *o)
         server_free(s);
         return -1;
     }
-
+    /* A quarter of the queue limit, at most 256 KiB: what one turn may read before it writes. */
+    s->flush_budget = o->max_queue / 4 < FLUSH_BUDGET_MAX ? o->max_queue / 4 : FLUSH_BUDGET_MAX;
     s->cap = 64;
     s->pfds = calloc(s->cap, sizeof *s->pfds);
     s->clients = calloc(s->cap, sizeof *s->clients);
@@ -618,6 +625,7 @@ void server_free(server *s)
 
 static void flush_dirty(server *s)
 {
+    s->unflushed = 0;
     while (s->dirty != NULL) {
         client *c = s->dirty;
         s->dirty = c->next_dirty;

@@ -91,6 +91,8 @@ struct server {
     bool stopping;
     uint64_t stop_deadline;
     server_stats stats;
+    size_t unflushed;       /* bytes read since the last flush_dirty */
+    size_t flush_budget;    /* flush_dirty once unflushed reaches this, before the turn's end */
     uint8_t rbuf[65536];
 };
 

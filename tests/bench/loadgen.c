@@ -26,6 +26,9 @@
  * power of two: a reported value is within 1/64 of the true one); max is exact. Closed loop
  * stamps the real send time; open loop (--rate) stamps the scheduled time, so a generator
  * that falls behind shows up in the latency (no coordinated omission) and in send_lag.
+ * The receive time is taken when read() returns; arrival_latency uses instead the kernel's
+ * receive timestamp (SO_TIMESTAMPNS) of the last segment the read returned, so a generator busy
+ * with other sockets does not add its own delay (still from the scheduled send time).
  *
  * Bounds: setup, run and drain each have a deadline, and alarm() backs the whole run up
  * (--timeout). A server that dies (EOF/RST), closes a connection, stops delivering for
@@ -103,6 +106,30 @@ static uint64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * CLOCK_REALTIME minus CLOCK_MONOTONIC (ns), for the kernel's receive timestamps
+ * (SO_TIMESTAMPNS, realtime). Taken as the sample with the narrowest bracket of a few.
+ */
+static int64_t realtime_offset(void)
+{
+    int64_t best = 0;
+    uint64_t best_width = UINT64_MAX;
+    for (int i = 0; i < 16; i++) {
+        struct timespec a, r, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        clock_gettime(CLOCK_REALTIME, &r);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        uint64_t ma = (uint64_t)a.tv_sec * 1000000000u + (uint64_t)a.tv_nsec;
+        uint64_t mb = (uint64_t)b.tv_sec * 1000000000u + (uint64_t)b.tv_nsec;
+        int64_t rt = (int64_t)r.tv_sec * 1000000000 + r.tv_nsec;
+        if (mb - ma < best_width) {
+            best_width = mb - ma;
+            best = rt - (int64_t)(ma + (mb - ma) / 2);
+        }
+    }
+    return best;
 }
 
 #define HSUB 64
@@ -210,11 +237,18 @@ static struct {
     int opened, pending_setup, next_to_connect;
     /* phase state */
     bool measuring, sending;
-    uint64_t t_start, t_stop_send, last_delivery;
+    uint64_t t_start, t_stop_send, t_stop_send_due, last_delivery;
     uint64_t deliveries, payload_bytes;
+    uint64_t expected; /* deliveries due for everything sent so far (all phases) */
+    /* open loop (--rate): round k, publisher i; period in ns (0: closed loop) */
+    uint64_t ol_k, ol_period;
+    int ol_i;
     uint64_t lost, dup, reordered, self, cross, corrupt, disconnects, protocol_errors,
         send_errors;
     hist lat, done_lat, lag;
+    hist arrival; /* send to the kernel's receive timestamp of the read's last segment */
+    uint64_t now_kernel; /* that timestamp for the read being fed, monotonic ns (0: none) */
+    int64_t rt_offset;   /* realtime_offset() */
     uint64_t done_ns[64]; /* the first times-to-every-receiver, exact (S4's broadcasts) */
     int ndone;
     char fatal[256];
@@ -369,6 +403,7 @@ static void publish(publisher *pb, uint64_t stamp)
         pb->sent_ts[k] = stamp;
     }
     pb->sent++;
+    g.expected += (uint64_t)(g.room_members[pb->room] - 1);
     int rc = wsfwd_conn_send(pb->c->conn, WSFWD_OP_BINARY, m, g.p.size);
     if (rc != WSFWD_OK) {
         g.send_errors++;
@@ -458,6 +493,9 @@ static int on_message(wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data, si
     g.payload_bytes += len;
     g.last_delivery = g.now;
     hadd(&g.lat, g.now > ts ? g.now - ts : 0);
+    if (g.now_kernel != 0) {
+        hadd(&g.arrival, g.now_kernel > ts ? g.now_kernel - ts : 0);
+    }
     if (g.p.inflight > 0 && seq >= pb->done) {
         size_t k = seq % (uint64_t)g.p.inflight;
         if (--pb->remaining[k] == 0) {
@@ -505,6 +543,11 @@ static void start_connect(lconn *c)
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* Open loop: the kernel's receive time of each read's data, beside the time read()
+       returned. Not for closed loops (S1, S2): the timestamps cost the generator CPU there. */
+    if (g.p.rate > 0 || g.p.search) {
+        setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+    }
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g.p.port)};
     if (inet_pton(AF_INET, g.p.host, &a.sin_addr) != 1) {
         die(2, "--host must be an IPv4 address, not '%s'", g.p.host);
@@ -552,7 +595,14 @@ static uint8_t rbuf[READ_BUF];
 
 static void readable(lconn *c)
 {
-    ssize_t r = read(c->fd, rbuf, sizeof rbuf);
+    union {
+        char buf[CMSG_SPACE(sizeof(struct timespec))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {.iov_base = rbuf, .iov_len = sizeof rbuf};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                        .msg_controllen = sizeof ctl.buf};
+    ssize_t r = recvmsg(c->fd, &mh, 0);
     if (r < 0) {
         if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) {
             return;
@@ -565,6 +615,15 @@ static void readable(lconn *c)
         return;
     }
     g.now = now_ns();
+    g.now_kernel = 0;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec kt;
+            memcpy(&kt, CMSG_DATA(cm), sizeof kt);
+            int64_t k = (int64_t)kt.tv_sec * 1000000000 + kt.tv_nsec - g.rt_offset;
+            g.now_kernel = k > 0 ? (uint64_t)k : 0;
+        }
+    }
     int rc = wsfwd_conn_feed(c->conn, rbuf, (size_t)r);
     if (rc != WSFWD_OK) {
         if (c->state != C_OPEN) {
@@ -578,6 +637,31 @@ static void readable(lconn *c)
         mark_dirty(c);
     }
 }
+
+/*
+ * Open loop: publish every message due by t, stamped with its scheduled time. Returns the
+ * microseconds until the next one (at most 50 ms).
+ */
+static int64_t send_due(uint64_t t)
+{
+    for (;;) {
+        uint64_t due = g.t_start + g.ol_k * g.ol_period +
+                       (uint64_t)g.ol_i * g.ol_period / (uint64_t)g.npubs;
+        if (due > t) {
+            uint64_t wait = (due - t) / 1000u;
+            return wait < 50000 ? (int64_t)wait : 50000;
+        }
+        hadd(&g.lag, t - due);
+        publish(&g.pubs[g.ol_i], due);
+        if (++g.ol_i == g.npubs) {
+            g.ol_i = 0;
+            g.ol_k++;
+        }
+    }
+}
+
+/* Events handled between two looks at the open loop's schedule. */
+#define EVENTS_PER_SEND_CHECK 16
 
 /* One turn: wait at most timeout_us, handle the events, write what was queued. */
 static void turn_us(int64_t timeout_us)
@@ -596,6 +680,13 @@ static void turn_us(int64_t timeout_us)
         die(3, "epoll_wait: %s", strerror(errno));
     }
     for (int i = 0; i < n; i++) {
+        /* A long batch of reads must not hold back the open loop's sends: their lag would
+           count as latency (messages are stamped with the scheduled time). */
+        if (i > 0 && i % EVENTS_PER_SEND_CHECK == 0 && g.sending && g.ol_period > 0 &&
+            now_ns() < g.t_stop_send_due) {
+            send_due(now_ns());
+            flush_dirty();
+        }
         lconn *c = evs[i].data.ptr;
         if (c->state == C_DEAD) {
             continue;
@@ -766,13 +857,10 @@ static void connect_all(void)
     }
 }
 
+/* The sum over publishers of sent * (room members - 1), kept by publish(). */
 static uint64_t expected_deliveries(void)
 {
-    uint64_t e = 0;
-    for (int i = 0; i < g.npubs; i++) {
-        e += g.pubs[i].sent * (uint64_t)(g.room_members[g.pubs[i].room] - 1);
-    }
-    return e;
+    return g.expected;
 }
 
 static void reset_counters(void)
@@ -782,6 +870,8 @@ static void reset_counters(void)
     memset(&g.lat, 0, sizeof g.lat);
     memset(&g.done_lat, 0, sizeof g.done_lat);
     memset(&g.lag, 0, sizeof g.lag);
+    memset(&g.arrival, 0, sizeof g.arrival);
+    g.rt_offset = realtime_offset();
     g.ndone = 0;
 }
 
@@ -804,9 +894,10 @@ static double run_phase(double rate, double duration)
     g.sending = true;
     uint64_t send_until = g.t_start + (uint64_t)(duration * 1e9);
     uint64_t hard = send_until + (uint64_t)((g.p.drain + 5) * 1e9);
-    uint64_t period = rate > 0 ? (uint64_t)(1e9 / rate) : 0;
-    uint64_t k = 0; /* open loop cursor: round k, publisher i */
-    int i = 0;
+    g.t_stop_send_due = send_until;
+    g.ol_period = rate > 0 ? (uint64_t)(1e9 / rate) : 0;
+    g.ol_k = 0;
+    g.ol_i = 0;
     uint64_t last_alive = g.t_start;
     if (rate <= 0) {
         for (int j = 0; j < g.npubs; j++) {
@@ -821,20 +912,7 @@ static double run_phase(double rate, double duration)
             g.t_stop_send = t;
         }
         if (g.sending && rate > 0) {
-            for (;;) {
-                uint64_t due = g.t_start + k * period + (uint64_t)i * period / (uint64_t)g.npubs;
-                if (due > t) {
-                    uint64_t wait = (due - t) / 1000u;
-                    timeout = wait < 50000 ? (int64_t)wait : 50000;
-                    break;
-                }
-                hadd(&g.lag, t - due);
-                publish(&g.pubs[i], due);
-                if (++i == g.npubs) {
-                    i = 0;
-                    k++;
-                }
-            }
+            timeout = send_due(t);
         } else if (g.sending && g.p.gap > 0) {
             for (int j = 0; j < g.npubs; j++) {
                 pub_fill(&g.pubs[j]);
@@ -885,6 +963,7 @@ static double run_phase(double rate, double duration)
         }
     }
     g.sending = false;
+    g.ol_period = 0;
     uint64_t end = g.last_delivery > g.t_start ? g.last_delivery : now_ns();
     return (double)(end - g.t_start) / 1e9;
 }
@@ -939,6 +1018,7 @@ static void report(const result *r, const char *extra_json, bool final)
            "\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f,\"mean\":%.1f},"
            "\"all_receivers_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f,\"n\":%" PRIu64 "},"
            "\"send_lag_us\":{\"p99\":%.1f,\"max\":%.1f},"
+           "\"arrival_latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f,\"n\":%" PRIu64 "},"
            "\"lost\":%" PRIu64 ",\"duplicated\":%" PRIu64 ",\"reordered\":%" PRIu64
            ",\"self_delivered\":%" PRIu64 ",\"cross_room\":%" PRIu64 ",\"corrupt\":%" PRIu64
            ",\"disconnects\":%" PRIu64 ",\"protocol_errors\":%" PRIu64 ",\"send_errors\":%" PRIu64
@@ -951,7 +1031,8 @@ static void report(const result *r, const char *extra_json, bool final)
            us(hq(&g.lat, 0.5)), us(hq(&g.lat, 0.99)), us(hq(&g.lat, 0.999)), us(g.lat.max),
            g.lat.n ? us(g.lat.sum / g.lat.n) : 0.0, us(hq(&g.done_lat, 0.5)),
            us(hq(&g.done_lat, 0.99)), us(g.done_lat.max), g.done_lat.n, us(hq(&g.lag, 0.99)),
-           us(g.lag.max), g.lost, g.dup, g.reordered, g.self, g.cross, g.corrupt, g.disconnects,
+           us(g.lag.max), us(hq(&g.arrival, 0.5)), us(hq(&g.arrival, 0.99)), us(g.arrival.max),
+           g.arrival.n, g.lost, g.dup, g.reordered, g.self, g.cross, g.corrupt, g.disconnects,
            g.protocol_errors, g.send_errors, p->server_pid, r->have_cpu ? r->server_cpu : -1.0,
            cpu_per_m, r->rss_before, r->rss_after,
            r->rss_after > 0 && r->rss_before > 0 ? (double)(r->rss_after - r->rss_before) / conns : -1.0,
@@ -976,6 +1057,11 @@ static void report(const result *r, const char *extra_json, bool final)
     fprintf(stderr, "  %-22s p50 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  (log-linear histogram)\n",
             "latency (us)", us(hq(&g.lat, 0.5)), us(hq(&g.lat, 0.99)), us(hq(&g.lat, 0.999)),
             us(g.lat.max));
+    if (g.arrival.n > 0) {
+        fprintf(stderr, "  %-22s p50 %.1f  p99 %.1f  max %.1f  (kernel receive timestamp)\n",
+                "arrival latency (us)", us(hq(&g.arrival, 0.5)), us(hq(&g.arrival, 0.99)),
+                us(g.arrival.max));
+    }
     if (g.done_lat.n > 0) {
         fprintf(stderr, "  %-22s p50 %.1f  p99 %.1f  max %.1f  over %" PRIu64 " messages\n",
                 "to every receiver (us)", us(hq(&g.done_lat, 0.5)), us(hq(&g.done_lat, 0.99)),
@@ -1222,6 +1308,7 @@ int main(int argc, char **argv)
     wsfwd_config_on_output(g.cfg, on_output);
 
     g.ep = epoll_create1(EPOLL_CLOEXEC);
+    g.rt_offset = realtime_offset();
     g.conns = calloc((size_t)g.nconns, sizeof *g.conns);
     g.pubs = calloc((size_t)g.npubs, sizeof *g.pubs);
     g.room_members = calloc((size_t)p->rooms, sizeof *g.room_members);

@@ -56,6 +56,7 @@ METRICS = {
            ("p50 latency ms", "latency_us.p50", 1e-3, "%.2f"),
            ("p99 latency ms", "latency_us.p99", 1e-3, "%.2f"),
            ("max latency ms", "latency_us.max", 1e-3, "%.1f"),
+           ("arrival p99 latency ms", "arrival_latency_us.p99", 1e-3, "%.2f"),
            ("generator send lag p99 ms", "send_lag_us.p99", 1e-3, "%.2f"),
            ("server CPU-s per M deliveries", "server_cpu_s_per_m_deliveries", 1, "%.2f")],
     "S3max": [("max rate without loss, msg/s/client", "max_sustained_rate", 1, "%g")],
