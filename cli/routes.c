@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "log.h"
 #include "server_internal.h"
 
@@ -196,6 +197,13 @@ static void respond_stats(server *s, wsfwd_conn *conn)
         (void)wsfwd_conn_refuse(conn, 500);
         return;
     }
+    if (s->cluster != NULL && n >= 2) { /* insert ,"cluster":{...} before the final "}\n" */
+        size_t extra = cluster_stats_json(s, body + n - 2, sizeof body - (size_t)n);
+        if (extra > 0 && (size_t)n + extra < sizeof body) {
+            n += (int)extra;
+            memcpy(body + n - 2, "}\n", 2);
+        }
+    }
     (void)wsfwd_conn_respond(conn, 200, "application/json", body, (size_t)n);
 }
 
@@ -291,7 +299,7 @@ int routes_on_request(wsfwd_conn *conn, const wsfwd_request *req, void *ud)
         refuse(s, conn, rc == WSFWD_ERR_POOL_NAME ? 400 : 503, wsfwd_strerror(rc));
         return 0;
     }
-    wsfwd_conn_set_mode(conn, WSFWD_MODE_FORWARD);
+    wsfwd_conn_set_mode(conn, cluster_member_mode(s));
     accepted(s, c, conn, global ? "in the global pool" : "in a room");
     return 0;
 }

@@ -81,6 +81,7 @@ struct server {
     bool stopping;
     uint64_t stop_deadline;
     server_stats stats;
+    struct cluster *cluster; /* --redis (cluster.c), else NULL */
     uint8_t rbuf[65536];
 };
 
