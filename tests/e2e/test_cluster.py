@@ -1,0 +1,555 @@
+#!/usr/bin/python3
+"""End-to-end tests of wsfwd --redis: several wsfwd nodes on one Redis, and behind nginx.
+
+    /usr/bin/python3 tests/e2e/test_cluster.py PATH/TO/wsfwd [-k SUBSTRING]...
+
+Each test starts its own redis-server (and nginx) on 127.0.0.1 on a free port, with its own
+temporary directory and configuration given on the command line, and kills only the processes
+it started. Clients are Python `websockets`; the wsfwd process handling comes from
+test_python.py (Server). The last line printed is "N passed, N failed". With CI=true a missing
+redis-server or nginx is a failure, never a skip.
+"""
+import asyncio
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_python as tp  # noqa: E402
+from test_python import Fail, Skip, check, eq, expect_silence, need, recv  # noqa: E402
+
+REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+OWN = []  # every redis-server and nginx started here: killed by pid at exit
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port):
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        try:
+            s.connect(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+async def wait_until(pred, what, bound=10):
+    deadline = time.monotonic() + bound
+    while not pred():
+        if time.monotonic() > deadline:
+            raise Fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+class Redis:
+    """A redis-server of our own on a free loopback port; stop() and start() again keep it."""
+
+    def __init__(self):
+        need(os.path.exists(REDIS), "redis-server is missing (apt-get install redis-server)")
+        self.dir = tempfile.mkdtemp(prefix="wsfwd-redis.")
+        self.port = free_port()
+        self.proc = None
+
+    async def start(self):
+        self.proc = subprocess.Popen(
+            [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
+             "--protected-mode", "yes", "--logfile", os.path.join(self.dir, "redis.log")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=tp.die_with_parent)
+        OWN.append(self.proc)
+        await wait_until(lambda: port_open(self.port) or self.proc.poll() is not None,
+                         "redis-server to listen")
+        check(self.proc.poll() is None, "redis-server exited at start")
+        return self
+
+    def stop(self, sig=signal.SIGKILL):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(10)
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    @property
+    def addr(self):
+        return f"127.0.0.1:{self.port}"
+
+    def close(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    async def __aenter__(self):
+        return await self.start()
+
+    async def __aexit__(self, *exc):
+        self.close()
+
+
+class Nodes:
+    """n wsfwd nodes on one Redis; every one must exit 0 on SIGTERM at the end."""
+
+    def __init__(self, redis, n, *args):
+        self.servers = [tp.Server("--redis", redis.addr, *args) for _ in range(n)]
+
+    async def __aenter__(self):
+        for s in self.servers:
+            await s.__aenter__()
+        return self.servers
+
+    async def __aexit__(self, etype, exc, tb):
+        err = None
+        for s in self.servers:
+            try:
+                await s.__aexit__(etype, exc, tb)
+            except Exception as e:  # report the first, but stop them all
+                err = err or e
+        if err is not None and etype is None:
+            raise err
+
+
+def cluster(s):
+    return s.stats()["cluster"]
+
+
+async def wait_cluster(s, pred, what, bound=10):
+    return (await s.wait_stats(lambda st: pred(st["cluster"]), what, bound))["cluster"]
+
+
+async def subscribed(servers, rooms=1):
+    for s in servers:
+        await wait_cluster(s, lambda c: c["link"] == "up" and c["subscribed_rooms"] >= rooms,
+                           f"{rooms} subscribed rooms")
+
+
+TESTS = []
+
+
+def test(fn):
+    TESTS.append((fn.__name__, fn))
+    return fn
+
+
+# ---- Tests ---------------------------------------------------------------------------------------
+
+@test
+async def three_nodes_fan_out_without_echo():
+    async with Redis() as r, Nodes(r, 3) as (a, b, c):
+        ca, ca2 = await a.ws("/ws/room1"), await a.ws("/ws/room1")
+        cb, cc = await b.ws("/ws/room1"), await c.ws("/ws/room1")
+        await subscribed([a, b, c])
+        await ca.send("from A")
+        eq(await recv(cb), "from A", "B's client")
+        eq(await recv(cc), "from A", "C's client")
+        eq(await recv(ca2), "from A", "A's other client")
+        await cb.send(b"\x00\xffbinary from B")
+        eq(await recv(ca), b"\x00\xffbinary from B", "A's client gets B's binary")
+        eq(await recv(cc), b"\x00\xffbinary from B", "C's client")
+        eq(await recv(ca2), b"\x00\xffbinary from B", "A's other client")
+        # The senders never got their own messages, and nothing came twice.
+        for cl in (ca, cb, cc, ca2):
+            await expect_silence(cl, 0.3)
+        st = cluster(a)
+        check(re.fullmatch(r"[0-9a-f]{32}", st["node"]), f"node id {st['node']!r}")
+        eq((st["link"], st["subscribed_rooms"], st["not_crossed"]), ("up", 1, 0),
+           "A's link, subscribed rooms and messages that did not cross")
+        check(st["published"] >= 1 and st["received"] >= 2, f"A's counters {st}")
+        check(len({cluster(x)["node"] for x in (a, b, c)}) == 3, "three distinct node ids")
+
+
+@test
+async def rooms_isolated_across_nodes():
+    async with Redis() as r, Nodes(r, 3) as (a, b, c):
+        # /ws (global), a room called "global", one called like the global channel, and one
+        # whose name has bytes a channel could confuse.
+        paths = ["/ws", "/ws/global", "/ws/wsfwd%3Aglobal", "/ws/a%20b%0A%C3%A9"]
+        clients = {p: [await n.ws(p) for n in (a, b, c)] for p in paths}
+        await subscribed([a, b, c], rooms=len(paths))
+        for i, p in enumerate(paths):
+            await clients[p][i % 3].send(f"to {p}")
+        for i, p in enumerate(paths):
+            for k in range(3):
+                if k != i % 3:
+                    eq(await recv(clients[p][k]), f"to {p}", f"{p} on node {k}")
+        for p in paths:
+            for cl in clients[p]:
+                await expect_silence(cl, 0.2)
+        # Rooms are unsubscribed when their last local member leaves.
+        for cl in clients["/ws/global"]:
+            await cl.close()
+        for n in (a, b, c):
+            await wait_cluster(n, lambda st: st["subscribed_rooms"] == len(paths) - 1,
+                               "the room unsubscribed after its last member left")
+
+
+@test
+async def one_order_across_nodes_with_concurrent_senders():
+    n_msgs = 150
+    async with Redis() as r, Nodes(r, 3) as nodes:
+        senders = [await n.ws("/ws/order") for n in nodes]
+        readers = [await n.ws("/ws/order") for n in nodes for _ in range(2)]
+        await subscribed(nodes)
+        total = len(senders) * n_msgs
+        got = {i: [] for i in range(len(readers) + len(senders))}
+        everyone = readers + senders
+
+        async def read(i):
+            want = total if i < len(readers) else total - n_msgs
+            while len(got[i]) < want:
+                got[i].append(await recv(everyone[i], 20))
+
+        async def send(j):
+            for k in range(n_msgs):
+                await senders[j].send(f"{j}:{k}")
+                if random.random() < 0.3:
+                    await asyncio.sleep(0)
+
+        tasks = [asyncio.create_task(read(i)) for i in range(len(everyone))]
+        await asyncio.gather(*(send(j) for j in range(len(senders))))
+        await asyncio.wait_for(asyncio.gather(*tasks), 30)
+        ref = got[0]
+        eq(len(set(ref)), total, "reader 0: every message once")
+        for j in range(len(senders)):
+            eq([m for m in ref if m.startswith(f"{j}:")], [f"{j}:{k}" for k in range(n_msgs)],
+               f"reader 0: sender {j}'s order")
+        for i in range(1, len(everyone)):
+            seq = got[i]
+            if i >= len(readers):
+                j = i - len(readers)
+                check(not any(m.startswith(f"{j}:") for m in seq), f"sender {j} got its own")
+                want = [m for m in ref if not m.startswith(f"{j}:")]
+            else:
+                want = ref
+            if seq != want:
+                k = next((k for k in range(min(len(seq), len(want))) if seq[k] != want[k]),
+                         min(len(seq), len(want)))
+                raise Fail(f"client {i} saw another order than reader 0 from message {k}: "
+                           f"{seq[k:k + 4]} against {want[k:k + 4]}")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+
+@test
+async def redis_restart_local_delivery_never_stops():
+    async with Redis() as r, Nodes(r, 2, "--max-queue", "67108864") as (a, b):
+        sender, local = await a.ws("/ws/live"), await a.ws("/ws/live")
+        remote = await b.ws("/ws/live")
+        await subscribed([a, b])
+        stop = asyncio.Event()
+        sent = []
+
+        async def keep_sending():
+            k = 0
+            while not stop.is_set():
+                await sender.send(f"m{k}")
+                sent.append(f"m{k}")
+                k += 1
+                await asyncio.sleep(0.01)
+
+        local_got = []
+
+        async def keep_reading():
+            while True:
+                local_got.append(await recv(local, 5))
+
+        reader = asyncio.create_task(keep_reading())
+        remote_got = []
+
+        async def remote_reading():
+            while True:
+                remote_got.append(await remote.recv())
+
+        rreader = asyncio.create_task(remote_reading())
+        writer = asyncio.create_task(keep_sending())
+        await asyncio.sleep(0.3)
+        r.stop(signal.SIGKILL)
+        await wait_cluster(a, lambda c: c["link"] != "up", "A's link down")
+        rss_before = rss_kib(a.proc.pid)
+        # While Redis is away: big messages too, local delivery goes on, memory stays flat.
+        big = "x" * 20000
+        for _ in range(200):
+            await sender.send(big)
+        await asyncio.sleep(1.0)
+        rss_after = rss_kib(a.proc.pid)
+        check(rss_after - rss_before < 16 * 1024,
+              f"A's RSS grew from {rss_before} to {rss_after} KiB while Redis was away")
+        st = cluster(a)
+        check(st["not_crossed"] > 0 and st["inflight_bytes"] == 0,
+              f"A's stats while Redis is away: {st}")
+        n_remote_down = len(remote_got)
+        await r.start()
+        await subscribed([a, b])
+        await asyncio.sleep(0.3)
+        stop.set()
+        await writer
+        await asyncio.sleep(0.5)
+        reader.cancel()
+        rreader.cancel()
+        # Local: every message, once, in order (the bigs among them).
+        eq([m for m in local_got if m != big], sent, "local member's messages")
+        eq(local_got.count(big), 200, "local member's big messages")
+        check(len(remote_got) > n_remote_down, "cross-node delivery came back by itself")
+        eq(len(set(remote_got)), len(remote_got), "no duplicates on the remote node")
+        check(remote_got[-1] == sent[-1], f"remote's last {remote_got[-1]!r}, sent {sent[-1]!r}")
+        st = cluster(a)
+        check(st["link_losses"] >= 1 and st["reconnects"] >= 1, f"A's counters after: {st}")
+        warns = [ln for ln in a.lines if "redis: link" in ln and "lost" in ln]
+        eq(len(warns), 1, f"'link lost' log lines: {warns}")
+
+
+@test
+async def redis_unreachable_at_start_then_up():
+    r = Redis()  # not started yet: its port refuses connections
+    try:
+        async with Nodes(r, 2) as (a, b):
+            ca, ca2, cb = await a.ws("/ws/x"), await a.ws("/ws/x"), await b.ws("/ws/x")
+            await ca.send("alone")
+            eq(await recv(ca2), "alone", "local delivery without Redis")
+            await expect_silence(cb, 0.3)
+            await asyncio.sleep(1.5)  # several attempts
+            eq(cluster(a)["link"] != "up", True, "A's link without Redis")
+            warns = [ln for ln in a.lines if "redis: link" in ln and "unavailable" in ln]
+            eq(len(warns), 1, f"one 'unavailable' log line, got {warns}")
+            await r.start()
+            await subscribed([a, b], rooms=1)
+            await ca.send("together")
+            eq(await recv(cb), "together", "B after Redis came up")
+            eq(await recv(ca2), "together", "A's other member")
+    finally:
+        r.close()
+
+
+@test
+async def stalled_redis_does_not_block_the_loop():
+    async with Redis() as r, Nodes(r, 2, "--redis-timeout", "500",
+                                   "--redis-max-inflight", "65536") as (a, b):
+        ca, ca2, cb = await a.ws("/ws/s"), await a.ws("/ws/s"), await b.ws("/ws/s")
+        await subscribed([a, b])
+        r.signal(signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            for k in range(50):  # more than the in-flight cap: the rest stays local
+                await ca.send("y" * 4000 + str(k))
+            status, _, _ = await asyncio.to_thread(a.get, "/healthz")
+            eq(status, 200, "/healthz while Redis is stalled")
+            check(time.monotonic() - t0 < 2, "the loop answered while Redis was stalled")
+            # Every message reaches the local member: some on the link's loss, the rest at once.
+            got = [await recv(ca2, 5) for _ in range(50)]
+            eq(sorted(got, key=lambda m: int(m[4000:])), ["y" * 4000 + str(k) for k in range(50)],
+               "local member's messages")
+            st = await wait_cluster(a, lambda c: c["link"] != "up", "the PING timeout")
+            check(st["not_crossed"] > 0, f"stats after the stall: {st}")
+        finally:
+            r.signal(signal.SIGCONT)
+        await subscribed([a, b])
+        await ca.send("back")
+        # What Redis had taken before the stall reaches B late (A delivered it locally when
+        # the link was lost), then the new message.
+        while True:
+            m = await recv(cb)
+            if m == "back":
+                break
+            check(m.startswith("y" * 4000), f"B got {m[:20]!r}")
+
+
+@test
+async def killed_node_leaves_the_others_undisturbed():
+    async with Redis() as r:
+        a, c = tp.Server("--redis", r.addr), tp.Server("--redis", r.addr)
+        b = tp.Server("--redis", r.addr)
+        await a.__aenter__()
+        await c.__aenter__()
+        await b.__aenter__()
+        try:
+            ca, cc, cb = await a.ws("/ws/k"), await c.ws("/ws/k"), await b.ws("/ws/k")
+            await subscribed([a, b, c])
+            os.killpg(b.proc.pid, signal.SIGKILL)
+            await b.proc.wait()
+            for k in range(20):
+                await ca.send(f"a{k}")
+                await cc.send(f"c{k}")
+            got_c = [await recv(cc) for _ in range(20)]
+            got_a = [await recv(ca) for _ in range(20)]
+            eq(got_c, [f"a{k}" for k in range(20)], "C's client")
+            eq(got_a, [f"c{k}" for k in range(20)], "A's client")
+            eq((cluster(a)["link"], cluster(c)["link"]), ("up", "up"), "links")
+            eq((a.stats()["connections"], c.stats()["connections"]), (1, 1), "connections")
+        finally:
+            await b.kill()
+            b.clients = []
+            for s in (a, c):
+                await s.__aexit__(None, None, None)
+
+
+NGINX_CONF = """
+daemon off;
+master_process on;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+{body}
+}}
+"""
+
+
+def nginx_site(port, upstreams):
+    """The http block of docs/scaling.md's example, on our ports (kept in step by hand)."""
+    servers = "\n".join(f"        server 127.0.0.1:{p};" for p in upstreams)
+    return f"""
+    map $http_upgrade $connection_upgrade {{
+        default upgrade;
+        ''      close;
+    }}
+    upstream wsfwd {{
+{servers}
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://wsfwd;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header Host $host;
+            proxy_read_timeout 3600s;
+            proxy_send_timeout 3600s;
+        }}
+    }}
+"""
+
+
+@test
+async def two_nodes_behind_nginx():
+    need(os.path.exists(NGINX), "nginx is missing (apt-get install nginx)")
+    async with Redis() as r, Nodes(r, 2) as (a, b):
+        d = tempfile.mkdtemp(prefix="wsfwd-nginx.")
+        port = free_port()
+        conf = os.path.join(d, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF.format(dir=d, body=nginx_site(port, [a.port, b.port])))
+        proc = subprocess.Popen([NGINX, "-p", d, "-c", conf, "-e", os.path.join(d, "error.log")],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, preexec_fn=tp.die_with_parent)
+        OWN.append(proc)
+        clients = []
+        try:
+            await wait_until(lambda: port_open(port) or proc.poll() is not None, "nginx", 10)
+            check(proc.poll() is None, f"nginx exited: {proc.stderr.read().decode()}")
+            for _ in range(4):  # round robin: two on each node
+                clients.append(await tp.websockets.connect(
+                    f"ws://127.0.0.1:{port}/ws/behind", open_timeout=5, ping_interval=None))
+            eq((a.stats()["connections"], b.stats()["connections"]), (2, 2),
+               "connections per node through nginx")
+            await subscribed([a, b])
+            await clients[0].send("through nginx")
+            for cl in clients[1:]:
+                eq(await recv(cl), "through nginx", "a client behind nginx")
+            await expect_silence(clients[0], 0.3)
+        finally:
+            for cl in clients:
+                try:
+                    await asyncio.wait_for(cl.close(), 3)
+                except Exception:
+                    pass
+            proc.send_signal(signal.SIGQUIT)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+            shutil.rmtree(d, ignore_errors=True)
+
+
+# ---- Runner ------------------------------------------------------------------------------------
+
+def kill_own():
+    for p in OWN:
+        if p.poll() is None:
+            p.kill()
+
+
+async def run(selected):
+    passed = failed = skipped = 0
+    try:
+        for name, fn in selected:
+            start = time.monotonic()
+            try:
+                await asyncio.wait_for(fn(), 90)
+                passed += 1
+                print(f"PASS {name} ({time.monotonic() - start:.1f}s)", flush=True)
+            except Skip as e:
+                skipped += 1
+                print(f"SKIP {name}: {e}", flush=True)
+            except Exception as e:
+                failed += 1
+                if isinstance(e, asyncio.TimeoutError):
+                    e = Fail("test timed out after 90s")
+                print(f"FAIL {name} ({time.monotonic() - start:.1f}s): {e}", flush=True)
+                if not isinstance(e, Fail):
+                    traceback.print_exc()
+            finally:
+                kill_own()
+    finally:
+        for p in tp.PROCS:
+            if p.returncode is None:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        kill_own()
+    return passed, failed, skipped
+
+
+def main():
+    def on_signal(signum, frame):
+        kill_own()
+        tp.kill_all_and_exit(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    args = sys.argv[1:]
+    names = []
+    while "-k" in args:
+        i = args.index("-k")
+        names.append(args[i + 1])
+        del args[i:i + 2]
+    if len(args) != 1:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    tp.WSFWD = os.path.abspath(args[0])
+    selected = [t for t in TESTS if not names or any(n in t[0] for n in names)]
+    print(f"wsfwd cluster e2e: {len(selected)} tests", flush=True)
+    passed, failed, skipped = asyncio.run(run(selected))
+    print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+    sys.exit(1 if failed or not selected else 0)
+
+
+if __name__ == "__main__":
+    main()
