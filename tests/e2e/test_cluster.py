@@ -174,6 +174,20 @@ async def three_nodes_fan_out_without_echo():
 
 
 @test
+async def local_first_order_mode():
+    async with Redis() as r, Nodes(r, 2, "--redis-order", "local-first") as (a, b):
+        ca, ca2, cb = await a.ws("/ws/lf"), await a.ws("/ws/lf"), await b.ws("/ws/lf")
+        await subscribed([a, b])
+        eq(cluster(a)["order"], "local-first", "order in /stats")
+        for k in range(20):
+            await ca.send(f"m{k}")
+        eq([await recv(ca2) for _ in range(20)], [f"m{k}" for k in range(20)], "local member")
+        eq([await recv(cb) for _ in range(20)], [f"m{k}" for k in range(20)], "remote member")
+        for cl in (ca, ca2, cb):
+            await expect_silence(cl, 0.3)
+
+
+@test
 async def rooms_isolated_across_nodes():
     async with Redis() as r, Nodes(r, 3) as (a, b, c):
         # /ws (global), a room called "global", one called like the global channel, and one
@@ -400,49 +414,41 @@ async def killed_node_leaves_the_others_undisturbed():
                 await s.__aexit__(None, None, None)
 
 
-NGINX_CONF = """
+NGINX_TOP = """
 daemon off;
 master_process on;
 worker_processes 1;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
 events {{ worker_connections 256; }}
-http {{
+"""
+
+NGINX_HTTP_EXTRA = """
     access_log off;
     client_body_temp_path {dir}/body;
     proxy_temp_path {dir}/proxy;
     fastcgi_temp_path {dir}/fastcgi;
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
-{body}
-}}
 """
 
 
-def nginx_site(port, upstreams):
-    """The http block of docs/scaling.md's example, on our ports (kept in step by hand)."""
-    servers = "\n".join(f"        server 127.0.0.1:{p};" for p in upstreams)
-    return f"""
-    map $http_upgrade $connection_upgrade {{
-        default upgrade;
-        ''      close;
-    }}
-    upstream wsfwd {{
-{servers}
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://wsfwd;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-            proxy_set_header Host $host;
-            proxy_read_timeout 3600s;
-            proxy_send_timeout 3600s;
-        }}
-    }}
-"""
+def nginx_conf(d, port, upstreams):
+    """docs/scaling.md's nginx example, as written, on our ports and in our directory."""
+    doc = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                       "scaling.md")
+    with open(doc, encoding="utf-8") as f:
+        m = re.search(r"```nginx\n(.*?)```", f.read(), re.S)
+    check(m, "docs/scaling.md has no nginx example")
+    conf = m.group(1)
+    ports = re.findall(r"server 127\.0\.0\.1:(\d+);", conf)
+    eq(len(ports), len(upstreams), "upstream servers in docs/scaling.md")
+    for old, new in zip(ports, upstreams):
+        conf = conf.replace(f"server 127.0.0.1:{old};", f"server 127.0.0.1:{new};")
+    check("listen 80;" in conf, "docs/scaling.md's example listens on 80")
+    conf = conf.replace("listen 80;", f"listen 127.0.0.1:{port};")
+    conf = conf.replace("http {", "http {" + NGINX_HTTP_EXTRA.format(dir=d), 1)
+    return NGINX_TOP.format(dir=d) + conf
 
 
 @test
@@ -453,7 +459,7 @@ async def two_nodes_behind_nginx():
         port = free_port()
         conf = os.path.join(d, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(dir=d, body=nginx_site(port, [a.port, b.port])))
+            f.write(nginx_conf(d, port, [a.port, b.port]))
         proc = subprocess.Popen([NGINX, "-p", d, "-c", conf, "-e", os.path.join(d, "error.log")],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, preexec_fn=tp.die_with_parent)
