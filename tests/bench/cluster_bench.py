@@ -152,20 +152,23 @@ def main():
             res = run_once(args, CONFIGS[name])
             print(f"{name} run {i + 1}: {res.get('deliveries_per_s', 0):.0f} deliveries/s, p99 "
                   f"{(get(res, 'latency_us.p99') or 0) / 1000:.2f} ms, lost {res.get('lost')}, "
-                  f"dup {res.get('dup')}, reordered {res.get('reordered')}, self "
-                  f"{res.get('self')}, exit {res['exit']} {res.get('error', '')}",
+                  f"dup {res.get('duplicated')}, reordered {res.get('reordered')}, self "
+                  f"{res.get('self_delivered')}, cross-room {res.get('cross_room')}, not "
+                  f"crossed {res.get('not_crossed', '-')}, exit {res['exit']} "
+                  f"{res.get('error', '')}",
                   file=sys.stderr, flush=True)
             runs.append(res)
         results[name] = runs
     print()
-    print("| configuration | deliveries/s (median, min-max) | p50 ms | p99 ms | lost/dup/reordered/self |")
+    print("| configuration | deliveries/s (median, min-max) | p50 ms | p99 ms (median, min-max) "
+          "| lost/dup/reordered/self over all runs |")
     print("|---|---|---|---|---|")
     for name, runs in results.items():
         d = [r.get("deliveries_per_s", 0) for r in runs]
         p50 = [(get(r, "latency_us.p50") or 0) / 1000 for r in runs]
         p99 = [(get(r, "latency_us.p99") or 0) / 1000 for r in runs]
         errs = "/".join(str(sum(r.get(k) or 0 for r in runs))
-                        for k in ("lost", "dup", "reordered", "self"))
+                        for k in ("lost", "duplicated", "reordered", "self_delivered"))
         print(f"| {name} | {statistics.median(d) / 1e3:.0f}k ({min(d) / 1e3:.0f}k-"
               f"{max(d) / 1e3:.0f}k) | {statistics.median(p50):.2f} | "
               f"{statistics.median(p99):.2f} ({min(p99):.2f}-{max(p99):.2f}) | {errs} |")
