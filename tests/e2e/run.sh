@@ -5,6 +5,7 @@
 #   3. headless Chromium (Debian chromium) + playwright-core  test_browser.mjs
 #   4. the Python tests again with wsfwd under valgrind memcheck (any error or leak: exit 99)
 #   5. wsfwd --redis: nodes on one redis-server, and two behind nginx     test_cluster.py
+#      (then its fault tests again with wsfwd under valgrind)
 #
 #   bash tests/e2e/run.sh PATH/TO/wsfwd
 #
@@ -125,6 +126,12 @@ elif ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then
     missing cluster "nginx" "apt-get install -y nginx"
 else
     suite cluster 300 "$PYTHON" "$here/test_cluster.py" "$wsfwd"
+    if command -v valgrind >/dev/null; then # the fault paths once more under memcheck
+        suite cluster-vg 400 "$PYTHON" "$here/test_cluster.py" "$wsfwd" --valgrind \
+            -k three_nodes -k isolated -k redis_restart -k unreachable -k killed
+    else
+        missing cluster-vg "valgrind" "apt-get install -y valgrind"
+    fi
 fi
 
 echo

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """End-to-end tests of wsfwd --redis: several wsfwd nodes on one Redis, and behind nginx.
 
-    /usr/bin/python3 tests/e2e/test_cluster.py PATH/TO/wsfwd [-k SUBSTRING]...
+    /usr/bin/python3 tests/e2e/test_cluster.py PATH/TO/wsfwd [-k SUBSTRING]... [--valgrind]
 
 Each test starts its own redis-server (and nginx) on 127.0.0.1 on a free port, with its own
 temporary directory and configuration given on the command line, and kills only the processes
@@ -541,6 +541,10 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     args = sys.argv[1:]
+    if "--valgrind" in args:  # wsfwd under valgrind memcheck: exit 99 on any error or leak
+        args.remove("--valgrind")
+        tp.WRAPPER = tp.VALGRIND
+        tp.SLOW = float(os.environ.get("WSFWD_E2E_SLOW", "10"))
     names = []
     while "-k" in args:
         i = args.index("-k")
