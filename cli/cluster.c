@@ -317,8 +317,18 @@ static void fail(cluster *cl, const char *fmt, const char *detail)
 
 static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata);
 
+static void log_room(const room *r, const char *what)
+{
+    if (log_enabled(LOG_DEBUG)) {
+        char shown[96];
+        log_escape(r->ch, r->chlen, shown, sizeof shown);
+        LOG(LOG_DEBUG, "redis: %s channel=%s members=%zu", what, shown, r->members);
+    }
+}
+
 static void room_subscribe(cluster *cl, room *r)
 {
+    log_room(r, "subscribe");
     if (redisAsyncCommand(cl->sub.ac, on_sub_reply, NULL, "SUBSCRIBE %b", r->ch, r->chlen) !=
         REDIS_OK) {
         fail(cl, "cannot send SUBSCRIBE: %s", cl->sub.ac->errstr);
@@ -329,6 +339,7 @@ static void room_subscribe(cluster *cl, room *r)
 
 static void room_unsubscribe(cluster *cl, room *r)
 {
+    log_room(r, "unsubscribe");
     if (redisAsyncCommand(cl->sub.ac, on_sub_reply, NULL, "UNSUBSCRIBE %b", r->ch, r->chlen) !=
         REDIS_OK) {
         fail(cl, "cannot send UNSUBSCRIBE: %s", cl->sub.ac->errstr);
@@ -476,8 +487,10 @@ static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
         }
         r->state = ROOM_SUBSCRIBED;
         cl->nsubscribed++;
+        log_room(r, "subscribed");
         publish_held(cl, r);
     } else if (strcmp(kind, "unsubscribe") == 0 && r->state == ROOM_UNSUBSCRIBING) {
+        log_room(r, "unsubscribed");
         if (r->members > 0) {
             room_subscribe(cl, r); /* someone joined again meanwhile */
         } else {

@@ -213,6 +213,58 @@ async def rooms_isolated_across_nodes():
 
 
 @test
+async def room_churn_subscribes_again():
+    async with Redis() as r, Nodes(r, 2, "--log-level", "debug") as (a, b):
+        cb = await b.ws("/ws/churn")
+        await subscribed([b])
+        # The room's only member on A comes and goes quickly: subscribe, unsubscribe and
+        # subscribe again cross each other on the way to Redis.
+        async def come_and_go(k):
+            c = await tp.websockets.connect(a.url + "/ws/churn", ping_interval=None)
+            if k % 3 == 0:
+                await c.send(f"churn {k}")
+            await asyncio.sleep(random.random() * 0.003)
+            await c.close()
+
+        for k in range(0, 60, 3):
+            await asyncio.gather(*(come_and_go(k + i) for i in range(3)))
+        # The same crossings made certain, with Redis paused while members come and go:
+        # an unsubscription confirmed after a member came back, then a subscription confirmed
+        # after the member left.
+        c = await a.ws("/ws/churn")
+        await subscribed([a])
+        r.signal(signal.SIGSTOP)
+        await c.close()
+        c = await a.ws("/ws/churn")
+        await asyncio.sleep(0.1)
+        r.signal(signal.SIGCONT)
+        await wait_until(lambda: any("redis: unsubscribed" in ln and "members=1" in ln
+                                     for ln in a.lines), "the unsubscription confirmed", 5)
+        await wait_cluster(a, lambda st: st["subscribed_rooms"] == 1, "subscribed again")
+        await c.close()
+        await wait_cluster(a, lambda st: st["rooms"] == 0, "the room forgotten")
+        r.signal(signal.SIGSTOP)
+        c = await a.ws("/ws/churn")
+        await c.close()
+        await asyncio.sleep(0.1)
+        r.signal(signal.SIGCONT)
+        await wait_cluster(a, lambda st: st["rooms"] == 0 and st["subscribed_rooms"] == 0,
+                           "the room forgotten after its subscription was confirmed")
+        ca = await a.ws("/ws/churn")
+        await subscribed([a])
+        await ca.send("after the churn")
+        while True:  # messages sent during the churn may cross, or not (at most once)
+            m = await recv(cb)
+            if m == "after the churn":
+                break
+            check(m.startswith("churn "), f"B got {m!r}")
+        await cb.send("back to A")
+        eq(await recv(ca), "back to A", "A's member after the churn")
+        for n in (a, b):
+            eq(cluster(n)["subscribed_rooms"], 1, "subscribed rooms after the churn")
+
+
+@test
 async def one_order_across_nodes_with_concurrent_senders():
     n_msgs = 150
     async with Redis() as r, Nodes(r, 3) as nodes:
