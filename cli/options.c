@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster_proto.h"
+
 static void defaults(options *o)
 {
     memset(o, 0, sizeof *o);
@@ -193,6 +195,18 @@ int options_parse(options *o, int argc, char **argv)
         } else if (strcmp(name, "--shutdown-timeout") == 0) {
             rc = parse_ms(name, value, 0, &o->shutdown_timeout_ms);
         } else if (strcmp(name, "--redis") == 0) {
+            cluster_url url;
+            const char *why = NULL;
+#ifndef WSFWD_HAVE_HIREDIS
+            fprintf(stderr, "wsfwd: --redis: this wsfwd was built without Redis support "
+                            "(install libhiredis-dev and rebuild; see README.md)\n");
+            rc = -1;
+#endif
+            if (rc == 0 && cluster_url_parse(value, &url, &why) != 0) {
+                fprintf(stderr, "wsfwd: --redis '%s': %s (HOST:PORT or "
+                                "redis://[:PASSWORD@]HOST[:PORT][/DB])\n", value, why);
+                rc = -1;
+            }
             o->redis = value;
         } else if (strcmp(name, "--redis-order") == 0) {
             if (strcmp(value, "one") == 0 || strcmp(value, "local-first") == 0) {

@@ -58,17 +58,19 @@ async def wait_until(pred, what, bound=10):
 class Redis:
     """A redis-server of our own on a free loopback port; stop() and start() again keep it."""
 
-    def __init__(self):
+    def __init__(self, password=None):
         need(os.path.exists(REDIS), "redis-server is missing (apt-get install redis-server)")
         self.dir = tempfile.mkdtemp(prefix="wsfwd-redis.")
         self.port = free_port()
         self.proc = None
+        self.password = password
 
     async def start(self):
+        auth = ["--requirepass", self.password] if self.password else []
         self.proc = subprocess.Popen(
             [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
-             "--protected-mode", "yes", "--logfile", os.path.join(self.dir, "redis.log")],
+             "--protected-mode", "yes", "--logfile", os.path.join(self.dir, "redis.log")] + auth,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             preexec_fn=tp.die_with_parent)
         OWN.append(self.proc)
@@ -185,6 +187,28 @@ async def local_first_order_mode():
         eq([await recv(cb) for _ in range(20)], [f"m{k}" for k in range(20)], "remote member")
         for cl in (ca, ca2, cb):
             await expect_silence(cl, 0.3)
+
+
+@test
+async def password_database_and_bad_addresses():
+    async with Redis(password="s3cret") as r:
+        good = f"redis://:s3cret@127.0.0.1:{r.port}/2"
+        async with tp.Server("--redis", good) as a, tp.Server("--redis", good) as b:
+            ca, cb = await a.ws("/ws/pw"), await b.ws("/ws/pw")
+            await subscribed([a, b])
+            await ca.send("with a password")
+            eq(await recv(cb), "with a password", "B's member")
+        async with tp.Server("--redis", f"redis://:wrong@127.0.0.1:{r.port}") as a:
+            ca, ca2 = await a.ws("/ws/pw"), await a.ws("/ws/pw")
+            await ca.send("local")
+            eq(await recv(ca2), "local", "local delivery with a refused password")
+            await wait_until(lambda: any("redis: link" in ln and "AUTH" in ln for ln in a.lines),
+                             "a log line naming AUTH", 5)
+            check(cluster(a)["link"] != "up", "the link is not up with a wrong password")
+    for bad in ("localhost", "redis://h:0", "http://h:1", "redis://pw@h", "h:1:2"):
+        rc, out, err, _ = await tp.run_wsfwd(["--listen", "127.0.0.1:0", "--redis", bad])
+        eq(rc, 2, f"exit status with --redis {bad!r}")
+        check(len(err) == 1 and "--redis" in err[0], f"--redis {bad!r}: {err}")
 
 
 @test
