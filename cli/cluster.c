@@ -162,7 +162,7 @@ struct cluster {
     size_t nbuckets;
     size_t nrooms;
     size_t nsubscribed;
-    uint64_t hash_key;
+    uint64_t hash_key[2];
     /* Counters for /stats. */
     uint64_t published;
     uint64_t received;
@@ -185,17 +185,55 @@ static uint64_t rand64(void)
 
 /* ---- Rooms ---------------------------------------------------------------------------------- */
 
-static uint64_t hash_bytes(uint64_t key, const char *p, size_t n)
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+
+static void sip_round(uint64_t v[4])
 {
-    uint64_t h = key ^ 0xcbf29ce484222325u;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 0x100000001b3u;
+    v[0] += v[1];
+    v[1] = ROTL(v[1], 13);
+    v[1] ^= v[0];
+    v[0] = ROTL(v[0], 32);
+    v[2] += v[3];
+    v[3] = ROTL(v[3], 16);
+    v[3] ^= v[2];
+    v[0] += v[3];
+    v[3] = ROTL(v[3], 21);
+    v[3] ^= v[0];
+    v[2] += v[1];
+    v[1] = ROTL(v[1], 17);
+    v[1] ^= v[2];
+    v[2] = ROTL(v[2], 32);
+}
+
+/* SipHash-1-3 under a random key: room names come from clients, so the table must not let
+   them choose collisions. */
+static uint64_t hash_bytes(const uint64_t key[2], const char *p, size_t n)
+{
+    uint64_t v[4] = {key[0] ^ 0x736f6d6570736575u, key[1] ^ 0x646f72616e646f6du,
+                     key[0] ^ 0x6c7967656e657261u, key[1] ^ 0x7465646279746573u};
+    const unsigned char *in = (const unsigned char *)p;
+    size_t whole = n & ~(size_t)7;
+    for (size_t i = 0; i < whole; i += 8) {
+        uint64_t m = 0;
+        for (int k = 7; k >= 0; k--) {
+            m = m << 8 | in[i + (size_t)k];
+        }
+        v[3] ^= m;
+        sip_round(v);
+        v[0] ^= m;
     }
-    h ^= h >> 29;
-    h *= 0xbf58476d1ce4e5b9u;
-    h ^= h >> 32;
-    return h;
+    uint64_t last = (uint64_t)(n & 0xff) << 56;
+    for (size_t i = whole; i < n; i++) {
+        last |= (uint64_t)in[i] << (8 * (i - whole));
+    }
+    v[3] ^= last;
+    sip_round(v);
+    v[0] ^= last;
+    v[2] ^= 0xff;
+    sip_round(v);
+    sip_round(v);
+    sip_round(v);
+    return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
 static room *room_find(cluster *cl, const char *ch, size_t len)
@@ -744,7 +782,8 @@ int cluster_open(server *s)
     for (int i = 0; i < CLUSTER_NODE_ID_LEN; i++) {
         snprintf(cl->node_hex + 2 * i, 3, "%02x", cl->node[i]);
     }
-    cl->hash_key = rand64();
+    cl->hash_key[0] = rand64();
+    cl->hash_key[1] = rand64();
     cl->local_first = o->redis_local_first;
     cl->max_inflight = o->redis_max_inflight;
     cl->timeout_ms = o->redis_timeout_ms;

@@ -237,6 +237,27 @@ async def rooms_isolated_across_nodes():
 
 
 @test
+async def many_rooms():
+    n = 200
+    async with Redis() as r, Nodes(r, 2) as (a, b):
+        pairs = [(await a.ws(f"/ws/many{k}"), await b.ws(f"/ws/many{k}")) for k in range(n)]
+        await subscribed([a, b], rooms=n)
+        for k, (ca, _) in enumerate(pairs):
+            await ca.send(f"room {k}")
+        for k, (_, cb) in enumerate(pairs):
+            eq(await recv(cb), f"room {k}", f"room {k} on B")
+        for ca, cb in pairs[:20]:
+            await expect_silence(ca, 0.05)
+            await expect_silence(cb, 0.05)
+        for ca, cb in pairs:
+            await ca.close()
+            await cb.close()
+        for x in (a, b):
+            await wait_cluster(x, lambda st: st["rooms"] == 0 and st["subscribed_rooms"] == 0,
+                               "every room forgotten")
+
+
+@test
 async def room_churn_subscribes_again():
     async with Redis() as r, Nodes(r, 2, "--log-level", "debug") as (a, b):
         cb = await b.ws("/ws/churn")
