@@ -767,8 +767,8 @@ int cluster_open(server *s)
     }
     const char *why = NULL;
     if (cluster_url_parse(o->redis, &cl->url, &why) != 0) {
-        fprintf(stderr, "wsfwd: --redis '%s': %s (HOST:PORT or "
-                        "redis://[:PASSWORD@]HOST[:PORT][/DB])\n", o->redis, why);
+        fprintf(stderr, "wsfwd: --redis: %s (HOST:PORT or "
+                        "redis://[:PASSWORD@]HOST[:PORT][/DB])\n", why);
         free(cl);
         return -1;
     }

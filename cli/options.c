@@ -203,8 +203,10 @@ int options_parse(options *o, int argc, char **argv)
             rc = -1;
 #endif
             if (rc == 0 && cluster_url_parse(value, &url, &why) != 0) {
+                /* Not echoed when it may hold a password. */
                 fprintf(stderr, "wsfwd: --redis '%s': %s (HOST:PORT or "
-                                "redis://[:PASSWORD@]HOST[:PORT][/DB])\n", value, why);
+                                "redis://[:PASSWORD@]HOST[:PORT][/DB])\n",
+                        strchr(value, '@') != NULL ? "..." : value, why);
                 rc = -1;
             }
             o->redis = value;
