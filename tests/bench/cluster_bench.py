@@ -11,6 +11,7 @@ Configurations, each run --runs times with fresh processes (medians, min-max):
   single+redis  one wsfwd with --redis: every message makes a round trip through Redis
   2 nodes       publisher on node A, subscribers spread over nodes A and B
   3 nodes       publisher on node A, subscribers spread over nodes B and C
+  2 nodes local-first   as 2 nodes, with --redis-order local-first (not run by default)
 Every run starts its own redis-server on a free loopback port (no persistence) and its own
 wsfwd processes, and stops them by pid. S1: 1 room, 100 subscribers, 1 publisher, 64-byte
 messages, closed loop with 32 in flight (loadgen --scenario S1).
@@ -75,6 +76,7 @@ CONFIGS = {
     "single+redis": dict(nodes=1, redis=True, pub=0, subs=[0]),
     "2 nodes": dict(nodes=2, redis=True, pub=0, subs=[0, 1]),
     "3 nodes": dict(nodes=3, redis=True, pub=0, subs=[1, 2]),
+    "2 nodes local-first": dict(nodes=2, redis=True, pub=0, subs=[0, 1], local_first=True),
 }
 
 
@@ -96,6 +98,8 @@ def run_once(args, cfg):
             cmd = [args.wsfwd, "--listen", f"127.0.0.1:{port}", "--log-level", "warn"]
             if cfg["redis"]:
                 cmd += ["--redis", f"127.0.0.1:{redis_port}"]
+            if cfg.get("local_first"):
+                cmd += ["--redis-order", "local-first"]
             p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             procs.append(p)
             wait_port(p, port, "wsfwd")
@@ -142,7 +146,7 @@ def main():
     ap.add_argument("--redis-server", default=shutil.which("redis-server") or "redis-server")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--duration", type=float, default=5)
-    ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--configs", default="single,single+redis,2 nodes,3 nodes")
     ap.add_argument("--json-out")
     args = ap.parse_args()
     results = {}
