@@ -56,6 +56,8 @@ static void test_envelope_round_trip_binary(void **state)
 static void test_envelope_empty_text(void **state)
 {
     (void)state;
+    assert_int_equal(cluster_envelope_size(SIZE_MAX), 0); /* overflow: refused */
+    assert_int_equal(cluster_envelope_size(SIZE_MAX - CLUSTER_ENVELOPE_HEADER), SIZE_MAX);
     cluster_envelope e = sample(1, NULL, 0);
     uint8_t buf[CLUSTER_ENVELOPE_HEADER];
     cluster_envelope_encode(&e, buf);
