@@ -30,11 +30,6 @@
 #include "log.h"
 #include "server_internal.h"
 
-wsfwd_mode cluster_member_mode(const server *s)
-{
-    return s->cluster != NULL ? WSFWD_MODE_CALLBACK : WSFWD_MODE_FORWARD;
-}
-
 #ifndef WSFWD_HAVE_HIREDIS
 
 /* A build without hiredis: --redis is refused; every other hook does nothing. */

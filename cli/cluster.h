@@ -34,10 +34,9 @@ size_t cluster_before_poll(server *s, int *timeout);
    clients are handled (their slots may then be reused). */
 void cluster_after_poll(server *s);
 
-/* The mode for a new pool member: forward (no cluster) or callback (the cluster forwards). */
-wsfwd_mode cluster_member_mode(const server *s);
-
-/* A pool member's message (callback mode): forward it. Returns true if it was handled. */
+/* A pool member's message (on_message): forward it through the cluster. Returns true if it
+   was handled (delivered locally now, or on its way through Redis); false without --redis,
+   when the caller broadcasts it itself. */
 bool cluster_on_message(server *s, wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data,
                         size_t len);
 

@@ -1,6 +1,7 @@
 /*
  * wsfwd: the WebSocket fan-out server. Parses the options, opens the listeners, and runs the
- * poll() loop until SIGINT or SIGTERM asks for a graceful shutdown.
+ * poll() loop until SIGINT or SIGTERM asks for a graceful shutdown. SIGHUP re-reads the
+ * --auth-secret-file keys.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -14,8 +15,11 @@
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    server_stop_from_signal();
+    if (sig == SIGHUP) {
+        server_reload_from_signal();
+    } else {
+        server_stop_from_signal();
+    }
 }
 
 static int install_signals(void)
@@ -28,7 +32,8 @@ static int install_signals(void)
     }
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0) {
+    if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0 ||
+        sigaction(SIGHUP, &sa, NULL) != 0) {
         return -1;
     }
     return 0;

@@ -1,5 +1,7 @@
 #include "options.h"
 
+#include "quota.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -40,6 +42,9 @@ static void usage(FILE *out)
             "                              (default 127.0.0.1:8080; port 0 picks a free one)\n"
             "  --max-connections N         refuse handshakes past N connections with 503\n"
             "                              (default 0: as many as file descriptors allow)\n"
+            "  --max-connections-per-address N\n"
+            "                              refuse handshakes past N connections from one\n"
+            "                              client address with 503 (default 0: no cap)\n"
             "  --max-message BYTES         largest message accepted (default 1048576)\n"
             "  --max-queue BYTES           output queued per connection before the slow-reader\n"
             "                              policy applies (default 1048576)\n"
@@ -52,6 +57,14 @@ static void usage(FILE *out)
             "                              no cap)\n"
             "  --allow-origin ORIGIN       accept only handshakes with this Origin; may repeat\n"
             "                              (default: any Origin)\n"
+            "  --auth-secret-file PATH     require a room token (JWT, HS256) signed with the\n"
+            "                              key in PATH on every WebSocket; give it twice\n"
+            "                              while rotating keys; SIGHUP re-reads the files\n"
+            "                              (default: none, no token needed)\n"
+            "  --rate-limit N              close a connection sending over N messages a\n"
+            "                              second with 1008 (default 0: no limit)\n"
+            "  --rate-burst N              messages a connection may send at once within\n"
+            "                              --rate-limit (default: N of --rate-limit)\n"
             "  --handshake-timeout MS      drop a connection that has not completed its\n"
             "                              handshake in time (default 10000)\n"
             "  --idle-timeout MS           ping a connection idle this long (default 60000;\n"
@@ -163,6 +176,23 @@ int options_parse(options *o, int argc, char **argv)
             o->origins[o->norigins++] = value;
         } else if (strcmp(name, "--max-connections") == 0) {
             rc = parse_size(name, value, 0, INT_MAX, &o->max_connections);
+        } else if (strcmp(name, "--max-connections-per-address") == 0) {
+            rc = parse_size(name, value, 0, INT_MAX, &o->max_per_address);
+        } else if (strcmp(name, "--auth-secret-file") == 0) {
+            if (o->nauth_files == AUTH_MAX_KEYS) {
+                fprintf(stderr, "wsfwd: at most %d --auth-secret-file keys (the current one "
+                        "and, while rotating, the other)\n", AUTH_MAX_KEYS);
+                return 2;
+            }
+            if (value[0] == '\0') {
+                fprintf(stderr, "wsfwd: --auth-secret-file needs a path\n");
+                return 2;
+            }
+            o->auth_files[o->nauth_files++] = value;
+        } else if (strcmp(name, "--rate-limit") == 0) {
+            rc = parse_size(name, value, 0, RATE_MAX, &o->rate_limit);
+        } else if (strcmp(name, "--rate-burst") == 0) {
+            rc = parse_size(name, value, 1, RATE_MAX, &o->rate_burst);
         } else if (strcmp(name, "--max-message") == 0) {
             rc = parse_size(name, value, 1, (size_t)1 << 31, &o->max_message);
         } else if (strcmp(name, "--max-queue") == 0) {
@@ -237,6 +267,13 @@ int options_parse(options *o, int argc, char **argv)
         if (rc != 0) {
             return 2;
         }
+    }
+    if (o->rate_burst > 0 && o->rate_limit == 0) {
+        fprintf(stderr, "wsfwd: --rate-burst needs --rate-limit\n");
+        return 2;
+    }
+    if (o->rate_burst == 0) {
+        o->rate_burst = o->rate_limit;
     }
     if (o->nlisten == 0) {
         o->listen[o->nlisten++] = "127.0.0.1:8080";

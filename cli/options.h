@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "auth.h"
 #include "log.h"
 #include "wsfwd.h"
 
@@ -17,6 +18,11 @@ typedef struct options {
     const char *origins[MAX_ORIGINS]; /* allowed Origin values; none: any */
     size_t norigins;
     size_t max_connections; /* 0: as many as descriptors allow */
+    size_t max_per_address; /* WebSocket connections per client address; 0: no cap */
+    const char *auth_files[AUTH_MAX_KEYS]; /* --auth-secret-file; none: no tokens needed */
+    size_t nauth_files;
+    size_t rate_limit; /* messages per second per connection; 0: no limit */
+    size_t rate_burst; /* 0: as many as rate_limit */
     size_t max_message;
     size_t max_queue;
     wsfwd_slow_policy slow_policy;

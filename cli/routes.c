@@ -1,12 +1,17 @@
 /*
- * Routing of requests: /echo, /ws, /ws/<room>, the demo page, /healthz and /stats. Every
- * refusal is counted by status for /stats and logged at debug level.
+ * Routing of requests: /echo, /ws, /ws/<room>, the demo page, /healthz and /stats; room
+ * tokens and the limits per connection and per address. Every refusal is counted by status
+ * for /stats and logged at debug level; a refused token is also counted by cause and logged
+ * at info level (never the token itself).
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cluster.h"
 #include "log.h"
@@ -101,6 +106,7 @@ void routes_count_refusal(server *s, int status)
     int kind;
     switch (status) {
     case 400: kind = REFUSED_400; break;
+    case 401: kind = REFUSED_401; break;
     case 403: kind = REFUSED_403; break;
     case 404: kind = REFUSED_404; break;
     case 405: kind = REFUSED_405; break;
@@ -172,7 +178,18 @@ static void respond_stats(server *s, wsfwd_conn *conn)
     wsfwd_hub_stats(s->rooms, &rooms);
     wsfwd_hub_stats(s->global, &global);
     const server_stats *st = &s->stats;
-    char body[2048];
+    char auth[512];
+    size_t a = 0;
+    for (int i = 0; i < AUTH_CAUSES; i++) {
+        int k = snprintf(auth + a, sizeof auth - a, "%s\"%s\":%" PRIu64, i == 0 ? "" : ",",
+                         auth_cause_name((auth_cause)i), st->refused_auth[i]);
+        if (k < 0 || (size_t)k >= sizeof auth - a) {
+            (void)wsfwd_conn_refuse(conn, 500);
+            return;
+        }
+        a += (size_t)k;
+    }
+    char body[3072];
     int n = snprintf(
         body, sizeof body,
         "{\"version\":\"%s\",\"uptime_ms\":%" PRIu64 ",\"connections\":%zu,"
@@ -181,18 +198,23 @@ static void respond_stats(server *s, wsfwd_conn *conn)
         ",\"messages_out\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"echoed\":%" PRIu64
         ",\"slow_closes\":%" PRIu64 ",\"slow_drops\":%" PRIu64
         ",\"handshake_timeouts\":%" PRIu64 ",\"idle_timeouts\":%" PRIu64
-        ",\"protocol_errors\":%" PRIu64 ",\"refused\":{\"400\":%" PRIu64 ",\"403\":%" PRIu64
+        ",\"protocol_errors\":%" PRIu64 ",\"rate_limited\":%" PRIu64
+        ",\"auth_required\":%s,\"refused\":{\"400\":%" PRIu64 ",\"401\":%" PRIu64
+        ",\"403\":%" PRIu64
         ",\"404\":%" PRIu64 ",\"405\":%" PRIu64 ",\"426\":%" PRIu64 ",\"431\":%" PRIu64
-        ",\"503\":%" PRIu64 ",\"other\":%" PRIu64 ",\"fd_limit\":%" PRIu64 "}}\n",
+        ",\"503\":%" PRIu64 ",\"other\":%" PRIu64 ",\"fd_limit\":%" PRIu64
+        ",\"per_address\":%" PRIu64 ",\"auth\":{%s}}}\n",
         wsfwd_version(), s->now - s->started, s->nwebsockets, s->nclients, st->accepted,
         rooms.pools, global.members, st->messages_in, st->bytes_in,
         rooms.messages_out + global.messages_out + st->echoed,
         rooms.bytes_out + global.bytes_out + st->echoed_bytes, st->echoed,
         rooms.slow_closes + global.slow_closes + st->echo_slow_closes, rooms.slow_drops + global.slow_drops,
-        st->handshake_timeouts, st->idle_timeouts, st->protocol_errors,
-        st->refused[REFUSED_400], st->refused[REFUSED_403], st->refused[REFUSED_404],
+        st->handshake_timeouts, st->idle_timeouts, st->protocol_errors, st->rate_limited,
+        s->keys.n > 0 ? "true" : "false", st->refused[REFUSED_400], st->refused[REFUSED_401],
+        st->refused[REFUSED_403], st->refused[REFUSED_404],
         st->refused[REFUSED_405], st->refused[REFUSED_426], st->refused[REFUSED_431],
-        st->refused[REFUSED_503], st->refused[REFUSED_OTHER], st->refused_fd_limit);
+        st->refused[REFUSED_503], st->refused[REFUSED_OTHER], st->refused_fd_limit,
+        st->refused_per_address, auth);
     if (n < 0 || (size_t)n >= sizeof body) {
         (void)wsfwd_conn_refuse(conn, 500);
         return;
@@ -239,13 +261,117 @@ static bool origin_allowed(const options *o, wsfwd_str origin)
     return false;
 }
 
-static void accepted(server *s, client *c, wsfwd_conn *conn, const char *what)
+/* Seconds since the epoch, the clock of a token's exp and nbf. */
+static int64_t wall_seconds(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+/*
+ * With --auth-secret-file: the request's token must verify under one of the keys and, except
+ * for /echo, open this room (room NULL for /echo; "" is /ws). Refuses and returns false if not.
+ */
+static bool authorised(server *s, wsfwd_conn *conn, const wsfwd_request *req, const char *room,
+                       size_t room_len)
+{
+    client *c = wsfwd_conn_user_data(conn);
+    char label[CLIENT_LABEL_MAX];
+    char shown_room[64] = "(echo)";
+    char sub[96] = "-";
+    if (room != NULL) {
+        log_escape(room, room_len, shown_room, sizeof shown_room);
+    }
+    wsfwd_str tok = wsfwd_request_token(req);
+    if (tok.ptr == NULL) {
+        s->stats.refused_auth[AUTH_MISSING]++;
+        routes_count_refusal(s, 401);
+        LOG(LOG_INFO, "%s refused with 401: no room token (asked for room=%s)",
+            client_label(s, c, label, sizeof label), shown_room);
+        (void)wsfwd_conn_refuse(conn, 401);
+        return false;
+    }
+    wsfwd_token t;
+    int rc = wsfwd_token_verify(tok.ptr, tok.len, s->keys.keys, s->keys.n, wall_seconds(), &t);
+    bool authentic = rc == WSFWD_OK || rc == WSFWD_ERR_TOKEN_EXPIRED ||
+                     rc == WSFWD_ERR_TOKEN_NOT_YET_VALID;
+    if (authentic && t.sub.ptr != NULL) {
+        log_escape(t.sub.ptr, t.sub.len, sub, sizeof sub);
+    }
+    if (rc == WSFWD_OK && room != NULL) {
+        rc = wsfwd_token_check_room(&t, room, room_len);
+    }
+    if (rc != WSFWD_OK) {
+        s->stats.refused_auth[auth_cause_of(rc)]++;
+        routes_count_refusal(s, 403);
+        LOG(LOG_INFO, "%s refused with 403: %s (asked for room=%s, sub=%s)",
+            client_label(s, c, label, sizeof label), wsfwd_strerror(rc), shown_room, sub);
+        (void)wsfwd_conn_refuse(conn, 403);
+        return false;
+    }
+    LOG(LOG_DEBUG, "%s token accepted (sub=%s, key %zu)", client_label(s, c, label, sizeof label),
+        sub, t.key_index + 1);
+    return true;
+}
+
+/* --max-connections-per-address: true if c's address may open one more WebSocket. */
+static bool under_address_cap(server *s, const client *c)
+{
+    if (s->opts->max_per_address == 0) {
+        return true;
+    }
+    uint8_t key[16];
+    addr_normalise(key, c->addr, c->ipv6);
+    return addr_table_count(&s->per_address, key) < s->opts->max_per_address;
+}
+
+static bool accepted(server *s, client *c, wsfwd_conn *conn, const char *what)
+{
+    if (s->opts->max_per_address > 0) {
+        uint8_t key[16];
+        addr_normalise(key, c->addr, c->ipv6);
+        if (addr_table_add(&s->per_address, key) != 0) {
+            refuse(s, conn, 503, "out of memory");
+            return false;
+        }
+        c->per_address = true;
+    }
     c->websocket = true;
     s->nwebsockets++;
+    rate_bucket_fill(&c->bucket, &s->rate, (uint32_t)s->now);
     (void)wsfwd_conn_accept(conn, NULL);
     char label[CLIENT_LABEL_MAX];
     LOG(LOG_DEBUG, "%s opened %s", client_label(s, c, label, sizeof label), what);
+    return true;
+}
+
+void routes_forget(server *s, client *c)
+{
+    if (c->per_address) {
+        uint8_t key[16];
+        addr_normalise(key, c->addr, c->ipv6);
+        addr_table_remove(&s->per_address, key);
+        c->per_address = false;
+    }
+}
+
+void routes_reload_keys(server *s)
+{
+    const options *o = s->opts;
+    if (o->nauth_files == 0) {
+        LOG(LOG_INFO, "SIGHUP: no --auth-secret-file to re-read");
+        return;
+    }
+    auth_keys fresh;
+    char err[512];
+    if (auth_keys_load(&fresh, o->auth_files, o->nauth_files, err, sizeof err) != 0) {
+        LOG(LOG_ERROR, "SIGHUP: %s; the keys in use stay", err);
+        return;
+    }
+    auth_keys_free(&s->keys);
+    s->keys = fresh;
+    LOG(LOG_INFO, "SIGHUP: re-read %zu room token key%s", fresh.n, fresh.n > 1 ? "s" : "");
 }
 
 int routes_on_request(wsfwd_conn *conn, const wsfwd_request *req, void *ud)
@@ -273,33 +399,40 @@ int routes_on_request(wsfwd_conn *conn, const wsfwd_request *req, void *ud)
         refuse(s, conn, 403, "Origin not allowed");
         return 0;
     }
-    if (s->opts->max_connections > 0 && s->nwebsockets >= s->opts->max_connections) {
-        refuse(s, conn, 503, "too many connections");
-        return 0;
-    }
-    if (echo) {
-        c->echo = true;
-        wsfwd_conn_set_mode(conn, WSFWD_MODE_ECHO);
-        accepted(s, c, conn, "echo");
-        return 0;
-    }
-    int rc;
-    if (global) {
-        rc = wsfwd_pool_join(s->global_pool, conn);
-    } else {
-        char name[4096];
-        long n = percent_decode(path.ptr + 4, path.len - 4, name, sizeof name);
+    char name[4096];
+    long n = 0;
+    if (room) {
+        n = percent_decode(path.ptr + 4, path.len - 4, name, sizeof name);
         if (n < 0) {
             refuse(s, conn, 400, "bad percent-encoding in the room name");
             return 0;
         }
-        rc = wsfwd_hub_join(s->rooms, conn, name, (size_t)n);
     }
+    if (s->keys.n > 0 && !authorised(s, conn, req, echo ? NULL : name, (size_t)n)) {
+        return 0;
+    }
+    if (s->opts->max_connections > 0 && s->nwebsockets >= s->opts->max_connections) {
+        refuse(s, conn, 503, "too many connections");
+        return 0;
+    }
+    if (!under_address_cap(s, c)) {
+        s->stats.refused_per_address++;
+        refuse(s, conn, 503, "too many connections from this address");
+        return 0;
+    }
+    if (echo) {
+        c->echo = true;
+        accepted(s, c, conn, "echo");
+        return 0;
+    }
+    int rc = global ? wsfwd_pool_join(s->global_pool, conn)
+                    : wsfwd_hub_join(s->rooms, conn, name, (size_t)n);
     if (rc != WSFWD_OK) {
         refuse(s, conn, rc == WSFWD_ERR_POOL_NAME ? 400 : 503, wsfwd_strerror(rc));
         return 0;
     }
-    wsfwd_conn_set_mode(conn, cluster_member_mode(s));
-    accepted(s, c, conn, global ? "in the global pool" : "in a room");
+    if (!accepted(s, c, conn, global ? "in the global pool" : "in a room")) {
+        wsfwd_conn_leave(conn);
+    }
     return 0;
 }

@@ -41,11 +41,23 @@ _Static_assert(sizeof(wsfwd_iovec) == sizeof(struct iovec), "wsfwd_iovec is an i
 #define WRITE_IOV 64
 
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reload_requested;
 static int wake_fd = -1; /* write end of the self-pipe, for the signal handler */
 
 void server_stop_from_signal(void)
 {
     stop_requested = 1;
+    if (wake_fd >= 0) {
+        int saved = errno;
+        ssize_t r = write(wake_fd, "x", 1);
+        (void)r;
+        errno = saved;
+    }
+}
+
+void server_reload_from_signal(void)
+{
+    reload_requested = 1;
     if (wake_fd >= 0) {
         int saved = errno;
         ssize_t r = write(wake_fd, "x", 1);
@@ -120,6 +132,7 @@ static void client_close(server *s, client *c, const char *why)
     LOG(LOG_DEBUG, "%s closed: %s", client_label(s, c, label, sizeof label), why);
     if (c->websocket) {
         s->nwebsockets--;
+        routes_forget(s, c);
     }
     close(c->fd);
     c->fd = -1;
@@ -379,21 +392,33 @@ static void accept_burst(server *s, int lfd)
 
 /* ---- Library callbacks ---------------------------------------------------------------------- */
 
+/* Every message: counted, held to --rate-limit, then echoed or broadcast to the sender's pool. */
 static int on_message(wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data, size_t len,
                       void *ud)
 {
     server *s = ud;
     client *c = wsfwd_conn_user_data(conn);
-    (void)op;
-    (void)data;
     s->stats.messages_in++;
     s->stats.bytes_in += len;
+    if (s->rate.per_second > 0 && !rate_bucket_take(&c->bucket, &s->rate, (uint32_t)s->now)) {
+        /* The excess reaches nobody, and nothing the sender sends after it either. */
+        s->stats.rate_limited++;
+        char label[CLIENT_LABEL_MAX];
+        LOG(LOG_INFO, "%s closed: over --rate-limit %u/s (1008)",
+            client_label(s, c, label, sizeof label), s->rate.per_second);
+        (void)wsfwd_conn_close(conn, WSFWD_CLOSE_POLICY, "message rate limit exceeded", 27);
+        return 0;
+    }
+    int rc = WSFWD_OK;
     if (c->echo) {
         s->stats.echoed++;
         s->stats.echoed_bytes += len;
+        rc = wsfwd_conn_send(conn, op, data, len);
+    } else if (wsfwd_conn_pool(conn) != NULL && !cluster_on_message(s, conn, op, data, len)) {
+        rc = wsfwd_pool_broadcast(wsfwd_conn_pool(conn), op, data, len, conn, NULL);
     }
-    (void)cluster_on_message(s, conn, op, data, len);
-    return 0;
+    /* A slow reader met its policy inside the call; anything else is out of memory. */
+    return rc == WSFWD_OK || rc == WSFWD_ERR_QUEUE_FULL || rc == WSFWD_ERR_CLOSED ? 0 : -1;
 }
 
 static void on_close(wsfwd_conn *conn, uint16_t code, const char *reason, size_t reason_len,
@@ -482,6 +507,7 @@ int server_open(server **out, const options *o)
         return -1;
     }
     s->opts = o;
+    s->rate = (rate_rule){(uint32_t)o->rate_limit, (uint32_t)o->rate_burst};
     s->reserve_fd = -1;
     s->wake[0] = s->wake[1] = -1;
     s->now = now_ms();
@@ -504,6 +530,20 @@ int server_open(server **out, const options *o)
     wsfwd_config_on_output(s->cfg, on_output);
     if (wsfwd_hub_pool(s->global, "global", 6, &s->global_pool) != WSFWD_OK) {
         fprintf(stderr, "wsfwd: cannot set up the global pool\n");
+        server_free(s);
+        return -1;
+    }
+
+    if (o->nauth_files > 0) {
+        char err[512];
+        if (auth_keys_load(&s->keys, o->auth_files, o->nauth_files, err, sizeof err) != 0) {
+            fprintf(stderr, "wsfwd: %s\n", err);
+            server_free(s);
+            return -1;
+        }
+    }
+    if (addr_table_init(&s->per_address) != 0) {
+        fprintf(stderr, "wsfwd: cannot seed the address table: %s\n", strerror(errno));
         server_free(s);
         return -1;
     }
@@ -542,6 +582,9 @@ int server_open(server **out, const options *o)
         server_free(s);
         return -1;
     }
+    if (s->keys.n > 0) {
+        LOG(LOG_INFO, "room tokens required (%zu key%s)", s->keys.n, s->keys.n > 1 ? "s" : "");
+    }
     s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     wake_fd = s->wake[1];
     *out = s;
@@ -571,6 +614,8 @@ void server_free(server *s)
     }
     wsfwd_hub_free(s->rooms);
     wsfwd_hub_free(s->global);
+    auth_keys_free(&s->keys);
+    addr_table_free(&s->per_address);
     wsfwd_config_free(s->cfg);
     free(s->pfds);
     free(s->clients);
@@ -665,6 +710,10 @@ int server_run(server *s)
     uint64_t next_tick = now_ms() + (uint64_t)tick;
     for (;;) {
         s->now = now_ms();
+        if (reload_requested) {
+            reload_requested = 0;
+            routes_reload_keys(s);
+        }
         if (stop_requested && !s->stopping) {
             begin_shutdown(s);
             flush_dirty(s);

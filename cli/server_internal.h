@@ -7,12 +7,14 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "auth.h"
 #include "options.h"
+#include "quota.h"
 #include "server.h"
 #include "wsfwd.h"
 
 /*
- * One TCP connection. Kept small (80 bytes): with the library's connection, an idle client costs
+ * One TCP connection. Kept small (88 bytes): with the library's connection, an idle client costs
  * the server well under half a kilobyte. Ids, addresses and room names for the logs are
  * formatted only when a line is written (client_label).
  */
@@ -27,6 +29,7 @@ typedef struct client {
     uint32_t last_read;
     uint32_t pinged_at;
     uint32_t closing_at;      /* when the closing handshake started (valid if closing) */
+    rate_bucket bucket;       /* messages left under --rate-limit */
     uint8_t addr[16];         /* the peer: IPv4 in the first 4 bytes, or IPv6 */
     uint16_t port;
     bool ipv6;
@@ -36,10 +39,11 @@ typedef struct client {
     bool websocket;           /* accepted as a WebSocket (counts toward --max-connections) */
     bool echo;
     bool closing;             /* closing_at is set */
+    bool per_address;         /* counted in server.per_address */
 } client;
 
 /* HTTP statuses counted per cause in /stats. */
-enum { REFUSED_400, REFUSED_403, REFUSED_404, REFUSED_405, REFUSED_426, REFUSED_431,
+enum { REFUSED_400, REFUSED_401, REFUSED_403, REFUSED_404, REFUSED_405, REFUSED_426, REFUSED_431,
        REFUSED_503, REFUSED_OTHER, REFUSED_KINDS };
 
 typedef struct server_stats {
@@ -56,6 +60,9 @@ typedef struct server_stats {
     uint64_t echo_slow_closes;
     uint64_t refused_fd_limit;
     uint64_t refused[REFUSED_KINDS];
+    uint64_t refused_auth[AUTH_CAUSES]; /* the 401 and 403 of room tokens, by cause */
+    uint64_t refused_per_address;       /* 503: --max-connections-per-address */
+    uint64_t rate_limited;              /* closed with 1008: --rate-limit */
 } server_stats;
 
 struct server {
@@ -64,6 +71,9 @@ struct server {
     wsfwd_hub *rooms;       /* /ws/<room> */
     wsfwd_hub *global;      /* /ws: one kept pool, apart so no room name can reach it */
     wsfwd_pool *global_pool;
+    auth_keys keys;         /* --auth-secret-file (n 0: no tokens needed) */
+    rate_rule rate;         /* --rate-limit (per_second 0: off) */
+    addr_table per_address; /* --max-connections-per-address */
     struct pollfd *pfds;    /* [0] wake-up pipe, [1, nfixed) listeners, then clients */
     client **clients;       /* parallel to pfds */
     size_t n;
@@ -103,5 +113,15 @@ void log_escape(const char *in, size_t len, char *out, size_t cap);
 int routes_on_request(wsfwd_conn *conn, const wsfwd_request *req, void *ud);
 
 void routes_count_refusal(server *s, int status);
+
+/* The library's on_message: counters, --rate-limit, then the echo or the broadcast. */
+int routes_on_message(wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data, size_t len,
+                      void *ud);
+
+/* A WebSocket client is gone: give back what it counted toward the limits. */
+void routes_forget(server *s, client *c);
+
+/* Re-read the --auth-secret-file keys (SIGHUP); on error the keys in use stay. */
+void routes_reload_keys(server *s);
 
 #endif

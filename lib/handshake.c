@@ -841,8 +841,10 @@ static int write_error(const wsfwd_request *req, int status, char *buf, size_t c
     }
     char body[160];
     size_t body_len = error_body(req, status, body, sizeof body);
+    /* RFC 9110 15.5.2: a 401 names the scheme that would do (RFC 6750: a bearer token). */
     const char *extra = status == 426   ? "Sec-WebSocket-Version: 13\r\n"
                         : status == 405 ? "Allow: GET\r\n"
+                        : status == 401 ? "WWW-Authenticate: Bearer realm=\"wsfwd\"\r\n"
                                         : NULL;
     size_t head = 0;
     int rc = wsfwd_http_write_head(buf, cap, &head, status, "text/plain; charset=utf-8", extra,

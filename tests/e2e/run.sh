@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end tests of the wsfwd binary with clients nobody here wrote:
 #   1. Python websockets (Debian python3-websockets)         test_python.py
+#      and room tokens and limits, with tokens minted by Python's standard library:
+#                                                             test_auth.py
 #   2. Node ws (npm, package-lock.json)                       test_node.mjs
 #   3. headless Chromium (Debian chromium) + playwright-core  test_browser.mjs
 #   4. the Python tests again with wsfwd under valgrind memcheck (any error or leak: exit 99)
@@ -74,6 +76,7 @@ start_all=$SECONDS
 # 1. Python websockets.
 if "$PYTHON" -c 'import websockets' 2>/dev/null; then
     suite python 240 "$PYTHON" "$here/test_python.py" "$wsfwd"
+    suite auth 120 "$PYTHON" "$here/test_auth.py" "$wsfwd"
 else
     missing python "python3-websockets for $PYTHON" "apt-get install -y python3-websockets"
 fi
@@ -111,6 +114,8 @@ elif ! "$PYTHON" -c 'import websockets' 2>/dev/null; then
 else
     WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} suite valgrind 400 "$PYTHON" "$here/test_python.py" \
         "$wsfwd" --valgrind
+    WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} suite valgrind-auth 300 "$PYTHON" \
+        "$here/test_auth.py" "$wsfwd" --valgrind
 fi
 
 # 5. Several nodes on one Redis (and behind nginx): needs a wsfwd built with hiredis,

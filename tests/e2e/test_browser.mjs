@@ -2,8 +2,12 @@
 // two tabs on /?room=e2e, "hello" typed and sent in the first, seen in the second, and in the
 // first only as its own "you: hello" line.
 //   node tests/e2e/test_browser.mjs PATH/TO/wsfwd [SCREENSHOT.png]
+// Then, with --auth-secret-file, the page's room token in the query (?room=...&token=...): two
+// tabs with a token for the room talk, a tab whose token opens another room is refused.
 // Last line: "N passed, N failed". Never downloads a browser.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { Server, T, eq, run, withTimeout } from './lib.mjs';
@@ -26,8 +30,9 @@ const binary = path.resolve(process.argv[2] || '');
 const screenshot = process.argv[3];
 const executablePath = process.env.WSFWD_E2E_CHROMIUM || '/usr/bin/chromium';
 
-async function twoTabs() {
-  const s = await new Server(binary).start();
+// Start chromium and a server, run body(server, context), then end both whatever happens.
+async function withBrowser(serverArgs, body) {
+  const s = await new Server(binary, serverArgs).start();
   let browser;
   let ok = false;
   try {
@@ -40,6 +45,68 @@ async function twoTabs() {
     });
     const context = await browser.newContext({ viewport: { width: 800, height: 600 } });
     context.setDefaultTimeout(T(10000));
+    await body(s, context);
+    await context.close();
+    ok = true;
+  } finally {
+    const pids = chromiumChildren();
+    if (browser) await withTimeout(browser.close(), T(10000), 'closing chromium').catch(() => {});
+    // playwright starts chromium in a process group of its own: end what is left of it.
+    for (const pid of pids) {
+      try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+    if (ok) await s.stop();
+    else s.kill();
+  }
+}
+
+// A room token minted with Node's own crypto (HS256), independent of wsfwd's code.
+function mint(key, claims) {
+  const b64url = (buf) => Buffer.from(buf).toString('base64url');
+  const signing = `${b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${b64url(JSON.stringify(claims))}`;
+  return `${signing}.${b64url(crypto.createHmac('sha256', key).update(signing).digest())}`;
+}
+
+async function tokenInQuery() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsfwd-e2e-browser-'));
+  const key = 'browser-e2e-key-0123456789abcdef0123456789';
+  const keyFile = path.join(dir, 'key');
+  fs.writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
+  try {
+    await withBrowser(['--auth-secret-file', keyFile], async (s, context) => {
+      const exp = Math.floor(Date.now() / 1000) + 600;
+      const good = mint(key, { room: 'vip room', sub: 'browser', exp });
+      const wrong = mint(key, { room: 'elsewhere', exp });
+      const page = (token) => `${s.http}/?room=${encodeURIComponent('vip room')}&token=${token}`;
+      const first = await context.newPage();
+      const second = await context.newPage();
+      const refused = await context.newPage();
+      await first.goto(page(good));
+      await second.goto(page(good));
+      await refused.goto(page(wrong));
+      for (const p of [first, second]) await p.locator('#status', { hasText: 'open' }).waitFor();
+      await refused.locator('#status', { hasText: 'closed' }).waitFor();
+      await first.locator('#text').fill('with a token');
+      await first.locator('#send').click();
+      await second.locator('#messages li', { hasText: 'with a token' }).waitFor();
+      eq(await second.locator('#messages li').allTextContents(), ['with a token'],
+        "second tab's messages");
+      eq(await refused.locator('#messages li').count(), 0, 'the refused tab got nothing');
+      const st = await (await fetch(`${s.http}/stats`)).json();
+      eq([st.connections, st.refused['403'], st.refused.auth.room], [2, 1, 1], '/stats');
+      for (const line of s.lines) {
+        if (line.includes(good.split('.')[2]) || line.includes(wrong.split('.')[2])) {
+          throw new Error(`a token appears in the log: ${line}`);
+        }
+      }
+    });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function twoTabs() {
+  await withBrowser([], async (s, context) => {
     const url = `${s.http}/?room=e2e`;
     const first = await context.newPage();
     const second = await context.newPage();
@@ -67,21 +134,11 @@ async function twoTabs() {
     const st = await (await fetch(`${s.http}/stats`)).json();
     eq([st.connections, st.rooms, st.messages_in], [2, 1, 2], '/stats');
     if (screenshot) await first.screenshot({ path: screenshot, fullPage: true });
-    await context.close();
-    ok = true;
-  } finally {
-    const pids = chromiumChildren();
-    if (browser) await withTimeout(browser.close(), T(10000), 'closing chromium').catch(() => {});
-    // playwright starts chromium in a process group of its own: end what is left of it.
-    for (const pid of pids) {
-      try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
-    }
-    if (ok) await s.stop();
-    else s.kill();
-  }
+  });
 }
 
 const ok = await run('wsfwd e2e (headless chromium, playwright-core)', [
   ['demo page in two tabs: hello sent from one, seen in the other, no echo', twoTabs],
+  ["room tokens: the token in the page's query opens its room, and only that", tokenInQuery],
 ], T(120000));
 process.exit(ok ? 0 : 1);

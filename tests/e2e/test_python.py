@@ -797,8 +797,10 @@ async def handshake_refusals():
         eq(await recv(c), "ok", "a connection once below the limit")
         await a.send("x")
         st = await asyncio.to_thread(s.stats)
-        want = {"400": 4, "403": 2, "404": 2, "405": 1, "426": 1, "431": 1, "503": 1,
-                "other": 0, "fd_limit": 0}
+        no_auth = {k: 0 for k in ("missing", "too_long", "malformed", "alg", "signature",
+                                  "claims", "expired", "not_yet_valid", "room")}
+        want = {"400": 4, "401": 0, "403": 2, "404": 2, "405": 1, "426": 1, "431": 1,
+                "503": 1, "other": 0, "fd_limit": 0, "per_address": 0, "auth": no_auth}
         want[str(plain)] += 1
         eq(st["refused"], want, "refused counters")
 

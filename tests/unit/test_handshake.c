@@ -602,6 +602,8 @@ static void test_write_errors(void **state)
     expect_error_response(req,
                           400, "400 Bad Request: Sec-WebSocket-Key missing, repeated or not 16 bytes\n",
                           "");
+    expect_error_response(req, 401, "401 Unauthorized\n",
+                          "WWW-Authenticate: Bearer realm=\"wsfwd\"\r\n");
     expect_error_response(req, 403, "403 Forbidden\n", "");
     expect_error_response(req, 404, "404 Not Found\n", "");
     expect_error_response(req, 503, "503 Service Unavailable\n", "");
