@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster_proto.h"
+
 static void defaults(options *o)
 {
     memset(o, 0, sizeof *o);
@@ -23,6 +25,8 @@ static void defaults(options *o)
     o->close_timeout_ms = 5000;
     o->shutdown_timeout_ms = 5000;
     o->log_level = LOG_INFO;
+    o->redis_max_inflight = 16 << 20;
+    o->redis_timeout_ms = 2000;
 }
 
 static void usage(FILE *out)
@@ -70,10 +74,25 @@ static void usage(FILE *out)
             "  --shutdown-timeout MS       on SIGINT/SIGTERM, wait for clients to close\n"
             "                              (default 5000)\n"
             "  --log-level LEVEL           error, warn, info or debug (default info)\n"
+            "  --redis HOST:PORT|URL       share rooms with the other nodes on this Redis\n"
+            "                              (redis://[:PASSWORD@]HOST[:PORT][/DB]; default:\n"
+            "                              none, a node alone)%s\n"
+            "  --redis-order one|local-first\n"
+            "                              one order per room on every node (default), or\n"
+            "                              local members first, without that guarantee\n"
+            "  --redis-max-inflight BYTES  local messages on their way through Redis before\n"
+            "                              more stay local (default 16777216)\n"
+            "  --redis-timeout MS          connect and PING timeout (default 2000)\n"
             "  --version                   print the version and exit\n"
             "  -h, --help                  print this help and exit\n"
             "\n"
-            "Options take --name VALUE or --name=VALUE. See wsfwd(1).\n");
+            "Options take --name VALUE or --name=VALUE. See wsfwd(1).\n",
+#ifdef WSFWD_HAVE_HIREDIS
+            ""
+#else
+            "\n                              [not in this build: no hiredis]"
+#endif
+            );
 }
 
 static int parse_size(const char *name, const char *s, size_t min, size_t max, size_t *out)
@@ -205,6 +224,33 @@ int options_parse(options *o, int argc, char **argv)
             rc = parse_ms(name, value, 1, &o->close_timeout_ms);
         } else if (strcmp(name, "--shutdown-timeout") == 0) {
             rc = parse_ms(name, value, 0, &o->shutdown_timeout_ms);
+        } else if (strcmp(name, "--redis") == 0) {
+            cluster_url url;
+            const char *why = NULL;
+#ifndef WSFWD_HAVE_HIREDIS
+            fprintf(stderr, "wsfwd: --redis: this wsfwd was built without Redis support "
+                            "(install libhiredis-dev and rebuild; see README.md)\n");
+            rc = -1;
+#endif
+            if (rc == 0 && cluster_url_parse(value, &url, &why) != 0) {
+                /* Not echoed when it may hold a password. */
+                fprintf(stderr, "wsfwd: --redis '%s': %s (HOST:PORT or "
+                                "redis://[:PASSWORD@]HOST[:PORT][/DB])\n",
+                        strchr(value, '@') != NULL ? "..." : value, why);
+                rc = -1;
+            }
+            o->redis = value;
+        } else if (strcmp(name, "--redis-order") == 0) {
+            if (strcmp(value, "one") == 0 || strcmp(value, "local-first") == 0) {
+                o->redis_local_first = strcmp(value, "local-first") == 0;
+            } else {
+                fprintf(stderr, "wsfwd: --redis-order is one or local-first, not '%s'\n", value);
+                rc = -1;
+            }
+        } else if (strcmp(name, "--redis-max-inflight") == 0) {
+            rc = parse_size(name, value, 1024, (size_t)1 << 34, &o->redis_max_inflight);
+        } else if (strcmp(name, "--redis-timeout") == 0) {
+            rc = parse_ms(name, value, 10, &o->redis_timeout_ms);
         } else if (strcmp(name, "--log-level") == 0) {
             int level = log_parse_level(value);
             if (level < 0) {

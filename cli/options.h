@@ -2,6 +2,7 @@
 #ifndef WSFWD_CLI_OPTIONS_H
 #define WSFWD_CLI_OPTIONS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "auth.h"
@@ -35,6 +36,10 @@ typedef struct options {
     unsigned close_timeout_ms;
     unsigned shutdown_timeout_ms;
     log_level log_level;
+    const char *redis;         /* --redis HOST:PORT or URL (cluster.c); NULL: a lone node */
+    bool redis_local_first;    /* --redis-order local-first */
+    size_t redis_max_inflight; /* bytes of local messages on their way through Redis */
+    unsigned redis_timeout_ms;
 } options;
 
 /*

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cluster.h"
 #include "log.h"
 #include "server_internal.h"
 
@@ -217,6 +218,13 @@ static void respond_stats(server *s, wsfwd_conn *conn)
     if (n < 0 || (size_t)n >= sizeof body) {
         (void)wsfwd_conn_refuse(conn, 500);
         return;
+    }
+    if (s->cluster != NULL && n >= 2) { /* insert ,"cluster":{...} before the final "}\n" */
+        size_t extra = cluster_stats_json(s, body + n - 2, sizeof body - (size_t)n);
+        if (extra > 0 && (size_t)n + extra < sizeof body) {
+            n += (int)extra;
+            memcpy(body + n - 2, "}\n", 2);
+        }
     }
     (void)wsfwd_conn_respond(conn, 200, "application/json", body, (size_t)n);
 }

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "log.h"
 #include "server_internal.h"
 
@@ -419,7 +420,7 @@ static int on_message(wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data, si
         s->stats.echoed++;
         s->stats.echoed_bytes += len;
         rc = wsfwd_conn_send(conn, op, data, len);
-    } else if (wsfwd_conn_pool(conn) != NULL) {
+    } else if (wsfwd_conn_pool(conn) != NULL && !cluster_on_message(s, conn, op, data, len)) {
         rc = wsfwd_pool_broadcast(wsfwd_conn_pool(conn), op, data, len, conn, NULL);
     }
     /* A slow reader met its policy inside the call; anything else is out of memory. */
@@ -457,6 +458,7 @@ static void on_leave(wsfwd_pool *pool, wsfwd_conn *conn, wsfwd_leave_reason reas
 {
     server *s = ud;
     client *c = wsfwd_conn_user_data(conn);
+    cluster_on_leave(s, pool, conn);
     if (reason == WSFWD_LEAVE_SLOW && log_enabled(LOG_INFO)) {
         char label[CLIENT_LABEL_MAX];
         char room[64];
@@ -494,6 +496,7 @@ static int make_hub(server *s, wsfwd_hub **hub)
     }
     wsfwd_hub_set_user_data(*hub, s);
     wsfwd_hub_on_leave(*hub, on_leave);
+    wsfwd_hub_on_join(*hub, cluster_on_join);
     if (wsfwd_hub_set_max_name(*hub, s->opts->max_room_name) != WSFWD_OK ||
         wsfwd_hub_set_max_pools(*hub, s->opts->max_rooms) != WSFWD_OK ||
         wsfwd_hub_set_max_members(*hub, s->opts->max_room_members) != WSFWD_OK) {
@@ -582,6 +585,10 @@ int server_open(server **out, const options *o)
     for (size_t i = 0; i < o->nlisten; i++) {
         LOG(LOG_INFO, "listening on %s", bound[i]);
     }
+    if (cluster_open(s) != 0) {
+        server_free(s);
+        return -1;
+    }
     if (s->keys.n > 0) {
         LOG(LOG_INFO, "room tokens required (%zu key%s)", s->keys.n, s->keys.n > 1 ? "s" : "");
     }
@@ -600,6 +607,7 @@ void server_free(server *s)
         client_close(s, s->clients[s->n - 1], "server stopped");
     }
     free_dead(s);
+    cluster_free(s);
     for (size_t i = 1; i < s->nfixed; i++) {
         close(s->pfds[i].fd);
     }
@@ -722,12 +730,14 @@ int server_run(server *s)
             break;
         }
         int timeout = next_tick > s->now ? (int)(next_tick - s->now) : 0;
-        int ready = poll(s->pfds, s->n, timeout);
+        size_t npoll = cluster_before_poll(s, &timeout);
+        int ready = poll(s->pfds, npoll, timeout);
         if (ready < 0 && errno != EINTR) {
             LOG(LOG_ERROR, "poll: %s", strerror(errno));
             return 1;
         }
         s->now = now_ms();
+        cluster_after_poll(s);
         if (ready > 0) {
             if (s->pfds[0].revents & POLLIN) {
                 char drain[64];

@@ -93,6 +93,7 @@ struct server {
     server_stats stats;
     size_t unflushed;       /* bytes read since the last flush_dirty */
     size_t flush_budget;    /* flush_dirty once unflushed reaches this, before the turn's end */
+    struct cluster *cluster; /* --redis (cluster.c), else NULL */
     uint8_t rbuf[65536];
 };
 

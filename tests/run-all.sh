@@ -94,6 +94,13 @@ count_tests() { # count_tests DIR LABEL_REGEX
 
 # --- phases ----------------------------------------------------------------------------------
 
+# wsfwd --redis needs hiredis: under CI=true the build must have it (WSFWD_REDIS=ON), else AUTO.
+need_hiredis() {
+    [[ $CI == true ]] || return 0
+    pkg-config --exists hiredis 2>/dev/null || missing_pkgs+=(libhiredis-dev)
+}
+redis_opt() { [[ $CI == true ]] && echo -DWSFWD_REDIS=ON || echo -DWSFWD_REDIS=AUTO; }
+
 phase_gcc() {
     need_cmd cmake cmake
     need_cmd gcc build-essential
@@ -102,8 +109,9 @@ phase_gcc() {
     need_cmd objdump binutils
     need_cmd readelf binutils
     need_cmocka
+    need_hiredis
     check_deps || return
-    configure gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DWSFWD_WERROR=ON
+    configure gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DWSFWD_WERROR=ON "$(redis_opt)"
     run_ctest gcc 'unit|install|symbols|example'
 }
 
@@ -219,9 +227,11 @@ phase_e2e() {
     need_cmd cmake cmake
     need_cmd gcc build-essential
     need_cmocka
+    need_hiredis
     check_deps || return
     if [[ ! -f $root/build/gcc/CTestTestfile.cmake ]]; then
-        configure gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DWSFWD_WERROR=ON
+        configure gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DWSFWD_WERROR=ON \
+            "$(redis_opt)"
     else
         cmake --build "$root/build/gcc" -j "$JOBS"
     fi

@@ -97,6 +97,9 @@ typedef struct params {
     double p99_bound_ms;
     double settle; /* seconds after the handshakes before reading the server's RSS */
     bool quiet;
+    int pub_port;      /* publishers connect here (0: --port) */
+    int sub_ports[16]; /* subscribers spread round robin over these (none: --port) */
+    int nsub_ports;
 } params;
 
 /* ---- Time, histogram ------------------------------------------------------------------------ */
@@ -548,7 +551,13 @@ static void start_connect(lconn *c)
     if (g.p.rate > 0 || g.p.search) {
         setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
     }
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g.p.port)};
+    int port = g.p.port;
+    if (c->pub >= 0 && g.p.pub_port > 0) {
+        port = g.p.pub_port;
+    } else if (c->pub < 0 && g.p.nsub_ports > 0) {
+        port = g.p.sub_ports[(c->id - (uint32_t)g.npubs) % (uint32_t)g.p.nsub_ports];
+    }
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (inet_pton(AF_INET, g.p.host, &a.sin_addr) != 1) {
         die(2, "--host must be an IPv4 address, not '%s'", g.p.host);
     }
@@ -1110,6 +1119,9 @@ static void usage(FILE *f)
             "  --connect-timeout S    (default 60)   --timeout S  whole run (default: computed)\n"
             "  --server-pid PID       read the server's CPU time and RSS from /proc\n"
             "  --settle S             wait after the handshakes before reading RSS (default 0.5)\n"
+            "  --pub-port PORT        publishers connect to this port instead of --port\n"
+            "  --sub-ports P1,P2,...  subscribers spread round robin over these ports (several\n"
+            "                         nodes of one cluster, e.g. wsfwd --redis)\n"
             "  --quiet                JSON only\n");
 }
 
@@ -1202,6 +1214,19 @@ static void parse(int argc, char **argv, params *p)
             p->host = v;
         } else if (strcmp(a, "--port") == 0) {
             p->port = (int)num(a, v, 1, 65535);
+        } else if (strcmp(a, "--pub-port") == 0) {
+            p->pub_port = (int)num(a, v, 1, 65535);
+        } else if (strcmp(a, "--sub-ports") == 0) {
+            char buf[256];
+            snprintf(buf, sizeof buf, "%s", v);
+            p->nsub_ports = 0;
+            for (char *save = NULL, *t = strtok_r(buf, ",", &save); t != NULL;
+                 t = strtok_r(NULL, ",", &save)) {
+                if (p->nsub_ports == 16) {
+                    die(2, "--sub-ports: at most 16 ports");
+                }
+                p->sub_ports[p->nsub_ports++] = (int)num(a, t, 1, 65535);
+            }
         } else if (strcmp(a, "--path") == 0) {
             p->path = v;
         } else if (strcmp(a, "--rooms") == 0) {

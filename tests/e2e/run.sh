@@ -6,6 +6,8 @@
 #   2. Node ws (npm, package-lock.json)                       test_node.mjs
 #   3. headless Chromium (Debian chromium) + playwright-core  test_browser.mjs
 #   4. the Python tests again with wsfwd under valgrind memcheck (any error or leak: exit 99)
+#   5. wsfwd --redis: nodes on one redis-server, and two behind nginx     test_cluster.py
+#      (then its fault tests again with wsfwd under valgrind)
 #
 #   bash tests/e2e/run.sh PATH/TO/wsfwd
 #
@@ -114,6 +116,27 @@ else
         "$wsfwd" --valgrind
     WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} suite valgrind-auth 300 "$PYTHON" \
         "$here/test_auth.py" "$wsfwd" --valgrind
+fi
+
+# 5. Several nodes on one Redis (and behind nginx): needs a wsfwd built with hiredis,
+#    redis-server and nginx (the tests start their own, on loopback).
+if ! "$PYTHON" -c 'import websockets' 2>/dev/null; then
+    missing cluster "python3-websockets for $PYTHON" "apt-get install -y python3-websockets"
+elif "$wsfwd" --help | grep -q 'not in this build: no hiredis'; then
+    missing cluster "a wsfwd built with hiredis" \
+        "apt-get install -y libhiredis-dev, then configure with -DWSFWD_REDIS=ON"
+elif ! command -v redis-server >/dev/null; then
+    missing cluster "redis-server" "apt-get install -y redis-server"
+elif ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then
+    missing cluster "nginx" "apt-get install -y nginx"
+else
+    suite cluster 300 "$PYTHON" "$here/test_cluster.py" "$wsfwd"
+    if command -v valgrind >/dev/null; then # the fault paths once more under memcheck
+        suite cluster-vg 400 "$PYTHON" "$here/test_cluster.py" "$wsfwd" --valgrind \
+            -k three_nodes -k isolated -k redis_restart -k unreachable -k killed
+    else
+        missing cluster-vg "valgrind" "apt-get install -y valgrind"
+    fi
 fi
 
 echo

@@ -1,0 +1,1105 @@
+/*
+ * wsfwd --redis: rooms across nodes through Redis pub/sub. See cluster.h for the model and
+ * docs/scaling.md for what it guarantees.
+ *
+ * Two hiredis asynchronous connections: `pub` for PUBLISH and the health-check PING, `sub`
+ * in subscribe mode. Both are driven by the server's poll() loop through hiredis's event
+ * hooks (addRead/delRead/addWrite/delWrite/cleanup): the hooks only record what each
+ * connection waits for, cluster_before_poll puts the sockets in the pollfd array, and
+ * cluster_after_poll calls redisAsyncHandleRead/Write. hiredis 0.14 has no timer hook, so
+ * the connect timeout and the health check are timers of our own, checked every loop turn.
+ *
+ * The link is up when both connections answered a PING (after AUTH and SELECT). Any error,
+ * on either connection, takes the whole link down: both are closed, every message still in
+ * flight is delivered locally, and a reconnection is scheduled with backoff.
+ */
+#define _GNU_SOURCE
+
+#include "cluster.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "cluster_proto.h"
+#include "log.h"
+#include "server_internal.h"
+
+#ifndef WSFWD_HAVE_HIREDIS
+
+/* A build without hiredis: --redis is refused; every other hook does nothing. */
+
+int cluster_open(server *s)
+{
+    if (s->opts->redis != NULL) {
+        fprintf(stderr, "wsfwd: --redis: this wsfwd was built without Redis support "
+                        "(rebuild with libhiredis-dev installed, or -DWSFWD_REDIS=ON)\n");
+        return -1;
+    }
+    return 0;
+}
+
+void cluster_free(server *s) { (void)s; }
+
+size_t cluster_before_poll(server *s, int *timeout)
+{
+    (void)timeout;
+    return s->n;
+}
+
+void cluster_after_poll(server *s) { (void)s; }
+
+bool cluster_on_message(server *s, wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data,
+                        size_t len)
+{
+    (void)s;
+    (void)conn;
+    (void)op;
+    (void)data;
+    (void)len;
+    return false;
+}
+
+void cluster_on_join(wsfwd_pool *pool, wsfwd_conn *conn, void *ud)
+{
+    (void)pool;
+    (void)conn;
+    (void)ud;
+}
+
+void cluster_on_leave(server *s, wsfwd_pool *pool, wsfwd_conn *conn)
+{
+    (void)s;
+    (void)pool;
+    (void)conn;
+}
+
+size_t cluster_stats_json(const server *s, char *out, size_t cap)
+{
+    (void)s;
+    (void)out;
+    (void)cap;
+    return 0;
+}
+
+#else /* WSFWD_HAVE_HIREDIS */
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#define BACKOFF_BASE_MS 100
+#define BACKOFF_MAX_MS 5000
+#define PING_INTERVAL_MS 1000
+#define CHANNEL_MAX (CLUSTER_ROOM_PREFIX_LEN + 4096)
+
+enum link_state { LINK_DOWN, LINK_CONNECTING, LINK_UP };
+enum room_state { ROOM_IDLE, ROOM_SUBSCRIBING, ROOM_SUBSCRIBED, ROOM_UNSUBSCRIBING };
+
+/* A local message published (or held until its room is subscribed) and not yet back. */
+typedef struct pending {
+    struct pending *next;
+    uint64_t seq;
+    wsfwd_conn *sender; /* NULL once the sender left */
+    size_t size;        /* bytes of env */
+    bool published;
+    uint8_t env[];
+} pending;
+
+typedef struct room {
+    struct room *next; /* hash chain */
+    pending *head, *tail;
+    size_t members;
+    enum room_state state;
+    unsigned busy; /* inside a broadcast to it: a last leave is handled after */
+    uint64_t hash;
+    size_t chlen;
+    char ch[];
+} room;
+
+typedef struct rconn {
+    struct cluster *cl;
+    redisAsyncContext *ac;
+    const char *name; /* "publish" or "subscribe" */
+    bool want_read, want_write;
+    bool ready; /* answered its PING */
+    size_t slot; /* its pollfd slot this turn, or 0 */
+} rconn;
+
+struct cluster {
+    server *s;
+    cluster_url url;
+    uint8_t node[CLUSTER_NODE_ID_LEN];
+    char node_hex[2 * CLUSTER_NODE_ID_LEN + 1];
+    rconn pub, sub;
+    enum link_state link;
+    bool failed;         /* an error during this turn: tear down after the events */
+    char fail_why[160];
+    bool tearing;        /* inside teardown: callbacks with NULL replies are expected */
+    bool was_up;         /* the link has been up once (for the log lines) */
+    bool warned;         /* the down state has been logged for this outage */
+    unsigned attempts;
+    uint64_t next_attempt;
+    uint64_t connect_deadline;
+    uint64_t next_ping;
+    uint64_t ping_sent;
+    bool ping_out;
+    uint64_t seq;
+    bool local_first;
+    size_t max_inflight;
+    size_t inflight;     /* bytes held in pending entries, or of unanswered PUBLISHes */
+    unsigned timeout_ms;
+    room **buckets;
+    size_t nbuckets;
+    size_t nrooms;
+    size_t nsubscribed;
+    uint64_t hash_key[2];
+    /* Counters for /stats. */
+    uint64_t published;
+    uint64_t received;
+    uint64_t local_only;      /* local messages sent while the link was down */
+    uint64_t dropped_inflight; /* local messages over the in-flight cap: delivered locally */
+    uint64_t publish_errors;
+    uint64_t malformed;
+    uint64_t reconnects;
+    uint64_t link_losses;
+};
+
+static uint64_t rand64(void)
+{
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v) {
+        v = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15u ^ (uint64_t)(uintptr_t)&v;
+    }
+    return v;
+}
+
+/* ---- Rooms ---------------------------------------------------------------------------------- */
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+
+static void sip_round(uint64_t v[4])
+{
+    v[0] += v[1];
+    v[1] = ROTL(v[1], 13);
+    v[1] ^= v[0];
+    v[0] = ROTL(v[0], 32);
+    v[2] += v[3];
+    v[3] = ROTL(v[3], 16);
+    v[3] ^= v[2];
+    v[0] += v[3];
+    v[3] = ROTL(v[3], 21);
+    v[3] ^= v[0];
+    v[2] += v[1];
+    v[1] = ROTL(v[1], 17);
+    v[1] ^= v[2];
+    v[2] = ROTL(v[2], 32);
+}
+
+/* SipHash-1-3 under a random key: room names come from clients, so the table must not let
+   them choose collisions. */
+static uint64_t hash_bytes(const uint64_t key[2], const char *p, size_t n)
+{
+    uint64_t v[4] = {key[0] ^ 0x736f6d6570736575u, key[1] ^ 0x646f72616e646f6du,
+                     key[0] ^ 0x6c7967656e657261u, key[1] ^ 0x7465646279746573u};
+    const unsigned char *in = (const unsigned char *)p;
+    size_t whole = n & ~(size_t)7;
+    for (size_t i = 0; i < whole; i += 8) {
+        uint64_t m = 0;
+        for (int k = 7; k >= 0; k--) {
+            m = m << 8 | in[i + (size_t)k];
+        }
+        v[3] ^= m;
+        sip_round(v);
+        v[0] ^= m;
+    }
+    uint64_t last = (uint64_t)(n & 0xff) << 56;
+    for (size_t i = whole; i < n; i++) {
+        last |= (uint64_t)in[i] << (8 * (i - whole));
+    }
+    v[3] ^= last;
+    sip_round(v);
+    v[0] ^= last;
+    v[2] ^= 0xff;
+    sip_round(v);
+    sip_round(v);
+    sip_round(v);
+    return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+static room *room_find(cluster *cl, const char *ch, size_t len)
+{
+    if (cl->nbuckets == 0) {
+        return NULL;
+    }
+    uint64_t h = hash_bytes(cl->hash_key, ch, len);
+    for (room *r = cl->buckets[h & (cl->nbuckets - 1)]; r != NULL; r = r->next) {
+        if (r->hash == h && r->chlen == len && memcmp(r->ch, ch, len) == 0) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static room *room_add(cluster *cl, const char *ch, size_t len)
+{
+    if (cl->nrooms >= cl->nbuckets) {
+        size_t cap = cl->nbuckets == 0 ? 64 : cl->nbuckets * 2;
+        room **b = calloc(cap, sizeof *b);
+        if (b == NULL) {
+            return NULL;
+        }
+        for (size_t i = 0; i < cl->nbuckets; i++) {
+            while (cl->buckets[i] != NULL) {
+                room *r = cl->buckets[i];
+                cl->buckets[i] = r->next;
+                r->next = b[r->hash & (cap - 1)];
+                b[r->hash & (cap - 1)] = r;
+            }
+        }
+        free(cl->buckets);
+        cl->buckets = b;
+        cl->nbuckets = cap;
+    }
+    room *r = calloc(1, sizeof *r + len);
+    if (r == NULL) {
+        return NULL;
+    }
+    memcpy(r->ch, ch, len);
+    r->chlen = len;
+    r->hash = hash_bytes(cl->hash_key, ch, len);
+    r->next = cl->buckets[r->hash & (cl->nbuckets - 1)];
+    cl->buckets[r->hash & (cl->nbuckets - 1)] = r;
+    cl->nrooms++;
+    return r;
+}
+
+static void pending_free_all(cluster *cl, room *r)
+{
+    while (r->head != NULL) {
+        pending *p = r->head;
+        r->head = p->next;
+        cl->inflight -= p->size;
+        free(p);
+    }
+    r->tail = NULL;
+}
+
+static void room_remove(cluster *cl, room *r)
+{
+    room **pp = &cl->buckets[r->hash & (cl->nbuckets - 1)];
+    while (*pp != r) {
+        pp = &(*pp)->next;
+    }
+    *pp = r->next;
+    pending_free_all(cl, r);
+    if (r->state == ROOM_SUBSCRIBED) {
+        cl->nsubscribed--;
+    }
+    cl->nrooms--;
+    free(r);
+}
+
+/* The channel of the pool a connection is in; 0 if none. */
+static size_t pool_channel(const server *s, const wsfwd_pool *pool, char *out, size_t cap)
+{
+    if (pool == NULL) {
+        return 0;
+    }
+    wsfwd_str name = wsfwd_pool_name(pool);
+    return cluster_channel(wsfwd_pool_hub(pool) == s->global, name.ptr, name.len, out, cap);
+}
+
+static wsfwd_pool *room_pool(const server *s, const room *r)
+{
+    bool global;
+    const char *name;
+    size_t nlen;
+    if (cluster_channel_parse(r->ch, r->chlen, &global, &name, &nlen) != 0) {
+        return NULL;
+    }
+    return global ? s->global_pool : wsfwd_hub_find(s->rooms, name, nlen);
+}
+
+static void deliver(cluster *cl, room *r, uint8_t opcode, const uint8_t *data, size_t len,
+                    const wsfwd_conn *except)
+{
+    wsfwd_pool *pool = room_pool(cl->s, r);
+    if (pool != NULL) {
+        r->busy++; /* a slow member closed by the broadcast leaves the room meanwhile */
+        (void)wsfwd_pool_broadcast(pool, (wsfwd_opcode)opcode, data, len, except, NULL);
+        r->busy--;
+    }
+}
+
+static void room_last_left(cluster *cl, room *r);
+
+/* ---- Commands ------------------------------------------------------------------------------- */
+
+static void fail(cluster *cl, const char *fmt, const char *detail)
+{
+    if (!cl->failed) {
+        cl->failed = true;
+        snprintf(cl->fail_why, sizeof cl->fail_why, fmt, detail != NULL ? detail : "?");
+    }
+}
+
+static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata);
+
+static void log_room(const room *r, const char *what)
+{
+    if (log_enabled(LOG_DEBUG)) {
+        char shown[96];
+        log_escape(r->ch, r->chlen, shown, sizeof shown);
+        LOG(LOG_DEBUG, "redis: %s channel=%s members=%zu", what, shown, r->members);
+    }
+}
+
+static void room_subscribe(cluster *cl, room *r)
+{
+    log_room(r, "subscribe");
+    if (redisAsyncCommand(cl->sub.ac, on_sub_reply, NULL, "SUBSCRIBE %b", r->ch, r->chlen) !=
+        REDIS_OK) {
+        fail(cl, "cannot send SUBSCRIBE: %s", cl->sub.ac->errstr);
+        return;
+    }
+    r->state = ROOM_SUBSCRIBING;
+}
+
+static void room_unsubscribe(cluster *cl, room *r)
+{
+    log_room(r, "unsubscribe");
+    if (redisAsyncCommand(cl->sub.ac, on_sub_reply, NULL, "UNSUBSCRIBE %b", r->ch, r->chlen) !=
+        REDIS_OK) {
+        fail(cl, "cannot send UNSUBSCRIBE: %s", cl->sub.ac->errstr);
+        return;
+    }
+    if (r->state == ROOM_SUBSCRIBED) {
+        cl->nsubscribed--;
+    }
+    r->state = ROOM_UNSUBSCRIBING;
+}
+
+static void on_publish_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    cluster *cl = ac->data;
+    redisReply *rp = reply;
+    if (cl->local_first) {
+        cl->inflight -= (size_t)(uintptr_t)privdata;
+    }
+    if (rp == NULL || cl->tearing) {
+        return;
+    }
+    if (rp->type == REDIS_REPLY_ERROR) {
+        cl->publish_errors++;
+        fail(cl, "PUBLISH refused: %s", rp->str);
+    }
+}
+
+static bool publish(cluster *cl, room *r, const uint8_t *env, size_t size)
+{
+    if (redisAsyncCommand(cl->pub.ac, on_publish_reply, (void *)(uintptr_t)size, "PUBLISH %b %b",
+                          r->ch, r->chlen, env, size) != REDIS_OK) {
+        fail(cl, "cannot send PUBLISH: %s", cl->pub.ac->errstr);
+        return false;
+    }
+    cl->published++;
+    return true;
+}
+
+/* Publish the held messages of a room that is now subscribed. */
+static void publish_held(cluster *cl, room *r)
+{
+    for (pending *p = r->head; p != NULL && !cl->failed; p = p->next) {
+        if (!p->published) {
+            p->published = publish(cl, r, p->env, p->size);
+        }
+    }
+}
+
+/* ---- The subscription ----------------------------------------------------------------------- */
+
+static void log_malformed(cluster *cl, const char *ch, size_t chlen, const char *why)
+{
+    cl->malformed++;
+    /* The first one, then one in a thousand: a flood must not flood the log. */
+    if (cl->malformed == 1 || cl->malformed % 1000 == 0) {
+        char shown[96];
+        log_escape(ch, chlen, shown, sizeof shown);
+        LOG(LOG_WARN, "redis: dropped a malformed message on channel %s: %s (%" PRIu64
+                      " so far)", shown, why, cl->malformed);
+    }
+}
+
+static void on_message_from_redis(cluster *cl, const char *ch, size_t chlen, const uint8_t *data,
+                                  size_t len)
+{
+    room *r = room_find(cl, ch, chlen);
+    if (r == NULL || r->state != ROOM_SUBSCRIBED) {
+        return; /* a room left meanwhile */
+    }
+    cluster_envelope e;
+    int rc = cluster_envelope_decode(data, len, cl->s->opts->max_message, &e);
+    if (rc != CLUSTER_ENV_OK) {
+        log_malformed(cl, ch, chlen, cluster_envelope_strerror(rc));
+        return;
+    }
+    cl->received++;
+    if (memcmp(e.node, cl->node, CLUSTER_NODE_ID_LEN) != 0) {
+        deliver(cl, r, e.opcode, e.payload, e.len, NULL);
+        if (r->members == 0) {
+            room_last_left(cl, r);
+        }
+        return;
+    }
+    if (cl->local_first) {
+        return; /* delivered locally when it was sent */
+    }
+    /* Our own message, back in Redis's order: deliver it to all but its sender. Entries older
+       than it cannot still come (one connection's publications arrive in order), so they are
+       delivered now; a message we do not hold was delivered locally already (link lost). */
+    while (r->head != NULL && r->head->published && r->head->seq <= e.seq) {
+        pending *p = r->head;
+        r->head = p->next;
+        if (r->head == NULL) {
+            r->tail = NULL;
+        }
+        cl->inflight -= p->size;
+        cluster_envelope pe;
+        if (p->seq == e.seq) {
+            deliver(cl, r, e.opcode, e.payload, e.len, p->sender);
+        } else if (cluster_envelope_decode(p->env, p->size, 0, &pe) == CLUSTER_ENV_OK) {
+            deliver(cl, r, pe.opcode, pe.payload, pe.len, p->sender);
+        }
+        free(p);
+        if (r->members == 0) {
+            room_last_left(cl, r);
+            return;
+        }
+    }
+}
+
+static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    (void)privdata;
+    cluster *cl = ac->data;
+    redisReply *rp = reply;
+    if (rp == NULL || cl->tearing) {
+        return;
+    }
+    if (rp->type == REDIS_REPLY_ERROR) {
+        fail(cl, "subscription refused: %s", rp->str);
+        return;
+    }
+    if (rp->type != REDIS_REPLY_ARRAY || rp->elements < 3 ||
+        rp->element[0]->type != REDIS_REPLY_STRING || rp->element[1]->type != REDIS_REPLY_STRING) {
+        return;
+    }
+    const char *kind = rp->element[0]->str;
+    const char *ch = rp->element[1]->str;
+    size_t chlen = rp->element[1]->len;
+    if (strcmp(kind, "message") == 0) {
+        if (rp->element[2]->type == REDIS_REPLY_STRING) {
+            on_message_from_redis(cl, ch, chlen, (const uint8_t *)rp->element[2]->str,
+                                  rp->element[2]->len);
+        }
+        return;
+    }
+    room *r = room_find(cl, ch, chlen);
+    if (r == NULL) {
+        return;
+    }
+    if (strcmp(kind, "subscribe") == 0 && r->state == ROOM_SUBSCRIBING) {
+        if (r->members == 0) {
+            room_unsubscribe(cl, r);
+            return;
+        }
+        r->state = ROOM_SUBSCRIBED;
+        cl->nsubscribed++;
+        log_room(r, "subscribed");
+        publish_held(cl, r);
+    } else if (strcmp(kind, "unsubscribe") == 0 && r->state == ROOM_UNSUBSCRIBING) {
+        log_room(r, "unsubscribed");
+        if (r->members > 0) {
+            room_subscribe(cl, r); /* someone joined again meanwhile */
+        } else {
+            room_remove(cl, r);
+        }
+    }
+}
+
+/* ---- The link ------------------------------------------------------------------------------- */
+
+static void ev_add_read(void *p) { ((rconn *)p)->want_read = true; }
+static void ev_del_read(void *p) { ((rconn *)p)->want_read = false; }
+static void ev_add_write(void *p) { ((rconn *)p)->want_write = true; }
+static void ev_del_write(void *p) { ((rconn *)p)->want_write = false; }
+
+/* hiredis frees the context (its own error, or ours): forget it. */
+static void ev_cleanup(void *p)
+{
+    rconn *rc = p;
+    rc->ac = NULL;
+    rc->want_read = rc->want_write = false;
+    rc->ready = false;
+    if (!rc->cl->tearing) {
+        fail(rc->cl, "the %s connection closed", rc->name);
+    }
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    cluster *cl = ac->data;
+    if (status != REDIS_OK) {
+        fail(cl, "cannot connect: %s", ac->errstr);
+    }
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    cluster *cl = ac->data;
+    if (!cl->tearing) {
+        fail(cl, "connection lost: %s", status == REDIS_OK ? "closed" : ac->errstr);
+    }
+}
+
+static void link_up(cluster *cl)
+{
+    cl->link = LINK_UP;
+    cl->attempts = 0;
+    cl->warned = false;
+    cl->next_ping = cl->s->now + PING_INTERVAL_MS;
+    cl->ping_out = false;
+    LOG(LOG_INFO, "redis: link to %s:%d up (node %s): rooms are shared with the other nodes",
+        cl->url.host, cl->url.port, cl->node_hex);
+    if (cl->was_up) {
+        cl->reconnects++;
+    }
+    cl->was_up = true;
+    for (size_t i = 0; i < cl->nbuckets && !cl->failed; i++) {
+        for (room *r = cl->buckets[i]; r != NULL && !cl->failed; r = r->next) {
+            if (r->members > 0 && r->state == ROOM_IDLE) {
+                room_subscribe(cl, r);
+            }
+        }
+    }
+}
+
+static void on_ping_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    rconn *rc = privdata;
+    cluster *cl = ac->data;
+    redisReply *rp = reply;
+    if (rp == NULL || cl->tearing) {
+        return;
+    }
+    if (rp->type == REDIS_REPLY_ERROR) {
+        fail(cl, "PING refused: %s", rp->str);
+        return;
+    }
+    if (cl->link == LINK_CONNECTING) {
+        rc->ready = true;
+        if (cl->pub.ready && cl->sub.ready) {
+            link_up(cl);
+        }
+    } else if (rc == &cl->pub) {
+        cl->ping_out = false;
+    }
+}
+
+static char AUTH_NAME[] = "AUTH";
+static char SELECT_NAME[] = "SELECT";
+
+static void on_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    const char *what = privdata;
+    cluster *cl = ac->data;
+    redisReply *rp = reply;
+    if (rp != NULL && !cl->tearing && rp->type == REDIS_REPLY_ERROR) {
+        char detail[140];
+        snprintf(detail, sizeof detail, "%s: %s", what, rp->str);
+        fail(cl, "%s", detail);
+    }
+}
+
+static int rconn_open(cluster *cl, rconn *rc)
+{
+    redisAsyncContext *ac = redisAsyncConnect(cl->url.host, cl->url.port);
+    if (ac == NULL) {
+        fail(cl, "cannot connect: %s", "out of memory");
+        return -1;
+    }
+    if (ac->err) {
+        fail(cl, "cannot connect: %s", ac->errstr);
+        redisAsyncFree(ac);
+        return -1;
+    }
+    rc->cl = cl;
+    rc->ac = ac;
+    rc->ready = false;
+    ac->data = cl;
+    ac->ev.data = rc;
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
+    ac->ev.cleanup = ev_cleanup;
+    /* The connect completes when the socket turns writable. */
+    rc->want_write = true;
+    rc->want_read = false;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    int ok = REDIS_OK;
+    if (cl->url.has_password) {
+        if (cl->url.user[0] != '\0') {
+            ok = redisAsyncCommand(ac, on_setup_reply, AUTH_NAME, "AUTH %s %s", cl->url.user,
+                                   cl->url.password);
+        } else {
+            ok = redisAsyncCommand(ac, on_setup_reply, AUTH_NAME, "AUTH %s", cl->url.password);
+        }
+    }
+    if (ok == REDIS_OK && cl->url.db >= 0) {
+        ok = redisAsyncCommand(ac, on_setup_reply, SELECT_NAME, "SELECT %d", cl->url.db);
+    }
+    if (ok == REDIS_OK) {
+        ok = redisAsyncCommand(ac, on_ping_reply, rc, "PING");
+    }
+    if (ok != REDIS_OK) {
+        fail(cl, "cannot queue the first commands: %s", ac->errstr);
+        return -1;
+    }
+    return 0;
+}
+
+static void link_connect(cluster *cl)
+{
+    cl->link = LINK_CONNECTING;
+    cl->connect_deadline = cl->s->now + cl->timeout_ms;
+    LOG(LOG_DEBUG, "redis: connecting to %s:%d", cl->url.host, cl->url.port);
+    if (rconn_open(cl, &cl->pub) == 0) {
+        (void)rconn_open(cl, &cl->sub);
+    }
+}
+
+/* Close both connections; deliver locally what had not come back; schedule a retry. */
+static void link_down(cluster *cl)
+{
+    bool was = cl->link == LINK_UP;
+    cl->tearing = true;
+    if (cl->pub.ac != NULL) {
+        redisAsyncFree(cl->pub.ac);
+    }
+    if (cl->sub.ac != NULL) {
+        redisAsyncFree(cl->sub.ac);
+    }
+    cl->pub.ac = cl->sub.ac = NULL;
+    cl->pub.ready = cl->sub.ready = false;
+    cl->tearing = false;
+    size_t rescued = 0;
+    for (size_t i = 0; i < cl->nbuckets; i++) {
+        room *r = cl->buckets[i];
+        while (r != NULL) {
+            room *next = r->next;
+            while (r->head != NULL) {
+                pending *p = r->head;
+                r->head = p->next;
+                cl->inflight -= p->size;
+                cluster_envelope e;
+                if (cluster_envelope_decode(p->env, p->size, 0, &e) == CLUSTER_ENV_OK) {
+                    deliver(cl, r, e.opcode, e.payload, e.len, p->sender);
+                }
+                rescued++;
+                free(p);
+            }
+            r->tail = NULL;
+            r->state = ROOM_IDLE;
+            if (r->members == 0) {
+                room_remove(cl, r);
+            }
+            r = next;
+        }
+    }
+    cl->nsubscribed = 0;
+    if (cl->local_first) {
+        cl->inflight = 0;
+    }
+    cl->link = LINK_DOWN;
+    uint32_t wait = cluster_backoff_ms(cl->attempts, BACKOFF_BASE_MS, BACKOFF_MAX_MS,
+                                       (uint32_t)rand64());
+    if (cl->attempts < 16) {
+        cl->attempts++;
+    }
+    cl->next_attempt = cl->s->now + wait;
+    if (was) {
+        cl->link_losses++;
+    }
+    if (!cl->warned) {
+        cl->warned = true;
+        LOG(LOG_WARN, "redis: link to %s:%d %s: %s; rooms work on this node alone until it "
+                      "is back (%zu in-flight messages delivered locally; retrying)",
+            cl->url.host, cl->url.port, was ? "lost" : "unavailable", cl->fail_why, rescued);
+    } else {
+        LOG(LOG_DEBUG, "redis: still unavailable: %s; next attempt in %u ms", cl->fail_why,
+            wait);
+    }
+    cl->failed = false;
+}
+
+int cluster_open(server *s)
+{
+    const options *o = s->opts;
+    if (o->redis == NULL) {
+        return 0;
+    }
+    cluster *cl = calloc(1, sizeof *cl);
+    if (cl == NULL) {
+        fprintf(stderr, "wsfwd: out of memory\n");
+        return -1;
+    }
+    const char *why = NULL;
+    if (cluster_url_parse(o->redis, &cl->url, &why) != 0) {
+        fprintf(stderr, "wsfwd: --redis: %s (HOST:PORT or "
+                        "redis://[:PASSWORD@]HOST[:PORT][/DB])\n", why);
+        free(cl);
+        return -1;
+    }
+    cl->s = s;
+    cl->pub.cl = cl->sub.cl = cl;
+    cl->pub.name = "publish";
+    cl->sub.name = "subscribe";
+    uint64_t a = rand64(), b = rand64();
+    memcpy(cl->node, &a, 8);
+    memcpy(cl->node + 8, &b, 8);
+    for (int i = 0; i < CLUSTER_NODE_ID_LEN; i++) {
+        snprintf(cl->node_hex + 2 * i, 3, "%02x", cl->node[i]);
+    }
+    cl->hash_key[0] = rand64();
+    cl->hash_key[1] = rand64();
+    cl->local_first = o->redis_local_first;
+    cl->max_inflight = o->redis_max_inflight;
+    cl->timeout_ms = o->redis_timeout_ms;
+    cl->link = LINK_DOWN;
+    cl->next_attempt = s->now; /* at once, from the loop */
+    snprintf(cl->fail_why, sizeof cl->fail_why, "not connected yet");
+    s->cluster = cl;
+    LOG(LOG_INFO, "redis: node %s, Redis at %s:%d, %s order", cl->node_hex, cl->url.host,
+        cl->url.port, cl->local_first ? "local-first" : "one");
+    return 0;
+}
+
+void cluster_free(server *s)
+{
+    cluster *cl = s->cluster;
+    if (cl == NULL) {
+        return;
+    }
+    cl->tearing = true;
+    if (cl->pub.ac != NULL) {
+        redisAsyncFree(cl->pub.ac);
+    }
+    if (cl->sub.ac != NULL) {
+        redisAsyncFree(cl->sub.ac);
+    }
+    for (size_t i = 0; i < cl->nbuckets; i++) {
+        while (cl->buckets[i] != NULL) {
+            room *r = cl->buckets[i];
+            cl->buckets[i] = r->next;
+            pending_free_all(cl, r);
+            free(r);
+        }
+    }
+    free(cl->buckets);
+    free(cl);
+    s->cluster = NULL;
+}
+
+/* ---- The poll() loop ------------------------------------------------------------------------ */
+
+static bool ensure_slots(server *s, size_t extra)
+{
+    if (s->n + extra <= s->cap) {
+        return true;
+    }
+    size_t cap = s->cap * 2;
+    while (cap < s->n + extra) {
+        cap *= 2;
+    }
+    struct pollfd *pfds = realloc(s->pfds, cap * sizeof *pfds);
+    if (pfds == NULL) {
+        return false;
+    }
+    s->pfds = pfds;
+    client **clients = realloc(s->clients, cap * sizeof *clients);
+    if (clients == NULL) {
+        return false;
+    }
+    s->clients = clients;
+    s->cap = cap;
+    return true;
+}
+
+static void lower(int *timeout, uint64_t now, uint64_t at)
+{
+    int t = at > now ? (int)(at - now > 60000 ? 60000 : at - now) : 0;
+    if (*timeout < 0 || t < *timeout) {
+        *timeout = t;
+    }
+}
+
+size_t cluster_before_poll(server *s, int *timeout)
+{
+    cluster *cl = s->cluster;
+    if (cl == NULL) {
+        return s->n;
+    }
+    cl->pub.slot = cl->sub.slot = 0;
+    uint64_t now = s->now;
+    if (cl->link == LINK_DOWN) {
+        lower(timeout, now, cl->next_attempt);
+    } else if (cl->link == LINK_CONNECTING) {
+        lower(timeout, now, cl->connect_deadline);
+    } else {
+        lower(timeout, now, cl->ping_out ? cl->ping_sent + cl->timeout_ms : cl->next_ping);
+    }
+    if (!ensure_slots(s, 2)) {
+        return s->n;
+    }
+    size_t n = s->n;
+    rconn *rcs[2] = {&cl->pub, &cl->sub};
+    for (int i = 0; i < 2; i++) {
+        rconn *rc = rcs[i];
+        if (rc->ac == NULL || rc->ac->c.fd < 0) {
+            continue;
+        }
+        short ev = (short)((rc->want_read ? POLLIN : 0) | (rc->want_write ? POLLOUT : 0));
+        s->pfds[n].fd = rc->ac->c.fd;
+        s->pfds[n].events = ev;
+        s->pfds[n].revents = 0;
+        rc->slot = n;
+        n++;
+    }
+    return n;
+}
+
+static void handle(rconn *rc, short re)
+{
+    if (rc->ac != NULL && (re & (POLLOUT | POLLERR | POLLHUP)) && rc->want_write) {
+        redisAsyncHandleWrite(rc->ac);
+    }
+    if (rc->ac != NULL && (re & (POLLIN | POLLERR | POLLHUP))) {
+        redisAsyncHandleRead(rc->ac);
+    }
+}
+
+void cluster_after_poll(server *s)
+{
+    cluster *cl = s->cluster;
+    if (cl == NULL) {
+        return;
+    }
+    short re_pub = cl->pub.slot != 0 ? s->pfds[cl->pub.slot].revents : 0;
+    short re_sub = cl->sub.slot != 0 ? s->pfds[cl->sub.slot].revents : 0;
+    cl->pub.slot = cl->sub.slot = 0;
+    if (re_sub != 0) {
+        handle(&cl->sub, re_sub);
+    }
+    if (re_pub != 0) {
+        handle(&cl->pub, re_pub);
+    }
+    uint64_t now = s->now;
+    if (!cl->failed) {
+        if (cl->link == LINK_DOWN && now >= cl->next_attempt) {
+            link_connect(cl);
+        } else if (cl->link == LINK_CONNECTING && now >= cl->connect_deadline) {
+            fail(cl, "%s", "no answer before the timeout (--redis-timeout)");
+        } else if (cl->link == LINK_UP) {
+            if (cl->ping_out && now - cl->ping_sent >= cl->timeout_ms) {
+                fail(cl, "%s", "no answer to PING before the timeout (--redis-timeout)");
+            } else if (!cl->ping_out && now >= cl->next_ping) {
+                if (redisAsyncCommand(cl->pub.ac, on_ping_reply, &cl->pub, "PING") != REDIS_OK) {
+                    fail(cl, "cannot send PING: %s", cl->pub.ac->errstr);
+                } else {
+                    cl->ping_out = true;
+                    cl->ping_sent = now;
+                    cl->next_ping = now + PING_INTERVAL_MS;
+                }
+            }
+        }
+    }
+    if (cl->failed) {
+        link_down(cl);
+    }
+}
+
+/* ---- Hooks from the server ------------------------------------------------------------------ */
+
+void cluster_on_join(wsfwd_pool *pool, wsfwd_conn *conn, void *ud)
+{
+    (void)conn;
+    server *s = ud;
+    cluster *cl = s->cluster;
+    if (cl == NULL) {
+        return;
+    }
+    char ch[CHANNEL_MAX];
+    size_t len = pool_channel(s, pool, ch, sizeof ch);
+    if (len == 0) {
+        return;
+    }
+    room *r = room_find(cl, ch, len);
+    if (r == NULL) {
+        r = room_add(cl, ch, len);
+        if (r == NULL) {
+            LOG(LOG_WARN, "redis: out of memory: a room stays local to this node");
+            return;
+        }
+    }
+    r->members++;
+    if (r->members == 1 && cl->link == LINK_UP && r->state == ROOM_IDLE) {
+        room_subscribe(cl, r);
+    }
+}
+
+void cluster_on_leave(server *s, wsfwd_pool *pool, wsfwd_conn *conn)
+{
+    cluster *cl = s->cluster;
+    if (cl == NULL) {
+        return;
+    }
+    char ch[CHANNEL_MAX];
+    size_t len = pool_channel(s, pool, ch, sizeof ch);
+    room *r = len > 0 ? room_find(cl, ch, len) : NULL;
+    if (r == NULL || r->members == 0) {
+        return;
+    }
+    for (pending *p = r->head; p != NULL; p = p->next) {
+        if (p->sender == conn) {
+            p->sender = NULL;
+        }
+    }
+    if (--r->members > 0 || r->busy > 0) {
+        return;
+    }
+    room_last_left(cl, r);
+}
+
+/* The last local member left: nobody here needs what is in flight. */
+static void room_last_left(cluster *cl, room *r)
+{
+    pending_free_all(cl, r);
+    if (cl->link != LINK_UP || r->state == ROOM_IDLE) {
+        room_remove(cl, r);
+    } else if (r->state == ROOM_SUBSCRIBED) {
+        room_unsubscribe(cl, r);
+    } /* SUBSCRIBING: unsubscribed when the subscription is confirmed; UNSUBSCRIBING: wait. */
+}
+
+bool cluster_on_message(server *s, wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data,
+                        size_t len)
+{
+    cluster *cl = s->cluster;
+    if (cl == NULL) {
+        return false;
+    }
+    wsfwd_pool *pool = wsfwd_conn_pool(conn);
+    if (pool == NULL) {
+        return false;
+    }
+    char ch[CHANNEL_MAX];
+    size_t chlen = pool_channel(s, pool, ch, sizeof ch);
+    room *r = chlen > 0 ? room_find(cl, ch, chlen) : NULL;
+    if (cl->link != LINK_UP || r == NULL || cl->failed) {
+        cl->local_only++;
+        (void)wsfwd_pool_broadcast(pool, op, data, len, conn, NULL);
+        return true;
+    }
+    size_t size = cluster_envelope_size(len);
+    if (size == 0 || cl->inflight + size > cl->max_inflight) {
+        cl->dropped_inflight++;
+        if (cl->dropped_inflight == 1 || cl->dropped_inflight % 1000 == 0) {
+            LOG(LOG_WARN, "redis: more than %zu bytes in flight: messages stay on this node "
+                          "(%" PRIu64 " so far)", cl->max_inflight, cl->dropped_inflight);
+        }
+        (void)wsfwd_pool_broadcast(pool, op, data, len, conn, NULL);
+        return true;
+    }
+    cluster_envelope e;
+    memset(&e, 0, sizeof e);
+    e.opcode = (uint8_t)op;
+    memcpy(e.node, cl->node, sizeof e.node);
+    e.seq = ++cl->seq;
+    char id[WSFWD_ID_LEN + 1];
+    wsfwd_conn_id(conn, id);
+    memcpy(e.sender, id, CLUSTER_CONN_ID_LEN);
+    e.payload = data;
+    e.len = len;
+    if (cl->local_first) {
+        (void)wsfwd_pool_broadcast(pool, op, data, len, conn, NULL);
+        uint8_t *env = malloc(size);
+        if (env == NULL) {
+            cl->dropped_inflight++;
+            return true;
+        }
+        cluster_envelope_encode(&e, env);
+        if (publish(cl, r, env, size)) {
+            cl->inflight += size;
+        }
+        free(env);
+        return true;
+    }
+    pending *p = malloc(sizeof *p + size);
+    if (p == NULL) {
+        cl->dropped_inflight++;
+        (void)wsfwd_pool_broadcast(pool, op, data, len, conn, NULL);
+        return true;
+    }
+    cluster_envelope_encode(&e, p->env);
+    p->next = NULL;
+    p->seq = e.seq;
+    p->sender = conn;
+    p->size = size;
+    p->published = false;
+    if (r->tail != NULL) {
+        r->tail->next = p;
+    } else {
+        r->head = p;
+    }
+    r->tail = p;
+    cl->inflight += size;
+    if (r->state == ROOM_SUBSCRIBED) {
+        p->published = publish(cl, r, p->env, size);
+    } /* else held until the subscription is confirmed */
+    return true;
+}
+
+size_t cluster_stats_json(const server *s, char *out, size_t cap)
+{
+    const cluster *cl = s->cluster;
+    if (cl == NULL) {
+        return 0;
+    }
+    static const char *const states[] = {"down", "connecting", "up"};
+    int n = snprintf(
+        out, cap,
+        ",\"cluster\":{\"node\":\"%s\",\"redis\":\"%s:%d\",\"link\":\"%s\",\"order\":\"%s\","
+        "\"rooms\":%zu,\"subscribed_rooms\":%zu,\"published\":%" PRIu64 ",\"received\":%" PRIu64
+        ",\"not_crossed\":%" PRIu64 ",\"local_only\":%" PRIu64 ",\"dropped_inflight\":%" PRIu64
+        ",\"inflight_bytes\":%zu,\"max_inflight_bytes\":%zu,\"malformed\":%" PRIu64
+        ",\"publish_errors\":%" PRIu64 ",\"link_losses\":%" PRIu64 ",\"reconnects\":%" PRIu64
+        "}",
+        cl->node_hex, cl->url.host, cl->url.port, states[cl->link],
+        cl->local_first ? "local-first" : "one", cl->nrooms, cl->nsubscribed, cl->published,
+        cl->received, cl->local_only + cl->dropped_inflight, cl->local_only,
+        cl->dropped_inflight, cl->inflight, cl->max_inflight, cl->malformed,
+        cl->publish_errors, cl->link_losses, cl->reconnects);
+    if (n < 0 || (size_t)n >= cap) {
+        return 0;
+    }
+    return (size_t)n;
+}
+
+#endif /* WSFWD_HAVE_HIREDIS */
