@@ -17,7 +17,10 @@
 
 #include "cluster.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
@@ -133,6 +136,11 @@ typedef struct rconn {
 struct cluster {
     server *s;
     cluster_url url;
+    /* url.host resolved once at start (no lookup in the loop); each failed attempt moves on
+       to the next address, as hiredis would try them in turn. */
+    char addrs[4][INET6_ADDRSTRLEN];
+    size_t naddrs;
+    size_t addr_cur;
     uint8_t node[CLUSTER_NODE_ID_LEN];
     char node_hex[2 * CLUSTER_NODE_ID_LEN + 1];
     rconn pub, sub;
@@ -628,7 +636,7 @@ static void on_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
 
 static int rconn_open(cluster *cl, rconn *rc)
 {
-    redisAsyncContext *ac = redisAsyncConnect(cl->url.host, cl->url.port);
+    redisAsyncContext *ac = redisAsyncConnect(cl->addrs[cl->addr_cur], cl->url.port);
     if (ac == NULL) {
         fail(cl, "cannot connect: %s", "out of memory");
         return -1;
@@ -689,6 +697,9 @@ static void link_connect(cluster *cl)
 static void link_down(cluster *cl)
 {
     bool was = cl->link == LINK_UP;
+    if (!was) {
+        cl->addr_cur = (cl->addr_cur + 1) % cl->naddrs; /* try the host's next address */
+    }
     cl->tearing = true;
     if (cl->pub.ac != NULL) {
         redisAsyncFree(cl->pub.ac);
@@ -764,6 +775,33 @@ int cluster_open(server *s)
     if (cluster_url_parse(o->redis, &cl->url, &why) != 0) {
         fprintf(stderr, "wsfwd: --redis: %s (HOST:PORT or "
                         "redis://[:PASSWORD@]HOST[:PORT][/DB])\n", why);
+        free(cl);
+        return -1;
+    }
+    /* hiredis would look the name up with a blocking getaddrinfo() at every connect: look it up
+       once here, at start-up, and connect to the address from then on. */
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *ai = NULL;
+    int gai = getaddrinfo(cl->url.host, NULL, &hints, &ai);
+    if (gai != 0 || ai == NULL) {
+        fprintf(stderr, "wsfwd: --redis: cannot resolve '%s': %s\n", cl->url.host,
+                gai != 0 ? gai_strerror(gai) : "no address");
+        free(cl);
+        return -1;
+    }
+    for (struct addrinfo *p = ai; p != NULL && cl->naddrs < 4; p = p->ai_next) {
+        const void *bin =
+            p->ai_family == AF_INET6
+                ? (const void *)&((const struct sockaddr_in6 *)p->ai_addr)->sin6_addr
+                : (const void *)&((const struct sockaddr_in *)p->ai_addr)->sin_addr;
+        if ((p->ai_family == AF_INET || p->ai_family == AF_INET6) &&
+            inet_ntop(p->ai_family, bin, cl->addrs[cl->naddrs], INET6_ADDRSTRLEN) != NULL) {
+            cl->naddrs++;
+        }
+    }
+    freeaddrinfo(ai);
+    if (cl->naddrs == 0) {
+        fprintf(stderr, "wsfwd: --redis: '%s' has no IPv4 or IPv6 address\n", cl->url.host);
         free(cl);
         return -1;
     }

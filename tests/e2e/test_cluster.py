@@ -205,6 +205,20 @@ async def password_database_and_bad_addresses():
             await wait_until(lambda: any("redis: link" in ln and "AUTH" in ln for ln in a.lines),
                              "a log line naming AUTH", 5)
             check(cluster(a)["link"] != "up", "the link is not up with a wrong password")
+    # A host name, resolved once at start-up (localhost may give ::1 first: the next address
+    # is tried after a failed attempt).
+    async with Redis() as r:
+        named = f"redis://localhost:{r.port}"
+        async with tp.Server("--redis", named) as a, tp.Server("--redis", named) as b:
+            ca, cb = await a.ws("/ws/named"), await b.ws("/ws/named")
+            await subscribed([a, b])
+            await ca.send("by name")
+            eq(await recv(cb), "by name", "B's member, Redis given by name")
+    rc, out, err, _ = await tp.run_wsfwd(["--listen", "127.0.0.1:0", "--redis",
+                                          "no-such-host.invalid:6379"], bound=30)
+    eq(rc, 1, "exit status with an unresolvable Redis host")
+    check(any("cannot resolve 'no-such-host.invalid'" in line for line in err),
+          f"an unresolvable Redis host: {err}")
     for bad in ("localhost", "redis://h:0", "http://h:1", "redis://pw@h", "h:1:2"):
         rc, out, err, _ = await tp.run_wsfwd(["--listen", "127.0.0.1:0", "--redis", bad])
         eq(rc, 2, f"exit status with --redis {bad!r}")
