@@ -760,6 +760,36 @@ static void link_down(cluster *cl)
     cl->failed = false;
 }
 
+/* --redis-password-file: the file's bytes without one final newline, 1 to 255 of them. */
+static int read_password(const char *path, cluster_url *u)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "wsfwd: cannot open the Redis password file %s: %s\n", path,
+                strerror(errno));
+        return -1;
+    }
+    char buf[sizeof u->password + 2];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    bool err = ferror(f) != 0;
+    fclose(f);
+    if (n > 0 && buf[n - 1] == '\n') {
+        n--;
+        if (n > 0 && buf[n - 1] == '\r') {
+            n--;
+        }
+    }
+    if (err || n == 0 || n >= sizeof u->password || memchr(buf, '\0', n) != NULL) {
+        fprintf(stderr, "wsfwd: the Redis password file %s must hold 1 to %zu bytes (no NUL)\n",
+                path, sizeof u->password - 1);
+        return -1;
+    }
+    memcpy(u->password, buf, n);
+    u->password[n] = '\0';
+    u->has_password = true;
+    return 0;
+}
+
 int cluster_open(server *s)
 {
     const options *o = s->opts;
@@ -775,6 +805,11 @@ int cluster_open(server *s)
     if (cluster_url_parse(o->redis, &cl->url, &why) != 0) {
         fprintf(stderr, "wsfwd: --redis: %s (HOST:PORT or "
                         "redis://[:PASSWORD@]HOST[:PORT][/DB])\n", why);
+        free(cl);
+        return -1;
+    }
+    if (o->redis_password_file != NULL &&
+        read_password(o->redis_password_file, &cl->url) != 0) {
         free(cl);
         return -1;
     }

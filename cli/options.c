@@ -83,6 +83,8 @@ static void usage(FILE *out)
             "  --redis-max-inflight BYTES  local messages on their way through Redis before\n"
             "                              more stay local (default 16777216)\n"
             "  --redis-timeout MS          connect and PING timeout (default 2000)\n"
+            "  --redis-password-file PATH  the Redis password, read from PATH rather than\n"
+            "                              given in the URL (default: the URL's, if any)\n"
             "  --version                   print the version and exit\n"
             "  -h, --help                  print this help and exit\n"
             "\n"
@@ -249,6 +251,12 @@ int options_parse(options *o, int argc, char **argv)
             }
         } else if (strcmp(name, "--redis-max-inflight") == 0) {
             rc = parse_size(name, value, 1024, (size_t)1 << 34, &o->redis_max_inflight);
+        } else if (strcmp(name, "--redis-password-file") == 0) {
+            if (value[0] == '\0') {
+                fprintf(stderr, "wsfwd: --redis-password-file needs a path\n");
+                rc = -1;
+            }
+            o->redis_password_file = value;
         } else if (strcmp(name, "--redis-timeout") == 0) {
             rc = parse_ms(name, value, 10, &o->redis_timeout_ms);
         } else if (strcmp(name, "--log-level") == 0) {
@@ -267,6 +275,10 @@ int options_parse(options *o, int argc, char **argv)
         if (rc != 0) {
             return 2;
         }
+    }
+    if (o->redis_password_file != NULL && o->redis == NULL) {
+        fprintf(stderr, "wsfwd: --redis-password-file needs --redis\n");
+        return 2;
     }
     if (o->rate_burst > 0 && o->rate_limit == 0) {
         fprintf(stderr, "wsfwd: --rate-burst needs --rate-limit\n");

@@ -40,6 +40,7 @@ typedef struct options {
     bool redis_local_first;    /* --redis-order local-first */
     size_t redis_max_inflight; /* bytes of local messages on their way through Redis */
     unsigned redis_timeout_ms;
+    const char *redis_password_file; /* AUTH password from a file, not the command line */
 } options;
 
 /*

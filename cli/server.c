@@ -582,12 +582,14 @@ int server_open(server **out, const options *o)
         s->n++;
         s->nfixed = s->n;
     }
-    for (size_t i = 0; i < o->nlisten; i++) {
-        LOG(LOG_INFO, "listening on %s", bound[i]);
-    }
+    /* Before the "listening on" lines: a Redis host that cannot be resolved or a password file
+       that cannot be read is then the only line. */
     if (cluster_open(s) != 0) {
         server_free(s);
         return -1;
+    }
+    for (size_t i = 0; i < o->nlisten; i++) {
+        LOG(LOG_INFO, "listening on %s", bound[i]);
     }
     if (s->keys.n > 0) {
         LOG(LOG_INFO, "room tokens required (%zu key%s)", s->keys.n, s->keys.n > 1 ? "s" : "");

@@ -198,6 +198,21 @@ async def password_database_and_bad_addresses():
             await subscribed([a, b])
             await ca.send("with a password")
             eq(await recv(cb), "with a password", "B's member")
+        # The password from a file, out of the process list; it overrides the URL's.
+        with tempfile.TemporaryDirectory(prefix="wsfwd-e2e-redis-") as d:
+            pw = os.path.join(d, "pw")
+            with open(pw, "w") as f:
+                f.write("s3cret\n")
+            args = ("--redis", f"redis://:wrong@127.0.0.1:{r.port}", "--redis-password-file", pw)
+            async with tp.Server(*args) as a, tp.Server("--redis", good) as b:
+                ca, cb = await a.ws("/ws/pwf"), await b.ws("/ws/pwf")
+                await subscribed([a, b])
+                await ca.send("password from a file")
+                eq(await recv(cb), "password from a file", "B's member (A's password from a file)")
+            rc, out, err, _ = await tp.run_wsfwd(["--listen", "127.0.0.1:0", "--redis", good,
+                                                  "--redis-password-file", d + "/missing"])
+            check(rc == 1 and len(err) == 1 and "Redis password file" in err[0],
+                  f"a missing password file: {rc} {err}")
         async with tp.Server("--redis", f"redis://:wrong@127.0.0.1:{r.port}") as a:
             ca, ca2 = await a.ws("/ws/pw"), await a.ws("/ws/pw")
             await ca.send("local")
