@@ -45,9 +45,9 @@ static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t reload_requested;
 static int wake_fd = -1; /* write end of the self-pipe, for the signal handler */
 
-void server_stop_from_signal(void)
+/* From a signal handler: wake poll() through the self-pipe. */
+static void wake_loop(void)
 {
-    stop_requested = 1;
     if (wake_fd >= 0) {
         int saved = errno;
         ssize_t r = write(wake_fd, "x", 1);
@@ -56,15 +56,16 @@ void server_stop_from_signal(void)
     }
 }
 
+void server_stop_from_signal(void)
+{
+    stop_requested = 1;
+    wake_loop();
+}
+
 void server_reload_from_signal(void)
 {
     reload_requested = 1;
-    if (wake_fd >= 0) {
-        int saved = errno;
-        ssize_t r = write(wake_fd, "x", 1);
-        (void)r;
-        errno = saved;
-    }
+    wake_loop();
 }
 
 static uint64_t now_ms(void)
