@@ -189,7 +189,7 @@ static void respond_stats(server *s, wsfwd_conn *conn)
         }
         a += (size_t)k;
     }
-    char body[3072];
+    char body[4096]; /* every field is a bounded number: well under this */
     int n = snprintf(
         body, sizeof body,
         "{\"version\":\"%s\",\"uptime_ms\":%" PRIu64 ",\"connections\":%zu,"
