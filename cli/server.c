@@ -39,9 +39,6 @@ _Static_assert(sizeof(wsfwd_iovec) == sizeof(struct iovec), "wsfwd_iovec is an i
 #define ACCEPTS_PER_TURN 256
 #define WRITE_IOV 64
 #define FLUSH_BUDGET_MAX (256 * 1024) /* bytes read in a turn before its output is written */
-#ifndef TURN_MIN_US
-#define TURN_MIN_US 500 /* a busy loop turns at most once per this many us (0: off) */
-#endif
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t reload_requested;
@@ -66,33 +63,6 @@ void server_reload_from_signal(void)
         ssize_t r = write(wake_fd, "x", 1);
         (void)r;
         errno = saved;
-    }
-}
-
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-/* Coalescing: a poll() costs a scan of every descriptor (~0.1 us each), twice and with wait
-   entries when it must sleep, whatever it finds. When the previous poll() found work and its
-   turn took less than TURN_MIN_US, sleep out the rest before polling again, so the next turn
-   handles what arrived meanwhile in one scan. Idle: no sleep (poll() blocks as before); a turn
-   longer than TURN_MIN_US: no sleep. A message waits at most TURN_MIN_US more. */
-static void turn_floor(uint64_t turn_start_us, int last_ready)
-{
-    if (TURN_MIN_US <= 0 || last_ready <= 0) {
-        return;
-    }
-    uint64_t until = turn_start_us + TURN_MIN_US;
-    if (now_us() >= until) {
-        return;
-    }
-    struct timespec ts = {.tv_sec = (time_t)(until / 1000000),
-                          .tv_nsec = (long)(until % 1000000) * 1000};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
     }
 }
 
@@ -738,8 +708,6 @@ int server_run(server *s)
 {
     int tick = tick_interval(s->opts);
     uint64_t next_tick = now_ms() + (uint64_t)tick;
-    uint64_t turn_start_us = 0;
-    int ready = 0;
     for (;;) {
         s->now = now_ms();
         if (reload_requested) {
@@ -753,13 +721,8 @@ int server_run(server *s)
         if (s->stopping && (s->n == s->nfixed || s->now >= s->stop_deadline)) {
             break;
         }
-        if (!stop_requested) {
-            turn_floor(turn_start_us, ready);
-            s->now = now_ms();
-        }
         int timeout = next_tick > s->now ? (int)(next_tick - s->now) : 0;
-        turn_start_us = now_us();
-        ready = poll(s->pfds, s->n, timeout);
+        int ready = poll(s->pfds, s->n, timeout);
         if (ready < 0 && errno != EINTR) {
             LOG(LOG_ERROR, "poll: %s", strerror(errno));
             return 1;
