@@ -131,7 +131,7 @@ async def tokens_open_exactly_their_rooms():
             for c in (a1, b2, g1, c2):
                 await expect_silence(c, 0.1)
             # The header wins over the query: a good header with a bad query parameter.
-            x = await s.ws(f"/ws/a?token=garbage", **bearer(ta))
+            x = await s.ws("/ws/a?token=garbage", **bearer(ta))
             await x.send("via header")
             eq(await recv(a1), "via header", "header token")
             st = await asyncio.to_thread(s.stats)

@@ -20,11 +20,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_python as tp  # noqa: E402
-from test_python import Fail, Skip, check, eq, expect_silence, need, recv  # noqa: E402
+from test_python import Fail, check, eq, expect_silence, need, recv  # noqa: E402
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -702,35 +701,10 @@ def kill_own():
 
 
 async def run(selected):
-    passed = failed = skipped = 0
     try:
-        for name, fn in selected:
-            start = time.monotonic()
-            try:
-                await asyncio.wait_for(fn(), 90)
-                passed += 1
-                print(f"PASS {name} ({time.monotonic() - start:.1f}s)", flush=True)
-            except Skip as e:
-                skipped += 1
-                print(f"SKIP {name}: {e}", flush=True)
-            except Exception as e:
-                failed += 1
-                if isinstance(e, asyncio.TimeoutError):
-                    e = Fail("test timed out after 90s")
-                print(f"FAIL {name} ({time.monotonic() - start:.1f}s): {e}", flush=True)
-                if not isinstance(e, Fail):
-                    traceback.print_exc()
-            finally:
-                kill_own()
+        return await tp.run(selected, bound=90, after=kill_own)
     finally:
-        for p in tp.PROCS:
-            if p.returncode is None:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
         kill_own()
-    return passed, failed, skipped
 
 
 def main():

@@ -1483,25 +1483,37 @@ async def demo_page_and_methods():
 
 # ---- Runner ----------------------------------------------------------------------------------------
 
-async def run(selected):
+async def run(selected, bound=None, after=None):
+    """Run (name, fn, ...) tests in turn, each within bound seconds (default T(60)), calling
+    after() when each ends. Returns (passed, failed, skipped); under CI=true a skip is counted
+    as a failure, whatever raised it."""
+    bound = T(60) if bound is None else bound
+    ci = os.environ.get("CI") == "true"
     passed = failed = skipped = 0
     try:
-        for name, fn, _ in selected:
+        for name, fn, *_ in selected:
             start = time.monotonic()
             try:
-                await asyncio.wait_for(fn(), T(60))
+                await asyncio.wait_for(fn(), bound)
                 passed += 1
                 print(f"PASS {name} ({time.monotonic() - start:.1f}s)", flush=True)
             except Skip as e:
-                skipped += 1
-                print(f"SKIP {name}: {e}", flush=True)
+                if ci:
+                    failed += 1
+                    print(f"FAIL {name}: {e} (CI=true: a failure, not a skip)", flush=True)
+                else:
+                    skipped += 1
+                    print(f"SKIP {name}: {e}", flush=True)
             except Exception as e:
                 failed += 1
                 if isinstance(e, asyncio.TimeoutError):
-                    e = Fail(f"test timed out after {T(60):.0f}s")
+                    e = Fail(f"test timed out after {bound:.0f}s")
                 print(f"FAIL {name} ({time.monotonic() - start:.1f}s): {e}", flush=True)
                 if not isinstance(e, Fail):
                     traceback.print_exc()
+            finally:
+                if after is not None:
+                    after()
     finally:
         for p in PROCS:
             if p.returncode is None:
