@@ -101,6 +101,8 @@ typedef enum wsfwd_error {
     WSFWD_ERR_POOL_NAME = -80,  /* a pool name that is empty, too long or not UTF-8 */
     WSFWD_ERR_POOL_LIMIT = -81, /* the hub already has its maximum number of pools */
     WSFWD_ERR_POOL_FULL = -82,  /* the pool already has its maximum number of members */
+    WSFWD_ERR_POOL_GONE = -83,  /* the pool emptied and was freed during wsfwd_hub_foreach;
+                                   its pointer is only kept readable until the walk ends */
 
     /* Room tokens (each maps to 403; see wsfwd_token_verify). -90 to -99 are reserved for
        them, so a caller may count refusals in an array indexed by -90 - err. */
@@ -553,12 +555,20 @@ WSFWD_API int wsfwd_conn_set_mode(wsfwd_conn *conn, wsfwd_mode mode);
 /*
  * A hub owns named pools (rooms). A connection is in at most one pool. A broadcast encodes its
  * frame once and queues a reference to it on every recipient, so every member sees a pool's
- * messages in the order they were broadcast, and none waits for another: a member whose queue
- * passes the limit gets the slow-reader policy. Pools hold server-role connections only.
+ * messages in one order, and none waits for another: a member whose queue passes the limit
+ * gets the slow-reader policy. Pools hold server-role connections only.
  *
- * Callbacks (on_join, on_leave, and the connections' own) may leave, close or free any
- * connection and release any pool, also in the middle of a broadcast. Do not free the hub
- * from inside a callback.
+ * Callbacks (on_join, on_leave, the connections' own, and the functions given to the foreach
+ * calls) may join, leave, close or free any connection, broadcast, and release any pool, also
+ * in the middle of a broadcast or a foreach; the one thing they must not do is free the hub.
+ * - A broadcast to a pool made while that pool is broadcasting (from a callback the running
+ *   broadcast caused) is queued and sent when the running one ends, in the order asked, so
+ *   every member sees the same order. Broadcasts to other pools are sent at once.
+ * - The pool a callback is about (on_join, on_leave, a foreach visit) stays alive until the
+ *   callback returns, even if it empties meanwhile; so does a connection handed to one.
+ * - A pool that empties during wsfwd_hub_foreach is freed when the walk ends; until then a
+ *   stale pointer to it is refused with WSFWD_ERR_POOL_GONE. Outside a walk, a pointer to a
+ *   pool is valid until the pool empties (or, if kept, until released and empty).
  */
 typedef struct wsfwd_hub wsfwd_hub;
 typedef struct wsfwd_pool wsfwd_pool;
@@ -605,8 +615,9 @@ WSFWD_API void wsfwd_hub_on_leave(wsfwd_hub *hub, wsfwd_on_leave_fn fn);
 
 /*
  * Join conn to the pool with this name, creating the pool if needed; a pool created this way
- * is freed when its last member leaves. conn leaves its current pool first. Errors:
- * WSFWD_ERR_INVALID (a client-role connection), WSFWD_ERR_STATE (closing or closed),
+ * is freed when its last member leaves. conn leaves its current pool first (on_leave with
+ * WSFWD_LEAVE_REQUESTED). Errors: WSFWD_ERR_INVALID (a client-role or freed connection),
+ * WSFWD_ERR_STATE (closing or closed, or on_leave of the move closed, freed or moved it),
  * WSFWD_ERR_POOL_NAME, WSFWD_ERR_POOL_LIMIT, WSFWD_ERR_POOL_FULL, WSFWD_ERR_NOMEM.
  */
 WSFWD_API int wsfwd_hub_join(wsfwd_hub *hub, wsfwd_conn *conn, const char *name, size_t len);
@@ -620,8 +631,11 @@ WSFWD_API int wsfwd_hub_pool(wsfwd_hub *hub, const char *name, size_t len, wsfwd
 /* The pool with this name, or NULL. */
 WSFWD_API wsfwd_pool *wsfwd_hub_find(const wsfwd_hub *hub, const char *name, size_t len);
 
-/* Call fn for every pool until it returns non-zero (that value is returned). fn may join
-   and leave connections but must not release pools. */
+/*
+ * Call fn for every pool until it returns non-zero (that value is returned). fn may do
+ * anything a callback may: the pool it is given stays alive until fn returns; pools made
+ * meanwhile are not visited, pools that empty meanwhile are not visited again.
+ */
 WSFWD_API int wsfwd_hub_foreach(wsfwd_hub *hub, int (*fn)(wsfwd_pool *pool, void *ud), void *ud);
 
 /* Counters summed over every pool, past and present. */
@@ -630,7 +644,7 @@ WSFWD_API void wsfwd_hub_stats(const wsfwd_hub *hub, wsfwd_stats *out);
 /* Stop keeping the pool: it is freed now if empty, else when its last member leaves. */
 WSFWD_API void wsfwd_pool_release(wsfwd_pool *pool);
 
-/* Join conn to this pool (like wsfwd_hub_join). */
+/* Join conn to this pool (like wsfwd_hub_join; also WSFWD_ERR_POOL_GONE). */
 WSFWD_API int wsfwd_pool_join(wsfwd_pool *pool, wsfwd_conn *conn);
 
 /* Leave the current pool (on_leave with WSFWD_LEAVE_REQUESTED); nothing if in none. */
@@ -646,7 +660,8 @@ WSFWD_API void wsfwd_pool_stats(const wsfwd_pool *pool, wsfwd_stats *out);
 
 /*
  * Call fn for every member until it returns non-zero (that value is returned). fn may leave,
- * close or free any connection; members who join meanwhile are not visited.
+ * close or free any connection; members who join meanwhile are not visited. Errors:
+ * WSFWD_ERR_INVALID, WSFWD_ERR_POOL_GONE.
  */
 WSFWD_API int wsfwd_pool_foreach(wsfwd_pool *pool, int (*fn)(wsfwd_conn *conn, void *ud),
                                  void *ud);
@@ -654,7 +669,9 @@ WSFWD_API int wsfwd_pool_foreach(wsfwd_pool *pool, int (*fn)(wsfwd_conn *conn, v
 /*
  * Send a message (TEXT or BINARY) to every open member but except (NULL: to all). The frame is
  * encoded once and shared. *delivered (may be NULL) gets the number of members it was queued
- * for. Errors: WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM.
+ * for; 0 when the pool is broadcasting already (from a callback): then the message is queued
+ * and sent to the members of that time when the running broadcast ends. Errors:
+ * WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM, WSFWD_ERR_POOL_GONE.
  */
 WSFWD_API int wsfwd_pool_broadcast(wsfwd_pool *pool, wsfwd_opcode opcode, const void *data,
                                    size_t len, const wsfwd_conn *except, size_t *delivered);

@@ -4,9 +4,10 @@
  * Everything to send is appended to an output queue the caller drains.
  *
  * Re-entrancy: callbacks may free or close any connection. `busy` counts the library calls
- * on the stack for a connection; wsfwd_conn_free only marks a busy connection, and the
- * outermost call frees it on its way out. After every callback the code checks `freed`
- * and stops touching the connection.
+ * on the stack for a connection (and the pool code's pins: a connection being moved between
+ * pools, the sender named by a deferred broadcast); wsfwd_conn_free only marks a busy
+ * connection, and the last one to let go frees it. After every callback the code checks
+ * `freed` and stops touching the connection.
  */
 #include "conn.h"
 
@@ -233,6 +234,24 @@ int wsfwd_conn_push_shared(wsfwd_conn *c, wsfwd_buf *b)
         wsfwd_conn_tell_output(c);
     }
     return WSFWD_OK;
+}
+
+bool wsfwd_conn_pin(wsfwd_conn *c)
+{
+    if (c->busy >= UINT16_MAX / 2) { /* the other half is for calls on the stack */
+        return false;
+    }
+    c->busy++;
+    return true;
+}
+
+bool wsfwd_conn_unpin(wsfwd_conn *c)
+{
+    bool live = !c->freed;
+    if (--c->busy == 0 && !live) {
+        destroy(c);
+    }
+    return live;
 }
 
 void wsfwd_conn_tell_output(wsfwd_conn *c)

@@ -35,7 +35,7 @@ struct wsfwd_conn {
     uint8_t state;        /* wsfwd_state */
     uint8_t role;         /* wsfwd_role */
     uint8_t mode;         /* wsfwd_mode */
-    uint8_t busy;         /* depth of library calls on the stack for this connection */
+    uint16_t busy;        /* library calls on the stack, and deferred broadcasts naming it */
     unsigned in_frame : 1;      /* header read, payload pending */
     unsigned feeding : 1;       /* inside wsfwd_conn_feed */
     unsigned in_request : 1;    /* inside on_request */
@@ -50,6 +50,14 @@ struct wsfwd_conn {
  * slow-reader policy. Returns WSFWD_OK, or WSFWD_ERR_QUEUE_FULL when the frame was not queued.
  */
 int wsfwd_conn_push_shared(wsfwd_conn *c, wsfwd_buf *b);
+
+/*
+ * Keep c's memory while the pool code still compares or reads it after a callback, which may
+ * free it. wsfwd_conn_unpin() destroys a connection freed meanwhile and returns false for it.
+ * wsfwd_conn_pin() returns false, pinning nothing, when c is already pinned 32,767 times.
+ */
+bool wsfwd_conn_pin(wsfwd_conn *c);
+bool wsfwd_conn_unpin(wsfwd_conn *c);
 
 /* Call on_output for output that just appeared (out-of-line part of wsfwd_conn_push). */
 void wsfwd_conn_tell_output(wsfwd_conn *c);

@@ -50,6 +50,7 @@ const char *wsfwd_strerror(int err)
     case WSFWD_ERR_POOL_NAME: return "pool name empty, too long or not UTF-8";
     case WSFWD_ERR_POOL_LIMIT: return "too many pools";
     case WSFWD_ERR_POOL_FULL: return "pool full";
+    case WSFWD_ERR_POOL_GONE: return "pool gone: it emptied during a walk of the hub";
     case WSFWD_ERR_TOKEN_TOO_LONG: return "token too long";
     case WSFWD_ERR_TOKEN_MALFORMED: return "malformed token";
     case WSFWD_ERR_TOKEN_ALG: return "token algorithm is not HS256";

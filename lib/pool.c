@@ -1,10 +1,21 @@
 /*
  * The hub: a table of named pools. A pool: an array of member connections.
  *
- * Iterations (a broadcast, foreach, or a callback about a pool) raise pool->busy. While it is
- * raised, a member who leaves leaves a NULL hole instead of being swapped out, so the
- * iteration neither skips nor repeats anyone, and a pool that empties is freed only when the
- * last iteration ends. Joins append, beyond the end an iteration took at its start.
+ * Re-entrancy. Callbacks run in the middle of pool operations (on_join, on_leave, and the
+ * connections' on_output/on_close during a broadcast) and may do anything but free the hub.
+ * Three rules keep that safe:
+ * - Iterations (a broadcast, a foreach, a callback about a pool, a visit of wsfwd_hub_foreach)
+ *   raise pool->busy. While it is raised, a member who leaves leaves a NULL hole instead of
+ *   being swapped out, so the iteration neither skips nor repeats anyone, and a pool that
+ *   empties is freed only when the last iteration ends. Joins append, beyond the end an
+ *   iteration took at its start.
+ * - A connection the code still needs after a callback is pinned (wsfwd_conn_pin), so a
+ *   callback that frees it only marks it.
+ * - One broadcast at a time per pool: a broadcast asked for while the pool is broadcasting
+ *   (from a callback) is deferred and sent when the running one ends, so every member sees
+ *   the pool's messages in one order.
+ * A pool that empties while wsfwd_hub_foreach runs is taken out of the table at once but
+ * freed only when the walk ends (marked dead); every operation on it is refused.
  */
 #include "pool.h"
 
@@ -170,6 +181,9 @@ static void list_unlink_and_free(wsfwd_pool *pool)
 static void pool_destroy(wsfwd_pool *pool)
 {
     wsfwd_hub *hub = pool->hub;
+    if (pool->dead) {
+        return; /* out of the table already: its slot may hold a newer pool of that name */
+    }
     size_t i = slot_of(hub, pool->name, pool->name_len, pool->hash);
     table_remove(hub, i);
     if (hub->iterating > 0) {
@@ -391,13 +405,15 @@ int wsfwd_hub_foreach(wsfwd_hub *hub, int (*fn)(wsfwd_pool *pool, void *ud), voi
     }
     /* Walk the list, not the table: the table moves entries as pools come and go. Pools
        freed meanwhile stay linked, marked dead, until the walk ends; pools made meanwhile
-       are past `end` and not visited. */
+       are past `end` and not visited. The pool being visited cannot die under fn. */
     int r = 0;
     hub->iterating++;
     wsfwd_pool *end = hub->last;
     for (wsfwd_pool *p = hub->first; p != NULL && r == 0; p = p->next) {
         if (!p->dead) {
+            pool_enter(p);
             r = fn(p, ud);
+            pool_leave(p);
         }
         if (p == end) {
             break;
@@ -428,7 +444,7 @@ void wsfwd_hub_stats(const wsfwd_hub *hub, wsfwd_stats *out)
 
 void wsfwd_pool_release(wsfwd_pool *pool)
 {
-    if (pool == NULL || !pool->keep) {
+    if (pool == NULL || pool->dead || !pool->keep) {
         return;
     }
     pool->keep = false;
@@ -460,10 +476,19 @@ static bool can_join(const wsfwd_conn *c)
     return !c->freed && (c->state == WSFWD_STATE_HANDSHAKE || c->state == WSFWD_STATE_OPEN);
 }
 
+static bool is_full(const wsfwd_pool *pool)
+{
+    size_t max = pool->hub->max_members;
+    return max > 0 && live_members(pool) >= max;
+}
+
 int wsfwd_pool_join(wsfwd_pool *pool, wsfwd_conn *c)
 {
     if (pool == NULL || c == NULL || c->freed || c->role != WSFWD_ROLE_SERVER) {
         return WSFWD_ERR_INVALID;
+    }
+    if (pool->dead) {
+        return WSFWD_ERR_POOL_GONE;
     }
     if (!can_join(c)) {
         return WSFWD_ERR_STATE;
@@ -471,16 +496,21 @@ int wsfwd_pool_join(wsfwd_pool *pool, wsfwd_conn *c)
     if (c->pool == pool) {
         return WSFWD_OK;
     }
-    wsfwd_hub *hub = pool->hub;
-    if (hub->max_members > 0 && live_members(pool) >= hub->max_members) {
+    if (is_full(pool)) {
         return WSFWD_ERR_POOL_FULL;
     }
+    if (!wsfwd_conn_pin(c)) {
+        return WSFWD_ERR_NOMEM;
+    }
+    wsfwd_hub *hub = pool->hub;
     pool_enter(pool);
     if (c->pool != NULL) {
         wsfwd_pool_remove(c, WSFWD_LEAVE_REQUESTED);
     }
-    /* on_leave may have freed, closed or moved the connection meanwhile. */
-    int rc = can_join(c) && c->pool == NULL ? ensure_room(pool) : WSFWD_ERR_STATE;
+    /* on_leave may have freed, closed or moved the connection, or filled the pool. */
+    int rc = !can_join(c) || c->pool != NULL ? WSFWD_ERR_STATE
+             : is_full(pool)                 ? WSFWD_ERR_POOL_FULL
+                                             : ensure_room(pool);
     if (rc == WSFWD_OK) {
         pool->members[pool->count] = c;
         c->pool = pool;
@@ -492,6 +522,7 @@ int wsfwd_pool_join(wsfwd_pool *pool, wsfwd_conn *c)
             hub->on_join(pool, c, hub->user_data);
         }
     }
+    (void)wsfwd_conn_unpin(c);
     pool_leave(pool);
     return rc;
 }
@@ -516,11 +547,12 @@ void wsfwd_pool_remove(wsfwd_conn *c, wsfwd_leave_reason reason)
         pool->stats.slow_closes++;
         hub->stats.slow_closes++;
     }
+    /* on_leave may free c: c is not touched after it (a caller that needs c pins it). */
     pool_enter(pool);
     if (hub->on_leave != NULL) {
         hub->on_leave(pool, c, reason, hub->user_data);
     }
-    pool_leave(pool);
+    pool_leave(pool); /* frees the pool if that emptied it */
 }
 
 void wsfwd_pool_count_drop(wsfwd_pool *pool)
@@ -573,6 +605,9 @@ int wsfwd_pool_foreach(wsfwd_pool *pool, int (*fn)(wsfwd_conn *conn, void *ud), 
     if (pool == NULL || fn == NULL) {
         return WSFWD_ERR_INVALID;
     }
+    if (pool->dead) {
+        return WSFWD_ERR_POOL_GONE;
+    }
     int r = 0;
     pool_enter(pool);
     uint32_t n = pool->count;
@@ -588,6 +623,78 @@ int wsfwd_pool_foreach(wsfwd_pool *pool, int (*fn)(wsfwd_conn *conn, void *ud), 
 
 /* ---- Broadcast ---------------------------------------------------------------------------- */
 
+/* Queue the frame on every open member but except; returns the number of members. */
+static size_t send_frame(wsfwd_pool *pool, wsfwd_buf *frame, const wsfwd_conn *except, size_t len)
+{
+    size_t sent = 0;
+    uint32_t n = pool->count; /* members who join meanwhile are past n */
+    for (uint32_t i = 0; i < n; i++) {
+        wsfwd_conn *c = pool->members[i];
+        if (c == NULL || c == except || c->state != WSFWD_STATE_OPEN) {
+            continue;
+        }
+        if (wsfwd_conn_push(c, frame) == WSFWD_OK) {
+            sent++;
+        }
+    }
+    wsfwd_hub *hub = pool->hub;
+    pool->stats.messages_in++;
+    pool->stats.bytes_in += len;
+    pool->stats.messages_out += sent;
+    pool->stats.bytes_out += (uint64_t)sent * len;
+    hub->stats.messages_in++;
+    hub->stats.bytes_in += len;
+    hub->stats.messages_out += sent;
+    hub->stats.bytes_out += (uint64_t)sent * len;
+    return sent;
+}
+
+/* Keep a broadcast asked for during one, to be sent when it ends. */
+static int defer(wsfwd_pool *pool, wsfwd_buf *frame, wsfwd_conn *except, size_t len)
+{
+    if (pool->deferred_count == pool->deferred_cap) {
+        uint32_t cap = pool->deferred_cap == 0 ? 4 : pool->deferred_cap * 2;
+        if (cap < pool->deferred_cap) {
+            return WSFWD_ERR_NOMEM;
+        }
+        wsfwd_deferred *d =
+            wsfwd_mem_realloc(&pool->hub->cfg->alloc, pool->deferred, cap * sizeof *d);
+        if (d == NULL) {
+            return WSFWD_ERR_NOMEM;
+        }
+        pool->deferred = d;
+        pool->deferred_cap = cap;
+    }
+    if (except != NULL && !wsfwd_conn_pin(except)) {
+        return WSFWD_ERR_NOMEM;
+    }
+    wsfwd_deferred *d = &pool->deferred[pool->deferred_count++];
+    d->frame = frame;
+    d->except = except;
+    d->len = len;
+    return WSFWD_OK;
+}
+
+/* Send the deferred broadcasts in the order they were asked for, including those that
+   their own callbacks ask for meanwhile. */
+static void send_deferred(wsfwd_pool *pool)
+{
+    const wsfwd_allocator *a = &pool->hub->cfg->alloc;
+    while (pool->deferred_head < pool->deferred_count) {
+        wsfwd_deferred d = pool->deferred[pool->deferred_head++];
+        (void)send_frame(pool, d.frame, d.except, d.len);
+        wsfwd_buf_unref(a, d.frame);
+        if (d.except != NULL) {
+            (void)wsfwd_conn_unpin(d.except);
+        }
+    }
+    wsfwd_mem_free(a, pool->deferred);
+    pool->deferred = NULL;
+    pool->deferred_head = 0;
+    pool->deferred_count = 0;
+    pool->deferred_cap = 0;
+}
+
 int wsfwd_pool_broadcast(wsfwd_pool *pool, wsfwd_opcode op, const void *data, size_t len,
                          const wsfwd_conn *except, size_t *delivered)
 {
@@ -598,8 +705,10 @@ int wsfwd_pool_broadcast(wsfwd_pool *pool, wsfwd_opcode op, const void *data, si
         (op != WSFWD_OP_TEXT && op != WSFWD_OP_BINARY)) {
         return WSFWD_ERR_INVALID;
     }
-    wsfwd_hub *hub = pool->hub;
-    const wsfwd_allocator *a = &hub->cfg->alloc;
+    if (pool->dead) {
+        return WSFWD_ERR_POOL_GONE;
+    }
+    const wsfwd_allocator *a = &pool->hub->cfg->alloc;
     if (len > SIZE_MAX - WSFWD_FRAME_HEADER_MAX) {
         return WSFWD_ERR_INVALID;
     }
@@ -614,28 +723,24 @@ int wsfwd_pool_broadcast(wsfwd_pool *pool, wsfwd_opcode op, const void *data, si
     }
     frame->len += len;
 
-    size_t sent = 0;
-    pool_enter(pool);
-    uint32_t n = pool->count;
-    for (uint32_t i = 0; i < n; i++) {
-        wsfwd_conn *c = pool->members[i];
-        if (c == NULL || c == except || c->state != WSFWD_STATE_OPEN) {
-            continue;
+    if (pool->broadcasting) {
+        /* A callback of the running broadcast: sending now would put this message before
+           the running one on the members it has not reached yet. */
+        int rc = defer(pool, frame, (wsfwd_conn *)except, len);
+        if (rc != WSFWD_OK) {
+            wsfwd_buf_unref(a, frame);
         }
-        if (wsfwd_conn_push(c, frame) == WSFWD_OK) {
-            sent++;
-        }
+        return rc;
     }
-    pool->stats.messages_in++;
-    pool->stats.bytes_in += len;
-    pool->stats.messages_out += sent;
-    pool->stats.bytes_out += (uint64_t)sent * len;
-    hub->stats.messages_in++;
-    hub->stats.bytes_in += len;
-    hub->stats.messages_out += sent;
-    hub->stats.bytes_out += (uint64_t)sent * len;
-    pool_leave(pool);
+    pool->broadcasting = true;
+    pool_enter(pool);
+    size_t sent = send_frame(pool, frame, except, len);
     wsfwd_buf_unref(a, frame);
+    if (pool->deferred_count > 0) {
+        send_deferred(pool);
+    }
+    pool->broadcasting = false;
+    pool_leave(pool);
     if (delivered != NULL) {
         *delivered = sent;
     }

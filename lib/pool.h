@@ -5,6 +5,13 @@
 #include "conn.h"
 #include "wsfwd.h"
 
+/* A broadcast asked for while the pool was broadcasting: sent when that broadcast ends. */
+typedef struct wsfwd_deferred {
+    wsfwd_buf *frame;   /* encoded, one reference */
+    wsfwd_conn *except; /* pinned until sent, so the pointer cannot name a newer connection */
+    size_t len;         /* payload bytes, for the counters */
+} wsfwd_deferred;
+
 struct wsfwd_pool {
     wsfwd_hub *hub;
     wsfwd_conn **members; /* NULL holes appear while an iteration runs */
@@ -14,6 +21,11 @@ struct wsfwd_pool {
     uint32_t busy;        /* iterations (broadcast, foreach, callbacks) on the stack */
     bool keep;            /* made by wsfwd_hub_pool and not yet released */
     bool dead;            /* out of the table, freed when the hub's iterations end */
+    bool broadcasting;    /* a broadcast is on the stack: later ones are deferred */
+    wsfwd_deferred *deferred; /* FIFO of deferred broadcasts, only while broadcasting */
+    uint32_t deferred_head;
+    uint32_t deferred_count;  /* entries used, from index 0; [head, count) still to send */
+    uint32_t deferred_cap;
     struct wsfwd_pool *prev; /* the hub's list of pools, in creation order */
     struct wsfwd_pool *next;
     uint64_t hash;

@@ -20,7 +20,7 @@ static void test_every_error_has_a_description(void **state)
     (void)state;
     const char *unknown = wsfwd_strerror(-9999);
     assert_non_null(unknown);
-    for (int e = -80; e <= 1; e++) {
+    for (int e = -99; e <= 1; e++) {
         const char *s = wsfwd_strerror(e);
         assert_non_null(s);
         assert_true(strlen(s) > 0);
@@ -29,6 +29,7 @@ static void test_every_error_has_a_description(void **state)
     assert_string_not_equal(wsfwd_strerror(WSFWD_ERR_UTF8), unknown);
     assert_string_not_equal(wsfwd_strerror(WSFWD_ERR_HS_KEY), unknown);
     assert_string_not_equal(wsfwd_strerror(WSFWD_ERR_CLOSED), unknown);
+    assert_string_not_equal(wsfwd_strerror(WSFWD_ERR_POOL_GONE), unknown);
 }
 
 static void test_close_codes(void **state)

@@ -2145,6 +2145,367 @@ static void test_drain_inside_on_output(void **state)
     world_free(w);
 }
 
+/* ---- The three re-entrancy holes of 0.1 (issue 11), each pinned ------------------------- */
+
+/* 1. on_leave frees the connection that a join is moving to another pool. */
+static void free_on_requested_leave(wsfwd_pool *pool, wsfwd_conn *c, wsfwd_leave_reason r,
+                                    void *ud)
+{
+    cb_leave(pool, c, r, ud);
+    if (r == WSFWD_LEAVE_REQUESTED) {
+        free_member(mem_of(c));
+    }
+}
+
+static void test_move_freed_in_on_leave(void **state)
+{
+    (void)state;
+    world *w = world_new();
+    wsfwd_hub_on_leave(w->hub, free_on_requested_leave);
+    member *a = add_member(w);
+    member *other = add_member(w);
+    join(w, a, "a");
+    join(w, other, "b");
+    /* The move frees a in on_leave: the join says so and touches nothing freed (ASan). */
+    assert_int_equal(wsfwd_hub_join(w->hub, a->conn, "b", 1), WSFWD_ERR_STATE);
+    assert_null(a->conn);
+    assert_int_equal(a->leaves, 1);
+    assert_int_equal(a->joins, 1);
+    assert_null(find(w, "a"));
+    assert_int_equal(wsfwd_pool_size(find(w, "b")), 1);
+    /* Same through wsfwd_pool_join, into a kept pool that stays empty. */
+    wsfwd_pool *kept = NULL;
+    assert_int_equal(wsfwd_hub_pool(w->hub, "kept", 4, &kept), WSFWD_OK);
+    assert_int_equal(wsfwd_pool_join(kept, other->conn), WSFWD_ERR_STATE);
+    assert_null(other->conn);
+    assert_int_equal(wsfwd_pool_size(kept), 0);
+    assert_null(find(w, "b"));
+    wsfwd_stats st;
+    wsfwd_hub_stats(w->hub, &st);
+    assert_int_equal(st.members, 0);
+    assert_int_equal(st.pools, 1);
+    wsfwd_pool_release(kept);
+    assert_null(find(w, "kept"));
+    world_free(w);
+}
+
+/* 2. A broadcast from a callback of a broadcast to the same pool: one order for everyone. */
+static int g_nested_where; /* enum cb that broadcasts "L" */
+static wsfwd_pool *g_nested_pool;
+static int g_nested_rc;
+static size_t g_nested_delivered;
+
+static void nested_hook(world *w, enum cb where, member *m, int arg)
+{
+    (void)arg;
+    if ((int)where != g_nested_where || !w->in_broadcast || g_fired) {
+        return;
+    }
+    g_fired = 1;
+    g_nested_delivered = 99;
+    g_nested_rc = wsfwd_pool_broadcast(g_nested_pool, WSFWD_OP_TEXT, "L", 1, m->conn,
+                                       &g_nested_delivered);
+    /* And one more from inside that: it goes after "L". */
+    (void)wsfwd_pool_broadcast(g_nested_pool, WSFWD_OP_TEXT, "L2", 2, NULL, NULL);
+}
+
+static void test_nested_broadcast_one_order(void **state)
+{
+    (void)state;
+    /* Members m0, m1 (slow: its queue is full), m2, m3. "A" closes m1 by the slow-reader
+       policy; a callback on the way (on_output of m0, on_leave or on_close of m1) broadcasts
+       "L" to the room. Every member still in the room gets "A" then "L" then "L2". */
+    static const int wheres[] = {CB_OUTPUT, CB_LEAVE, CB_CLOSE};
+    for (size_t k = 0; k < 3; k++) {
+        world *w = world_new();
+        assert_int_equal(wsfwd_config_set_max_queue(w->cfg, 256), WSFWD_OK);
+        member *m[4];
+        for (int i = 0; i < 4; i++) {
+            m[i] = add_member(w);
+            join(w, m[i], "room");
+        }
+        g_nested_pool = find(w, "room");
+        char fill[220];
+        memset(fill, 'f', sizeof fill);
+        assert_int_equal(wsfwd_conn_send(m[1]->conn, WSFWD_OP_TEXT, fill, sizeof fill),
+                         WSFWD_OK);
+        g_nested_where = wheres[k];
+        g_fired = 0;
+        g_nested_rc = -1;
+        w->hook = nested_hook;
+        w->in_broadcast = true;
+        char big[41];
+        memset(big, 'A', sizeof big);
+        big[sizeof big - 1] = '\0';
+        size_t d = 0;
+        assert_int_equal(wsfwd_pool_broadcast(g_nested_pool, WSFWD_OP_TEXT, big,
+                                              strlen(big), NULL, &d),
+                         WSFWD_OK);
+        w->in_broadcast = false;
+        w->hook = NULL;
+        assert_true(g_fired);
+        assert_int_equal(g_nested_rc, WSFWD_OK);
+        assert_int_equal(g_nested_delivered, 0); /* deferred: not counted by the inner call */
+        assert_int_equal(d, 3);
+        drain_all(w);
+        assert_int_equal(m[1]->close_code, 1008);
+        member *sender = g_nested_where == CB_OUTPUT ? m[0] : m[1];
+        for (int i = 0; i < 4; i++) {
+            if (i == 1) {
+                assert_int_equal(count_rx(m[i], "L"), 0);
+                continue;
+            }
+            size_t want = m[i] == sender ? 2 : 3;
+            assert_int_equal(m[i]->nrx, want);
+            assert_string_equal(m[i]->rx[0].text, big);
+            if (want == 3) {
+                assert_string_equal(m[i]->rx[1].text, "L");
+            }
+            assert_string_equal(m[i]->rx[want - 1].text, "L2");
+        }
+        wsfwd_stats st;
+        wsfwd_pool_stats(g_nested_pool, &st);
+        assert_int_equal(st.messages_in, 3);
+        world_free(w);
+    }
+}
+
+/* The sender named by a deferred broadcast is freed before it is sent; a newcomer made and
+   joined meanwhile may get the freed one's memory, and must still get the message. */
+static void free_sender_hook(world *w, enum cb where, member *m, int arg)
+{
+    (void)arg;
+    (void)m;
+    if (where != CB_OUTPUT || !w->in_broadcast || g_fired) {
+        return;
+    }
+    g_fired = 1;
+    member *s = w->m[1];
+    (void)wsfwd_pool_broadcast(g_nested_pool, WSFWD_OP_TEXT, "from1", 5, s->conn, NULL);
+    free_member(s);
+    g_newcomer = add_member(w);
+    join(w, g_newcomer, "room");
+}
+
+static void test_deferred_sender_freed(void **state)
+{
+    (void)state;
+    world *w = world_new();
+    member *m[3];
+    for (int i = 0; i < 3; i++) {
+        m[i] = add_member(w);
+        join(w, m[i], "room");
+    }
+    g_nested_pool = find(w, "room");
+    g_fired = 0;
+    g_newcomer = NULL;
+    w->hook = free_sender_hook;
+    w->in_broadcast = true;
+    broadcast(g_nested_pool, "first", NULL, 2); /* m1 was freed before its turn */
+    w->in_broadcast = false;
+    w->hook = NULL;
+    assert_true(g_fired);
+    drain_all(w);
+    assert_int_equal(count_rx(m[0], "first"), 1);
+    assert_int_equal(count_rx(m[0], "from1"), 1);
+    assert_int_equal(count_rx(m[2], "from1"), 1);
+    assert_int_equal(count_rx(g_newcomer, "first"), 0);
+    assert_int_equal(count_rx(g_newcomer, "from1"), 1);
+    assert_string_equal(m[2]->rx[0].text, "first");
+    assert_string_equal(m[2]->rx[1].text, "from1");
+    world_free(w);
+}
+
+/* A deferred broadcast that finds no memory: the caller hears so, no one gets it, and the
+   running broadcast is not disturbed. */
+static long g_budget;
+
+static void nomem_hook(world *w, enum cb where, member *m, int arg)
+{
+    (void)arg;
+    if (where != CB_OUTPUT || !w->in_broadcast || g_fired) {
+        return;
+    }
+    g_fired = 1;
+    w->ca.budget = g_budget;
+    g_nested_rc = wsfwd_pool_broadcast(g_nested_pool, WSFWD_OP_TEXT, "lost", 4, m->conn, NULL);
+    w->ca.budget = -1;
+}
+
+static void test_deferred_broadcast_nomem(void **state)
+{
+    (void)state;
+    for (g_budget = 0; g_budget <= 1; g_budget++) { /* the frame, then the deferred list */
+        world *w = world_new();
+        member *m[3];
+        for (int i = 0; i < 3; i++) {
+            m[i] = add_member(w);
+            join(w, m[i], "room");
+        }
+        g_nested_pool = find(w, "room");
+        g_fired = 0;
+        w->hook = nomem_hook;
+        w->in_broadcast = true;
+        broadcast(g_nested_pool, "kept", NULL, 3);
+        w->in_broadcast = false;
+        w->hook = NULL;
+        assert_int_equal(g_nested_rc, WSFWD_ERR_NOMEM);
+        drain_all(w);
+        for (int i = 0; i < 3; i++) {
+            assert_int_equal(m[i]->nrx, 1);
+            assert_string_equal(m[i]->rx[0].text, "kept");
+        }
+        world_free(w);
+    }
+}
+
+/* 3. Pools that empty during wsfwd_hub_foreach. */
+typedef struct walk {
+    world *w;
+    int step;
+    wsfwd_pool *stale; /* a pool found during the walk, that dies during it */
+    int rc[8];
+} walk;
+
+/* fn empties its pool, then joins a member to the pointer it was given. */
+static int empty_then_join(wsfwd_pool *pool, void *ud)
+{
+    walk *k = ud;
+    if (k->step++ > 0) {
+        return 0;
+    }
+    member *a = k->w->m[0];
+    member *b = k->w->m[1];
+    wsfwd_conn_leave(a->conn);
+    assert_int_equal(wsfwd_pool_size(pool), 0);
+    k->rc[0] = wsfwd_pool_join(pool, b->conn); /* the visited pool is still alive */
+    return 0;
+}
+
+/* fn moves the last member elsewhere; a callback would re-join a pool of that name; fn then
+   broadcasts to the pointer it has. */
+static int move_rejoin_broadcast(wsfwd_pool *pool, void *ud)
+{
+    walk *k = ud;
+    wsfwd_str nm = wsfwd_pool_name(pool);
+    if (nm.len != 1 || nm.ptr[0] != 'x') {
+        return 0;
+    }
+    member *a = k->w->m[0];
+    member *c = k->w->m[2];
+    join(k->w, a, "elsewhere");
+    k->rc[0] = wsfwd_hub_join(k->w->hub, c->conn, "x", 1);
+    k->rc[1] = wsfwd_pool_broadcast(pool, WSFWD_OP_TEXT, "to-x", 4, NULL, NULL);
+    return 0;
+}
+
+static int never_called(wsfwd_conn *c, void *ud)
+{
+    (void)c;
+    (void)ud;
+    fail();
+    return 0;
+}
+
+/* fn empties another pool found by name, then uses that stale pointer. */
+static int use_dead_pool(wsfwd_pool *pool, void *ud)
+{
+    walk *k = ud;
+    wsfwd_str nm = wsfwd_pool_name(pool);
+    if (nm.len != 1 || nm.ptr[0] != 'x') {
+        return 0;
+    }
+    world *w = k->w;
+    k->stale = find(w, "y");
+    assert_non_null(k->stale);
+    wsfwd_conn_leave(w->m[1]->conn); /* y dies, but its memory waits for the walk's end */
+    assert_null(find(w, "y"));
+    k->rc[0] = wsfwd_pool_join(k->stale, w->m[2]->conn);
+    k->rc[1] = wsfwd_pool_broadcast(k->stale, WSFWD_OP_TEXT, "y", 1, NULL, NULL);
+    k->rc[2] = wsfwd_pool_foreach(k->stale, never_called, NULL) == WSFWD_ERR_POOL_GONE;
+    wsfwd_pool_release(k->stale); /* nothing */
+    join(w, w->m[3], "y");        /* a new pool of that name */
+    k->rc[3] = find(w, "y") != k->stale;
+    return 0;
+}
+
+static void test_hub_foreach_dying_pools(void **state)
+{
+    (void)state;
+    {
+        world *w = world_new();
+        member *a = add_member(w);
+        member *b = add_member(w);
+        join(w, a, "p");
+        walk k = {w, 0, NULL, {0}};
+        assert_int_equal(wsfwd_hub_foreach(w->hub, empty_then_join, &k), 0);
+        assert_int_equal(k.rc[0], WSFWD_OK);
+        wsfwd_pool *p = find(w, "p");
+        assert_non_null(p);
+        assert_ptr_equal(wsfwd_conn_pool(b->conn), p);
+        broadcast(p, "m", NULL, 1);
+        wsfwd_conn_leave(b->conn);
+        assert_null(find(w, "p"));
+        wsfwd_stats st;
+        wsfwd_hub_stats(w->hub, &st);
+        assert_int_equal(st.pools, 0);
+        assert_int_equal(st.members, 0);
+        world_free(w);
+    }
+    {
+        world *w = world_new();
+        assert_int_equal(wsfwd_hub_set_max_pools(w->hub, 2), WSFWD_OK);
+        member *a = add_member(w);
+        add_member(w);
+        member *c = add_member(w);
+        join(w, a, "x");
+        walk k = {w, 0, NULL, {0}};
+        assert_int_equal(wsfwd_hub_foreach(w->hub, move_rejoin_broadcast, &k), 0);
+        assert_int_equal(k.rc[0], WSFWD_OK);
+        assert_int_equal(k.rc[1], WSFWD_OK);
+        wsfwd_pool *x = find(w, "x");
+        assert_non_null(x); /* still in the table: one pool named x */
+        assert_ptr_equal(wsfwd_conn_pool(c->conn), x);
+        drain_all(w);
+        assert_int_equal(count_rx(c, "to-x"), 1);
+        wsfwd_stats st;
+        wsfwd_hub_stats(w->hub, &st);
+        assert_int_equal(st.pools, 2);
+        wsfwd_conn_leave(c->conn);
+        wsfwd_conn_leave(a->conn);
+        wsfwd_hub_stats(w->hub, &st);
+        assert_int_equal(st.pools, 0); /* no wrap below zero */
+        /* The pool cap still counts right. */
+        join(w, a, "1");
+        join(w, c, "2");
+        assert_int_equal(wsfwd_hub_join(w->hub, w->m[1]->conn, "3", 1), WSFWD_ERR_POOL_LIMIT);
+        world_free(w);
+    }
+    {
+        world *w = world_new();
+        member *m[4];
+        for (int i = 0; i < 4; i++) {
+            m[i] = add_member(w);
+        }
+        join(w, m[0], "x");
+        join(w, m[1], "y");
+        walk k = {w, 0, NULL, {0}};
+        assert_int_equal(wsfwd_hub_foreach(w->hub, use_dead_pool, &k), 0);
+        assert_int_equal(k.rc[0], WSFWD_ERR_POOL_GONE);
+        assert_int_equal(k.rc[1], WSFWD_ERR_POOL_GONE);
+        assert_true(k.rc[2]);
+        assert_true(k.rc[3]);
+        assert_null(wsfwd_conn_pool(m[2]->conn));
+        wsfwd_pool *y = find(w, "y");
+        assert_non_null(y);
+        assert_int_equal(wsfwd_pool_size(y), 1);
+        wsfwd_stats st;
+        wsfwd_hub_stats(w->hub, &st);
+        assert_int_equal(st.pools, 2);
+        world_free(w);
+    }
+}
+
 /* ---- Allocation failures -------------------------------------------------------------------- */
 
 /* Join, broadcast (direct and forwarded), leave, a kept pool; returns 1 if nothing failed. */
@@ -2269,6 +2630,11 @@ int main(void)
         cmocka_unit_test(test_reentrant_on_close),
         cmocka_unit_test(test_reentrant_special),
         cmocka_unit_test(test_drain_inside_on_output),
+        cmocka_unit_test(test_move_freed_in_on_leave),
+        cmocka_unit_test(test_nested_broadcast_one_order),
+        cmocka_unit_test(test_deferred_sender_freed),
+        cmocka_unit_test(test_deferred_broadcast_nomem),
+        cmocka_unit_test(test_hub_foreach_dying_pools),
         cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
