@@ -24,6 +24,7 @@ static void defaults(options *o)
     o->pong_timeout_ms = 10000;
     o->close_timeout_ms = 5000;
     o->shutdown_timeout_ms = 5000;
+    o->slow_timeout_ms = 5000;
     o->log_level = LOG_INFO;
     o->redis_max_inflight = 16 << 20;
     o->redis_timeout_ms = 2000;
@@ -47,7 +48,12 @@ static void usage(FILE *out)
             "                              client address with 503 (default 0: no cap)\n"
             "  --max-message BYTES         largest message accepted (default 1048576)\n"
             "  --max-queue BYTES           output queued per connection before the slow-reader\n"
-            "                              policy applies (default 1048576)\n"
+            "                              policy applies (default 1048576); past half of it\n"
+            "                              the room's senders are paced (not read) until it\n"
+            "                              drains to an eighth\n"
+            "  --slow-timeout MS           a room member whose backlog stays past half of\n"
+            "                              --max-queue this long gets the slow-reader policy\n"
+            "                              (default 5000; 0: only --max-queue applies)\n"
             "  --slow-policy close|drop    close slow readers with 1008, or drop messages for\n"
             "                              them (default close)\n"
             "  --max-header BYTES          largest handshake header block (default 8192)\n"
@@ -216,6 +222,8 @@ int options_parse(options *o, int argc, char **argv)
                 fprintf(stderr, "wsfwd: --slow-policy is close or drop, not '%s'\n", value);
                 rc = -1;
             }
+        } else if (strcmp(name, "--slow-timeout") == 0) {
+            rc = parse_ms(name, value, 0, &o->slow_timeout_ms);
         } else if (strcmp(name, "--handshake-timeout") == 0) {
             rc = parse_ms(name, value, 1, &o->handshake_timeout_ms);
         } else if (strcmp(name, "--idle-timeout") == 0) {

@@ -26,6 +26,7 @@ typedef struct options {
     size_t max_message;
     size_t max_queue;
     wsfwd_slow_policy slow_policy;
+    unsigned slow_timeout_ms; /* a room member congested this long gets the policy; 0: never */
     size_t max_header;
     size_t max_rooms;
     size_t max_room_name;

@@ -203,18 +203,22 @@ static void respond_stats(server *s, wsfwd_conn *conn)
         ",\"403\":%" PRIu64
         ",\"404\":%" PRIu64 ",\"405\":%" PRIu64 ",\"426\":%" PRIu64 ",\"431\":%" PRIu64
         ",\"503\":%" PRIu64 ",\"other\":%" PRIu64 ",\"fd_limit\":%" PRIu64
-        ",\"per_address\":%" PRIu64 ",\"auth\":{%s}}}\n",
+        ",\"per_address\":%" PRIu64 ",\"auth\":{%s}},\"flow\":{\"paced_now\":%" PRIu64
+        ",\"pace_events\":%" PRIu64 ",\"congested_now\":%" PRIu64 ",\"cut_by_time\":%" PRIu64
+        ",\"cut_by_bytes\":%" PRIu64 "}}\n",
         wsfwd_version(), s->now - s->started, s->nwebsockets, s->nclients, st->accepted,
         rooms.pools, global.members, st->messages_in, st->bytes_in,
         rooms.messages_out + global.messages_out + st->echoed,
         rooms.bytes_out + global.bytes_out + st->echoed_bytes, st->echoed,
-        rooms.slow_closes + global.slow_closes + st->echo_slow_closes, rooms.slow_drops + global.slow_drops,
+        rooms.slow_closes + global.slow_closes + st->echo_slow_closes,
+        rooms.slow_drops + global.slow_drops + st->echo_slow_drops,
         st->handshake_timeouts, st->idle_timeouts, st->protocol_errors, st->rate_limited,
         s->keys.n > 0 ? "true" : "false", st->refused[REFUSED_400], st->refused[REFUSED_401],
         st->refused[REFUSED_403], st->refused[REFUSED_404],
         st->refused[REFUSED_405], st->refused[REFUSED_426], st->refused[REFUSED_431],
         st->refused[REFUSED_503], st->refused[REFUSED_OTHER], st->refused_fd_limit,
-        st->refused_per_address, auth);
+        st->refused_per_address, auth, st->paused_now, st->pauses, st->congested_now,
+        st->cut_by_time, st->cut_by_bytes);
     if (n < 0 || (size_t)n >= sizeof body) {
         (void)wsfwd_conn_refuse(conn, 500);
         return;

@@ -77,9 +77,34 @@ static uint64_t now_ms(void)
 
 /* ---- Clients ----------------------------------------------------------------------------- */
 
-static void client_set_events(server *s, client *c, short events)
+/* What poll() watches: reads unless paced (or, after our FIN, always: to drain), writes while
+   output waits. */
+static void client_update_events(server *s, client *c)
 {
-    s->pfds[c->slot].events = events;
+    short ev = c->paused && !c->shut ? 0 : POLLIN;
+    if (!c->shut && wsfwd_conn_pending(c->conn) > 0) {
+        ev |= POLLOUT;
+    }
+    s->pfds[c->slot].events = ev;
+}
+
+/* Flow control: stop reading a paced sender (TCP slows it down), or an echo client whose
+   echoes pile up; read it again once that is over. */
+static void client_sync_pause(server *s, client *c)
+{
+    bool paused = wsfwd_conn_is_paced(c->conn) ||
+                  (c->echo && wsfwd_conn_is_congested(c->conn));
+    if (paused == c->paused) {
+        return;
+    }
+    c->paused = paused;
+    if (paused) {
+        s->stats.paused_now++;
+        s->stats.pauses++;
+    } else {
+        s->stats.paused_now--;
+    }
+    client_update_events(s, c);
 }
 
 static client *client_add(server *s, int fd, const struct sockaddr_storage *addr)
@@ -135,6 +160,12 @@ static void client_close(server *s, client *c, const char *why)
     if (c->websocket) {
         s->nwebsockets--;
         routes_forget(s, c);
+    }
+    if (c->paused) {
+        s->stats.paused_now--;
+    }
+    if (wsfwd_conn_is_congested(c->conn)) {
+        s->stats.congested_now--;
     }
     close(c->fd);
     c->fd = -1;
@@ -198,8 +229,7 @@ static void client_flush(server *s, client *c)
             break; /* the socket is full: wait for POLLOUT */
         }
     }
-    bool more = !c->shut && wsfwd_conn_pending(c->conn) > 0;
-    client_set_events(s, c, more ? (short)(POLLIN | POLLOUT) : (short)POLLIN);
+    client_update_events(s, c);
 }
 
 /*
@@ -219,7 +249,7 @@ static void client_settle(server *s, client *c)
     if (!c->shut && wsfwd_conn_is_done(c->conn)) {
         shutdown(c->fd, SHUT_WR);
         c->shut = true;
-        client_set_events(s, c, POLLIN);
+        client_update_events(s, c);
     }
 }
 
@@ -227,7 +257,7 @@ static void flush_dirty(server *s);
 
 static void client_read(server *s, client *c)
 {
-    for (int k = 0; k < READS_PER_TURN && c->fd >= 0; k++) {
+    for (int k = 0; k < READS_PER_TURN && c->fd >= 0 && (!c->paused || c->shut); k++) {
         ssize_t r = read(c->fd, s->rbuf, READ_SIZE);
         if (r < 0) {
             if (errno == EINTR) {
@@ -399,6 +429,23 @@ static void accept_burst(server *s, int lfd)
 
 /* ---- Library callbacks ---------------------------------------------------------------------- */
 
+/* An echo past --max-queue (reading the client stopped at half of it): close it with 1008,
+   or under --slow-policy drop skip the echo. */
+static void echo_over_cap(server *s, client *c)
+{
+    if (s->opts->slow_policy == WSFWD_SLOW_DROP) {
+        s->stats.echo_slow_drops++;
+        return;
+    }
+    s->stats.cut_by_bytes++;
+    s->stats.echo_slow_closes++;
+    char label[CLIENT_LABEL_MAX];
+    LOG(LOG_INFO, "%s closed as a slow reader (1008): its backlog passed --max-queue",
+        client_label(s, c, label, sizeof label));
+    static const char reason[] = "slow reader: output queue full";
+    (void)wsfwd_conn_close(c->conn, WSFWD_CLOSE_POLICY, reason, sizeof reason - 1);
+}
+
 /* Every message: counted, held to --rate-limit, then echoed or broadcast to the sender's pool. */
 static int on_message(wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data, size_t len,
                       void *ud)
@@ -418,9 +465,15 @@ static int on_message(wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data, si
     }
     int rc = WSFWD_OK;
     if (c->echo) {
-        s->stats.echoed++;
-        s->stats.echoed_bytes += len;
         rc = wsfwd_conn_send(conn, op, data, len);
+        if (rc == WSFWD_OK) {
+            s->stats.echoed++;
+            s->stats.echoed_bytes += len;
+        } else if (rc == WSFWD_ERR_WOULD_BLOCK) {
+            /* Past --max-queue although reading it stopped at half of it: the hard cap. */
+            echo_over_cap(s, c);
+            rc = WSFWD_OK;
+        }
     } else if (wsfwd_conn_pool(conn) != NULL && !cluster_on_message(s, conn, op, data, len)) {
         rc = wsfwd_pool_broadcast(wsfwd_conn_pool(conn), op, data, len, conn, NULL);
     }
@@ -435,8 +488,13 @@ static void on_close(wsfwd_conn *conn, uint16_t code, const char *reason, size_t
     client *c = wsfwd_conn_user_data(conn);
     char label[CLIENT_LABEL_MAX];
     mark_dirty(s, c); /* flush the close frame and start the close timer */
-    if (err == WSFWD_ERR_QUEUE_FULL) {
-        /* Pool members are logged and counted when they leave their room (on_leave). */
+    if (err == WSFWD_ERR_QUEUE_FULL || err == WSFWD_ERR_SLOW_TIMEOUT) {
+        /* Pool members are logged when they leave their room (on_leave). */
+        if (err == WSFWD_ERR_SLOW_TIMEOUT) {
+            s->stats.cut_by_time++;
+        } else {
+            s->stats.cut_by_bytes++;
+        }
         if (c->echo) {
             s->stats.echo_slow_closes++;
             LOG(LOG_INFO, "%s closed as a slow reader (1008)",
@@ -470,7 +528,29 @@ static void on_leave(wsfwd_pool *pool, wsfwd_conn *conn, wsfwd_leave_reason reas
             log_escape(name.ptr, name.len, room, sizeof room);
         }
         client_label(s, c, label, sizeof label);
-        LOG(LOG_INFO, "%s (left room=%s) closed as a slow reader (1008)", label, room);
+        if (s->ticking) {
+            LOG(LOG_INFO, "%s (left room=%s) closed as a slow reader (1008): its backlog stayed "
+                          "past the high mark for --slow-timeout %u ms",
+                label, room, s->opts->slow_timeout_ms);
+        } else {
+            LOG(LOG_INFO, "%s (left room=%s) closed as a slow reader (1008): its backlog passed "
+                          "--max-queue", label, room);
+        }
+    }
+}
+
+static void on_flow(wsfwd_conn *conn, wsfwd_flow event, void *ud)
+{
+    server *s = ud;
+    client *c = wsfwd_conn_user_data(conn);
+    if (event == WSFWD_FLOW_CONGESTED) {
+        s->stats.congested_now++;
+        (void)wsfwd_conn_tick(conn, s->now, NULL); /* starts its --slow-timeout */
+    } else if (event == WSFWD_FLOW_DRAINED) {
+        s->stats.congested_now--;
+    }
+    if (c->fd >= 0) {
+        client_sync_pause(s, c);
     }
 }
 
@@ -525,6 +605,7 @@ int server_open(server **out, const options *o)
         wsfwd_config_set_max_header(s->cfg, o->max_header) != WSFWD_OK ||
         wsfwd_config_set_max_queue(s->cfg, o->max_queue) != WSFWD_OK ||
         wsfwd_config_set_slow_policy(s->cfg, o->slow_policy) != WSFWD_OK ||
+        wsfwd_config_set_slow_timeout(s->cfg, o->slow_timeout_ms) != WSFWD_OK ||
         make_hub(s, &s->rooms) != 0 || make_hub(s, &s->global) != 0) {
         fprintf(stderr, "wsfwd: cannot set up the library\n");
         server_free(s);
@@ -535,6 +616,7 @@ int server_open(server **out, const options *o)
     wsfwd_config_on_message(s->cfg, on_message);
     wsfwd_config_on_close(s->cfg, on_close);
     wsfwd_config_on_output(s->cfg, on_output);
+    wsfwd_config_on_flow(s->cfg, on_flow);
     if (wsfwd_hub_pool(s->global, "global", 6, &s->global_pool) != WSFWD_OK) {
         fprintf(stderr, "wsfwd: cannot set up the global pool\n");
         server_free(s);
@@ -650,6 +732,24 @@ static void flush_dirty(server *s)
     }
 }
 
+/* --slow-timeout: a room member congested too long gets the slow-reader policy. */
+static void slow_tick(server *s, client *c)
+{
+    s->ticking = true;
+    int rc = wsfwd_conn_tick(c->conn, s->now, NULL);
+    s->ticking = false;
+    if (rc == WSFWD_ERR_SLOW_TIMEOUT && s->opts->slow_policy == WSFWD_SLOW_DROP) {
+        s->stats.cut_by_time++;
+        char label[CLIENT_LABEL_MAX];
+        LOG(LOG_INFO, "%s is a slow reader: its room's messages skip it until it catches up",
+            client_label(s, c, label, sizeof label));
+    }
+    if (c->fd >= 0) {
+        client_sync_pause(s, c);
+        mark_dirty(s, c);
+    }
+}
+
 /* Timers: the handshake, idle pings and their pongs, closing handshakes, shutdown. */
 static void check_timers(server *s)
 {
@@ -661,6 +761,10 @@ static void check_timers(server *s)
         if (!c->closing && (st == WSFWD_STATE_CLOSING || st == WSFWD_STATE_CLOSED)) {
             c->closing = true;
             c->closing_at = now;
+        }
+        if (st == WSFWD_STATE_OPEN && wsfwd_conn_is_congested(c->conn)) {
+            slow_tick(s, c);
+            st = wsfwd_conn_state(c->conn);
         }
         if (c->closing && now - c->closing_at >= o->close_timeout_ms) {
             client_close(s, c, "close timeout");
@@ -706,7 +810,7 @@ static int tick_interval(const options *o)
 {
     unsigned t = 1000;
     unsigned candidates[] = {o->handshake_timeout_ms, o->idle_timeout_ms, o->pong_timeout_ms,
-                             o->close_timeout_ms};
+                             o->close_timeout_ms, o->slow_timeout_ms};
     for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
         if (candidates[i] > 0 && candidates[i] / 4 < t) {
             t = candidates[i] / 4;
@@ -763,7 +867,9 @@ int server_run(server *s)
                 if (re == 0) {
                     continue;
                 }
-                if (re & (POLLIN | POLLHUP | POLLERR)) {
+                if (c->paused && !c->shut && (re & (POLLHUP | POLLERR))) {
+                    client_close(s, c, "connection lost while paced");
+                } else if (re & (POLLIN | POLLHUP | POLLERR)) {
                     client_read(s, c);
                 }
                 if (re & POLLOUT) {

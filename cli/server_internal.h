@@ -40,6 +40,7 @@ typedef struct client {
     bool echo;
     bool closing;             /* closing_at is set */
     bool per_address;         /* counted in server.per_address */
+    bool paused;              /* not read: paced by its room, or its echoes pile up */
 } client;
 
 /* HTTP statuses counted per cause in /stats. */
@@ -58,6 +59,12 @@ typedef struct server_stats {
     uint64_t idle_timeouts;
     uint64_t protocol_errors;
     uint64_t echo_slow_closes;
+    uint64_t echo_slow_drops;
+    uint64_t paused_now;    /* clients not read now (flow control) */
+    uint64_t pauses;        /* times a client stopped being read */
+    uint64_t congested_now; /* clients whose backlog is past the high mark */
+    uint64_t cut_by_time;   /* slow readers cut by --slow-timeout (closed, or dropped from) */
+    uint64_t cut_by_bytes;  /* slow readers cut by --max-queue */
     uint64_t refused_fd_limit;
     uint64_t refused[REFUSED_KINDS];
     uint64_t refused_auth[AUTH_CAUSES]; /* the 401 and 403 of room tokens, by cause */
@@ -93,6 +100,7 @@ struct server {
     server_stats stats;
     size_t unflushed;       /* bytes read since the last flush_dirty */
     size_t flush_budget;    /* flush_dirty once unflushed reaches this, before the turn's end */
+    bool ticking;           /* inside a connection's tick: a slow close there is by time */
     struct cluster *cluster; /* --redis (cluster.c), else NULL */
     uint8_t rbuf[65536];
 };

@@ -96,6 +96,10 @@ typedef enum wsfwd_error {
     WSFWD_ERR_CLOSED = -71,             /* the connection is closed; nothing more is sent */
     WSFWD_ERR_QUEUE_FULL = -72,         /* 1008: the peer reads too slowly; its queued output
                                            passed the limit (see wsfwd_config_set_max_queue) */
+    WSFWD_ERR_SLOW_TIMEOUT = -73,       /* 1008: its queued output stayed above the high mark
+                                           longer than the slow timeout (wsfwd_conn_tick) */
+    WSFWD_ERR_WOULD_BLOCK = -74,        /* wsfwd_conn_send: the queue is at its limit; nothing
+                                           was queued and the connection is unharmed */
 
     /* Hub and pools */
     WSFWD_ERR_POOL_NAME = -80,  /* a pool name that is empty, too long or not UTF-8 */
@@ -371,15 +375,36 @@ WSFWD_API int wsfwd_config_set_random(wsfwd_config *cfg, wsfwd_random_fn fn, voi
 WSFWD_API void wsfwd_config_set_user_data(wsfwd_config *cfg, void *user_data);
 
 /*
- * The most output a connection may have queued (default 1 MiB). One message is always
- * accepted into an empty queue, so a connection holds at most this plus one message.
- * Past it the slow-reader policy applies, to broadcasts, echoes, pongs and sends alike.
+ * The most output a connection may have queued (default 1 MiB): a hard cap. One message is
+ * always accepted into an empty queue, so a connection holds at most this plus one message.
+ * Past it the slow-reader policy applies at once to broadcasts, echoes and pongs, and
+ * wsfwd_conn_send returns WSFWD_ERR_WOULD_BLOCK. Unless wsfwd_config_set_queue_marks set
+ * them, the high and low marks follow it: half and an eighth of it.
  */
 WSFWD_API int wsfwd_config_set_max_queue(wsfwd_config *cfg, size_t bytes);
 
+/*
+ * Flow control. A connection whose queued output passes the high mark is congested (on_flow
+ * WSFWD_FLOW_CONGESTED) until it drains to the low mark (WSFWD_FLOW_DRAINED). While a member
+ * of a pool is congested, a member that broadcasts to that pool (the except of
+ * wsfwd_pool_broadcast: its sender) is paced (WSFWD_FLOW_PAUSE): stop reading it, so TCP
+ * slows it down, until every congested member of the pool drains or leaves
+ * (WSFWD_FLOW_RESUME). A connection in WSFWD_MODE_ECHO is paced by its own congestion. A
+ * member congested longer than the slow timeout gets the slow-reader policy from
+ * wsfwd_conn_tick(). high must be above low and at most the queue limit; (0, 0) goes back to
+ * the defaults. Errors: WSFWD_ERR_INVALID.
+ */
+WSFWD_API int wsfwd_config_set_queue_marks(wsfwd_config *cfg, size_t high, size_t low);
+
+/* How long a connection may stay congested before the slow-reader policy (default 5000 ms;
+   0: never, only the queue limit applies). */
+WSFWD_API int wsfwd_config_set_slow_timeout(wsfwd_config *cfg, uint32_t ms);
+
 typedef enum wsfwd_slow_policy {
     WSFWD_SLOW_CLOSE = 0, /* fail the connection with 1008 (the default) */
-    WSFWD_SLOW_DROP = 1   /* skip that message for that connection only */
+    WSFWD_SLOW_DROP = 1   /* skip messages for that connection only: past the queue limit,
+                             that message; past the slow timeout, every broadcast until it
+                             drains to the low mark */
 } wsfwd_slow_policy;
 
 WSFWD_API int wsfwd_config_set_slow_policy(wsfwd_config *cfg, wsfwd_slow_policy policy);
@@ -425,12 +450,25 @@ typedef void (*wsfwd_on_close_fn)(wsfwd_conn *conn, uint16_t code, const char *r
 /* The connection went from nothing to write to something to write. */
 typedef void (*wsfwd_on_output_fn)(wsfwd_conn *conn, void *ud);
 
+typedef enum wsfwd_flow {
+    WSFWD_FLOW_PAUSE = 0,     /* stop reading this connection (its peer sends faster than
+                                 some recipient reads) */
+    WSFWD_FLOW_RESUME = 1,    /* read it again */
+    WSFWD_FLOW_CONGESTED = 2, /* its own queued output passed the high mark: start its slow
+                                 timer with wsfwd_conn_tick() */
+    WSFWD_FLOW_DRAINED = 3    /* its queued output is back at or below the low mark */
+} wsfwd_flow;
+
+/* Flow control (see wsfwd_config_set_queue_marks). Each event comes once per transition. */
+typedef void (*wsfwd_on_flow_fn)(wsfwd_conn *conn, wsfwd_flow event, void *ud);
+
 WSFWD_API void wsfwd_config_on_request(wsfwd_config *cfg, wsfwd_on_request_fn fn);
 WSFWD_API void wsfwd_config_on_open(wsfwd_config *cfg, wsfwd_on_open_fn fn);
 WSFWD_API void wsfwd_config_on_message(wsfwd_config *cfg, wsfwd_on_message_fn fn);
 WSFWD_API void wsfwd_config_on_control(wsfwd_config *cfg, wsfwd_on_control_fn fn);
 WSFWD_API void wsfwd_config_on_close(wsfwd_config *cfg, wsfwd_on_close_fn fn);
 WSFWD_API void wsfwd_config_on_output(wsfwd_config *cfg, wsfwd_on_output_fn fn);
+WSFWD_API void wsfwd_config_on_flow(wsfwd_config *cfg, wsfwd_on_flow_fn fn);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Connection                                                                                 */
@@ -491,8 +529,8 @@ WSFWD_API int wsfwd_conn_feed(wsfwd_conn *conn, uint8_t *data, size_t len);
  * Send a whole message (TEXT, BINARY) or a control frame (PING, PONG: at most 125 bytes).
  * The payload is copied. Text is not checked: sending valid UTF-8 is the caller's duty.
  * Errors: WSFWD_ERR_STATE (still in the handshake), WSFWD_ERR_CLOSED (closing or closed),
- * WSFWD_ERR_QUEUE_FULL (the slow-reader policy dropped it, or closed the connection),
- * WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM, WSFWD_ERR_RANDOM.
+ * WSFWD_ERR_WOULD_BLOCK (the queue is at its limit: nothing was queued; send again after
+ * writing, e.g. on WSFWD_FLOW_DRAINED), WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM, WSFWD_ERR_RANDOM.
  */
 WSFWD_API int wsfwd_conn_send(wsfwd_conn *conn, wsfwd_opcode opcode, const void *data,
                               size_t len);
@@ -515,8 +553,29 @@ WSFWD_API size_t wsfwd_conn_output(wsfwd_conn *conn, wsfwd_iovec *iov, size_t ma
 /* Tell the connection that n bytes of its output were written (n <= wsfwd_conn_pending). */
 WSFWD_API void wsfwd_conn_consume(wsfwd_conn *conn, size_t n);
 
-/* Bytes queued for writing. */
+/* Bytes queued for writing: the connection's backlog. */
 WSFWD_API size_t wsfwd_conn_pending(const wsfwd_conn *conn);
+
+/* The queue limit that applies to it (wsfwd_config_set_max_queue). */
+WSFWD_API size_t wsfwd_conn_max_queue(const wsfwd_conn *conn);
+
+/* Whether its backlog is above the high mark and has not drained to the low mark since. */
+WSFWD_API bool wsfwd_conn_is_congested(const wsfwd_conn *conn);
+
+/* Whether it is paced: do not read from it until WSFWD_FLOW_RESUME. */
+WSFWD_API bool wsfwd_conn_is_paced(const wsfwd_conn *conn);
+
+/*
+ * The connection's clock, in milliseconds from any fixed origin (a monotonic clock). The
+ * first call after it became congested starts its slow timer; a later call at or past
+ * the slow timeout applies the slow-reader policy: under WSFWD_SLOW_CLOSE it fails with
+ * 1008 (WSFWD_ERR_SLOW_TIMEOUT to on_close), under WSFWD_SLOW_DROP broadcasts skip it until
+ * it drains to the low mark, and its pool stops pacing senders for it. *next (may be NULL)
+ * gets the time of the next deadline, UINT64_MAX for none. Returns WSFWD_OK, or
+ * WSFWD_ERR_SLOW_TIMEOUT when this call applied the policy. Call it from on_flow
+ * WSFWD_FLOW_CONGESTED and again at *next.
+ */
+WSFWD_API int wsfwd_conn_tick(wsfwd_conn *conn, uint64_t now_ms, uint64_t *next);
 
 WSFWD_API wsfwd_state wsfwd_conn_state(const wsfwd_conn *conn);
 WSFWD_API wsfwd_role wsfwd_conn_role(const wsfwd_conn *conn);

@@ -52,6 +52,9 @@ int wsfwd_config_new(const wsfwd_allocator *alloc, wsfwd_config **out)
     cfg->max_message = WSFWD_DEFAULT_MAX_MESSAGE;
     cfg->max_header = WSFWD_DEFAULT_MAX_HEADER;
     cfg->max_queue = WSFWD_DEFAULT_MAX_QUEUE;
+    cfg->high_mark = WSFWD_DEFAULT_MAX_QUEUE / 2;
+    cfg->low_mark = WSFWD_DEFAULT_MAX_QUEUE / 8;
+    cfg->slow_timeout_ms = WSFWD_DEFAULT_SLOW_TIMEOUT_MS;
     cfg->slow_policy = WSFWD_SLOW_CLOSE;
     cfg->rings.max_bytes = WSFWD_RING_CACHE_BYTES;
     cfg->random = os_random;
@@ -92,7 +95,43 @@ int wsfwd_config_set_max_queue(wsfwd_config *cfg, size_t bytes)
     if (cfg == NULL || bytes == 0) {
         return WSFWD_ERR_INVALID;
     }
+    if (cfg->marks_set && cfg->high_mark > bytes) {
+        return WSFWD_ERR_INVALID;
+    }
     cfg->max_queue = bytes;
+    if (!cfg->marks_set) {
+        cfg->high_mark = bytes / 2;
+        cfg->low_mark = bytes / 8;
+    }
+    return WSFWD_OK;
+}
+
+int wsfwd_config_set_queue_marks(wsfwd_config *cfg, size_t high, size_t low)
+{
+    if (cfg == NULL) {
+        return WSFWD_ERR_INVALID;
+    }
+    if (high == 0 && low == 0) {
+        cfg->marks_set = false;
+        cfg->high_mark = cfg->max_queue / 2;
+        cfg->low_mark = cfg->max_queue / 8;
+        return WSFWD_OK;
+    }
+    if (low >= high || high > cfg->max_queue) {
+        return WSFWD_ERR_INVALID;
+    }
+    cfg->marks_set = true;
+    cfg->high_mark = high;
+    cfg->low_mark = low;
+    return WSFWD_OK;
+}
+
+int wsfwd_config_set_slow_timeout(wsfwd_config *cfg, uint32_t ms)
+{
+    if (cfg == NULL) {
+        return WSFWD_ERR_INVALID;
+    }
+    cfg->slow_timeout_ms = ms;
     return WSFWD_OK;
 }
 
@@ -127,6 +166,7 @@ void wsfwd_config_on_message(wsfwd_config *cfg, wsfwd_on_message_fn fn) { cfg->o
 void wsfwd_config_on_control(wsfwd_config *cfg, wsfwd_on_control_fn fn) { cfg->on_control = fn; }
 void wsfwd_config_on_close(wsfwd_config *cfg, wsfwd_on_close_fn fn) { cfg->on_close = fn; }
 void wsfwd_config_on_output(wsfwd_config *cfg, wsfwd_on_output_fn fn) { cfg->on_output = fn; }
+void wsfwd_config_on_flow(wsfwd_config *cfg, wsfwd_on_flow_fn fn) { cfg->on_flow = fn; }
 
 int wsfwd_config_random(wsfwd_config *cfg, void *buf, size_t len)
 {

@@ -9,6 +9,7 @@
 #define WSFWD_DEFAULT_MAX_HEADER ((size_t)8192)
 #define WSFWD_DEFAULT_MAX_QUEUE ((size_t)1 << 20)
 #define WSFWD_RING_CACHE_BYTES ((size_t)4 << 20)
+#define WSFWD_DEFAULT_SLOW_TIMEOUT_MS 5000
 
 struct wsfwd_config {
     wsfwd_allocator alloc;
@@ -16,6 +17,10 @@ struct wsfwd_config {
     size_t max_header;
     size_t max_queue;
     wsfwd_slow_policy slow_policy;
+    size_t high_mark;     /* a queue above it is congested: its senders are paced */
+    size_t low_mark;      /* ... until it is back at or below this */
+    bool marks_set;       /* set by the caller, else derived from max_queue */
+    uint32_t slow_timeout_ms; /* congested this long: the slow-reader policy (0: never) */
     wsfwd_random_fn random;
     void *random_ud;
     void *user_data;
@@ -26,6 +31,7 @@ struct wsfwd_config {
     wsfwd_on_control_fn on_control;
     wsfwd_on_close_fn on_close;
     wsfwd_on_output_fn on_output;
+    wsfwd_on_flow_fn on_flow;
 
     /* Output-queue rings of connections that fell behind, kept for the next backlog. */
     wsfwd_ringcache rings;

@@ -148,9 +148,17 @@ static void tell_output(wsfwd_conn *c)
     }
 }
 
+static void check_high(wsfwd_conn *c)
+{
+    if (!c->freed && !c->congested && c->out.bytes > c->cfg->high_mark) {
+        wsfwd_conn_congest(c);
+    }
+}
+
 static int leave(wsfwd_conn *c, int rc)
 {
     tell_output(c);
+    check_high(c);
     if (--c->busy == 0 && c->freed) {
         destroy(c);
     }
@@ -184,7 +192,8 @@ static int fail(wsfwd_conn *c, int err)
     }
     c->state = WSFWD_STATE_CLOSED;
     if (c->pool != NULL) {
-        wsfwd_pool_remove(c, err == WSFWD_ERR_QUEUE_FULL ? WSFWD_LEAVE_SLOW : WSFWD_LEAVE_CLOSED);
+        bool slow = err == WSFWD_ERR_QUEUE_FULL || err == WSFWD_ERR_SLOW_TIMEOUT;
+        wsfwd_pool_remove(c, slow ? WSFWD_LEAVE_SLOW : WSFWD_LEAVE_CLOSED);
     }
     if (!c->freed) {
         tell_close(c, code, reason, reason_len, err);
@@ -230,10 +239,135 @@ int wsfwd_conn_push_shared(wsfwd_conn *c, wsfwd_buf *b)
         (void)leave(c, fail(c, WSFWD_ERR_NOMEM));
         return WSFWD_ERR_NOMEM;
     }
-    if (!c->out_told) {
-        wsfwd_conn_tell_output(c);
-    }
+    wsfwd_conn_after_push(c);
     return WSFWD_OK;
+}
+
+/* ---- Flow control ---------------------------------------------------------------------- */
+
+/*
+ * The state (congested; paced by its pool or by itself) changes first, and on_flow tells the
+ * changes after, from what it told last: so every event is a real transition, told once, in
+ * order, whatever the callbacks change meanwhile (they may make it congested or paced again).
+ * c is held by the caller.
+ */
+static void flow_sync(wsfwd_conn *c)
+{
+    while (!c->freed) {
+        bool paced = c->paced_pool || c->paced_self;
+        wsfwd_flow event;
+        if (c->told_congested != c->congested) {
+            c->told_congested = c->congested;
+            event = c->congested ? WSFWD_FLOW_CONGESTED : WSFWD_FLOW_DRAINED;
+        } else if (c->told_paced != paced) {
+            c->told_paced = paced;
+            event = paced ? WSFWD_FLOW_PAUSE : WSFWD_FLOW_RESUME;
+        } else {
+            return;
+        }
+        if (c->cfg->on_flow != NULL) {
+            c->cfg->on_flow(c, event, c->cfg->user_data);
+        }
+    }
+}
+
+void wsfwd_conn_flow_sync(wsfwd_conn *c)
+{
+    wsfwd_conn_hold(c);
+    flow_sync(c);
+    (void)wsfwd_conn_unpin(c);
+}
+
+bool wsfwd_conn_counts_congested(const wsfwd_conn *c)
+{
+    return c->congested && !c->dropping;
+}
+
+void wsfwd_conn_congest(wsfwd_conn *c)
+{
+    c->congested = 1;
+    c->timed = 0;
+    if (c->pool != NULL) {
+        wsfwd_pool_congested(c->pool);
+    }
+    /* An echo connection fills its own queue: it is the sender to slow down. */
+    if (c->mode == WSFWD_MODE_ECHO) {
+        c->paced_self = 1;
+    }
+    wsfwd_conn_flow_sync(c);
+}
+
+/* The queue drained to the low mark. */
+static void drained(wsfwd_conn *c)
+{
+    wsfwd_pool *pool = wsfwd_conn_counts_congested(c) ? c->pool : NULL;
+    c->congested = 0;
+    c->timed = 0;
+    c->dropping = 0;
+    c->paced_self = 0;
+    if (pool != NULL) {
+        wsfwd_pool_uncount(pool); /* now: c may leave the pool in a callback below */
+    }
+    flow_sync(c);
+    if (pool != NULL) {
+        wsfwd_pool_resume(pool); /* the senders it held up go on, unless another holds them */
+    }
+}
+
+void wsfwd_conn_pace(wsfwd_conn *c)
+{
+    if (!c->paced_pool) {
+        c->paced_pool = 1;
+        wsfwd_conn_flow_sync(c);
+    }
+}
+
+void wsfwd_conn_unpace(wsfwd_conn *c)
+{
+    if (c->paced_pool) {
+        c->paced_pool = 0;
+        wsfwd_conn_flow_sync(c);
+    }
+}
+
+int wsfwd_conn_tick(wsfwd_conn *c, uint64_t now_ms, uint64_t *next)
+{
+    if (next != NULL) {
+        *next = UINT64_MAX;
+    }
+    if (c == NULL) {
+        return WSFWD_ERR_INVALID;
+    }
+    /* Only a pool member's backlog holds others up: elsewhere pacing is enough. */
+    uint32_t timeout = c->cfg->slow_timeout_ms;
+    if (c->freed || !c->congested || c->dropping || c->pool == NULL || timeout == 0 ||
+        c->state != WSFWD_STATE_OPEN) {
+        c->timed = 0;
+        return WSFWD_OK;
+    }
+    uint32_t now = (uint32_t)now_ms; /* differences stay right across the wrap */
+    if (!c->timed) {
+        c->timed = 1;
+        c->out.over_since = now;
+    }
+    uint32_t waited = now - c->out.over_since;
+    if (waited < timeout) {
+        if (next != NULL) {
+            *next = now_ms + (timeout - waited);
+        }
+        return WSFWD_OK;
+    }
+    enter(c);
+    if (c->cfg->slow_policy == WSFWD_SLOW_DROP) {
+        c->dropping = 1; /* until it drains; its pool no longer waits for it */
+        wsfwd_pool *pool = c->pool;
+        wsfwd_pool_uncount(pool);
+        wsfwd_pool_resume(pool);
+    } else {
+        (void)fail(c, WSFWD_ERR_SLOW_TIMEOUT);
+    }
+    (void)leave(c, WSFWD_OK);
+    return WSFWD_ERR_SLOW_TIMEOUT;
 }
 
 bool wsfwd_conn_pin(wsfwd_conn *c)
@@ -254,16 +388,20 @@ bool wsfwd_conn_unpin(wsfwd_conn *c)
     return live;
 }
 
-void wsfwd_conn_tell_output(wsfwd_conn *c)
+void wsfwd_conn_after_push(wsfwd_conn *c)
 {
-    /* Called with output just queued, by a live connection not yet told. */
-    c->out_told = 1;
-    if (c->cfg->on_output != NULL) {
-        enter(c);
-        c->cfg->on_output(c, c->cfg->user_data);
-        if (--c->busy == 0 && c->freed) {
-            destroy(c);
+    /* Called with output just queued, by a live connection: tell the I/O layer, then see
+       whether the queue passed the high mark. Either may call back and free c. */
+    enter(c);
+    if (!c->out_told) {
+        c->out_told = 1;
+        if (c->cfg->on_output != NULL) {
+            c->cfg->on_output(c, c->cfg->user_data);
         }
+    }
+    check_high(c);
+    if (--c->busy == 0 && c->freed) {
+        destroy(c);
     }
 }
 
@@ -973,7 +1111,10 @@ int wsfwd_conn_send(wsfwd_conn *c, wsfwd_opcode op, const void *data, size_t len
         return c->state == WSFWD_STATE_HANDSHAKE ? WSFWD_ERR_STATE : WSFWD_ERR_CLOSED;
     }
     enter(c);
-    return leave(c, queue_message(c, op, data, len));
+    if (over_limit(c, WSFWD_FRAME_HEADER_MAX + len)) {
+        return leave(c, WSFWD_ERR_WOULD_BLOCK); /* the caller's to decide, not a slow reader */
+    }
+    return leave(c, queue_frame(c, op, data, len));
 }
 
 int wsfwd_conn_close(wsfwd_conn *c, uint16_t code, const char *reason, size_t reason_len)
@@ -1021,6 +1162,28 @@ void wsfwd_conn_consume(wsfwd_conn *c, size_t n)
     if (c->out.bytes == 0) {
         c->out_told = 0;
     }
+    if (c->congested && c->out.bytes <= c->cfg->low_mark) {
+        enter(c);
+        drained(c);
+        if (--c->busy == 0 && c->freed) {
+            destroy(c);
+        }
+    }
+}
+
+size_t wsfwd_conn_max_queue(const wsfwd_conn *c)
+{
+    return c != NULL ? c->cfg->max_queue : 0;
+}
+
+bool wsfwd_conn_is_congested(const wsfwd_conn *c)
+{
+    return c != NULL && c->congested;
+}
+
+bool wsfwd_conn_is_paced(const wsfwd_conn *c)
+{
+    return c != NULL && (c->paced_pool || c->paced_self);
 }
 
 size_t wsfwd_conn_pending(const wsfwd_conn *c)

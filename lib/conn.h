@@ -42,6 +42,13 @@ struct wsfwd_conn {
     unsigned freed : 1;         /* wsfwd_conn_free called while busy */
     unsigned close_told : 1;    /* on_close has been called */
     unsigned out_told : 1;      /* on_output called for the output now queued */
+    unsigned congested : 1;     /* the queue passed the high mark, not yet back to the low */
+    unsigned timed : 1;         /* congested, and out.over_since holds when (wsfwd_conn_tick) */
+    unsigned dropping : 1;      /* congested past the slow timeout under the drop policy */
+    unsigned paced_pool : 1;    /* paced: it broadcast to its pool while a member was congested */
+    unsigned paced_self : 1;    /* paced: ECHO mode and congested */
+    unsigned told_congested : 1; /* what on_flow said last (flow_sync) */
+    unsigned told_paced : 1;
     int hs_result;              /* what a refused handshake returns from feed */
 };
 
@@ -59,8 +66,30 @@ int wsfwd_conn_push_shared(wsfwd_conn *c, wsfwd_buf *b);
 bool wsfwd_conn_pin(wsfwd_conn *c);
 bool wsfwd_conn_unpin(wsfwd_conn *c);
 
-/* Call on_output for output that just appeared (out-of-line part of wsfwd_conn_push). */
-void wsfwd_conn_tell_output(wsfwd_conn *c);
+/* Like wsfwd_conn_pin, for a call on the stack: it cannot fail. Undo with wsfwd_conn_unpin. */
+static inline void wsfwd_conn_hold(wsfwd_conn *c)
+{
+    c->busy++;
+}
+
+/* After queueing: on_output if not told yet, and the high mark (out-of-line part of
+   wsfwd_conn_push). */
+void wsfwd_conn_after_push(wsfwd_conn *c);
+
+/* The queue just passed the high mark (out-of-line part of the checks after queueing). */
+void wsfwd_conn_congest(wsfwd_conn *c);
+
+/* Whether its backlog counts toward its pool's congestion (congested, not dropping). */
+bool wsfwd_conn_counts_congested(const wsfwd_conn *c);
+
+/* Tell on_flow what changed in its flow state since it last told (holds c meanwhile). */
+void wsfwd_conn_flow_sync(wsfwd_conn *c);
+
+/* No longer paced by its pool (the pool drained, or it left); told through on_flow. */
+void wsfwd_conn_unpace(wsfwd_conn *c);
+
+/* Pace the sender of a broadcast to its pool (pool.c, when a member is congested). */
+void wsfwd_conn_pace(wsfwd_conn *c);
 
 /*
  * The broadcast's hot path, inlined: queue b when that needs no decision (under the limit,
@@ -71,8 +100,8 @@ static inline int wsfwd_conn_push(wsfwd_conn *c, wsfwd_buf *b)
     wsfwd_outq *q = &c->out;
     if ((q->bytes == 0 || q->bytes + b->len <= c->cfg->max_queue) &&
         wsfwd_outq_try_push(q, b)) {
-        if (!c->out_told) {
-            wsfwd_conn_tell_output(c);
+        if (!c->out_told || (q->bytes > c->cfg->high_mark && !c->congested)) {
+            wsfwd_conn_after_push(c);
         }
         return WSFWD_OK;
     }

@@ -518,6 +518,9 @@ int wsfwd_pool_join(wsfwd_pool *pool, wsfwd_conn *c)
         pool->count++;
         pool->stats.members++;
         hub->stats.members++;
+        if (wsfwd_conn_counts_congested(c)) {
+            pool->congested++; /* its backlog now holds this pool's senders up */
+        }
         if (hub->on_join != NULL) {
             hub->on_join(pool, c, hub->user_data);
         }
@@ -547,12 +550,48 @@ void wsfwd_pool_remove(wsfwd_conn *c, wsfwd_leave_reason reason)
         pool->stats.slow_closes++;
         hub->stats.slow_closes++;
     }
-    /* on_leave may free c: c is not touched after it (a caller that needs c pins it). */
+    /* Leaving ends its pacing and its share of the pool's congestion; on_leave is told
+       first, then on_flow and the senders it held up (in that order, so a callback never
+       sees a connection joined elsewhere before it left here). */
+    bool counted = wsfwd_conn_counts_congested(c);
+    c->paced_pool = 0;
     pool_enter(pool);
+    wsfwd_conn_hold(c); /* the callbacks below may free it */
     if (hub->on_leave != NULL) {
         hub->on_leave(pool, c, reason, hub->user_data);
     }
+    wsfwd_conn_flow_sync(c);
+    if (counted) {
+        wsfwd_pool_uncount(pool);
+        wsfwd_pool_resume(pool);
+    }
+    (void)wsfwd_conn_unpin(c);
     pool_leave(pool); /* frees the pool if that emptied it */
+}
+
+void wsfwd_pool_congested(wsfwd_pool *pool)
+{
+    pool->congested++;
+}
+
+void wsfwd_pool_uncount(wsfwd_pool *pool)
+{
+    pool->congested--;
+    pool_enter(pool);
+}
+
+void wsfwd_pool_resume(wsfwd_pool *pool)
+{
+    /* No member holds the pool up any more: resume its paced senders. A callback may make
+       one congested again; then the rest stay paced. */
+    uint32_t n = pool->count;
+    for (uint32_t i = 0; i < n && pool->congested == 0; i++) {
+        wsfwd_conn *c = pool->members[i];
+        if (c != NULL && c->paced_pool) {
+            wsfwd_conn_unpace(c);
+        }
+    }
+    pool_leave(pool); /* the uncount's */
 }
 
 void wsfwd_pool_count_drop(wsfwd_pool *pool)
@@ -633,9 +672,18 @@ static size_t send_frame(wsfwd_pool *pool, wsfwd_buf *frame, const wsfwd_conn *e
         if (c == NULL || c == except || c->state != WSFWD_STATE_OPEN) {
             continue;
         }
+        if (c->dropping) { /* past the slow timeout under the drop policy */
+            wsfwd_pool_count_drop(pool);
+            continue;
+        }
         if (wsfwd_conn_push(c, frame) == WSFWD_OK) {
             sent++;
         }
+    }
+    /* A member holds the pool up: slow the sender down (not for its own backlog). */
+    if (pool->congested > 0 && except != NULL && except->pool == pool && !except->paced_pool &&
+        pool->congested > (wsfwd_conn_counts_congested(except) ? 1u : 0u)) {
+        wsfwd_conn_pace((wsfwd_conn *)except);
     }
     wsfwd_hub *hub = pool->hub;
     pool->stats.messages_in++;
@@ -734,8 +782,14 @@ int wsfwd_pool_broadcast(wsfwd_pool *pool, wsfwd_opcode op, const void *data, si
     }
     pool->broadcasting = true;
     pool_enter(pool);
+    if (except != NULL) {
+        wsfwd_conn_hold((wsfwd_conn *)except); /* pacing reads it after the callbacks */
+    }
     size_t sent = send_frame(pool, frame, except, len);
     wsfwd_buf_unref(a, frame);
+    if (except != NULL) {
+        (void)wsfwd_conn_unpin((wsfwd_conn *)except);
+    }
     if (pool->deferred_count > 0) {
         send_deferred(pool);
     }

@@ -19,6 +19,7 @@ struct wsfwd_pool {
     uint32_t cap;
     uint32_t holes;
     uint32_t busy;        /* iterations (broadcast, foreach, callbacks) on the stack */
+    uint32_t congested;   /* members above the high mark (not dropping): senders are paced */
     bool keep;            /* made by wsfwd_hub_pool and not yet released */
     bool dead;            /* out of the table, freed when the hub's iterations end */
     bool broadcasting;    /* a broadcast is on the stack: later ones are deferred */
@@ -57,5 +58,14 @@ void wsfwd_pool_remove(wsfwd_conn *c, wsfwd_leave_reason reason);
 
 /* Count a message skipped for a slow member (drop policy). */
 void wsfwd_pool_count_drop(wsfwd_pool *pool);
+
+/*
+ * A member started or stopped counting as congested. wsfwd_pool_uncount() keeps the pool
+ * alive until the wsfwd_pool_resume() that must follow it, which resumes the paced members
+ * if no member is congested any more.
+ */
+void wsfwd_pool_congested(wsfwd_pool *pool);
+void wsfwd_pool_uncount(wsfwd_pool *pool);
+void wsfwd_pool_resume(wsfwd_pool *pool);
 
 #endif

@@ -2,16 +2,18 @@
  * Stateful libFuzzer target for the hub: the input is a program of operations on up to 16
  * server connections and the pools named "p0".."p3" (join, leave, broadcast, broadcast with an
  * exception, free, close, partial consume, feed a close frame or a message, foreach of the hub
- * or of a pool, keep and release, direct send), run from the top and from inside every
- * callback the library makes (on_join, on_leave, on_output, on_close, on_message, and the
- * foreach visitors), which take further operations from the same input.
+ * or of a pool, keep and release, direct send, the clock of the slow timeout), run from the
+ * top and from inside every callback the library makes (on_join, on_leave, on_output,
+ * on_close, on_message, on_flow, and the foreach visitors), which take further operations
+ * from the same input.
  *
  * Input: bytes 0-3 configure (queue limit, slow-reader policy, member and pool caps, failing
  * allocations, reentry depth); the rest is the program. After every top-level operation the
  * harness drains every connection, decodes the frames, and checks (any failure aborts):
  * - membership: each connection's pool is the one on_join/on_leave told (the model), each
  *   pool's size is its model member count, the hub's pool and member counts match the table,
- *   kept pools stay findable;
+ *   kept pools stay findable; flow control says what on_flow said, and a paced member's
+ *   pool has another member congested;
  * - delivery: no connection gets a broadcast twice, nor its own, nor one of a pool it was not
  *   in during that step; under the close policy and with no failed allocation, a connection
  *   that was in the pool from before the broadcast was asked for until the step ended got it;
@@ -43,13 +45,30 @@
         }                                                                                          \
     } while (0)
 
+/* FUZZ_HUB_TRACE=1 in the environment: every operation and callback on stderr (to read a
+   reproducer). */
+static int trace_on = -1;
+#define TRACE(...)                                                                             \
+    do {                                                                                       \
+        if (trace_on < 0) {                                                                    \
+            trace_on = getenv("FUZZ_HUB_TRACE") != NULL;                                       \
+        }                                                                                      \
+        if (trace_on) {                                                                        \
+            fprintf(stderr, "%*s", H.depth * 2, "");                                           \
+            fprintf(stderr, __VA_ARGS__);                                                      \
+            fputc('\n', stderr);                                                               \
+        }                                                                                      \
+    } while (0)
+
 /* ---- State ------------------------------------------------------------------------------- */
 
 typedef struct rec {
-    wsfwd_conn *c;             /* NULL: the slot is empty */
-    uint32_t gen;              /* bumped when the slot's connection is freed */
-    bool freeing;              /* inside the harness's wsfwd_conn_free of c */
-    bool forward;              /* WSFWD_MODE_FORWARD, else on_message broadcasts */
+    wsfwd_conn *c; /* NULL: the slot is empty */
+    uint32_t gen;  /* bumped when the slot's connection is freed */
+    bool freeing;  /* inside the harness's wsfwd_conn_free of c */
+    bool forward;  /* WSFWD_MODE_FORWARD, else on_message broadcasts */
+    bool paced;    /* the model of flow control: what on_flow said */
+    bool congested;
     wsfwd_pool *pool;          /* the model: what on_join/on_leave said */
     uint64_t since;            /* logical time of the last join */
     wsfwd_pool *seen[MAXSEEN]; /* pools it was in during this step */
@@ -84,8 +103,9 @@ typedef struct harness {
     int ops;
     int depth;
     int max_depth;
-    uint64_t now;  /* logical clock: every call and callback ticks it */
-    uint64_t step; /* top-level operations so far */
+    uint64_t now;      /* logical clock: every call and callback ticks it */
+    uint64_t step;     /* top-level operations so far */
+    uint64_t clock_ms; /* the clock given to wsfwd_conn_tick */
     wsfwd_config *cfg;
     wsfwd_hub *hub;
     bool drop_policy;
@@ -291,7 +311,10 @@ static void consume(rec *r, size_t limit)
             decode(r, iov[i].base, k);
             done += k;
         }
-        wsfwd_conn_consume(c, done);
+        wsfwd_conn_consume(c, done); /* may call on_flow, which may free c */
+        if (r->c != c) {
+            return;
+        }
         limit -= done;
     }
 }
@@ -358,6 +381,8 @@ static void broadcast(wsfwd_pool *pool, rec *except, uint8_t size)
     int rc = wsfwd_pool_broadcast(pool, WSFWD_OP_BINARY, buf, n, except != NULL ? except->c : NULL,
                                   &delivered);
     H.m[id].rc = rc;
+    TRACE("broadcast #%d to %s (%zu bytes) but %d: rc %d, %zu delivered", id,
+          wsfwd_pool_name(pool).ptr, n, except != NULL ? slot_of(except) : -1, rc, delivered);
     CHECK(rc == WSFWD_OK || rc == WSFWD_ERR_NOMEM || rc == WSFWD_ERR_POOL_GONE);
     CHECK(rc != WSFWD_ERR_NOMEM || H.alloc_failed);
 }
@@ -417,6 +442,8 @@ static void op_new(rec *r, uint8_t b)
     r->c = c;
     r->pool = NULL;
     r->closed_frame = false;
+    r->paced = false;
+    r->congested = false;
     r->ncarry = 0;
     r->nseen = 0;
     for (int i = 0; i < NNAMES; i++) {
@@ -481,7 +508,8 @@ static void run_op(void)
     uint8_t a = next();
     uint8_t b = next();
     rec *r = pick_conn(a);
-    switch (op % 16) {
+    TRACE("op %d a=%d b=%d (conn %d)", op % 17, a, b, r != NULL ? slot_of(r) : -1);
+    switch (op % 17) {
     case 0:
         op_new(&H.r[a % NCONN], b);
         break;
@@ -616,6 +644,15 @@ static void run_op(void)
                    : rc == WSFWD_ERR_POOL_GONE || (rc == WSFWD_ERR_INVALID && r->freeing));
         break;
     }
+    case 16: /* time passes; a connection's clock ticks (the slow timeout may cut it) */
+        H.clock_ms += (uint64_t)b * 8;
+        if (r != NULL) {
+            uint64_t next = 0;
+            int rc = wsfwd_conn_tick(r->c, H.clock_ms, &next);
+            CHECK(rc == WSFWD_OK || rc == WSFWD_ERR_SLOW_TIMEOUT);
+            CHECK(next == UINT64_MAX || next > H.clock_ms);
+        }
+        break;
     default:
         break;
     }
@@ -649,6 +686,7 @@ static void on_join(wsfwd_pool *pool, wsfwd_conn *c, void *ud)
 {
     (void)ud;
     rec *r = wsfwd_conn_user_data(c);
+    TRACE("on_join conn %d %s", slot_of(r), wsfwd_pool_name(pool).ptr);
     CHECK(r->c == c);
     CHECK(r->pool == NULL);
     CHECK(wsfwd_conn_pool(c) == pool);
@@ -664,6 +702,7 @@ static void on_leave(wsfwd_pool *pool, wsfwd_conn *c, wsfwd_leave_reason reason,
 {
     (void)ud;
     rec *r = wsfwd_conn_user_data(c);
+    TRACE("on_leave conn %d %s reason %d", slot_of(r), wsfwd_pool_name(pool).ptr, (int)reason);
     CHECK(r->c == c);
     CHECK(r->pool == pool);
     CHECK(wsfwd_conn_pool(c) == NULL);
@@ -685,15 +724,51 @@ static void on_output(wsfwd_conn *c, void *ud)
     reenter();
 }
 
+static void on_flow(wsfwd_conn *c, wsfwd_flow event, void *ud)
+{
+    (void)ud;
+    rec *r = wsfwd_conn_user_data(c);
+    CHECK(r->c == c && !r->freeing);
+    TRACE("on_flow conn %d event %d", slot_of(r), (int)event);
+    switch (event) {
+    case WSFWD_FLOW_PAUSE:
+        CHECK(!r->paced);
+        CHECK(r->pool != NULL); /* only members are paced here (no ECHO mode) */
+        r->paced = true;
+        break;
+    case WSFWD_FLOW_RESUME:
+        CHECK(r->paced);
+        r->paced = false;
+        break;
+    case WSFWD_FLOW_CONGESTED:
+        CHECK(!r->congested);
+        r->congested = true;
+        break;
+    case WSFWD_FLOW_DRAINED:
+        CHECK(r->congested);
+        r->congested = false;
+        break;
+    default:
+        CHECK(!"unknown flow event");
+    }
+    /* The flag this event is about matches now (the other may have changed, still untold). */
+    if (event == WSFWD_FLOW_PAUSE || event == WSFWD_FLOW_RESUME) {
+        CHECK(wsfwd_conn_is_paced(c) == r->paced);
+    } else {
+        CHECK(wsfwd_conn_is_congested(c) == r->congested);
+    }
+    H.now++;
+    reenter();
+}
+
 static void on_close(wsfwd_conn *c, uint16_t code, const char *reason, size_t len, int err,
                      void *ud)
 {
-    (void)code;
     (void)reason;
     (void)len;
-    (void)err;
     (void)ud;
     rec *r = wsfwd_conn_user_data(c);
+    TRACE("on_close conn %d code %u err %d", slot_of(r), code, err);
     CHECK(r->c == c);
     CHECK(wsfwd_conn_pool(c) == NULL);
     H.now++;
@@ -755,6 +830,15 @@ static void check_model(void)
             continue;
         }
         CHECK(wsfwd_conn_pool(r->c) == r->pool);
+        CHECK(wsfwd_conn_is_paced(r->c) == r->paced);
+        CHECK(wsfwd_conn_is_congested(r->c) == r->congested);
+        if (r->paced) { /* someone else in its pool holds it up */
+            bool held = false;
+            for (int k = 0; k < NCONN; k++) {
+                held |= k != i && H.r[k].c != NULL && H.r[k].pool == r->pool && H.r[k].congested;
+            }
+            CHECK(held);
+        }
         if (r->pool != NULL) {
             CHECK(name_of(r->pool) >= 0);
             CHECK(wsfwd_hub_find(H.hub, wsfwd_pool_name(r->pool).ptr, 2) == r->pool);
@@ -788,6 +872,10 @@ static void check_complete(void)
             }
             if (m->except == i && m->except_gen == r->gen) {
                 continue;
+            }
+            if (!(r->got[id / 8] & (1u << (id % 8)))) {
+                TRACE("conn %d, in the pool since %llu, lacks #%d of %llu", i,
+                      (unsigned long long)r->since, id, (unsigned long long)m->t0);
             }
             CHECK(r->got[id / 8] & (1u << (id % 8)));
         }
@@ -829,9 +917,19 @@ static void check_order(void)
 
 static void end_step(void)
 {
+    /* Write everything, as often as needed: a callback of one drain (a resumed sender...) may
+       queue more output for connections drained before it. */
+    for (bool again = true; again;) {
+        again = false;
+        for (int i = 0; i < NCONN; i++) {
+            if (H.r[i].c != NULL && wsfwd_conn_pending(H.r[i].c) > 0) {
+                consume(&H.r[i], SIZE_MAX);
+                again = true;
+            }
+        }
+    }
     for (int i = 0; i < NCONN; i++) {
         if (H.r[i].c != NULL) {
-            consume(&H.r[i], SIZE_MAX);
             CHECK(wsfwd_conn_pending(H.r[i].c) == 0);
             CHECK(H.r[i].ncarry == 0);
         }
@@ -869,6 +967,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     wsfwd_config_on_message(H.cfg, on_message);
     wsfwd_config_on_close(H.cfg, on_close);
     wsfwd_config_on_output(H.cfg, on_output);
+    wsfwd_config_on_flow(H.cfg, on_flow);
+    CHECK(wsfwd_config_set_slow_timeout(H.cfg, 50 + (uint32_t)(data[3] >> 2) * 20) == WSFWD_OK);
     CHECK(wsfwd_hub_new(H.cfg, &H.hub) == WSFWD_OK);
     wsfwd_hub_on_join(H.hub, on_join);
     wsfwd_hub_on_leave(H.hub, on_leave);
