@@ -402,9 +402,9 @@ WSFWD_API int wsfwd_config_set_slow_timeout(wsfwd_config *cfg, uint32_t ms);
 
 typedef enum wsfwd_slow_policy {
     WSFWD_SLOW_CLOSE = 0, /* fail the connection with 1008 (the default) */
-    WSFWD_SLOW_DROP = 1   /* skip messages for that connection only: past the queue limit,
-                             that message; past the slow timeout, every broadcast until it
-                             drains to the low mark */
+    WSFWD_SLOW_DROP = 1   /* skip messages for that connection only: those that would pass
+                             the queue limit; once it is past the slow timeout, those that
+                             would pass the high mark, until it drains to the low mark */
 } wsfwd_slow_policy;
 
 WSFWD_API int wsfwd_config_set_slow_policy(wsfwd_config *cfg, wsfwd_slow_policy policy);
@@ -569,8 +569,9 @@ WSFWD_API bool wsfwd_conn_is_paced(const wsfwd_conn *conn);
  * The connection's clock, in milliseconds from any fixed origin (a monotonic clock). The
  * first call after it became congested starts its slow timer; a later call at or past
  * the slow timeout applies the slow-reader policy: under WSFWD_SLOW_CLOSE it fails with
- * 1008 (WSFWD_ERR_SLOW_TIMEOUT to on_close), under WSFWD_SLOW_DROP broadcasts skip it until
- * it drains to the low mark, and its pool stops pacing senders for it. *next (may be NULL)
+ * 1008 (WSFWD_ERR_SLOW_TIMEOUT to on_close); under WSFWD_SLOW_DROP its pool stops pacing
+ * senders for it and broadcasts that would put it past the high mark skip it, until it
+ * drains to the low mark. *next (may be NULL)
  * gets the time of the next deadline, UINT64_MAX for none. Returns WSFWD_OK, or
  * WSFWD_ERR_SLOW_TIMEOUT when this call applied the policy. Call it from on_flow
  * WSFWD_FLOW_CONGESTED and again at *next.
@@ -662,7 +663,8 @@ typedef struct wsfwd_stats {
  */
 WSFWD_API int wsfwd_hub_new(wsfwd_config *cfg, wsfwd_hub **out);
 
-/* Free every pool; members are taken out without callbacks and stay valid. NULL is fine. */
+/* Free every pool; members are taken out without callbacks (on_leave, on_flow) and stay
+   valid, no longer paced by their pool. NULL is fine. */
 WSFWD_API void wsfwd_hub_free(wsfwd_hub *hub);
 
 WSFWD_API int wsfwd_hub_set_max_name(wsfwd_hub *hub, size_t bytes);   /* 1 or more */

@@ -227,6 +227,23 @@ static int queue_message(wsfwd_conn *c, wsfwd_opcode op, const void *payload, si
     return queue_frame(c, op, payload, len);
 }
 
+static void after_push(wsfwd_conn *c)
+{
+    /* Output just queued passed the high mark: tell the I/O layer if not yet told, then
+       flow control. Either may call back and free c. */
+    enter(c);
+    if (!c->out_told) {
+        c->out_told = 1;
+        if (c->cfg->on_output != NULL) {
+            c->cfg->on_output(c, c->cfg->user_data);
+        }
+    }
+    check_high(c);
+    if (--c->busy == 0 && c->freed) {
+        destroy(c);
+    }
+}
+
 int wsfwd_conn_push_shared(wsfwd_conn *c, wsfwd_buf *b)
 {
     if (over_limit(c, b->len)) {
@@ -234,12 +251,19 @@ int wsfwd_conn_push_shared(wsfwd_conn *c, wsfwd_buf *b)
         (void)leave(c, slow_reader(c));
         return WSFWD_ERR_QUEUE_FULL;
     }
+    if (c->dropping && c->out.bytes + b->len > c->cfg->high_mark) {
+        /* Cut by the slow timeout under the drop policy: for it the cap is the high mark. */
+        if (c->pool != NULL) {
+            wsfwd_pool_count_drop(c->pool);
+        }
+        return WSFWD_ERR_QUEUE_FULL;
+    }
     if (!wsfwd_outq_try_push(&c->out, b) && wsfwd_outq_push(&c->out, outmem(c), b) != WSFWD_OK) {
         enter(c);
         (void)leave(c, fail(c, WSFWD_ERR_NOMEM));
         return WSFWD_ERR_NOMEM;
     }
-    wsfwd_conn_after_push(c);
+    after_push(c);
     return WSFWD_OK;
 }
 
@@ -388,22 +412,19 @@ bool wsfwd_conn_unpin(wsfwd_conn *c)
     return live;
 }
 
-void wsfwd_conn_after_push(wsfwd_conn *c)
+void wsfwd_conn_tell_output(wsfwd_conn *c)
 {
-    /* Called with output just queued, by a live connection: tell the I/O layer, then see
-       whether the queue passed the high mark. Either may call back and free c. */
-    enter(c);
-    if (!c->out_told) {
-        c->out_told = 1;
-        if (c->cfg->on_output != NULL) {
-            c->cfg->on_output(c, c->cfg->user_data);
+    /* Called with output just queued, by a live connection not yet told. */
+    c->out_told = 1;
+    if (c->cfg->on_output != NULL) {
+        enter(c);
+        c->cfg->on_output(c, c->cfg->user_data);
+        if (--c->busy == 0 && c->freed) {
+            destroy(c);
         }
     }
-    check_high(c);
-    if (--c->busy == 0 && c->freed) {
-        destroy(c);
-    }
 }
+
 
 /* ---- Public: creation ------------------------------------------------------------------ */
 
@@ -1153,6 +1174,21 @@ size_t wsfwd_conn_output(wsfwd_conn *c, wsfwd_iovec *iov, size_t max)
     return wsfwd_outq_output(&c->out, iov, max);
 }
 
+/* Out of line, so the common write path (not congested) stays a leaf without a frame. */
+#if defined(__GNUC__)
+__attribute__((noinline, cold))
+#endif
+static void consumed_congested(wsfwd_conn *c)
+{
+    if (c->out.bytes <= c->cfg->low_mark) {
+        enter(c);
+        drained(c);
+        if (--c->busy == 0 && c->freed) {
+            destroy(c);
+        }
+    }
+}
+
 void wsfwd_conn_consume(wsfwd_conn *c, size_t n)
 {
     if (c == NULL) {
@@ -1162,12 +1198,8 @@ void wsfwd_conn_consume(wsfwd_conn *c, size_t n)
     if (c->out.bytes == 0) {
         c->out_told = 0;
     }
-    if (c->congested && c->out.bytes <= c->cfg->low_mark) {
-        enter(c);
-        drained(c);
-        if (--c->busy == 0 && c->freed) {
-            destroy(c);
-        }
+    if (c->congested) {
+        consumed_congested(c);
     }
 }
 

@@ -72,9 +72,8 @@ static inline void wsfwd_conn_hold(wsfwd_conn *c)
     c->busy++;
 }
 
-/* After queueing: on_output if not told yet, and the high mark (out-of-line part of
-   wsfwd_conn_push). */
-void wsfwd_conn_after_push(wsfwd_conn *c);
+/* Out-of-line part of wsfwd_conn_push: on_output for output that just appeared. */
+void wsfwd_conn_tell_output(wsfwd_conn *c);
 
 /* The queue just passed the high mark (out-of-line part of the checks after queueing). */
 void wsfwd_conn_congest(wsfwd_conn *c);
@@ -92,16 +91,16 @@ void wsfwd_conn_unpace(wsfwd_conn *c);
 void wsfwd_conn_pace(wsfwd_conn *c);
 
 /*
- * The broadcast's hot path, inlined: queue b when that needs no decision (under the limit,
- * a free slot); else wsfwd_conn_push_shared() decides.
+ * The broadcast's hot path, inlined: queue b when that needs no decision (it stays under the
+ * high mark, a slot is free); else wsfwd_conn_push_shared() decides (the queue limit, the
+ * drop policy, flow control).
  */
 static inline int wsfwd_conn_push(wsfwd_conn *c, wsfwd_buf *b)
 {
     wsfwd_outq *q = &c->out;
-    if ((q->bytes == 0 || q->bytes + b->len <= c->cfg->max_queue) &&
-        wsfwd_outq_try_push(q, b)) {
-        if (!c->out_told || (q->bytes > c->cfg->high_mark && !c->congested)) {
-            wsfwd_conn_after_push(c);
+    if (q->bytes + b->len <= c->cfg->high_mark && wsfwd_outq_try_push(q, b)) {
+        if (!c->out_told) {
+            wsfwd_conn_tell_output(c);
         }
         return WSFWD_OK;
     }

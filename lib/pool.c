@@ -318,8 +318,11 @@ void wsfwd_hub_free(wsfwd_hub *hub)
     for (wsfwd_pool *pool = hub->first; pool != NULL;) {
         wsfwd_pool *next = pool->next;
         for (uint32_t k = 0; k < pool->count; k++) {
-            if (pool->members[k] != NULL) {
-                pool->members[k]->pool = NULL;
+            wsfwd_conn *c = pool->members[k];
+            if (c != NULL) {
+                c->pool = NULL;
+                c->paced_pool = 0; /* no pool holds it up now; no callback, as for leaving */
+                c->told_paced = c->paced_self;
             }
         }
         wsfwd_mem_free(a, pool->members);
@@ -670,10 +673,6 @@ static size_t send_frame(wsfwd_pool *pool, wsfwd_buf *frame, const wsfwd_conn *e
     for (uint32_t i = 0; i < n; i++) {
         wsfwd_conn *c = pool->members[i];
         if (c == NULL || c == except || c->state != WSFWD_STATE_OPEN) {
-            continue;
-        }
-        if (c->dropping) { /* past the slow timeout under the drop policy */
-            wsfwd_pool_count_drop(pool);
             continue;
         }
         if (wsfwd_conn_push(c, frame) == WSFWD_OK) {

@@ -3,9 +3,13 @@
 #   1. Python websockets (Debian python3-websockets)         test_python.py
 #      and room tokens and limits, with tokens minted by Python's standard library:
 #                                                             test_auth.py
+#      and flow control (floods paced to the slowest healthy reader, --slow-timeout,
+#      a calm room beside a flooded one, /echo without reading, bounded memory):
+#                                                             test_flow.py
 #   2. Node ws (npm, package-lock.json)                       test_node.mjs
 #   3. headless Chromium (Debian chromium) + playwright-core  test_browser.mjs
 #   4. the Python tests again with wsfwd under valgrind memcheck (any error or leak: exit 99)
+#      (those of test_python.py, test_auth.py and test_flow.py marked for it)
 #   5. wsfwd --redis: nodes on one redis-server, and two behind nginx     test_cluster.py
 #      (then its fault tests again with wsfwd under valgrind)
 #
@@ -77,6 +81,7 @@ start_all=$SECONDS
 if "$PYTHON" -c 'import websockets' 2>/dev/null; then
     suite python 240 "$PYTHON" "$here/test_python.py" "$wsfwd"
     suite auth 120 "$PYTHON" "$here/test_auth.py" "$wsfwd"
+    suite flow 150 "$PYTHON" "$here/test_flow.py" "$wsfwd"
 else
     missing python "python3-websockets for $PYTHON" "apt-get install -y python3-websockets"
 fi
@@ -116,6 +121,8 @@ else
         "$wsfwd" --valgrind
     WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} suite valgrind-auth 300 "$PYTHON" \
         "$here/test_auth.py" "$wsfwd" --valgrind
+    WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} suite valgrind-flow 180 "$PYTHON" \
+        "$here/test_flow.py" "$wsfwd" --valgrind
 fi
 
 # 5. Several nodes on one Redis (and behind nginx): needs a wsfwd built with hiredis,

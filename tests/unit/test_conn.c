@@ -30,6 +30,8 @@ typedef struct harness {
     enum action on_close;
     enum action on_control;
     int request_decision;  /* 0 default, 101 accept "chat", 404 refuse, 200 respond */
+    int flows[4];          /* on_flow calls, by wsfwd_flow event */
+    void (*flow_hook)(struct harness *h, wsfwd_conn *c, wsfwd_flow event);
 } harness;
 
 static void logf_(harness *h, const char *fmt, ...)
@@ -1190,6 +1192,529 @@ static void test_default_random(void **state)
     wsfwd_config_free(cfg);
 }
 
+/* ---- Flow control ---------------------------------------------------------------------- */
+
+static const char *const FLOW_NAMES[4] = {"pause", "resume", "congested", "drained"};
+
+static void cb_flow(wsfwd_conn *c, wsfwd_flow event, void *ud)
+{
+    harness *h = ud;
+    assert_true((int)event >= 0 && (int)event < 4);
+    h->flows[event]++;
+    logf_(h, "%s|", FLOW_NAMES[event]);
+    if (h->flow_hook != NULL) {
+        h->flow_hook(h, c, event);
+    }
+}
+
+/* An open connection with on_flow and the given queue limit (0: the default). */
+static harness *flow_harness(wsfwd_role role, const wsfwd_allocator *alloc, size_t max_queue)
+{
+    harness *h = harness_new(role, alloc);
+    assert_non_null(h);
+    wsfwd_config_on_flow(h->cfg, cb_flow);
+    if (max_queue > 0) {
+        assert_int_equal(wsfwd_config_set_max_queue(h->cfg, max_queue), WSFWD_OK);
+    }
+    assert_int_equal(wsfwd_conn_set_open(h->conn), WSFWD_OK);
+    return h;
+}
+
+static void clear_log(harness *h)
+{
+    h->log_len = 0;
+    h->log[0] = '\0';
+}
+
+/* Queue exactly n more bytes (n != 1) as server frames of at most 127 bytes (2-byte header). */
+static void fill_exact(wsfwd_conn *c, size_t n)
+{
+    static const uint8_t zeros[125];
+    assert_int_not_equal(n, 1);
+    while (n > 0) {
+        /* Never leave 1 byte, which no frame fills. */
+        size_t f = n <= 127 ? n : n - 127 == 1 ? 126 : 127;
+        assert_int_equal(wsfwd_conn_send(c, WSFWD_OP_BINARY, zeros, f - 2), WSFWD_OK);
+        n -= f;
+    }
+}
+
+/*
+ * Check the marks by behaviour, on an empty queue: up to the high mark exactly nothing
+ * happens, one byte past it CONGESTED comes (once); written down to one byte above the low
+ * mark nothing happens, down to the low mark DRAINED comes (once).
+ */
+static void check_marks(harness *h, size_t high, size_t low)
+{
+    wsfwd_conn *c = h->conn;
+    assert_int_equal(wsfwd_conn_pending(c), 0);
+    int congested = h->flows[WSFWD_FLOW_CONGESTED];
+    int drained = h->flows[WSFWD_FLOW_DRAINED];
+    fill_exact(c, high);
+    assert_int_equal(wsfwd_conn_pending(c), high);
+    assert_false(wsfwd_conn_is_congested(c));
+    assert_int_equal(h->flows[WSFWD_FLOW_CONGESTED], congested);
+    assert_int_equal(wsfwd_conn_send(c, WSFWD_OP_TEXT, "", 0), WSFWD_OK); /* 2 bytes */
+    assert_true(wsfwd_conn_is_congested(c));
+    assert_int_equal(h->flows[WSFWD_FLOW_CONGESTED], congested + 1);
+    wsfwd_conn_consume(c, wsfwd_conn_pending(c) - (low + 1));
+    assert_true(wsfwd_conn_is_congested(c));
+    assert_int_equal(h->flows[WSFWD_FLOW_DRAINED], drained);
+    wsfwd_conn_consume(c, 1);
+    assert_int_equal(wsfwd_conn_pending(c), low);
+    assert_false(wsfwd_conn_is_congested(c));
+    assert_int_equal(h->flows[WSFWD_FLOW_DRAINED], drained + 1);
+    wsfwd_conn_consume(c, low);
+    assert_int_equal(h->flows[WSFWD_FLOW_CONGESTED], congested + 1);
+    assert_int_equal(h->flows[WSFWD_FLOW_DRAINED], drained + 1);
+    assert_int_equal(h->flows[WSFWD_FLOW_PAUSE] + h->flows[WSFWD_FLOW_RESUME], 0);
+}
+
+static void test_queue_marks(void **state)
+{
+    (void)state;
+    harness *h = flow_harness(WSFWD_ROLE_SERVER, NULL, 0);
+    wsfwd_config *cfg = h->cfg;
+    /* Defaults: half and an eighth of the queue limit, and they follow the limit. */
+    assert_int_equal(wsfwd_conn_max_queue(h->conn), 1 << 20);
+    check_marks(h, 1 << 19, 1 << 17);
+    assert_int_equal(wsfwd_config_set_max_queue(cfg, 4096), WSFWD_OK);
+    assert_int_equal(wsfwd_conn_max_queue(h->conn), 4096);
+    check_marks(h, 2048, 512);
+    assert_int_equal(wsfwd_config_set_max_queue(cfg, 1000), WSFWD_OK);
+    check_marks(h, 500, 125);
+
+    /* Explicit marks; the limit may not go below the high mark, and no longer moves them. */
+    assert_int_equal(wsfwd_config_set_queue_marks(cfg, 300, 40), WSFWD_OK);
+    check_marks(h, 300, 40);
+    assert_int_equal(wsfwd_config_set_max_queue(cfg, 299), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_conn_max_queue(h->conn), 1000);
+    assert_int_equal(wsfwd_config_set_max_queue(cfg, 300), WSFWD_OK);
+    assert_int_equal(wsfwd_conn_max_queue(h->conn), 300);
+    assert_int_equal(wsfwd_config_set_max_queue(cfg, 4096), WSFWD_OK);
+    check_marks(h, 300, 40);
+
+    /* Invalid marks are refused and change nothing. */
+    assert_int_equal(wsfwd_config_set_queue_marks(cfg, 40, 40), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_config_set_queue_marks(cfg, 40, 300), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_config_set_queue_marks(cfg, 0, 1), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_config_set_queue_marks(cfg, 4097, 10), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_config_set_queue_marks(NULL, 300, 40), WSFWD_ERR_INVALID);
+    check_marks(h, 300, 40);
+    /* The high mark may equal the limit, the low mark may be 0. */
+    assert_int_equal(wsfwd_config_set_queue_marks(cfg, 4096, 0), WSFWD_OK);
+    assert_int_equal(wsfwd_config_set_queue_marks(cfg, 200, 0), WSFWD_OK);
+    check_marks(h, 200, 0);
+
+    /* (0, 0): back to the defaults, which follow the limit again. */
+    assert_int_equal(wsfwd_config_set_queue_marks(cfg, 0, 0), WSFWD_OK);
+    check_marks(h, 2048, 512);
+    assert_int_equal(wsfwd_config_set_max_queue(cfg, 100), WSFWD_OK); /* below the old high */
+    assert_int_equal(wsfwd_config_set_max_queue(cfg, 8192), WSFWD_OK);
+    check_marks(h, 4096, 1024);
+
+    assert_int_equal(wsfwd_config_set_slow_timeout(cfg, 0), WSFWD_OK);
+    assert_int_equal(wsfwd_config_set_slow_timeout(cfg, 5000), WSFWD_OK);
+    assert_int_equal(wsfwd_config_set_slow_timeout(NULL, 5000), WSFWD_ERR_INVALID);
+    assert_null(strstr(h->log, "close"));
+    harness_free(h);
+}
+
+/* A 4096-byte queue: its default marks are 2048 and 512. */
+enum { FQ = 4096, FQ_HIGH = FQ / 2, FQ_LOW = FQ / 8, FMSG = 100, FFRAME = FMSG + 2 };
+
+static void send_fmsg(wsfwd_conn *c, int k, int expect)
+{
+    char text[FMSG];
+    memset(text, 'a' + k % 26, sizeof text);
+    assert_int_equal(wsfwd_conn_send(c, WSFWD_OP_TEXT, text, sizeof text), expect);
+}
+
+/* CONGESTED when the queue passes the high mark, DRAINED when partial writes bring it to the
+   low mark: once each per crossing, whatever happens in between. */
+static void test_congested_and_drained_once(void **state)
+{
+    (void)state;
+    harness *h = flow_harness(WSFWD_ROLE_SERVER, NULL, FQ);
+    wsfwd_conn *c = h->conn;
+    for (int cycle = 0; cycle < 3; cycle++) {
+        clear_log(h);
+        int k = 0;
+        while (!wsfwd_conn_is_congested(c)) {
+            assert_string_equal(h->log, "");
+            send_fmsg(c, k++, WSFWD_OK);
+        }
+        /* At the first send past the mark, not before. */
+        assert_true(wsfwd_conn_pending(c) > FQ_HIGH && wsfwd_conn_pending(c) - FFRAME <= FQ_HIGH);
+        assert_string_equal(h->log, "congested|");
+        /* More output, up to the limit: no more events. */
+        int rc;
+        while ((rc = wsfwd_conn_send(c, WSFWD_OP_TEXT, "more", 4)) == WSFWD_OK) {
+        }
+        assert_int_equal(rc, WSFWD_ERR_WOULD_BLOCK);
+        /* Partial writes of odd sizes, down to just above the low mark: still congested. */
+        while (wsfwd_conn_pending(c) > FQ_LOW + 333) {
+            wsfwd_conn_consume(c, 333);
+            assert_true(wsfwd_conn_is_congested(c));
+        }
+        assert_string_equal(h->log, "congested|");
+        wsfwd_conn_consume(c, wsfwd_conn_pending(c) - FQ_LOW);
+        assert_false(wsfwd_conn_is_congested(c));
+        assert_string_equal(h->log, "congested|drained|");
+        wsfwd_conn_consume(c, 7);
+        /* Sending again below the high mark is quiet. */
+        send_fmsg(c, 0, WSFWD_OK);
+        wsfwd_conn_consume(c, wsfwd_conn_pending(c));
+        assert_string_equal(h->log, "congested|drained|");
+    }
+    assert_int_equal(h->flows[WSFWD_FLOW_CONGESTED], 3);
+    assert_int_equal(h->flows[WSFWD_FLOW_DRAINED], 3);
+    assert_int_equal(h->flows[WSFWD_FLOW_PAUSE] + h->flows[WSFWD_FLOW_RESUME], 0);
+    assert_false(wsfwd_conn_is_paced(c));
+    harness_free(h);
+
+    /* Without an on_flow callback the state is kept all the same. */
+    h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    wsfwd_config_set_max_queue(h->cfg, FQ);
+    wsfwd_conn_set_open(h->conn);
+    fill_exact(h->conn, FQ_HIGH + 2);
+    assert_true(wsfwd_conn_is_congested(h->conn));
+    wsfwd_conn_consume(h->conn, FQ_HIGH + 2 - FQ_LOW);
+    assert_false(wsfwd_conn_is_congested(h->conn));
+    harness_free(h);
+}
+
+/* Sending past the limit is the caller's to handle: WOULD_BLOCK, nothing queued, and the
+   connection stays open, under either slow-reader policy. */
+static void test_send_would_block(void **state)
+{
+    (void)state;
+    for (int drop = 0; drop <= 1; drop++) {
+        harness *h = flow_harness(WSFWD_ROLE_SERVER, NULL, 1024);
+        wsfwd_config_set_slow_policy(h->cfg, drop ? WSFWD_SLOW_DROP : WSFWD_SLOW_CLOSE);
+        wsfwd_conn *c = h->conn;
+        int accepted = 0;
+        int rc;
+        while ((rc = wsfwd_conn_send(c, WSFWD_OP_TEXT, "0123456789", 10)) == WSFWD_OK) {
+            accepted++;
+            assert_true(accepted < 1000);
+        }
+        assert_int_equal(rc, WSFWD_ERR_WOULD_BLOCK);
+        size_t pending = wsfwd_conn_pending(c);
+        assert_int_equal(pending, (size_t)accepted * 12);
+        assert_true(pending <= 1024);
+        /* At the limit: refused only when the frame could not fit with a full header. */
+        assert_true(pending + WSFWD_FRAME_HEADER_MAX + 10 > 1024);
+        assert_int_equal(wsfwd_conn_send(c, WSFWD_OP_BINARY, "0123456789", 10),
+                         WSFWD_ERR_WOULD_BLOCK);
+        assert_int_equal(wsfwd_conn_pending(c), pending);
+        assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_OPEN);
+        assert_null(strstr(h->log, "close"));
+
+        /* After a write, sending works again. */
+        wsfwd_conn_consume(c, 12);
+        assert_int_equal(wsfwd_conn_send(c, WSFWD_OP_TEXT, "0123456789", 10), WSFWD_OK);
+        uint8_t out[2048];
+        size_t got = drain(c, out, sizeof out);
+        assert_int_equal(got, pending);
+        for (size_t off = 0; off < got; off += 12) {
+            assert_int_equal(out[off], 0x81);
+            assert_int_equal(out[off + 1], 10);
+            assert_memory_equal(out + off + 2, "0123456789", 10);
+        }
+
+        /* An empty queue takes one message even past the limit; the next one waits. */
+        static uint8_t big[3000];
+        assert_int_equal(wsfwd_conn_send(c, WSFWD_OP_BINARY, big, sizeof big), WSFWD_OK);
+        assert_int_equal(wsfwd_conn_send(c, WSFWD_OP_TEXT, "x", 1), WSFWD_ERR_WOULD_BLOCK);
+        assert_int_equal(wsfwd_conn_pending(c), 4 + sizeof big);
+        assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_OPEN);
+        assert_null(strstr(h->log, "close"));
+        harness_free(h);
+    }
+}
+
+/* A client-role connection (masked frames) sends 200,000 small messages, writing part of
+   its output whenever it is told to wait: never closed, nothing lost, nothing leaked. */
+enum { LOOP_N = 200000, LOOP_LEN = 10, LOOP_FRAME = 2 + 4 + LOOP_LEN };
+
+typedef struct loop_stream {
+    uint8_t buf[8192];
+    size_t len;
+    uint32_t next; /* the message number expected next */
+} loop_stream;
+
+static void loop_payload(char out[LOOP_LEN + 1], uint32_t k)
+{
+    snprintf(out, LOOP_LEN + 1, "%010u", (unsigned)k);
+}
+
+/* Take the bytes the peer would read and check every whole frame in them. */
+static void loop_take(loop_stream *s, const uint8_t *p, size_t n)
+{
+    assert_true(s->len + n <= sizeof s->buf);
+    memcpy(s->buf + s->len, p, n);
+    s->len += n;
+    size_t off = 0;
+    while (s->len - off >= LOOP_FRAME) {
+        uint8_t *f = s->buf + off;
+        wsfwd_frame_header fh;
+        assert_int_equal(wsfwd_frame_parse_header(f, LOOP_FRAME, WSFWD_ROLE_SERVER, &fh), WSFWD_OK);
+        assert_int_equal(fh.opcode, WSFWD_OP_BINARY);
+        assert_true(fh.masked && fh.fin);
+        assert_int_equal(fh.payload_len, LOOP_LEN);
+        wsfwd_mask(f + fh.header_len, LOOP_LEN, fh.mask, 0);
+        char expect[LOOP_LEN + 1];
+        loop_payload(expect, s->next++);
+        assert_memory_equal(f + fh.header_len, expect, LOOP_LEN);
+        off += LOOP_FRAME;
+    }
+    memmove(s->buf, s->buf + off, s->len - off);
+    s->len -= off;
+}
+
+/* Write up to n bytes of the connection's output into the stream. */
+static void loop_write(wsfwd_conn *c, loop_stream *s, size_t n)
+{
+    while (n > 0) {
+        wsfwd_iovec iov[4];
+        size_t k = wsfwd_conn_output(c, iov, 4);
+        assert_true(k > 0);
+        size_t take = iov[0].len < n ? iov[0].len : n;
+        loop_take(s, iov[0].base, take);
+        wsfwd_conn_consume(c, take);
+        n -= take;
+    }
+}
+
+static void test_client_send_loop_never_closes(void **state)
+{
+    (void)state;
+    counting_alloc ca = {-1, 0};
+    wsfwd_allocator alloc = {ca_malloc, ca_realloc, ca_free, &ca};
+    harness *h = flow_harness(WSFWD_ROLE_CLIENT, &alloc, FQ);
+    wsfwd_conn *c = h->conn;
+    static loop_stream s;
+    memset(&s, 0, sizeof s);
+    long blocks = 0;
+    for (uint32_t i = 0; i < LOOP_N;) {
+        char p[LOOP_LEN + 1];
+        loop_payload(p, i);
+        size_t before = wsfwd_conn_pending(c);
+        int rc = wsfwd_conn_send(c, WSFWD_OP_BINARY, p, LOOP_LEN);
+        if (rc == WSFWD_OK) {
+            i++;
+            continue;
+        }
+        assert_int_equal(rc, WSFWD_ERR_WOULD_BLOCK);
+        assert_int_equal(wsfwd_conn_pending(c), before); /* nothing queued */
+        assert_true(before <= FQ);
+        assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_OPEN);
+        /* Write a varying part of it: sometimes down past the low mark, sometimes not, and
+           mostly not on a frame boundary. */
+        blocks++;
+        size_t n = before / 2 + (size_t)(blocks * 997) % (before / 2);
+        loop_write(c, &s, n);
+        assert_int_equal(wsfwd_conn_is_congested(c),
+                         h->flows[WSFWD_FLOW_CONGESTED] > h->flows[WSFWD_FLOW_DRAINED]);
+        clear_log(h);
+    }
+    loop_write(c, &s, wsfwd_conn_pending(c));
+    assert_int_equal(s.next, LOOP_N);
+    assert_int_equal(s.len, 0);
+    assert_true(blocks > LOOP_N / (FQ / LOOP_FRAME));
+    assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_OPEN);
+    assert_null(strstr(h->log, "close"));
+    assert_false(wsfwd_conn_is_congested(c));
+    assert_true(h->flows[WSFWD_FLOW_CONGESTED] > 0);
+    assert_int_equal(h->flows[WSFWD_FLOW_CONGESTED], h->flows[WSFWD_FLOW_DRAINED]);
+    assert_int_equal(h->flows[WSFWD_FLOW_PAUSE] + h->flows[WSFWD_FLOW_RESUME], 0);
+    harness_free(h);
+    assert_int_equal(ca.live, 0);
+}
+
+/* The client's frame of FMSG bytes, for a server connection to read. */
+static size_t put_fmsg(uint8_t *b, int k)
+{
+    char text[FMSG];
+    memset(text, 'a' + k % 26, sizeof text);
+    return put_frame(b, true, WSFWD_OP_TEXT, text, sizeof text, true);
+}
+
+/* An echo connection fills its own queue: it is its own sender, so it is paced (PAUSE after
+   CONGESTED) until it drains; at the hard cap its echoes get the slow-reader policy. */
+static void test_echo_paces_itself(void **state)
+{
+    (void)state;
+    for (int drop = 0; drop <= 1; drop++) {
+        harness *h = flow_harness(WSFWD_ROLE_SERVER, NULL, FQ);
+        wsfwd_config_set_slow_policy(h->cfg, drop ? WSFWD_SLOW_DROP : WSFWD_SLOW_CLOSE);
+        wsfwd_conn *c = h->conn;
+        assert_int_equal(wsfwd_conn_set_mode(c, WSFWD_MODE_ECHO), WSFWD_OK);
+        uint8_t b[256];
+        for (int cycle = 0; cycle < 2; cycle++) {
+            int k = 0;
+            while (!wsfwd_conn_is_congested(c)) {
+                assert_false(wsfwd_conn_is_paced(c));
+                assert_int_equal(feed(c, b, put_fmsg(b, k++)), WSFWD_OK);
+            }
+            assert_true(wsfwd_conn_pending(c) - FFRAME <= FQ_HIGH);
+            assert_true(wsfwd_conn_is_paced(c));
+            assert_non_null(strstr(h->log, "congested|pause|"));
+            for (int i = 0; i < 5; i++) {
+                assert_int_equal(feed(c, b, put_fmsg(b, k++)), WSFWD_OK);
+            }
+            assert_int_equal(h->flows[WSFWD_FLOW_CONGESTED], cycle + 1);
+            assert_int_equal(h->flows[WSFWD_FLOW_PAUSE], cycle + 1);
+            wsfwd_conn_consume(c, wsfwd_conn_pending(c) - (FQ_LOW + 1));
+            assert_true(wsfwd_conn_is_paced(c));
+            assert_int_equal(h->flows[WSFWD_FLOW_RESUME], cycle);
+            wsfwd_conn_consume(c, 1);
+            assert_false(wsfwd_conn_is_paced(c));
+            assert_false(wsfwd_conn_is_congested(c));
+            assert_int_equal(h->flows[WSFWD_FLOW_RESUME], cycle + 1);
+            assert_int_equal(h->flows[WSFWD_FLOW_DRAINED], cycle + 1);
+            wsfwd_conn_consume(c, wsfwd_conn_pending(c));
+        }
+        /* A peer that goes on sending while paced meets the hard cap. */
+        int rc = WSFWD_OK;
+        for (int k = 0; k < 100 && rc == WSFWD_OK; k++) {
+            rc = feed(c, b, put_fmsg(b, k));
+            assert_true(wsfwd_conn_pending(c) <= FQ + 2 + 125);
+        }
+        if (drop) {
+            assert_int_equal(rc, WSFWD_OK);
+            assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_OPEN);
+            assert_true(wsfwd_conn_pending(c) <= FQ);
+            assert_null(strstr(h->log, "close"));
+        } else {
+            assert_int_equal(rc, WSFWD_ERR_QUEUE_FULL);
+            assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_CLOSED);
+            char expect[64];
+            snprintf(expect, sizeof expect, " %d|", WSFWD_ERR_QUEUE_FULL);
+            assert_non_null(strstr(h->log, "close 1008 "));
+            assert_non_null(strstr(h->log, expect));
+        }
+        assert_int_equal(h->flows[WSFWD_FLOW_PAUSE], 3);
+        harness_free(h);
+    }
+}
+
+/* Pongs, too, get the slow-reader policy at the hard cap (send only returns WOULD_BLOCK). */
+static void test_pong_at_hard_cap(void **state)
+{
+    (void)state;
+    for (int drop = 0; drop <= 1; drop++) {
+        harness *h = flow_harness(WSFWD_ROLE_SERVER, NULL, 1024);
+        wsfwd_config_set_slow_policy(h->cfg, drop ? WSFWD_SLOW_DROP : WSFWD_SLOW_CLOSE);
+        wsfwd_conn *c = h->conn;
+        while (wsfwd_conn_send(c, WSFWD_OP_TEXT, "0123456789", 10) == WSFWD_OK) {
+        }
+        size_t pending = wsfwd_conn_pending(c);
+        uint8_t ping[125];
+        memset(ping, 'p', sizeof ping);
+        uint8_t b[256];
+        size_t n = put_frame(b, true, WSFWD_OP_PING, ping, sizeof ping, true);
+        if (drop) {
+            assert_int_equal(feed(c, b, n), WSFWD_OK);
+            assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_OPEN);
+            assert_int_equal(wsfwd_conn_pending(c), pending); /* the pong was dropped */
+            assert_non_null(strstr(h->log, "ctl 9 "));
+        } else {
+            assert_int_equal(feed(c, b, n), WSFWD_ERR_QUEUE_FULL);
+            assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_CLOSED);
+            static uint8_t out[4096];
+            size_t got = drain(c, out, sizeof out);
+            assert_int_equal(got, pending + 4 + strlen(wsfwd_strerror(WSFWD_ERR_QUEUE_FULL)));
+            assert_int_equal(close_code_at(out + pending, got - pending), 1008);
+        }
+        harness_free(h);
+    }
+}
+
+/* The queries, and wsfwd_conn_tick on a connection in no pool: nothing to time. */
+static void test_flow_queries(void **state)
+{
+    (void)state;
+    uint64_t next = 7;
+    assert_int_equal(wsfwd_conn_max_queue(NULL), 0);
+    assert_false(wsfwd_conn_is_congested(NULL));
+    assert_false(wsfwd_conn_is_paced(NULL));
+    assert_int_equal(wsfwd_conn_pending(NULL), 0);
+    assert_int_equal(wsfwd_conn_tick(NULL, 10, &next), WSFWD_ERR_INVALID);
+    assert_true(next == UINT64_MAX);
+    assert_int_equal(wsfwd_conn_tick(NULL, 10, NULL), WSFWD_ERR_INVALID);
+
+    harness *h = flow_harness(WSFWD_ROLE_SERVER, NULL, 0);
+    wsfwd_conn *c = h->conn;
+    assert_int_equal(wsfwd_conn_max_queue(c), 1 << 20);
+    assert_false(wsfwd_conn_is_congested(c));
+    assert_false(wsfwd_conn_is_paced(c));
+    assert_int_equal(wsfwd_conn_pending(c), 0);
+    assert_int_equal(wsfwd_config_set_max_queue(h->cfg, FQ), WSFWD_OK);
+    assert_int_equal(wsfwd_conn_max_queue(c), FQ);
+    next = 7;
+    assert_int_equal(wsfwd_conn_tick(c, 1000, &next), WSFWD_OK);
+    assert_true(next == UINT64_MAX);
+    fill_exact(c, FQ_HIGH + 100);
+    assert_int_equal(wsfwd_conn_pending(c), FQ_HIGH + 100);
+    assert_true(wsfwd_conn_is_congested(c));
+    assert_false(wsfwd_conn_is_paced(c)); /* not an echo, not in a pool */
+    /* Congested, but in no pool: it holds nobody up, so no timer, and never a cut. */
+    for (uint64_t t = 0; t <= 100000; t += 5000) {
+        next = 7;
+        assert_int_equal(wsfwd_conn_tick(c, t, &next), WSFWD_OK);
+        assert_true(next == UINT64_MAX);
+    }
+    assert_int_equal(wsfwd_conn_tick(c, 200000, NULL), WSFWD_OK);
+    assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_OPEN);
+    assert_string_equal(h->log, "congested|");
+    harness_free(h);
+}
+
+/* Events come in the order of the transitions, whatever the callbacks do: an echo
+   connection drains, and its RESUME callback sends (as any callback may) past the high mark
+   again. The application must not be told DRAINED after CONGESTED while it is congested (it
+   would, e.g., stop ticking its slow timer). */
+static void resend_on_resume(harness *h, wsfwd_conn *c, wsfwd_flow event)
+{
+    if (event != WSFWD_FLOW_RESUME || h->flows[WSFWD_FLOW_RESUME] > 1) {
+        return;
+    }
+    fill_exact(c, FQ_HIGH + 100);
+}
+
+static void test_flow_events_in_order_after_resume(void **state)
+{
+    (void)state;
+    harness *h = flow_harness(WSFWD_ROLE_SERVER, NULL, FQ);
+    wsfwd_conn *c = h->conn;
+    assert_int_equal(wsfwd_conn_set_mode(c, WSFWD_MODE_ECHO), WSFWD_OK);
+    uint8_t b[256];
+    for (int k = 0; !wsfwd_conn_is_congested(c); k++) {
+        assert_int_equal(feed(c, b, put_fmsg(b, k)), WSFWD_OK);
+    }
+    assert_string_equal(h->log + strlen(h->log) - strlen("congested|pause|"), "congested|pause|");
+    clear_log(h);
+    h->flow_hook = resend_on_resume;
+    wsfwd_conn_consume(c, wsfwd_conn_pending(c));
+    h->flow_hook = NULL;
+    /* It is congested (and paced) again: the last word on each must say so. */
+    assert_true(wsfwd_conn_is_congested(c));
+    assert_true(wsfwd_conn_is_paced(c));
+    const char *last_c = NULL, *last_d = NULL;
+    for (const char *p = h->log; (p = strstr(p, "congested|")) != NULL; p++) {
+        last_c = p;
+    }
+    for (const char *p = h->log; (p = strstr(p, "drained|")) != NULL; p++) {
+        last_d = p;
+    }
+    if (last_c == NULL || (last_d != NULL && last_d > last_c)) {
+        fail_msg("events: %s (DRAINED after CONGESTED, while congested)", h->log);
+    }
+    harness_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1215,6 +1740,14 @@ int main(void)
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_random_failure),
         cmocka_unit_test(test_default_random),
+        cmocka_unit_test(test_queue_marks),
+        cmocka_unit_test(test_congested_and_drained_once),
+        cmocka_unit_test(test_send_would_block),
+        cmocka_unit_test(test_client_send_loop_never_closes),
+        cmocka_unit_test(test_echo_paces_itself),
+        cmocka_unit_test(test_pong_at_hard_cap),
+        cmocka_unit_test(test_flow_queries),
+        cmocka_unit_test(test_flow_events_in_order_after_resume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -128,9 +128,10 @@ typedef struct member {
     int leaves;          /* on_leave calls */
     int last_leave;      /* reason of the last one */
     int joins;
+    int flow[4];         /* on_flow calls, by wsfwd_flow event */
 } member;
 
-enum cb { CB_OUTPUT, CB_LEAVE, CB_CLOSE, CB_MESSAGE, CB_JOIN };
+enum cb { CB_OUTPUT, CB_LEAVE, CB_CLOSE, CB_MESSAGE, CB_JOIN, CB_FLOW };
 
 typedef struct world world;
 typedef void (*hook_fn)(world *w, enum cb where, member *m, int arg);
@@ -146,6 +147,8 @@ struct world {
     size_t ev_len;
     char order[1 << 15]; /* every message a forwarding sender saw, in order: "<text>|" */
     size_t order_len;
+    char flog[1 << 15]; /* on_flow events: P<i>| R<i>| G<i>| (congested) D<i>| (drained) */
+    size_t flog_len;
     hook_fn hook;
     int hook_state;
     bool in_broadcast;
@@ -318,6 +321,23 @@ static void cb_leave(wsfwd_pool *pool, wsfwd_conn *c, wsfwd_leave_reason reason,
     }
 }
 
+/* hook's arg: the wsfwd_flow event. */
+static void cb_flow(wsfwd_conn *c, wsfwd_flow event, void *ud)
+{
+    world *w = ud;
+    member *m = mem_of(c);
+    assert_true((int)event >= 0 && (int)event < 4);
+    m->flow[event]++;
+    static const char letters[] = "PRGD";
+    int n = snprintf(w->flog + w->flog_len, sizeof w->flog - w->flog_len, "%c%d|", letters[event],
+                     m->idx);
+    assert_true(n > 0 && (size_t)n < sizeof w->flog - w->flog_len);
+    w->flog_len += (size_t)n;
+    if (w->hook != NULL) {
+        w->hook(w, CB_FLOW, m, (int)event);
+    }
+}
+
 static world *world_new(void)
 {
     world *w = calloc(1, sizeof *w);
@@ -331,6 +351,7 @@ static world *world_new(void)
     wsfwd_config_on_message(w->cfg, cb_message);
     wsfwd_config_on_close(w->cfg, cb_close);
     wsfwd_config_on_output(w->cfg, cb_output);
+    wsfwd_config_on_flow(w->cfg, cb_flow);
     assert_int_equal(wsfwd_hub_new(w->cfg, &w->hub), WSFWD_OK);
     wsfwd_hub_set_user_data(w->hub, w);
     wsfwd_hub_on_join(w->hub, cb_join);
@@ -2600,6 +2621,918 @@ static void test_allocation_failures(void **state)
     print_message("allocation failure injection: %ld allocation points\n", budget - 1);
 }
 
+/* ---- Flow control: pacing, the slow timer ------------------------------------------------- */
+
+/* A 4096-byte queue: its default marks are 2048 and 512. */
+enum { FQ = 4096, FQ_HIGH = FQ / 2, FQ_LOW = FQ / 8, FMSG = 100 };
+
+static world *flow_world(void)
+{
+    world *w = world_new();
+    assert_int_equal(wsfwd_config_set_max_queue(w->cfg, FQ), WSFWD_OK);
+    return w;
+}
+
+static void flog_reset(world *w)
+{
+    w->flog_len = 0;
+    w->flog[0] = '\0';
+}
+
+static int flog_count(const world *w, const char *event)
+{
+    int n = 0;
+    for (const char *p = w->flog; (p = strstr(p, event)) != NULL; p += strlen(event)) {
+        n++;
+    }
+    return n;
+}
+
+/* One member's events, in order, as letters: "PRGD". */
+static const char *flog_of(const world *w, int idx)
+{
+    static char out[256];
+    size_t n = 0;
+    for (const char *p = w->flog; *p != '\0'; p = strchr(p, '|') + 1) {
+        if (atoi(p + 1) == idx) {
+            assert_true(n + 1 < sizeof out);
+            out[n++] = *p;
+        }
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static void fmsg_text(char text[FMSG + 1], char ch)
+{
+    memset(text, ch, FMSG);
+    text[FMSG] = '\0';
+}
+
+/* The member's own sends (not broadcasts) fill its queue just past the high mark. */
+static void congest_by_sends(member *m)
+{
+    int before = m->flow[WSFWD_FLOW_CONGESTED];
+    char text[FMSG + 1];
+    fmsg_text(text, 'f');
+    while (!wsfwd_conn_is_congested(m->conn)) {
+        assert_int_equal(wsfwd_conn_send(m->conn, WSFWD_OP_TEXT, text, FMSG), WSFWD_OK);
+    }
+    assert_int_equal(m->flow[WSFWD_FLOW_CONGESTED], before + 1);
+}
+
+/* s broadcasts to p (s as except; a direct call, or a forwarded message if s is in FORWARD
+   mode) until b is congested; every other member writes its output meanwhile. */
+static void congest_by_broadcasts(world *w, wsfwd_pool *p, member *s, bool forward, member *b)
+{
+    char text[FMSG + 1];
+    for (int k = 0; !wsfwd_conn_is_congested(b->conn); k++) {
+        assert_true(k < 100);
+        fmsg_text(text, (char)('A' + k % 26));
+        if (forward) {
+            assert_int_equal(send_text(s, text), WSFWD_OK);
+        } else {
+            assert_int_equal(wsfwd_pool_broadcast(p, WSFWD_OP_TEXT, text, FMSG, s->conn, NULL),
+                             WSFWD_OK);
+        }
+        for (int i = 0; i < w->n; i++) {
+            if (w->m[i] != b) {
+                drain_member(w->m[i]);
+            }
+        }
+    }
+}
+
+/* Write all of a member's output without reading it (safe when a callback may free it). */
+static void discard_output(member *m)
+{
+    if (m->conn != NULL) {
+        wsfwd_conn_consume(m->conn, wsfwd_conn_pending(m->conn));
+    }
+}
+
+/* Partial writes: the bytes are kept, to parse once the rest is written. */
+static uint8_t part_buf[1 << 16];
+static size_t part_len;
+
+static void write_part(wsfwd_conn *c, size_t n)
+{
+    while (n > 0) {
+        wsfwd_iovec iov[4];
+        assert_true(wsfwd_conn_output(c, iov, 4) > 0);
+        size_t take = iov[0].len < n ? iov[0].len : n;
+        assert_true(part_len + take <= sizeof part_buf);
+        memcpy(part_buf + part_len, iov[0].base, take);
+        part_len += take;
+        wsfwd_conn_consume(c, take);
+        n -= take;
+    }
+}
+
+static bool pool_has_congested(world *w, const wsfwd_pool *p)
+{
+    for (int i = 0; i < w->n; i++) {
+        wsfwd_conn *c = w->m[i]->conn;
+        if (c != NULL && wsfwd_conn_pool(c) == p && wsfwd_conn_is_congested(c)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * What every live member was told matches what it is (one event per transition: the counts
+ * differ by the current state), and a member is paced only while it is in a pool with a
+ * congested member: nobody stays paused for a backlog that is gone. Not for echo members.
+ */
+static void check_flow_state(world *w)
+{
+    for (int i = 0; i < w->n; i++) {
+        member *m = w->m[i];
+        if (m->conn == NULL) {
+            continue;
+        }
+        bool paced = wsfwd_conn_is_paced(m->conn);
+        bool congested = wsfwd_conn_is_congested(m->conn);
+        assert_int_equal(m->flow[WSFWD_FLOW_PAUSE] - m->flow[WSFWD_FLOW_RESUME], paced);
+        assert_int_equal(m->flow[WSFWD_FLOW_CONGESTED] - m->flow[WSFWD_FLOW_DRAINED], congested);
+        if (paced) {
+            wsfwd_pool *p = wsfwd_conn_pool(m->conn);
+            if (p == NULL || !pool_has_congested(w, p)) {
+                fail_msg("member %d paced, in no pool with a congested member (events %s)", m->idx,
+                         w->flog);
+            }
+        }
+    }
+}
+
+static void test_flow_pacing_one_sender(void **state)
+{
+    (void)state;
+    world *w = flow_world();
+    member *s = add_member(w);
+    member *a = add_member(w);
+    member *b = add_member(w);
+    member *o = add_member(w);
+    join(w, s, "r");
+    join(w, a, "r");
+    join(w, b, "r");
+    join(w, o, "other");
+    wsfwd_pool *p = find(w, "r");
+    broadcast(p, "calm", s, 2); /* nobody congested: no event at all */
+    assert_string_equal(w->flog, "");
+    congest_by_sends(b);
+    assert_string_equal(w->flog, "G2|");
+    /* No sender, or a sender from another pool: nobody to pace. */
+    broadcast(p, "all", NULL, 3);
+    broadcast(p, "stranger", o, 3);
+    assert_string_equal(w->flog, "G2|");
+    /* The sender is paced at the end of its broadcast, and told once. */
+    broadcast(p, "x1", s, 2);
+    assert_string_equal(w->flog, "G2|P0|");
+    assert_true(wsfwd_conn_is_paced(s->conn));
+    assert_false(wsfwd_conn_is_paced(a->conn));
+    assert_false(wsfwd_conn_is_paced(b->conn));
+    broadcast(p, "x2", s, 2);
+    broadcast(p, "x3", s, 2);
+    assert_string_equal(w->flog, "G2|P0|");
+    drain_member(s);
+    drain_member(a);
+    drain_member(o);
+
+    /* b writes part of its backlog: above the low mark nothing changes; at it, b is told
+       DRAINED and s RESUME, once each. */
+    part_len = 0;
+    write_part(b->conn, wsfwd_conn_pending(b->conn) - (FQ_LOW + 1));
+    assert_string_equal(w->flog, "G2|P0|");
+    assert_true(wsfwd_conn_is_paced(s->conn));
+    write_part(b->conn, 1);
+    assert_int_equal(flog_count(w, "D2|"), 1);
+    assert_int_equal(flog_count(w, "R0|"), 1);
+    assert_int_equal(strlen(w->flog), strlen("G2|P0|D2|R0|"));
+    assert_false(wsfwd_conn_is_paced(s->conn));
+    assert_false(wsfwd_conn_is_congested(b->conn));
+    broadcast(p, "y", s, 2);
+    assert_int_equal(s->flow[WSFWD_FLOW_PAUSE], 1);
+    write_part(b->conn, wsfwd_conn_pending(b->conn));
+    parse_into(b, part_buf, part_len);
+    static const char *const got[] = {"calm", "all", "stranger", "x1", "x2", "x3", "y"};
+    for (size_t i = 0; i < sizeof got / sizeof got[0]; i++) {
+        assert_int_equal(count_rx(b, got[i]), 1);
+    }
+    check_flow_state(w);
+    world_free(w);
+}
+
+/* Several senders into one pool: each is paused once, all resume when the pool's last
+   congested member drains (not before), bystanders hear nothing. */
+static void test_flow_pacing_many_senders(void **state)
+{
+    (void)state;
+    world *w = flow_world();
+    member *s[3];
+    for (int i = 0; i < 3; i++) {
+        s[i] = add_member(w);
+        join(w, s[i], "r");
+    }
+    member *a = add_member(w);
+    member *b = add_member(w);
+    member *c = add_member(w);
+    join(w, a, "r");
+    join(w, b, "r");
+    join(w, c, "r");
+    wsfwd_pool *p = find(w, "r");
+    assert_int_equal(wsfwd_conn_set_mode(s[1]->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
+    assert_int_equal(wsfwd_conn_set_mode(s[2]->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
+    for (int cycle = 1; cycle <= 2; cycle++) {
+        congest_by_sends(b);
+        for (int k = 0; k < 3; k++) {
+            char t[16];
+            snprintf(t, sizeof t, "s0-%d-%d", cycle, k);
+            broadcast(p, t, s[0], 5);
+            snprintf(t, sizeof t, "s1-%d-%d", cycle, k);
+            assert_int_equal(send_text(s[1], t), WSFWD_OK);
+            snprintf(t, sizeof t, "s2-%d-%d", cycle, k);
+            assert_int_equal(send_text(s[2], t), WSFWD_OK);
+        }
+        for (int i = 0; i < 3; i++) {
+            assert_int_equal(s[i]->flow[WSFWD_FLOW_PAUSE], cycle);
+            assert_true(wsfwd_conn_is_paced(s[i]->conn));
+            drain_member(s[i]);
+        }
+        /* A second congested member: the first one draining is not enough. */
+        congest_by_sends(c);
+        drain_member(b);
+        for (int i = 0; i < 3; i++) {
+            assert_true(wsfwd_conn_is_paced(s[i]->conn));
+            assert_int_equal(s[i]->flow[WSFWD_FLOW_RESUME], cycle - 1);
+        }
+        drain_member(c);
+        for (int i = 0; i < 3; i++) {
+            assert_false(wsfwd_conn_is_paced(s[i]->conn));
+            assert_int_equal(s[i]->flow[WSFWD_FLOW_RESUME], cycle);
+        }
+        /* Sending on, with nobody congested: no pause. */
+        assert_int_equal(send_text(s[1], "free"), WSFWD_OK);
+        broadcast(p, "free", s[0], 5);
+        assert_int_equal(s[0]->flow[WSFWD_FLOW_PAUSE], cycle);
+        assert_int_equal(s[1]->flow[WSFWD_FLOW_PAUSE], cycle);
+        check_flow_state(w);
+    }
+    assert_int_equal(a->flow[WSFWD_FLOW_PAUSE] + a->flow[WSFWD_FLOW_RESUME], 0);
+    assert_int_equal(b->flow[WSFWD_FLOW_PAUSE] + b->flow[WSFWD_FLOW_RESUME], 0);
+    drain_all(w);
+    assert_int_equal(a->nrx, 2 * (9 + 2)); /* paced senders' messages still flow */
+    world_free(w);
+}
+
+/* A sender is not paced for its own backlog; it is once another member is congested. */
+static void test_flow_sender_alone_congested(void **state)
+{
+    (void)state;
+    world *w = flow_world();
+    member *s = add_member(w);
+    member *a = add_member(w);
+    member *b = add_member(w);
+    join(w, s, "r");
+    join(w, a, "r");
+    join(w, b, "r");
+    wsfwd_pool *p = find(w, "r");
+    congest_by_sends(s);
+    broadcast(p, "m1", s, 2);
+    assert_int_equal(wsfwd_conn_set_mode(s->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
+    assert_int_equal(send_text(s, "m2"), WSFWD_OK);
+    assert_false(wsfwd_conn_is_paced(s->conn));
+    assert_string_equal(w->flog, "G0|");
+    congest_by_sends(b);
+    assert_int_equal(send_text(s, "m3"), WSFWD_OK);
+    assert_true(wsfwd_conn_is_paced(s->conn));
+    assert_string_equal(w->flog, "G0|G2|P0|");
+    /* Once both backlogs are gone, it has been resumed (once). */
+    drain_member(b);
+    drain_member(s);
+    assert_false(wsfwd_conn_is_paced(s->conn));
+    assert_int_equal(s->flow[WSFWD_FLOW_PAUSE], 1);
+    assert_int_equal(s->flow[WSFWD_FLOW_RESUME], 1);
+    check_flow_state(w);
+    world_free(w);
+}
+
+/* The congested member goes, in every way a member goes: its senders resume. */
+enum go { GO_LEAVE, GO_MOVE, GO_FREE, GO_CLOSE, GO_PEER_CLOSE, GO_FAIL, GO_HARD_CAP, GO_N };
+
+static void test_flow_congested_member_goes(void **state)
+{
+    (void)state;
+    for (int how = 0; how < GO_N; how++) {
+        print_message("congested member goes: %d\n", how);
+        world *w = flow_world();
+        member *s = add_member(w);
+        member *a = add_member(w);
+        member *b = add_member(w);
+        member *x = add_member(w);
+        join(w, s, "r");
+        join(w, a, "r");
+        join(w, b, "r");
+        join(w, x, "q");
+        wsfwd_pool *p = find(w, "r");
+        congest_by_broadcasts(w, p, s, false, b);
+        assert_true(wsfwd_conn_is_paced(s->conn));
+        uint8_t buf[64];
+        size_t n;
+        switch (how) {
+        case GO_LEAVE: wsfwd_conn_leave(b->conn); break;
+        case GO_MOVE: join(w, b, "q"); break;
+        case GO_FREE: free_member(b); break;
+        case GO_CLOSE:
+            assert_int_equal(wsfwd_conn_close(b->conn, 1001, NULL, 0), WSFWD_OK);
+            break;
+        case GO_PEER_CLOSE:
+            n = put_frame(buf, true, WSFWD_OP_CLOSE, "\x03\xe8", 2);
+            assert_int_equal(feed(b->conn, buf, n), WSFWD_OK);
+            break;
+        case GO_FAIL:
+            buf[0] = 0x81; /* unmasked */
+            buf[1] = 0x00;
+            assert_int_equal(feed(b->conn, buf, 2), WSFWD_ERR_MASK);
+            break;
+        default: { /* the sender ignores the pause until b meets the hard cap */
+            char text[FMSG + 1];
+            fmsg_text(text, 'h');
+            for (int k = 0; wsfwd_conn_state(b->conn) == WSFWD_STATE_OPEN; k++) {
+                assert_true(k < 100);
+                assert_int_equal(wsfwd_pool_broadcast(p, WSFWD_OP_TEXT, text, FMSG, s->conn, NULL),
+                                 WSFWD_OK);
+                drain_member(a);
+            }
+            assert_int_equal(b->last_leave, WSFWD_LEAVE_SLOW);
+            assert_int_equal(b->close_err, WSFWD_ERR_QUEUE_FULL);
+            break;
+        }
+        }
+        assert_int_equal(s->flow[WSFWD_FLOW_PAUSE], 1);
+        assert_int_equal(s->flow[WSFWD_FLOW_RESUME], 1);
+        assert_false(wsfwd_conn_is_paced(s->conn));
+        broadcast(p, "after", s, 1);
+        assert_int_equal(s->flow[WSFWD_FLOW_PAUSE], 1);
+        check_flow_state(w);
+        if (how == GO_LEAVE) {
+            /* Still congested: back in the pool, it holds the senders up again. */
+            assert_true(wsfwd_conn_is_congested(b->conn));
+            join(w, b, "r");
+            broadcast(p, "back", s, 2);
+            assert_int_equal(s->flow[WSFWD_FLOW_PAUSE], 2);
+            drain_member(b);
+            assert_int_equal(s->flow[WSFWD_FLOW_RESUME], 2);
+        } else if (how == GO_MOVE) {
+            /* It holds up the senders of its new pool. */
+            broadcast(find(w, "q"), "q", x, 1);
+            assert_int_equal(x->flow[WSFWD_FLOW_PAUSE], 1);
+            drain_member(b);
+            assert_int_equal(x->flow[WSFWD_FLOW_RESUME], 1);
+            assert_int_equal(s->flow[WSFWD_FLOW_PAUSE], 1);
+        }
+        check_flow_state(w);
+        world_free(w);
+    }
+}
+
+/* A paced sender that leaves its pool (any way but being freed) is told RESUME; the pool
+   still counts its congested member for the others. */
+static void test_flow_paced_sender_goes(void **state)
+{
+    (void)state;
+    for (int how = 0; how < GO_HARD_CAP; how++) {
+        print_message("paced sender goes: %d\n", how);
+        world *w = flow_world();
+        member *s = add_member(w);
+        member *t = add_member(w);
+        member *a = add_member(w);
+        member *b = add_member(w);
+        join(w, s, "r");
+        join(w, t, "r");
+        join(w, a, "r");
+        join(w, b, "r");
+        wsfwd_pool *p = find(w, "r");
+        congest_by_broadcasts(w, p, s, false, b);
+        assert_true(wsfwd_conn_is_paced(s->conn));
+        uint8_t buf[64];
+        size_t n;
+        switch (how) {
+        case GO_LEAVE: wsfwd_conn_leave(s->conn); break;
+        case GO_MOVE: join(w, s, "q"); break;
+        case GO_FREE: free_member(s); break;
+        case GO_CLOSE:
+            assert_int_equal(wsfwd_conn_close(s->conn, 1000, NULL, 0), WSFWD_OK);
+            break;
+        case GO_PEER_CLOSE:
+            n = put_frame(buf, true, WSFWD_OP_CLOSE, "\x03\xe8", 2);
+            assert_int_equal(feed(s->conn, buf, n), WSFWD_OK);
+            break;
+        default:
+            buf[0] = 0x81;
+            buf[1] = 0x00;
+            assert_int_equal(feed(s->conn, buf, 2), WSFWD_ERR_MASK);
+            break;
+        }
+        assert_int_equal(s->flow[WSFWD_FLOW_PAUSE], 1);
+        assert_int_equal(s->flow[WSFWD_FLOW_RESUME], how == GO_FREE ? 0 : 1);
+        if (s->conn != NULL) {
+            assert_false(wsfwd_conn_is_paced(s->conn));
+        }
+        assert_true(wsfwd_conn_is_congested(b->conn));
+        broadcast(p, "t", t, 2);
+        assert_true(wsfwd_conn_is_paced(t->conn));
+        check_flow_state(w);
+        drain_member(b);
+        assert_int_equal(t->flow[WSFWD_FLOW_RESUME], 1);
+        check_flow_state(w);
+        world_free(w);
+    }
+}
+
+/* ---- Flow control: re-entrant callbacks ---- */
+
+enum fact { F_LEAVE, F_CLOSE, F_FREE };
+
+typedef struct flow_case {
+    int event;      /* the on_flow event that acts */
+    enum fact act;
+    bool on_sender; /* act on the paced sender m0, else on the congested member m2 */
+    bool forward;   /* m0 sends through FORWARD mode (feed), else wsfwd_pool_broadcast */
+} flow_case;
+
+static flow_case g_fcase;
+
+enum { FR_SENDER = 0, FR_SLOW = 2, FR_SENDER2 = 4, FR_N = 5 };
+
+static void flow_reent_hook(world *w, enum cb where, member *m, int arg)
+{
+    if (where != CB_FLOW || arg != g_fcase.event || g_fired) {
+        return;
+    }
+    /* PAUSE and RESUME come to the sender, CONGESTED and DRAINED to the slow member. */
+    bool sender_event = arg == WSFWD_FLOW_PAUSE || arg == WSFWD_FLOW_RESUME;
+    if (m != w->m[sender_event ? FR_SENDER : FR_SLOW]) {
+        return;
+    }
+    g_fired = 1;
+    member *t = w->m[g_fcase.on_sender ? FR_SENDER : FR_SLOW];
+    switch (g_fcase.act) {
+    case F_LEAVE:
+        wsfwd_conn_leave(t->conn);
+        break;
+    case F_CLOSE:
+        if (wsfwd_conn_state(t->conn) == WSFWD_STATE_OPEN) {
+            assert_int_equal(wsfwd_conn_close(t->conn, 1000, NULL, 0), WSFWD_OK);
+        }
+        break;
+    default:
+        free_member(t);
+        break;
+    }
+}
+
+static bool in_pool(const member *m, const wsfwd_pool *p)
+{
+    return m->conn != NULL && wsfwd_conn_pool(m->conn) == p;
+}
+
+static void run_flow_reent_case(void)
+{
+    world *w = flow_world();
+    member *m[FR_N];
+    for (int i = 0; i < FR_N; i++) {
+        m[i] = add_member(w);
+        join(w, m[i], "r");
+    }
+    wsfwd_pool *p = find(w, "r");
+    member *s = m[FR_SENDER];
+    member *slow = m[FR_SLOW];
+    if (g_fcase.forward) {
+        assert_int_equal(wsfwd_conn_set_mode(s->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
+    }
+    g_fired = 0;
+    w->hook = flow_reent_hook;
+    /* The sender fills the slow member's queue: CONGESTED inside a broadcast, PAUSE at its
+       end. The callbacks may remove either of them on the way. */
+    char text[FMSG + 1];
+    for (int k = 0; k < 100 && in_pool(slow, p) && !wsfwd_conn_is_congested(slow->conn); k++) {
+        fmsg_text(text, (char)('a' + k % 26));
+        if (!in_pool(s, p)) {
+            (void)wsfwd_pool_broadcast(p, WSFWD_OP_TEXT, text, FMSG, NULL, NULL);
+        } else if (g_fcase.forward) {
+            (void)send_text(s, text);
+        } else {
+            assert_int_equal(wsfwd_pool_broadcast(p, WSFWD_OP_TEXT, text, FMSG, s->conn, NULL),
+                             WSFWD_OK);
+        }
+        for (int i = 0; i < FR_N; i++) {
+            if (i != FR_SLOW && i != FR_SENDER) {
+                drain_member(m[i]);
+            }
+        }
+    }
+    /* A second sender, and the first one again: neither is paused twice. */
+    (void)wsfwd_pool_broadcast(p, WSFWD_OP_TEXT, "two", 3, m[FR_SENDER2]->conn, NULL);
+    if (in_pool(s, p)) {
+        (void)wsfwd_pool_broadcast(p, WSFWD_OP_TEXT, "again", 5, s->conn, NULL);
+    }
+    /* The slow member writes everything: DRAINED, then RESUME for the senders. */
+    discard_output(slow);
+    w->hook = NULL;
+    assert_true(g_fired);
+    discard_output(s);
+    drain_all(w);
+
+    member *t = g_fcase.on_sender ? s : slow;
+    switch (g_fcase.act) {
+    case F_LEAVE:
+        assert_non_null(t->conn);
+        assert_null(wsfwd_conn_pool(t->conn));
+        assert_int_equal(wsfwd_conn_state(t->conn), WSFWD_STATE_OPEN);
+        break;
+    case F_CLOSE:
+        assert_non_null(t->conn);
+        assert_null(wsfwd_conn_pool(t->conn));
+        assert_int_not_equal(wsfwd_conn_state(t->conn), WSFWD_STATE_OPEN);
+        break;
+    default:
+        assert_null(t->conn);
+        assert_int_equal(t->last_leave, WSFWD_LEAVE_FREED);
+        break;
+    }
+    for (int i = 0; i < FR_N; i++) {
+        assert_true(m[i]->flow[WSFWD_FLOW_PAUSE] <= 1);
+        assert_true(m[i]->flow[WSFWD_FLOW_CONGESTED] <= 1);
+        if (m[i]->conn != NULL) {
+            assert_false(wsfwd_conn_is_paced(m[i]->conn)); /* nobody is congested now */
+        }
+    }
+    check_flow_state(w);
+
+    /* The pool's count of congested members is right: m1 sends freely, is paced once m3 is
+       congested, and resumes when m3 drains. */
+    member *x = m[1];
+    member *y = m[3];
+    int pauses = x->flow[WSFWD_FLOW_PAUSE];
+    assert_int_equal(wsfwd_pool_broadcast(p, WSFWD_OP_TEXT, "x", 1, x->conn, NULL), WSFWD_OK);
+    assert_false(wsfwd_conn_is_paced(x->conn));
+    congest_by_sends(y);
+    assert_int_equal(wsfwd_pool_broadcast(p, WSFWD_OP_TEXT, "x", 1, x->conn, NULL), WSFWD_OK);
+    assert_true(wsfwd_conn_is_paced(x->conn));
+    assert_int_equal(x->flow[WSFWD_FLOW_PAUSE], pauses + 1);
+    drain_member(y);
+    assert_false(wsfwd_conn_is_paced(x->conn));
+    check_flow_state(w);
+    world_free(w);
+}
+
+/* Leave, close or free the paced sender or the congested member from inside each on_flow
+   event, the sender broadcasting directly or through FORWARD (ASan checks the memory). */
+static void test_flow_reentrant(void **state)
+{
+    (void)state;
+    static const int events[] = {WSFWD_FLOW_PAUSE, WSFWD_FLOW_RESUME, WSFWD_FLOW_CONGESTED,
+                                 WSFWD_FLOW_DRAINED};
+    for (size_t e = 0; e < 4; e++) {
+        for (int act = F_LEAVE; act <= F_FREE; act++) {
+            for (int on_sender = 0; on_sender <= 1; on_sender++) {
+                for (int forward = 0; forward <= 1; forward++) {
+                    flow_case fc = {events[e], (enum fact)act, on_sender, forward};
+                    print_message("case: event %d, action %d, on %s, %s\n", fc.event, act,
+                                  on_sender ? "sender" : "congested member",
+                                  forward ? "forwarded" : "direct");
+                    g_fcase = fc;
+                    run_flow_reent_case();
+                }
+            }
+        }
+    }
+}
+
+/* RESUME's callback sends at once (as an I/O loop that reads the sender right away would):
+   the member that just drained is congested again, and everyone is told in order. */
+static wsfwd_pool *g_flow_pool;
+
+static void resend_on_resume(world *w, enum cb where, member *m, int arg)
+{
+    if (where != CB_FLOW || arg != WSFWD_FLOW_RESUME || m != w->m[0] || g_fired) {
+        return;
+    }
+    g_fired = 1;
+    char text[FMSG + 1];
+    fmsg_text(text, 'z');
+    for (int k = 0; k < 25; k++) {
+        (void)wsfwd_pool_broadcast(g_flow_pool, WSFWD_OP_TEXT, text, FMSG, m->conn, NULL);
+    }
+}
+
+static void test_flow_resume_callback_sends(void **state)
+{
+    (void)state;
+    world *w = flow_world();
+    member *s = add_member(w);
+    member *b = add_member(w);
+    join(w, s, "r");
+    join(w, b, "r");
+    g_flow_pool = find(w, "r");
+    congest_by_broadcasts(w, g_flow_pool, s, false, b);
+    assert_string_equal(w->flog, "G1|P0|");
+    flog_reset(w);
+    g_fired = 0;
+    w->hook = resend_on_resume;
+    discard_output(b);
+    w->hook = NULL;
+    assert_true(g_fired);
+    /* b drained, then filled again; s resumed, then paced again: each told in that order. */
+    assert_string_equal(flog_of(w, 1), "DG");
+    assert_string_equal(flog_of(w, 0), "RP");
+    assert_true(wsfwd_conn_is_congested(b->conn));
+    assert_true(wsfwd_conn_is_paced(s->conn));
+    check_flow_state(w);
+    discard_output(b);
+    assert_false(wsfwd_conn_is_paced(s->conn));
+    check_flow_state(w);
+    world_free(w);
+}
+
+/* ---- Flow control: the slow timer ---- */
+
+static uint64_t g_now;
+static uint64_t g_next;
+static int g_tick_rc;
+
+/* As the API suggests: start the timer from on_flow CONGESTED. */
+static void tick_on_congested(world *w, enum cb where, member *m, int arg)
+{
+    (void)w;
+    if (where == CB_FLOW && arg == WSFWD_FLOW_CONGESTED) {
+        g_next = 0;
+        g_tick_rc = wsfwd_conn_tick(m->conn, g_now, &g_next);
+    }
+}
+
+static void expect_tick(member *m, uint64_t now, int rc, uint64_t next)
+{
+    uint64_t got = 12345;
+    assert_int_equal(wsfwd_conn_tick(m->conn, now, &got), rc);
+    if (got != next) {
+        fail_msg("tick at %llu: next %llu, expected %llu", (unsigned long long)now,
+                 (unsigned long long)got, (unsigned long long)next);
+    }
+}
+
+/* Clock origins, among them just before the 32-bit wrap, so the deadline lies past it. */
+static const uint64_t T0S[] = {1000, ((uint64_t)1 << 32) - 300, ((uint64_t)3 << 32) - 1};
+
+static void test_flow_slow_timeout_close(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof T0S / sizeof T0S[0]; i++) {
+        uint64_t t0 = T0S[i];
+        world *w = flow_world();
+        assert_int_equal(wsfwd_config_set_slow_timeout(w->cfg, 1000), WSFWD_OK);
+        member *s = add_member(w);
+        member *a = add_member(w);
+        member *b = add_member(w);
+        join(w, s, "r");
+        join(w, a, "r");
+        join(w, b, "r");
+        wsfwd_pool *p = find(w, "r");
+        expect_tick(b, t0, WSFWD_OK, UINT64_MAX); /* not congested: no timer */
+        g_now = t0;
+        g_tick_rc = -1;
+        w->hook = tick_on_congested;
+        congest_by_broadcasts(w, p, s, false, b);
+        w->hook = NULL;
+        assert_int_equal(g_tick_rc, WSFWD_OK);
+        assert_true(g_next == t0 + 1000);
+        assert_true(wsfwd_conn_is_paced(s->conn));
+        expect_tick(a, t0 + 5000, WSFWD_OK, UINT64_MAX);
+        expect_tick(b, t0 + 1, WSFWD_OK, t0 + 1000);
+        expect_tick(b, t0 + 999, WSFWD_OK, t0 + 1000);
+        assert_int_equal(wsfwd_conn_state(b->conn), WSFWD_STATE_OPEN);
+        assert_int_equal(b->closes, 0);
+
+        expect_tick(b, t0 + 1000, WSFWD_ERR_SLOW_TIMEOUT, UINT64_MAX);
+        assert_int_equal(wsfwd_conn_state(b->conn), WSFWD_STATE_CLOSED);
+        assert_null(wsfwd_conn_pool(b->conn));
+        assert_int_equal(b->leaves, 1);
+        assert_int_equal(b->last_leave, WSFWD_LEAVE_SLOW);
+        assert_int_equal(b->closes, 1);
+        assert_int_equal(b->close_cb_code, 1008);
+        assert_int_equal(b->close_err, WSFWD_ERR_SLOW_TIMEOUT);
+        assert_int_equal(s->flow[WSFWD_FLOW_RESUME], 1);
+        assert_false(wsfwd_conn_is_paced(s->conn));
+        wsfwd_stats st;
+        wsfwd_pool_stats(p, &st);
+        assert_int_equal(st.slow_closes, 1);
+        assert_int_equal(st.slow_drops, 0);
+        wsfwd_hub_stats(w->hub, &st);
+        assert_int_equal(st.slow_closes, 1);
+        /* Its backlog, then the 1008 close frame, then nothing. */
+        drain_member(b);
+        assert_true(b->nrx > 0);
+        assert_int_equal(b->close_code, 1008);
+        assert_int_equal(b->after_close, 0);
+        assert_true(wsfwd_conn_is_done(b->conn));
+        expect_tick(b, t0 + 5000, WSFWD_OK, UINT64_MAX);
+        broadcast(p, "after", s, 1);
+        assert_int_equal(s->flow[WSFWD_FLOW_PAUSE], 1);
+        check_flow_state(w);
+        world_free(w);
+    }
+}
+
+static void test_flow_slow_timeout_drop(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof T0S / sizeof T0S[0]; i++) {
+        uint64_t t0 = T0S[i];
+        world *w = flow_world();
+        assert_int_equal(wsfwd_config_set_slow_timeout(w->cfg, 1000), WSFWD_OK);
+        assert_int_equal(wsfwd_config_set_slow_policy(w->cfg, WSFWD_SLOW_DROP), WSFWD_OK);
+        member *s = add_member(w);
+        member *a = add_member(w);
+        member *b = add_member(w);
+        join(w, s, "r");
+        join(w, a, "r");
+        join(w, b, "r");
+        wsfwd_pool *p = find(w, "r");
+        congest_by_broadcasts(w, p, s, false, b);
+        size_t before = b->nrx;
+        expect_tick(b, t0, WSFWD_OK, t0 + 1000);
+        expect_tick(b, t0 + 999, WSFWD_OK, t0 + 1000);
+        expect_tick(b, t0 + 1000, WSFWD_ERR_SLOW_TIMEOUT, UINT64_MAX);
+        /* Kept, still congested, but no longer holding the pool up. */
+        assert_int_equal(wsfwd_conn_state(b->conn), WSFWD_STATE_OPEN);
+        assert_ptr_equal(wsfwd_conn_pool(b->conn), p);
+        assert_int_equal(b->leaves + b->closes, 0);
+        assert_true(wsfwd_conn_is_congested(b->conn));
+        assert_int_equal(s->flow[WSFWD_FLOW_RESUME], 1);
+        assert_false(wsfwd_conn_is_paced(s->conn));
+        expect_tick(b, t0 + 2000, WSFWD_OK, UINT64_MAX);
+
+        /* Broadcasts skip it, counted; its sender is not paced for it. */
+        size_t pending = wsfwd_conn_pending(b->conn);
+        for (int k = 0; k < 5; k++) {
+            char t[8];
+            snprintf(t, sizeof t, "d%d", k);
+            broadcast(p, t, s, 1);
+        }
+        assert_int_equal(wsfwd_conn_pending(b->conn), pending);
+        assert_int_equal(s->flow[WSFWD_FLOW_PAUSE], 1);
+        wsfwd_stats st;
+        wsfwd_pool_stats(p, &st);
+        assert_int_equal(st.slow_drops, 5);
+        assert_int_equal(st.slow_closes, 0);
+        wsfwd_hub_stats(w->hub, &st);
+        assert_int_equal(st.slow_drops, 5);
+        check_flow_state(w);
+
+        /* Drained, it receives again, and counts again when it next falls behind. */
+        drain_member(b);
+        assert_int_equal(b->flow[WSFWD_FLOW_DRAINED], 1);
+        broadcast(p, "again", s, 2);
+        drain_all(w);
+        assert_true(b->nrx > before);
+        for (int k = 0; k < 5; k++) {
+            char t[8];
+            snprintf(t, sizeof t, "d%d", k);
+            assert_int_equal(count_rx(b, t), 0);
+            assert_int_equal(count_rx(a, t), 1);
+        }
+        assert_string_equal(b->rx[b->nrx - 1].text, "again");
+        congest_by_broadcasts(w, p, s, false, b);
+        assert_int_equal(s->flow[WSFWD_FLOW_PAUSE], 2);
+        expect_tick(b, t0 + 3000, WSFWD_OK, t0 + 4000); /* a new timer */
+        wsfwd_pool_stats(p, &st);
+        assert_int_equal(st.slow_drops, 5);
+        check_flow_state(w);
+        world_free(w);
+    }
+}
+
+/* Who has no timer: a member not congested, a congested connection in no pool, a closed
+   one, every one when the timeout is 0. A timer restarts when its member drains. */
+static void test_flow_tick_edges(void **state)
+{
+    (void)state;
+    world *w = flow_world();
+    assert_int_equal(wsfwd_config_set_slow_timeout(w->cfg, 1000), WSFWD_OK);
+    member *a = add_member(w);
+    member *b = add_member(w);
+    member *c = add_member(w);
+    join(w, a, "r");
+    join(w, b, "r");
+    expect_tick(b, 0, WSFWD_OK, UINT64_MAX);
+    assert_int_equal(wsfwd_conn_tick(b->conn, 0, NULL), WSFWD_OK);
+
+    congest_by_sends(c); /* in no pool */
+    expect_tick(c, 0, WSFWD_OK, UINT64_MAX);
+    expect_tick(c, 1000000, WSFWD_OK, UINT64_MAX);
+    assert_int_equal(wsfwd_conn_state(c->conn), WSFWD_STATE_OPEN);
+
+    /* Started at 5000, drained, congested again: the timer starts over at the next tick. */
+    congest_by_sends(b);
+    expect_tick(b, 5000, WSFWD_OK, 6000);
+    drain_member(b);
+    expect_tick(b, 5500, WSFWD_OK, UINT64_MAX);
+    congest_by_sends(b);
+    expect_tick(b, 5900, WSFWD_OK, 6900);
+    expect_tick(b, 6000, WSFWD_OK, 6900);
+    expect_tick(b, 6899, WSFWD_OK, 6900);
+    /* A timer that runs while its member is out of the pool does not cut it. */
+    wsfwd_conn_leave(b->conn);
+    expect_tick(b, 7000, WSFWD_OK, UINT64_MAX);
+    join(w, b, "r");
+    expect_tick(b, 8000, WSFWD_OK, 9000);
+    expect_tick(b, 9000, WSFWD_ERR_SLOW_TIMEOUT, UINT64_MAX);
+    assert_int_equal(wsfwd_conn_state(b->conn), WSFWD_STATE_CLOSED);
+    expect_tick(b, 20000, WSFWD_OK, UINT64_MAX);
+
+    /* Timeout 0: never. */
+    assert_int_equal(wsfwd_config_set_slow_timeout(w->cfg, 0), WSFWD_OK);
+    congest_by_sends(a);
+    expect_tick(a, 0, WSFWD_OK, UINT64_MAX);
+    expect_tick(a, (uint64_t)1 << 40, WSFWD_OK, UINT64_MAX);
+    assert_int_equal(wsfwd_conn_state(a->conn), WSFWD_STATE_OPEN);
+    check_flow_state(w);
+    world_free(w);
+}
+
+/* ---- Flow control: allocation failures, the hub freed ---- */
+
+/* Broadcasts, forwarded messages and a move while a sender is paced, with the allocator
+   failing at each point in turn: nothing leaks, and nobody is left paced without cause. */
+static void test_flow_allocation_failures(void **state)
+{
+    (void)state;
+    bool done = false;
+    long budget;
+    for (budget = 0; budget < 300 && !done; budget++) {
+        world *w = flow_world();
+        member *s = add_member(w);
+        member *t = add_member(w);
+        add_member(w); /* a bystander */
+        member *b = add_member(w);
+        for (int i = 0; i < 4; i++) {
+            join(w, w->m[i], "r");
+        }
+        wsfwd_pool *p = find(w, "r");
+        assert_int_equal(wsfwd_conn_set_mode(s->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
+        congest_by_sends(b);
+        long failed = w->ca.failed;
+        w->ca.budget = budget;
+        static char big[300];
+        memset(big, 'b', sizeof big - 1);
+        for (int k = 0; k < 3; k++) {
+            (void)wsfwd_pool_broadcast(p, WSFWD_OP_TEXT, big, sizeof big - 1, t->conn, NULL);
+            (void)send_text(s, "fwd");
+        }
+        (void)wsfwd_hub_join(w->hub, t->conn, "q", 1); /* the paced sender moves */
+        (void)send_text(s, "fwd");
+        w->ca.budget = -1;
+        done = w->ca.failed == failed;
+        check_flow_state(w);
+        if (done) {
+            assert_int_equal(s->flow[WSFWD_FLOW_PAUSE], 1);
+            assert_int_equal(t->flow[WSFWD_FLOW_PAUSE], 1);
+            assert_int_equal(t->flow[WSFWD_FLOW_RESUME], 1);
+        }
+        discard_output(b);
+        drain_all(w);
+        check_flow_state(w);
+        for (int i = 0; i < w->n; i++) {
+            assert_false(wsfwd_conn_is_paced(w->m[i]->conn));
+        }
+        world_free(w);
+    }
+    assert_true(done);
+    print_message("allocation failure injection while pacing: %ld points\n", budget - 1);
+}
+
+/* Freeing the hub takes members out without callbacks; a member it paced must not stay
+   paced for a pool that no longer exists (nothing would ever resume it). */
+static void test_flow_hub_free_unpaces(void **state)
+{
+    (void)state;
+    world *w = flow_world();
+    member *s = add_member(w);
+    member *b = add_member(w);
+    join(w, s, "r");
+    join(w, b, "r");
+    congest_by_broadcasts(w, find(w, "r"), s, false, b);
+    assert_true(wsfwd_conn_is_paced(s->conn));
+    wsfwd_hub_free(w->hub);
+    w->hub = NULL;
+    assert_null(wsfwd_conn_pool(s->conn));
+    assert_false(wsfwd_conn_is_paced(s->conn));
+    assert_int_equal(wsfwd_hub_new(w->cfg, &w->hub), WSFWD_OK);
+    world_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2636,6 +3569,18 @@ int main(void)
         cmocka_unit_test(test_deferred_broadcast_nomem),
         cmocka_unit_test(test_hub_foreach_dying_pools),
         cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_flow_pacing_one_sender),
+        cmocka_unit_test(test_flow_pacing_many_senders),
+        cmocka_unit_test(test_flow_sender_alone_congested),
+        cmocka_unit_test(test_flow_congested_member_goes),
+        cmocka_unit_test(test_flow_paced_sender_goes),
+        cmocka_unit_test(test_flow_reentrant),
+        cmocka_unit_test(test_flow_resume_callback_sends),
+        cmocka_unit_test(test_flow_slow_timeout_close),
+        cmocka_unit_test(test_flow_slow_timeout_drop),
+        cmocka_unit_test(test_flow_tick_edges),
+        cmocka_unit_test(test_flow_allocation_failures),
+        cmocka_unit_test(test_flow_hub_free_unpaces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
