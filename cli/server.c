@@ -146,6 +146,19 @@ static client *client_add(server *s, int fd, const struct sockaddr_storage *addr
     return c;
 }
 
+/* Keep stats.congested_now equal to the number of open clients marked congested. */
+static void client_count_congested(server *s, client *c, bool congested)
+{
+    if (c->congested != congested) {
+        c->congested = congested;
+        if (congested) {
+            s->stats.congested_now++;
+        } else {
+            s->stats.congested_now--;
+        }
+    }
+}
+
 /*
  * Close the socket and the connection. The struct itself is freed at the end of the loop
  * turn, so a pointer to it held anywhere during the turn stays valid (fd -1 says closed).
@@ -164,9 +177,7 @@ static void client_close(server *s, client *c, const char *why)
     if (c->paused) {
         s->stats.paused_now--;
     }
-    if (wsfwd_conn_is_congested(c->conn)) {
-        s->stats.congested_now--;
-    }
+    client_count_congested(s, c, false);
     close(c->fd);
     c->fd = -1;
     /* Move the last slot into this one. */
@@ -489,6 +500,7 @@ static void on_close(wsfwd_conn *conn, uint16_t code, const char *reason, size_t
     char label[CLIENT_LABEL_MAX];
     mark_dirty(s, c); /* flush the close frame and start the close timer */
     if (err == WSFWD_ERR_QUEUE_FULL || err == WSFWD_ERR_SLOW_TIMEOUT) {
+        client_count_congested(s, c, false); /* cut: no longer a reader that holds a room back */
         /* Pool members are logged when they leave their room (on_leave). */
         if (err == WSFWD_ERR_SLOW_TIMEOUT) {
             s->stats.cut_by_time++;
@@ -544,10 +556,10 @@ static void on_flow(wsfwd_conn *conn, wsfwd_flow event, void *ud)
     server *s = ud;
     client *c = wsfwd_conn_user_data(conn);
     if (event == WSFWD_FLOW_CONGESTED) {
-        s->stats.congested_now++;
+        client_count_congested(s, c, c->fd >= 0);
         (void)wsfwd_conn_tick(conn, s->now, NULL); /* starts its --slow-timeout */
     } else if (event == WSFWD_FLOW_DRAINED) {
-        s->stats.congested_now--;
+        client_count_congested(s, c, false);
     }
     if (c->fd >= 0) {
         client_sync_pause(s, c);

@@ -41,6 +41,7 @@ typedef struct client {
     bool closing;             /* closing_at is set */
     bool per_address;         /* counted in server.per_address */
     bool paused;              /* not read: paced by its room, or its echoes pile up */
+    bool congested;           /* counted in stats.congested_now */
 } client;
 
 /* HTTP statuses counted per cause in /stats. */
@@ -62,7 +63,7 @@ typedef struct server_stats {
     uint64_t echo_slow_drops;
     uint64_t paused_now;    /* clients not read now (flow control) */
     uint64_t pauses;        /* times a client stopped being read */
-    uint64_t congested_now; /* clients whose backlog is past the high mark */
+    uint64_t congested_now; /* open clients past the high mark, not yet cut */
     uint64_t cut_by_time;   /* slow readers cut by --slow-timeout (closed, or dropped from) */
     uint64_t cut_by_bytes;  /* slow readers cut by --max-queue */
     uint64_t refused_fd_limit;

@@ -378,6 +378,14 @@ static void join(world *w, member *m, const char *name)
     assert_int_equal(wsfwd_hub_join(w->hub, m->conn, name, strlen(name)), WSFWD_OK);
 }
 
+/* A new open member, joined to pool `name`. */
+static member *add_joined(world *w, const char *name)
+{
+    member *m = add_member(w);
+    join(w, m, name);
+    return m;
+}
+
 static wsfwd_pool *find(world *w, const char *name)
 {
     return wsfwd_hub_find(w->hub, name, strlen(name));
@@ -2770,14 +2778,10 @@ static void test_flow_pacing_one_sender(void **state)
 {
     (void)state;
     world *w = flow_world();
-    member *s = add_member(w);
-    member *a = add_member(w);
-    member *b = add_member(w);
-    member *o = add_member(w);
-    join(w, s, "r");
-    join(w, a, "r");
-    join(w, b, "r");
-    join(w, o, "other");
+    member *s = add_joined(w, "r");
+    member *a = add_joined(w, "r");
+    member *b = add_joined(w, "r");
+    member *o = add_joined(w, "other");
     wsfwd_pool *p = find(w, "r");
     broadcast(p, "calm", s, 2); /* nobody congested: no event at all */
     assert_string_equal(w->flog, "");
@@ -2835,12 +2839,9 @@ static void test_flow_pacing_many_senders(void **state)
         s[i] = add_member(w);
         join(w, s[i], "r");
     }
-    member *a = add_member(w);
-    member *b = add_member(w);
-    member *c = add_member(w);
-    join(w, a, "r");
-    join(w, b, "r");
-    join(w, c, "r");
+    member *a = add_joined(w, "r");
+    member *b = add_joined(w, "r");
+    member *c = add_joined(w, "r");
     wsfwd_pool *p = find(w, "r");
     assert_int_equal(wsfwd_conn_set_mode(s[1]->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
     assert_int_equal(wsfwd_conn_set_mode(s[2]->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
@@ -2891,12 +2892,9 @@ static void test_flow_sender_alone_congested(void **state)
 {
     (void)state;
     world *w = flow_world();
-    member *s = add_member(w);
-    member *a = add_member(w);
-    member *b = add_member(w);
-    join(w, s, "r");
-    join(w, a, "r");
-    join(w, b, "r");
+    member *s = add_joined(w, "r");
+    (void)add_joined(w, "r");
+    member *b = add_joined(w, "r");
     wsfwd_pool *p = find(w, "r");
     congest_by_sends(s);
     broadcast(p, "m1", s, 2);
@@ -2921,42 +2919,45 @@ static void test_flow_sender_alone_congested(void **state)
 /* The congested member goes, in every way a member goes: its senders resume. */
 enum go { GO_LEAVE, GO_MOVE, GO_FREE, GO_CLOSE, GO_PEER_CLOSE, GO_FAIL, GO_HARD_CAP, GO_N };
 
+/* Member m leaves pool "r" in one of the ways a member goes (all but GO_HARD_CAP). */
+static void member_goes(world *w, member *m, enum go how)
+{
+    uint8_t buf[64];
+    size_t n;
+    switch (how) {
+    case GO_LEAVE: wsfwd_conn_leave(m->conn); break;
+    case GO_MOVE: join(w, m, "q"); break;
+    case GO_FREE: free_member(m); break;
+    case GO_CLOSE: assert_int_equal(wsfwd_conn_close(m->conn, 1001, NULL, 0), WSFWD_OK); break;
+    case GO_PEER_CLOSE:
+        n = put_frame(buf, true, WSFWD_OP_CLOSE, "\x03\xe8", 2);
+        assert_int_equal(feed(m->conn, buf, n), WSFWD_OK);
+        break;
+    case GO_FAIL:
+        buf[0] = 0x81; /* unmasked */
+        buf[1] = 0x00;
+        assert_int_equal(feed(m->conn, buf, 2), WSFWD_ERR_MASK);
+        break;
+    default: fail_msg("member_goes: %d", (int)how);
+    }
+}
+
 static void test_flow_congested_member_goes(void **state)
 {
     (void)state;
     for (int how = 0; how < GO_N; how++) {
         print_message("congested member goes: %d\n", how);
         world *w = flow_world();
-        member *s = add_member(w);
-        member *a = add_member(w);
-        member *b = add_member(w);
-        member *x = add_member(w);
-        join(w, s, "r");
-        join(w, a, "r");
-        join(w, b, "r");
-        join(w, x, "q");
+        member *s = add_joined(w, "r");
+        member *a = add_joined(w, "r");
+        member *b = add_joined(w, "r");
+        member *x = add_joined(w, "q");
         wsfwd_pool *p = find(w, "r");
         congest_by_broadcasts(w, p, s, false, b);
         assert_true(wsfwd_conn_is_paced(s->conn));
-        uint8_t buf[64];
-        size_t n;
-        switch (how) {
-        case GO_LEAVE: wsfwd_conn_leave(b->conn); break;
-        case GO_MOVE: join(w, b, "q"); break;
-        case GO_FREE: free_member(b); break;
-        case GO_CLOSE:
-            assert_int_equal(wsfwd_conn_close(b->conn, 1001, NULL, 0), WSFWD_OK);
-            break;
-        case GO_PEER_CLOSE:
-            n = put_frame(buf, true, WSFWD_OP_CLOSE, "\x03\xe8", 2);
-            assert_int_equal(feed(b->conn, buf, n), WSFWD_OK);
-            break;
-        case GO_FAIL:
-            buf[0] = 0x81; /* unmasked */
-            buf[1] = 0x00;
-            assert_int_equal(feed(b->conn, buf, 2), WSFWD_ERR_MASK);
-            break;
-        default: { /* the sender ignores the pause until b meets the hard cap */
+        if (how != GO_HARD_CAP) {
+            member_goes(w, b, how);
+        } else { /* the sender ignores the pause until b meets the hard cap */
             char text[FMSG + 1];
             fmsg_text(text, 'h');
             for (int k = 0; wsfwd_conn_state(b->conn) == WSFWD_STATE_OPEN; k++) {
@@ -2967,8 +2968,6 @@ static void test_flow_congested_member_goes(void **state)
             }
             assert_int_equal(b->last_leave, WSFWD_LEAVE_SLOW);
             assert_int_equal(b->close_err, WSFWD_ERR_QUEUE_FULL);
-            break;
-        }
         }
         assert_int_equal(s->flow[WSFWD_FLOW_PAUSE], 1);
         assert_int_equal(s->flow[WSFWD_FLOW_RESUME], 1);
@@ -3005,36 +3004,14 @@ static void test_flow_paced_sender_goes(void **state)
     for (int how = 0; how < GO_HARD_CAP; how++) {
         print_message("paced sender goes: %d\n", how);
         world *w = flow_world();
-        member *s = add_member(w);
-        member *t = add_member(w);
-        member *a = add_member(w);
-        member *b = add_member(w);
-        join(w, s, "r");
-        join(w, t, "r");
-        join(w, a, "r");
-        join(w, b, "r");
+        member *s = add_joined(w, "r");
+        member *t = add_joined(w, "r");
+        (void)add_joined(w, "r");
+        member *b = add_joined(w, "r");
         wsfwd_pool *p = find(w, "r");
         congest_by_broadcasts(w, p, s, false, b);
         assert_true(wsfwd_conn_is_paced(s->conn));
-        uint8_t buf[64];
-        size_t n;
-        switch (how) {
-        case GO_LEAVE: wsfwd_conn_leave(s->conn); break;
-        case GO_MOVE: join(w, s, "q"); break;
-        case GO_FREE: free_member(s); break;
-        case GO_CLOSE:
-            assert_int_equal(wsfwd_conn_close(s->conn, 1000, NULL, 0), WSFWD_OK);
-            break;
-        case GO_PEER_CLOSE:
-            n = put_frame(buf, true, WSFWD_OP_CLOSE, "\x03\xe8", 2);
-            assert_int_equal(feed(s->conn, buf, n), WSFWD_OK);
-            break;
-        default:
-            buf[0] = 0x81;
-            buf[1] = 0x00;
-            assert_int_equal(feed(s->conn, buf, 2), WSFWD_ERR_MASK);
-            break;
-        }
+        member_goes(w, s, how);
         assert_int_equal(s->flow[WSFWD_FLOW_PAUSE], 1);
         assert_int_equal(s->flow[WSFWD_FLOW_RESUME], how == GO_FREE ? 0 : 1);
         if (s->conn != NULL) {
@@ -3232,10 +3209,8 @@ static void test_flow_resume_callback_sends(void **state)
 {
     (void)state;
     world *w = flow_world();
-    member *s = add_member(w);
-    member *b = add_member(w);
-    join(w, s, "r");
-    join(w, b, "r");
+    member *s = add_joined(w, "r");
+    member *b = add_joined(w, "r");
     g_flow_pool = find(w, "r");
     congest_by_broadcasts(w, g_flow_pool, s, false, b);
     assert_string_equal(w->flog, "G1|P0|");
@@ -3293,12 +3268,9 @@ static void test_flow_slow_timeout_close(void **state)
         uint64_t t0 = T0S[i];
         world *w = flow_world();
         assert_int_equal(wsfwd_config_set_slow_timeout(w->cfg, 1000), WSFWD_OK);
-        member *s = add_member(w);
-        member *a = add_member(w);
-        member *b = add_member(w);
-        join(w, s, "r");
-        join(w, a, "r");
-        join(w, b, "r");
+        member *s = add_joined(w, "r");
+        member *a = add_joined(w, "r");
+        member *b = add_joined(w, "r");
         wsfwd_pool *p = find(w, "r");
         expect_tick(b, t0, WSFWD_OK, UINT64_MAX); /* not congested: no timer */
         g_now = t0;
@@ -3353,12 +3325,9 @@ static void test_flow_slow_timeout_drop(void **state)
         world *w = flow_world();
         assert_int_equal(wsfwd_config_set_slow_timeout(w->cfg, 1000), WSFWD_OK);
         assert_int_equal(wsfwd_config_set_slow_policy(w->cfg, WSFWD_SLOW_DROP), WSFWD_OK);
-        member *s = add_member(w);
-        member *a = add_member(w);
-        member *b = add_member(w);
-        join(w, s, "r");
-        join(w, a, "r");
-        join(w, b, "r");
+        member *s = add_joined(w, "r");
+        member *a = add_joined(w, "r");
+        member *b = add_joined(w, "r");
         wsfwd_pool *p = find(w, "r");
         congest_by_broadcasts(w, p, s, false, b);
         size_t before = b->nrx;
@@ -3519,10 +3488,8 @@ static void test_flow_hub_free_unpaces(void **state)
 {
     (void)state;
     world *w = flow_world();
-    member *s = add_member(w);
-    member *b = add_member(w);
-    join(w, s, "r");
-    join(w, b, "r");
+    member *s = add_joined(w, "r");
+    member *b = add_joined(w, "r");
     congest_by_broadcasts(w, find(w, "r"), s, false, b);
     assert_true(wsfwd_conn_is_paced(s->conn));
     wsfwd_hub_free(w->hub);
