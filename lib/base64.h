@@ -1,6 +1,6 @@
 /* Base64 (RFC 4648 section 4, with padding) for handshake keys; base64url for tokens. */
-#ifndef WSFWD_BASE64_H
-#define WSFWD_BASE64_H
+#ifndef WSFWD_LIB_BASE64_H
+#define WSFWD_LIB_BASE64_H
 
 #include <stddef.h>
 #include <stdint.h>

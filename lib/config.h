@@ -1,6 +1,6 @@
 /* The shared configuration: limits, callbacks, allocator and randomness. */
-#ifndef WSFWD_CONFIG_H
-#define WSFWD_CONFIG_H
+#ifndef WSFWD_LIB_CONFIG_H
+#define WSFWD_LIB_CONFIG_H
 
 #include "outq.h"
 #include "wsfwd.h"

@@ -1,6 +1,6 @@
 /* The connection: handshake, frame parser, message assembler and output queue together. */
-#ifndef WSFWD_CONN_H
-#define WSFWD_CONN_H
+#ifndef WSFWD_LIB_CONN_H
+#define WSFWD_LIB_CONN_H
 
 #include "config.h"
 #include "outq.h"

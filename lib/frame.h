@@ -1,6 +1,6 @@
 /* Internal part of the frame codec. */
-#ifndef WSFWD_FRAME_H
-#define WSFWD_FRAME_H
+#ifndef WSFWD_LIB_FRAME_H
+#define WSFWD_LIB_FRAME_H
 
 #include "wsfwd.h"
 

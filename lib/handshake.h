@@ -1,6 +1,6 @@
 /* Internal helpers of the opening handshake, shared with the connection module. */
-#ifndef WSFWD_HANDSHAKE_H
-#define WSFWD_HANDSHAKE_H
+#ifndef WSFWD_LIB_HANDSHAKE_H
+#define WSFWD_LIB_HANDSHAKE_H
 
 #include <stddef.h>
 

@@ -8,8 +8,8 @@
  * U+0000 (so that every decoded string can be NUL-terminated), and text after the object.
  * Nothing is allocated: strings are decoded in place in the caller's buffer.
  */
-#ifndef WSFWD_JSON_H
-#define WSFWD_JSON_H
+#ifndef WSFWD_LIB_JSON_H
+#define WSFWD_LIB_JSON_H
 
 #include <stdbool.h>
 #include <stddef.h>

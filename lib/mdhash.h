@@ -3,8 +3,8 @@
  * words, the padding with 0x80 and the message length in bits. Each hash supplies its
  * initial values and its compression function.
  */
-#ifndef WSFWD_MDHASH_H
-#define WSFWD_MDHASH_H
+#ifndef WSFWD_LIB_MDHASH_H
+#define WSFWD_LIB_MDHASH_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /* Allocation through the caller's optional allocator hook. */
-#ifndef WSFWD_MEM_H
-#define WSFWD_MEM_H
+#ifndef WSFWD_LIB_MEM_H
+#define WSFWD_LIB_MEM_H
 
 #include <stddef.h>
 

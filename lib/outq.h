@@ -9,8 +9,8 @@
  * from and go back to a shared cache, so a backlog, once the cache is warm, costs no
  * allocation per member.
  */
-#ifndef WSFWD_OUTQ_H
-#define WSFWD_OUTQ_H
+#ifndef WSFWD_LIB_OUTQ_H
+#define WSFWD_LIB_OUTQ_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /* The hub and its pools (rooms). */
-#ifndef WSFWD_POOL_H
-#define WSFWD_POOL_H
+#ifndef WSFWD_LIB_POOL_H
+#define WSFWD_LIB_POOL_H
 
 #include "conn.h"
 #include "wsfwd.h"

@@ -1,6 +1,6 @@
 /* SHA-1 (FIPS 180-4), only for Sec-WebSocket-Accept. */
-#ifndef WSFWD_SHA1_H
-#define WSFWD_SHA1_H
+#ifndef WSFWD_LIB_SHA1_H
+#define WSFWD_LIB_SHA1_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /* SHA-256 (FIPS 180-4), incremental, for HMAC-SHA256 and room tokens. */
-#ifndef WSFWD_SHA256_H
-#define WSFWD_SHA256_H
+#ifndef WSFWD_LIB_SHA256_H
+#define WSFWD_LIB_SHA256_H
 
 #include <stddef.h>
 #include <stdint.h>

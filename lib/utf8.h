@@ -1,6 +1,6 @@
 /* Incremental, fail-fast UTF-8 validation (RFC 3629: no overlongs, surrogates, or > U+10FFFF). */
-#ifndef WSFWD_UTF8_H
-#define WSFWD_UTF8_H
+#ifndef WSFWD_LIB_UTF8_H
+#define WSFWD_LIB_UTF8_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /* Version 4 UUIDs (RFC 9562 section 5.4) for connection ids. */
-#ifndef WSFWD_UUID_H
-#define WSFWD_UUID_H
+#ifndef WSFWD_LIB_UUID_H
+#define WSFWD_LIB_UUID_H
 
 #include <stdint.h>
 

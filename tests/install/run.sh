@@ -2,7 +2,8 @@
 # ctest `install`: install the build into a fresh temporary prefix, then build and run
 # consumer/main.c outside the source tree against it, twice:
 #   (a) cc main.c $(pkg-config --cflags --libs wsfwd), run with LD_LIBRARY_PATH;
-#   (b) a CMake project using find_package(wsfwd) and wsfwd::wsfwd (and wsfwd::wsfwd_static).
+#   (b) a CMake project using find_package(wsfwd) and wsfwd::wsfwd (and wsfwd::wsfwd_static);
+# then (c) one program per header of include/wsfwd/, each including that header alone.
 # Usage: run.sh BUILD_DIR LIBDIR VERSION SOURCE_DIR
 # WSFWD_KEEP_INSTALL_TEST=1 keeps the temporary directory for inspection.
 set -euo pipefail
@@ -32,7 +33,8 @@ step "cmake --install $build --prefix $prefix"
 cmake --install "$build" --prefix "$prefix"
 
 step "installed files"
-for f in include/wsfwd.h \
+for f in include/wsfwd.h include/wsfwd/base.h include/wsfwd/frame.h include/wsfwd/handshake.h \
+    include/wsfwd/conn.h include/wsfwd/hub.h include/wsfwd/token.h \
     "$libdir/libwsfwd.so" "$libdir/libwsfwd.so.$major" "$libdir/libwsfwd.so.$version" \
     "$libdir/libwsfwd.a" "$libdir/pkgconfig/wsfwd.pc" \
     "$libdir/cmake/wsfwd/wsfwdConfig.cmake" "$libdir/cmake/wsfwd/wsfwdConfigVersion.cmake" \
@@ -79,5 +81,30 @@ if readelf -d consumer-build/consumer_static | grep -q 'NEEDED.*libwsfwd'; then
     fail "consumer_static depends on the shared library"
 fi
 consumer-build/consumer_static || fail "consumer_static (wsfwd::wsfwd_static) failed"
+
+step "(c) each header of include/wsfwd/ alone"
+export PKG_CONFIG_PATH=$prefix/$libdir/pkgconfig
+# header, then a statement that uses it and fails (non-zero) if the call misbehaves
+headers=(
+    base 'return strcmp(wsfwd_version(), WSFWD_VERSION_STRING) != 0;'
+    frame 'uint8_t h[WSFWD_FRAME_HEADER_MAX]; return wsfwd_frame_encode_header(h, true, WSFWD_OP_TEXT, 5, NULL) != 2 || h[0] != 0x81;'
+    handshake 'char a[WSFWD_ACCEPT_LEN + 1]; wsfwd_handshake_accept("dGhlIHNhbXBsZSBub25jZQ==", 24, a); return strcmp(a, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != 0;'
+    conn 'wsfwd_config *c; if (wsfwd_config_new(NULL, &c) != WSFWD_OK) return 1; wsfwd_config_free(c); return 0;'
+    hub 'wsfwd_config *c; wsfwd_hub *h; if (wsfwd_config_new(NULL, &c) != WSFWD_OK || wsfwd_hub_new(c, &h) != WSFWD_OK) return 1; wsfwd_hub_free(h); wsfwd_config_free(c); return 0;'
+    token 'return wsfwd_token_check_room(NULL, "r", 1) != WSFWD_ERR_INVALID;'
+)
+[[ $(find "$prefix/include/wsfwd" -name '*.h' | wc -l) == $((${#headers[@]} / 2)) ]] \
+    || fail "include/wsfwd/ holds headers this test does not cover"
+for ((i = 0; i < ${#headers[@]}; i += 2)); do
+    h=${headers[i]}
+    printf '#include <wsfwd/%s.h>\n#include <string.h>\nint main(void)\n{\n    %s\n}\n' \
+        "$h" "${headers[i + 1]}" > "only_$h.c"
+    # shellcheck disable=SC2046 # word splitting of the flags is intended
+    "$cc" -std=c11 -Wall -Wextra -Wpedantic -Werror -o "only_$h" "only_$h.c" \
+        $(pkg-config --cflags --libs wsfwd) || fail "a program including only wsfwd/$h.h"
+    LD_LIBRARY_PATH=$prefix/$libdir "./only_$h" || fail "only_$h failed"
+    echo "ok wsfwd/$h.h alone"
+done
+unset PKG_CONFIG_PATH
 
 step "install test passed"

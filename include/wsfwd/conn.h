@@ -1,0 +1,272 @@
+/*
+ * libwsfwd: configuration and connections: feed bytes in, get events and bytes to write out.
+ * Part of <wsfwd.h>; usable on its own.
+ */
+#ifndef WSFWD_CONN_H
+#define WSFWD_CONN_H
+
+#include "handshake.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Configuration, shared by many connections                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * A new configuration with the defaults: 1 MiB messages, 8 KiB handshake header, no
+ * callbacks, the OS randomness source. alloc (may be NULL) is copied and used for the config
+ * and every connection made from it. The config must outlive those connections.
+ * Errors: WSFWD_ERR_NOMEM.
+ */
+WSFWD_API int wsfwd_config_new(const wsfwd_allocator *alloc, wsfwd_config **out);
+WSFWD_API void wsfwd_config_free(wsfwd_config *cfg); /* NULL is fine */
+
+/* The largest message accepted, reassembled (default 1 MiB); past it the peer gets 1009. */
+WSFWD_API int wsfwd_config_set_max_message(wsfwd_config *cfg, size_t bytes);
+/* The largest handshake header block (default 8192); past it 431 (server) or an error. */
+WSFWD_API int wsfwd_config_set_max_header(wsfwd_config *cfg, size_t bytes);
+/* Replace the randomness source (client masks and keys, connection ids). */
+WSFWD_API int wsfwd_config_set_random(wsfwd_config *cfg, wsfwd_random_fn fn, void *user_data);
+/* Opaque pointer handed to every callback as its last argument. */
+WSFWD_API void wsfwd_config_set_user_data(wsfwd_config *cfg, void *user_data);
+
+/*
+ * The most output a connection may have queued (default 1 MiB): a hard cap. One message is
+ * always accepted into an empty queue, so a connection holds at most this plus one message.
+ * Past it the slow-reader policy applies at once to broadcasts, echoes and pongs, and
+ * wsfwd_conn_send returns WSFWD_ERR_WOULD_BLOCK. Unless wsfwd_config_set_queue_marks set
+ * them, the high and low marks follow it: half and an eighth of it.
+ */
+WSFWD_API int wsfwd_config_set_max_queue(wsfwd_config *cfg, size_t bytes);
+
+/*
+ * Flow control. A connection whose queued output passes the high mark is congested (on_flow
+ * WSFWD_FLOW_CONGESTED) until it drains to the low mark (WSFWD_FLOW_DRAINED). While a member
+ * of a pool is congested, a member that broadcasts to that pool (the except of
+ * wsfwd_pool_broadcast: its sender) is paced (WSFWD_FLOW_PAUSE): stop reading it, so TCP
+ * slows it down, until every congested member of the pool drains or leaves
+ * (WSFWD_FLOW_RESUME). A connection in WSFWD_MODE_ECHO is paced by its own congestion. A
+ * member congested longer than the slow timeout gets the slow-reader policy from
+ * wsfwd_conn_tick(). high must be above low and at most the queue limit; (0, 0) goes back to
+ * the defaults. Errors: WSFWD_ERR_INVALID.
+ */
+WSFWD_API int wsfwd_config_set_queue_marks(wsfwd_config *cfg, size_t high, size_t low);
+
+/* How long a connection may stay congested before the slow-reader policy (default 5000 ms;
+   0: never, only the queue limit applies). */
+WSFWD_API int wsfwd_config_set_slow_timeout(wsfwd_config *cfg, uint32_t ms);
+
+typedef enum wsfwd_slow_policy {
+    WSFWD_SLOW_CLOSE = 0, /* fail the connection with 1008 (the default) */
+    WSFWD_SLOW_DROP = 1   /* skip messages for that connection only: those that would pass
+                             the queue limit; once it is past the slow timeout, those that
+                             would pass the high mark, until it drains to the low mark */
+} wsfwd_slow_policy;
+
+WSFWD_API int wsfwd_config_set_slow_policy(wsfwd_config *cfg, wsfwd_slow_policy policy);
+
+/*
+ * Callbacks. Each may be NULL. A callback returns 0 to go on; non-zero fails the connection
+ * with WSFWD_ERR_CALLBACK (close code 1011). Inside any callback the caller may send, close
+ * or free any connection, the one being served included: the library notices and stops
+ * touching a freed connection.
+ */
+
+/*
+ * Server role: a complete request arrived (wsfwd_request_check() says whether it is a valid
+ * upgrade). Call wsfwd_conn_accept(), wsfwd_conn_refuse() or wsfwd_conn_respond() to decide;
+ * if the callback does none of them, a valid upgrade is accepted and an invalid one refused
+ * with the status it warrants. The request is valid only during the callback.
+ */
+typedef int (*wsfwd_on_request_fn)(wsfwd_conn *conn, const wsfwd_request *req, void *ud);
+
+/* The connection is open: the handshake succeeded (both roles). */
+typedef int (*wsfwd_on_open_fn)(wsfwd_conn *conn, void *ud);
+
+/*
+ * A whole message (text already checked as UTF-8). data is valid only during the callback
+ * and may point into the buffer given to wsfwd_conn_feed().
+ */
+typedef int (*wsfwd_on_message_fn)(wsfwd_conn *conn, wsfwd_opcode opcode, const uint8_t *data,
+                                   size_t len, void *ud);
+
+/* A ping or pong arrived (pings are answered automatically; this is only to observe). */
+typedef int (*wsfwd_on_control_fn)(wsfwd_conn *conn, wsfwd_opcode opcode, const uint8_t *data,
+                                   size_t len, void *ud);
+
+/*
+ * The connection closed: the peer's close frame arrived (code 1005 when it had none), or the
+ * connection failed (code is the one sent, err says why). Called at most once, and only for a
+ * connection that opened: not for a refused handshake, nor when the caller frees it or the
+ * peer drops the TCP connection (the caller sees those itself).
+ */
+typedef void (*wsfwd_on_close_fn)(wsfwd_conn *conn, uint16_t code, const char *reason,
+                                  size_t reason_len, int err, void *ud);
+
+/* The connection went from nothing to write to something to write. */
+typedef void (*wsfwd_on_output_fn)(wsfwd_conn *conn, void *ud);
+
+typedef enum wsfwd_flow {
+    WSFWD_FLOW_PAUSE = 0,     /* stop reading this connection (its peer sends faster than
+                                 some recipient reads) */
+    WSFWD_FLOW_RESUME = 1,    /* read it again */
+    WSFWD_FLOW_CONGESTED = 2, /* its own queued output passed the high mark: start its slow
+                                 timer with wsfwd_conn_tick() */
+    WSFWD_FLOW_DRAINED = 3    /* its queued output is back at or below the low mark */
+} wsfwd_flow;
+
+/* Flow control (see wsfwd_config_set_queue_marks). Each event comes once per transition. */
+typedef void (*wsfwd_on_flow_fn)(wsfwd_conn *conn, wsfwd_flow event, void *ud);
+
+WSFWD_API void wsfwd_config_on_request(wsfwd_config *cfg, wsfwd_on_request_fn fn);
+WSFWD_API void wsfwd_config_on_open(wsfwd_config *cfg, wsfwd_on_open_fn fn);
+WSFWD_API void wsfwd_config_on_message(wsfwd_config *cfg, wsfwd_on_message_fn fn);
+WSFWD_API void wsfwd_config_on_control(wsfwd_config *cfg, wsfwd_on_control_fn fn);
+WSFWD_API void wsfwd_config_on_close(wsfwd_config *cfg, wsfwd_on_close_fn fn);
+WSFWD_API void wsfwd_config_on_output(wsfwd_config *cfg, wsfwd_on_output_fn fn);
+WSFWD_API void wsfwd_config_on_flow(wsfwd_config *cfg, wsfwd_on_flow_fn fn);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Connection                                                                                 */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef enum wsfwd_state {
+    WSFWD_STATE_HANDSHAKE = 0, /* waiting for the opening handshake */
+    WSFWD_STATE_OPEN = 1,      /* messages flow both ways */
+    WSFWD_STATE_CLOSING = 2,   /* we sent a close frame and wait for the peer's */
+    WSFWD_STATE_CLOSED = 3     /* nothing more will be sent or delivered; once the output
+                                  is written (wsfwd_conn_is_done), close the TCP connection */
+} wsfwd_state;
+
+/*
+ * A connection in the given role, starting in the handshake. A client then calls
+ * wsfwd_conn_client_start(). Errors: WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM, WSFWD_ERR_RANDOM
+ * (the connection id is drawn from the randomness source).
+ */
+WSFWD_API int wsfwd_conn_new(wsfwd_config *cfg, wsfwd_role role, void *user_data, wsfwd_conn **out);
+
+/* Free the connection and its queued output. Safe inside any callback. NULL is fine. */
+WSFWD_API void wsfwd_conn_free(wsfwd_conn *conn);
+
+/* Skip the handshake: for bytes that start right after an upgrade done elsewhere. */
+WSFWD_API int wsfwd_conn_set_open(wsfwd_conn *conn);
+
+/*
+ * Client role: queue the opening handshake for host and path (origin and subprotocols, a
+ * comma-separated list, may be NULL). Errors: WSFWD_ERR_STATE, WSFWD_ERR_INVALID,
+ * WSFWD_ERR_RANDOM, WSFWD_ERR_NOMEM.
+ */
+WSFWD_API int wsfwd_conn_client_start(wsfwd_conn *conn, const char *host, const char *path,
+                                      const char *origin, const char *subprotocols);
+
+/* Server role, inside on_request: accept, optionally choosing an offered subprotocol. */
+WSFWD_API int wsfwd_conn_accept(wsfwd_conn *conn, const char *subprotocol);
+/* Server role, inside on_request: refuse with an HTTP status (e.g. 403, 404, 503). */
+WSFWD_API int wsfwd_conn_refuse(wsfwd_conn *conn, int status);
+/*
+ * Server role, inside on_request: answer with a whole HTTP response of your own (a page,
+ * a health check). content_type may be NULL for no body type; the body is copied.
+ */
+WSFWD_API int wsfwd_conn_respond(wsfwd_conn *conn, int status, const char *content_type,
+                                 const void *body, size_t body_len);
+
+/*
+ * Feed bytes read from the peer, in pieces of any size: every split gives the same events.
+ * The library may modify them (it unmasks in place). Returns WSFWD_OK, or the error that
+ * failed the connection (the close frame or HTTP error response is then queued and the state
+ * is CLOSED; on_close has been called if the connection had opened). Bytes after the
+ * connection is closed are ignored. Feeding a connection from inside its own callbacks gives
+ * WSFWD_ERR_STATE.
+ */
+WSFWD_API int wsfwd_conn_feed(wsfwd_conn *conn, uint8_t *data, size_t len);
+
+/*
+ * Send a whole message (TEXT, BINARY) or a control frame (PING, PONG: at most 125 bytes).
+ * The payload is copied. Text is not checked: sending valid UTF-8 is the caller's duty.
+ * Errors: WSFWD_ERR_STATE (still in the handshake), WSFWD_ERR_CLOSED (closing or closed),
+ * WSFWD_ERR_WOULD_BLOCK (the queue is at its limit: nothing was queued; send again after
+ * writing, e.g. on WSFWD_FLOW_DRAINED), WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM, WSFWD_ERR_RANDOM.
+ */
+WSFWD_API int wsfwd_conn_send(wsfwd_conn *conn, wsfwd_opcode opcode, const void *data, size_t len);
+
+/*
+ * Start the closing handshake: queue a close frame with code (a valid code, or 0 for a close
+ * frame without one) and a reason of at most 123 bytes. State becomes CLOSING; nothing is sent
+ * after it. Errors: WSFWD_ERR_STATE (still in the handshake), WSFWD_ERR_CLOSED (already
+ * closing or closed), WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM.
+ */
+WSFWD_API int wsfwd_conn_close(wsfwd_conn *conn, uint16_t code, const char *reason,
+                               size_t reason_len);
+
+/*
+ * The bytes waiting to be written, as up to max segments (in order). Returns how many were
+ * filled. The segments stay valid until the next call on this connection.
+ */
+WSFWD_API size_t wsfwd_conn_output(wsfwd_conn *conn, wsfwd_iovec *iov, size_t max);
+
+/* Tell the connection that n bytes of its output were written (n <= wsfwd_conn_pending). */
+WSFWD_API void wsfwd_conn_consume(wsfwd_conn *conn, size_t n);
+
+/* Bytes queued for writing: the connection's backlog. */
+WSFWD_API size_t wsfwd_conn_pending(const wsfwd_conn *conn);
+
+/* The queue limit that applies to it (wsfwd_config_set_max_queue). */
+WSFWD_API size_t wsfwd_conn_max_queue(const wsfwd_conn *conn);
+
+/* Whether its backlog is above the high mark and has not drained to the low mark since. */
+WSFWD_API bool wsfwd_conn_is_congested(const wsfwd_conn *conn);
+
+/* Whether it is paced: do not read from it until WSFWD_FLOW_RESUME. */
+WSFWD_API bool wsfwd_conn_is_paced(const wsfwd_conn *conn);
+
+/*
+ * The connection's clock, in milliseconds from any fixed origin (a monotonic clock). The
+ * first call after it became congested starts its slow timer; a later call at or past
+ * the slow timeout applies the slow-reader policy: under WSFWD_SLOW_CLOSE it fails with
+ * 1008 (WSFWD_ERR_SLOW_TIMEOUT to on_close); under WSFWD_SLOW_DROP its pool stops pacing
+ * senders for it and broadcasts that would put it past the high mark skip it, until it
+ * drains to the low mark. *next (may be NULL)
+ * gets the time of the next deadline, UINT64_MAX for none. Returns WSFWD_OK, or
+ * WSFWD_ERR_SLOW_TIMEOUT when this call applied the policy. Call it from on_flow
+ * WSFWD_FLOW_CONGESTED and again at *next.
+ */
+WSFWD_API int wsfwd_conn_tick(wsfwd_conn *conn, uint64_t now_ms, uint64_t *next);
+
+WSFWD_API wsfwd_state wsfwd_conn_state(const wsfwd_conn *conn);
+WSFWD_API wsfwd_role wsfwd_conn_role(const wsfwd_conn *conn);
+
+/* True once the connection is CLOSED and all its output written: close the socket now. */
+WSFWD_API bool wsfwd_conn_is_done(const wsfwd_conn *conn);
+
+/* The subprotocol agreed in the handshake (NUL-terminated, "" for none). */
+WSFWD_API const char *wsfwd_conn_subprotocol(const wsfwd_conn *conn);
+
+WSFWD_API void *wsfwd_conn_user_data(const wsfwd_conn *conn);
+WSFWD_API void wsfwd_conn_set_user_data(wsfwd_conn *conn, void *user_data);
+
+#define WSFWD_ID_LEN 36 /* a UUID: 8-4-4-4-12 lowercase hex digits */
+
+/*
+ * The connection's id: a version 4 UUID (RFC 9562) drawn from the randomness source when the
+ * connection was made. Writes WSFWD_ID_LEN characters and a NUL.
+ */
+WSFWD_API void wsfwd_conn_id(const wsfwd_conn *conn, char out[WSFWD_ID_LEN + 1]);
+
+typedef enum wsfwd_mode {
+    WSFWD_MODE_CALLBACK = 0, /* messages only go to on_message (the default) */
+    WSFWD_MODE_ECHO = 1,     /* every message is also sent back to its sender */
+    WSFWD_MODE_FORWARD = 2   /* every message is also broadcast to the connection's pool,
+                                except to the sender */
+} wsfwd_mode;
+
+/* What the library does with each message before on_message sees it. */
+WSFWD_API int wsfwd_conn_set_mode(wsfwd_conn *conn, wsfwd_mode mode);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WSFWD_CONN_H */
