@@ -45,7 +45,11 @@ typedef void (*wsfwd_on_join_fn)(wsfwd_pool *pool, wsfwd_conn *conn, void *ud);
 typedef void (*wsfwd_on_leave_fn)(wsfwd_pool *pool, wsfwd_conn *conn, wsfwd_leave_reason reason,
                                   void *ud);
 
-/* Counters; fields are only ever appended. */
+/*
+ * Counters. Fields are only ever appended (see "ABI rules" in wsfwd/base.h), so the functions
+ * that fill this struct take its size: pass sizeof *out, and a library newer than your headers
+ * fills only the fields you know of.
+ */
 typedef struct wsfwd_stats {
     uint64_t pools;        /* hub: pools now (1 for a pool's own stats) */
     uint64_t members;      /* connections in the pool(s) now */
@@ -100,8 +104,13 @@ WSFWD_API wsfwd_pool *wsfwd_hub_find(const wsfwd_hub *hub, const char *name, siz
  */
 WSFWD_API int wsfwd_hub_foreach(wsfwd_hub *hub, int (*fn)(wsfwd_pool *pool, void *ud), void *ud);
 
-/* Counters summed over every pool, past and present. */
-WSFWD_API void wsfwd_hub_stats(const wsfwd_hub *hub, wsfwd_stats *out);
+/*
+ * Counters summed over every pool, past and present, into *out, whose size out_size is
+ * sizeof *out: the library writes min(out_size, its own sizeof(wsfwd_stats)) bytes and no more.
+ * Errors: WSFWD_ERR_INVALID (hub or out NULL, or out_size below the 64 bytes of the first
+ * wsfwd_stats; nothing is written).
+ */
+WSFWD_API int wsfwd_hub_stats(const wsfwd_hub *hub, wsfwd_stats *out, size_t out_size);
 
 /* Stop keeping the pool: it is freed now if empty, else when its last member leaves. */
 WSFWD_API void wsfwd_pool_release(wsfwd_pool *pool);
@@ -118,7 +127,8 @@ WSFWD_API wsfwd_pool *wsfwd_conn_pool(const wsfwd_conn *conn);
 WSFWD_API wsfwd_hub *wsfwd_pool_hub(const wsfwd_pool *pool);
 WSFWD_API wsfwd_str wsfwd_pool_name(const wsfwd_pool *pool); /* valid while the pool lives */
 WSFWD_API size_t wsfwd_pool_size(const wsfwd_pool *pool);    /* members now */
-WSFWD_API void wsfwd_pool_stats(const wsfwd_pool *pool, wsfwd_stats *out);
+/* The pool's own counters, filled like wsfwd_hub_stats (pools is 1). Errors: as there. */
+WSFWD_API int wsfwd_pool_stats(const wsfwd_pool *pool, wsfwd_stats *out, size_t out_size);
 
 /*
  * Call fn for every member until it returns non-zero (that value is returned). fn may leave,

@@ -35,17 +35,9 @@ extern "C" {
  * the claims are parsed only once it holds); the claims' JSON and types; exp; nbf.
  */
 
-#define WSFWD_SHA256_LEN 32
 #define WSFWD_TOKEN_MAX_LEN 4096 /* longer tokens are refused before any decoding */
 #define WSFWD_TOKEN_MAX_ROOMS 32 /* "room" and "rooms" together */
 #define WSFWD_TOKEN_STORAGE 3072 /* the decoded claims of a token of WSFWD_TOKEN_MAX_LEN */
-
-/* SHA-256 (FIPS 180-4) of len bytes. data may be NULL when len is 0. */
-WSFWD_API void wsfwd_sha256(const void *data, size_t len, uint8_t digest[WSFWD_SHA256_LEN]);
-
-/* HMAC-SHA256 (RFC 2104) of len bytes under a key of any length. */
-WSFWD_API void wsfwd_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
-                                 uint8_t mac[WSFWD_SHA256_LEN]);
 
 /*
  * A verified token's claims. The struct is caller-owned (about 3.6 KiB: keep it on the stack
