@@ -18,6 +18,7 @@ extern "C" {
 #define WSFWD_FRAME_HEADER_MAX 14 /* 2 + 8 length bytes + 4 mask bytes */
 #define WSFWD_CONTROL_PAYLOAD_MAX 125
 
+/* A decoded header. Frozen (see the ABI rules in wsfwd/base.h): it never grows. */
 typedef struct wsfwd_frame_header {
     bool fin;
     bool masked;

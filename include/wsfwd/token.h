@@ -43,7 +43,8 @@ extern "C" {
  * A verified token's claims. The struct is caller-owned (about 3.6 KiB: keep it on the stack
  * or in your connection) and self-contained: every view in it points into its own storage, and
  * each is also NUL-terminated. So do not copy the struct by value (the copy's views would point
- * into the original); copy the strings you keep.
+ * into the original); copy the strings you keep. Frozen (see the ABI rules in wsfwd/base.h):
+ * its size and layout never change under one SONAME; new claims would come with a new struct.
  */
 typedef struct wsfwd_token {
     int64_t exp; /* seconds since the epoch */
