@@ -136,7 +136,7 @@ WSFWD_API const char *wsfwd_strerror(int err);
 WSFWD_API uint16_t wsfwd_error_close_code(int err);
 
 /* The HTTP status a handshake or token error yields (400, 403, 405, 426, 431), or 0 for
-   others. */
+   others. A status, not an error code: it has no errors. */
 WSFWD_API int wsfwd_error_http_status(int err);
 
 /* ------------------------------------------------------------------------------------------ */

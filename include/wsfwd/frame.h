@@ -35,6 +35,7 @@ typedef struct wsfwd_frame_header {
  * WSFWD_ERR_RSV, _OPCODE, _LENGTH, _CONTROL_TOO_LONG, _CONTROL_FRAGMENTED, or _MASK when the
  * masking bit is wrong for a frame sent to `receiver` (a server receives masked frames only,
  * a client unmasked ones only). Continuation rules need state: the connection checks them.
+ * buf and h must not be NULL (buf may be when len is 0).
  */
 WSFWD_API int wsfwd_frame_parse_header(const uint8_t *buf, size_t len, wsfwd_role receiver,
                                        wsfwd_frame_header *h);

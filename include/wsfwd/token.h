@@ -75,7 +75,8 @@ WSFWD_API int wsfwd_token_verify(const char *token, size_t len, const wsfwd_str 
 
 /*
  * Whether a verified token opens the room with this name (decoded UTF-8, compared byte for
- * byte; "" for the room of the bare /ws). Returns WSFWD_OK or WSFWD_ERR_TOKEN_ROOM.
+ * byte; "" for the room of the bare /ws). Returns WSFWD_OK or WSFWD_ERR_TOKEN_ROOM, or
+ * WSFWD_ERR_INVALID (tok NULL, or room NULL with len > 0).
  * A token with neither "room" nor "rooms" opens no room, though it is valid (e.g. for /echo).
  */
 WSFWD_API int wsfwd_token_check_room(const wsfwd_token *tok, const char *room, size_t len);
