@@ -5,8 +5,6 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "wsfwd.h"
-
 /* ---- Message rate: a token bucket in thousandths of a message ------------------------------ */
 
 void rate_bucket_fill(rate_bucket *b, const rate_rule *r, uint32_t now_ms)
@@ -74,14 +72,65 @@ void addr_table_free(addr_table *t)
     t->cap = t->used = 0;
 }
 
-/* A keyed hash (HMAC-SHA256 cut to a word): a connection's cost, not a message's. */
+/* ---- SipHash-2-4 (Aumasson and Bernstein, 2012), the table's keyed hash ------------------- */
+
+static uint64_t rotl64(uint64_t x, unsigned b)
+{
+    return (x << b) | (x >> (64 - b));
+}
+
+static void sip_rounds(uint64_t v[4], int n)
+{
+    while (n-- > 0) {
+        v[0] += v[1];
+        v[1] = rotl64(v[1], 13) ^ v[0];
+        v[0] = rotl64(v[0], 32);
+        v[2] += v[3];
+        v[3] = rotl64(v[3], 16) ^ v[2];
+        v[0] += v[3];
+        v[3] = rotl64(v[3], 21) ^ v[0];
+        v[2] += v[1];
+        v[1] = rotl64(v[1], 17) ^ v[2];
+        v[2] = rotl64(v[2], 32);
+    }
+}
+
+/* The little-endian word of n (at most 8) bytes at p. */
+static uint64_t le_word(const uint8_t *p, size_t n)
+{
+    uint64_t w = 0;
+    while (n-- > 0) {
+        w = w << 8 | p[n];
+    }
+    return w;
+}
+
+uint64_t siphash24(const uint8_t key[16], const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    uint64_t k0 = le_word(key, 8), k1 = le_word(key + 8, 8);
+    uint64_t v[4] = {k0 ^ UINT64_C(0x736f6d6570736575), k1 ^ UINT64_C(0x646f72616e646f6d),
+                     k0 ^ UINT64_C(0x6c7967656e657261), k1 ^ UINT64_C(0x7465646279746573)};
+    size_t i = 0;
+    for (; len - i >= 8; i += 8) {
+        uint64_t m = le_word(p + i, 8);
+        v[3] ^= m;
+        sip_rounds(v, 2);
+        v[0] ^= m;
+    }
+    uint64_t last = (uint64_t)len << 56 | (len > i ? le_word(p + i, len - i) : 0);
+    v[3] ^= last;
+    sip_rounds(v, 2);
+    v[0] ^= last;
+    v[2] ^= 0xff;
+    sip_rounds(v, 4);
+    return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+/* A connection's cost, not a message's; keyed, so clients cannot aim at one slot. */
 static size_t home(const addr_table *t, const uint8_t addr[16])
 {
-    uint8_t mac[WSFWD_SHA256_LEN];
-    wsfwd_hmac_sha256(t->key, sizeof t->key, addr, 16, mac);
-    size_t h;
-    memcpy(&h, mac, sizeof h);
-    return h & (t->cap - 1);
+    return (size_t)siphash24(t->key, addr, 16) & (t->cap - 1);
 }
 
 /* The slot holding addr, or the empty slot where it would go. */

@@ -46,8 +46,12 @@ typedef struct addr_table {
     addr_slot *slots; /* cap slots, cap a power of two (0 before the first add) */
     size_t cap;
     size_t used;
-    uint8_t key[32];
+    uint8_t key[16]; /* the SipHash key */
 } addr_table;
+
+/* SipHash-2-4 of data under a 16-byte key: the table's keyed hash (the server's own; the
+   library keeps its hashes to itself). */
+uint64_t siphash24(const uint8_t key[16], const void *data, size_t len);
 
 /* The 16-byte form of an address: in[0..4) for IPv4, in[0..16) for IPv6. */
 void addr_normalise(uint8_t out[16], const uint8_t *in, bool ipv6);

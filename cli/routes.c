@@ -175,8 +175,8 @@ static void refuse(server *s, wsfwd_conn *conn, int status, const char *why)
 static void respond_stats(server *s, wsfwd_conn *conn)
 {
     wsfwd_stats rooms, global;
-    wsfwd_hub_stats(s->rooms, &rooms);
-    wsfwd_hub_stats(s->global, &global);
+    wsfwd_hub_stats(s->rooms, &rooms, sizeof rooms);
+    wsfwd_hub_stats(s->global, &global, sizeof global);
     const server_stats *st = &s->stats;
     char auth[512];
     size_t a = 0;

@@ -434,13 +434,28 @@ int wsfwd_hub_foreach(wsfwd_hub *hub, int (*fn)(wsfwd_pool *pool, void *ud), voi
     return r;
 }
 
-void wsfwd_hub_stats(const wsfwd_hub *hub, wsfwd_stats *out)
+/* The size of wsfwd_stats in version 0.1 (slow_drops its last field): the least a caller may
+   pass. A caller built against older headers passes its smaller size; a newer one a larger. */
+#define STATS_MIN_SIZE (offsetof(wsfwd_stats, slow_drops) + sizeof(uint64_t))
+
+/* Copy the counters into the caller's struct of out_size bytes, never past it. */
+static int copy_stats(const wsfwd_stats *st, wsfwd_stats *out, size_t out_size)
 {
-    if (hub == NULL || out == NULL) {
-        return;
+    if (out == NULL || out_size < STATS_MIN_SIZE) {
+        return WSFWD_ERR_INVALID;
     }
-    *out = hub->stats;
-    out->pools = hub->npools;
+    memcpy(out, st, out_size < sizeof *st ? out_size : sizeof *st);
+    return WSFWD_OK;
+}
+
+int wsfwd_hub_stats(const wsfwd_hub *hub, wsfwd_stats *out, size_t out_size)
+{
+    if (hub == NULL) {
+        return WSFWD_ERR_INVALID;
+    }
+    wsfwd_stats st = hub->stats;
+    st.pools = hub->npools;
+    return copy_stats(&st, out, out_size);
 }
 
 /* ---- Membership --------------------------------------------------------------------------- */
@@ -635,11 +650,12 @@ size_t wsfwd_pool_size(const wsfwd_pool *pool)
     return pool != NULL ? live_members(pool) : 0;
 }
 
-void wsfwd_pool_stats(const wsfwd_pool *pool, wsfwd_stats *out)
+int wsfwd_pool_stats(const wsfwd_pool *pool, wsfwd_stats *out, size_t out_size)
 {
-    if (pool != NULL && out != NULL) {
-        *out = pool->stats;
+    if (pool == NULL) {
+        return WSFWD_ERR_INVALID;
     }
+    return copy_stats(&pool->stats, out, out_size);
 }
 
 int wsfwd_pool_foreach(wsfwd_pool *pool, int (*fn)(wsfwd_conn *conn, void *ud), void *ud)

@@ -5,7 +5,8 @@
 #   bash tests/run-all.sh gcc fuzz   only the phases named
 #
 # Phases, each in its own build directory under build/ (git-ignored):
-#   gcc       gcc, -Werror, Release: ctest labels unit, install, symbols
+#   gcc       gcc, -Werror, Release: ctest labels unit, install, symbols, abi, example (abi:
+#             abidiff against tests/abi/libwsfwd.abi, needs abigail-tools)
 #   clang     clang, -Werror: ctest label unit (clang's warnings)
 #   sanitize  clang, ASan + UBSan, Debug: ctest label unit; any sanitizer report fails
 #   fuzz      clang, libFuzzer: ctest label fuzz, each target WSFWD_FUZZ_SECONDS (default 60)
@@ -110,9 +111,14 @@ phase_gcc() {
     need_cmd readelf binutils
     need_cmocka
     need_hiredis
+    # Without abidw the abi test skips itself; under CI it must run.
+    if [[ $CI == true ]]; then
+        need_cmd abidw abigail-tools
+        need_cmd abidiff abigail-tools
+    fi
     check_deps || return
     configure gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DWSFWD_WERROR=ON "$(redis_opt)"
-    run_ctest gcc 'unit|install|symbols|example'
+    run_ctest gcc 'unit|install|symbols|abi|example'
 }
 
 phase_clang() {

@@ -25,6 +25,24 @@ extern "C" {
 #define WSFWD_API __attribute__((visibility("default")))
 #endif
 
+/*
+ * ABI rules. The SONAME names the binary-compatible releases: libwsfwd.so.0.1 (major.minor
+ * while the major version is 0, when a minor release may break the API) and libwsfwd.so.1
+ * from 1.0 on. Under one SONAME: functions and callback types are only added, never removed
+ * or changed; enumerators are only added, never renumbered (treat an unknown one as you
+ * would an unknown error or event); the opaque types (wsfwd_config, wsfwd_conn, wsfwd_hub,
+ * wsfwd_pool, wsfwd_request, wsfwd_response) change freely, as you only hold pointers to
+ * them. wsfwd_stats alone may grow, only at its end, and each function that fills it takes
+ * the caller's sizeof (wsfwd_hub_stats(hub, &st, sizeof st)): the library writes at most that
+ * many bytes, so a caller built against older headers is never overrun, and fields the
+ * library does not know are left untouched. A size argument rather than a leading size field,
+ * because the compiler makes every caller pass it, where a field could be left unset. Every
+ * other public struct is frozen, its size and layout fixed: wsfwd_str, wsfwd_iovec,
+ * wsfwd_allocator (copied by value by wsfwd_config_new, wsfwd_request_new and
+ * wsfwd_response_new), wsfwd_frame_header and wsfwd_token (filled by the library in the
+ * caller's storage); a later need gets a new struct and a new function. tests/abi checks this.
+ */
+
 /* ------------------------------------------------------------------------------------------ */
 /* Version and errors                                                                         */
 /* ------------------------------------------------------------------------------------------ */
@@ -118,7 +136,7 @@ WSFWD_API const char *wsfwd_strerror(int err);
 WSFWD_API uint16_t wsfwd_error_close_code(int err);
 
 /* The HTTP status a handshake or token error yields (400, 403, 405, 426, 431), or 0 for
-   others. */
+   others. A status, not an error code: it has no errors. */
 WSFWD_API int wsfwd_error_http_status(int err);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -137,7 +155,8 @@ typedef struct wsfwd_iovec {
     size_t len;
 } wsfwd_iovec;
 
-/* Optional allocator. Any member left NULL makes the whole struct fall back to libc. */
+/* Optional allocator. Any member left NULL makes the whole struct fall back to libc.
+   Frozen (see the ABI rules above): it never grows. */
 typedef struct wsfwd_allocator {
     void *(*malloc)(size_t size, void *user_data);
     void *(*realloc)(void *ptr, size_t size, void *user_data);

@@ -19,16 +19,19 @@ extern "C" {
  * A new configuration with the defaults: 1 MiB messages, 8 KiB handshake header, no
  * callbacks, the OS randomness source. alloc (may be NULL) is copied and used for the config
  * and every connection made from it. The config must outlive those connections.
- * Errors: WSFWD_ERR_NOMEM.
+ * Errors: WSFWD_ERR_INVALID (out is NULL), WSFWD_ERR_NOMEM.
  */
 WSFWD_API int wsfwd_config_new(const wsfwd_allocator *alloc, wsfwd_config **out);
 WSFWD_API void wsfwd_config_free(wsfwd_config *cfg); /* NULL is fine */
 
-/* The largest message accepted, reassembled (default 1 MiB); past it the peer gets 1009. */
+/* The largest message accepted, reassembled (default 1 MiB); past it the peer gets 1009.
+   Errors: WSFWD_ERR_INVALID (cfg NULL, or 0 bytes). */
 WSFWD_API int wsfwd_config_set_max_message(wsfwd_config *cfg, size_t bytes);
-/* The largest handshake header block (default 8192); past it 431 (server) or an error. */
+/* The largest handshake header block (default 8192); past it 431 (server) or an error.
+   Errors: WSFWD_ERR_INVALID (cfg NULL, or below 256 bytes). */
 WSFWD_API int wsfwd_config_set_max_header(wsfwd_config *cfg, size_t bytes);
-/* Replace the randomness source (client masks and keys, connection ids). */
+/* Replace the randomness source (client masks and keys, connection ids).
+   Errors: WSFWD_ERR_INVALID (cfg or fn NULL). */
 WSFWD_API int wsfwd_config_set_random(wsfwd_config *cfg, wsfwd_random_fn fn, void *user_data);
 /* Opaque pointer handed to every callback as its last argument. */
 WSFWD_API void wsfwd_config_set_user_data(wsfwd_config *cfg, void *user_data);
@@ -39,6 +42,7 @@ WSFWD_API void wsfwd_config_set_user_data(wsfwd_config *cfg, void *user_data);
  * Past it the slow-reader policy applies at once to broadcasts, echoes and pongs, and
  * wsfwd_conn_send returns WSFWD_ERR_WOULD_BLOCK. Unless wsfwd_config_set_queue_marks set
  * them, the high and low marks follow it: half and an eighth of it.
+ * Errors: WSFWD_ERR_INVALID (cfg NULL, 0 bytes, or below the high mark set explicitly).
  */
 WSFWD_API int wsfwd_config_set_max_queue(wsfwd_config *cfg, size_t bytes);
 
@@ -56,7 +60,7 @@ WSFWD_API int wsfwd_config_set_max_queue(wsfwd_config *cfg, size_t bytes);
 WSFWD_API int wsfwd_config_set_queue_marks(wsfwd_config *cfg, size_t high, size_t low);
 
 /* How long a connection may stay congested before the slow-reader policy (default 5000 ms;
-   0: never, only the queue limit applies). */
+   0: never, only the queue limit applies). Errors: WSFWD_ERR_INVALID (cfg NULL). */
 WSFWD_API int wsfwd_config_set_slow_timeout(wsfwd_config *cfg, uint32_t ms);
 
 typedef enum wsfwd_slow_policy {
@@ -66,6 +70,7 @@ typedef enum wsfwd_slow_policy {
                              would pass the high mark, until it drains to the low mark */
 } wsfwd_slow_policy;
 
+/* Errors: WSFWD_ERR_INVALID (cfg NULL, or not a wsfwd_slow_policy). */
 WSFWD_API int wsfwd_config_set_slow_policy(wsfwd_config *cfg, wsfwd_slow_policy policy);
 
 /*
@@ -143,32 +148,45 @@ typedef enum wsfwd_state {
 
 /*
  * A connection in the given role, starting in the handshake. A client then calls
- * wsfwd_conn_client_start(). Errors: WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM, WSFWD_ERR_RANDOM
- * (the connection id is drawn from the randomness source).
+ * wsfwd_conn_client_start(). Errors: WSFWD_ERR_INVALID (cfg or out NULL, or not a role),
+ * WSFWD_ERR_NOMEM, WSFWD_ERR_RANDOM (the connection id is drawn from the randomness source).
  */
 WSFWD_API int wsfwd_conn_new(wsfwd_config *cfg, wsfwd_role role, void *user_data, wsfwd_conn **out);
 
 /* Free the connection and its queued output. Safe inside any callback. NULL is fine. */
 WSFWD_API void wsfwd_conn_free(wsfwd_conn *conn);
 
-/* Skip the handshake: for bytes that start right after an upgrade done elsewhere. */
+/* Skip the handshake: for bytes that start right after an upgrade done elsewhere.
+   Errors: WSFWD_ERR_INVALID (NULL), WSFWD_ERR_STATE (past the handshake, or a client that
+   started one). */
 WSFWD_API int wsfwd_conn_set_open(wsfwd_conn *conn);
 
 /*
  * Client role: queue the opening handshake for host and path (origin and subprotocols, a
- * comma-separated list, may be NULL). Errors: WSFWD_ERR_STATE, WSFWD_ERR_INVALID,
+ * comma-separated list, may be NULL). Errors: WSFWD_ERR_STATE (a server, or started already),
+ * WSFWD_ERR_INVALID (conn, host or path NULL, or a value wsfwd_client_request_write refuses),
  * WSFWD_ERR_RANDOM, WSFWD_ERR_NOMEM.
  */
 WSFWD_API int wsfwd_conn_client_start(wsfwd_conn *conn, const char *host, const char *path,
                                       const char *origin, const char *subprotocols);
 
-/* Server role, inside on_request: accept, optionally choosing an offered subprotocol. */
+/*
+ * Server role, inside on_request: accept, optionally choosing an offered subprotocol.
+ * Errors: WSFWD_ERR_STATE (not inside on_request, or decided already), the request's own
+ * error when it is not a valid upgrade (WSFWD_ERR_HTTP_*, WSFWD_ERR_HS_*: see
+ * wsfwd_request_check), WSFWD_ERR_INVALID (a subprotocol the client did not offer),
+ * WSFWD_ERR_NOMEM.
+ */
 WSFWD_API int wsfwd_conn_accept(wsfwd_conn *conn, const char *subprotocol);
-/* Server role, inside on_request: refuse with an HTTP status (e.g. 403, 404, 503). */
+/* Server role, inside on_request: refuse with an HTTP status (e.g. 403, 404, 503).
+   Errors: WSFWD_ERR_STATE (as for accept), WSFWD_ERR_INVALID (a status outside 300-599, or
+   304), WSFWD_ERR_NOMEM. */
 WSFWD_API int wsfwd_conn_refuse(wsfwd_conn *conn, int status);
 /*
  * Server role, inside on_request: answer with a whole HTTP response of your own (a page,
  * a health check). content_type may be NULL for no body type; the body is copied.
+ * Errors: WSFWD_ERR_STATE (as for accept), WSFWD_ERR_INVALID (a status outside 100-599, a
+ * content_type with a control character, body NULL with body_len > 0), WSFWD_ERR_NOMEM.
  */
 WSFWD_API int wsfwd_conn_respond(wsfwd_conn *conn, int status, const char *content_type,
                                  const void *body, size_t body_len);
@@ -178,8 +196,11 @@ WSFWD_API int wsfwd_conn_respond(wsfwd_conn *conn, int status, const char *conte
  * The library may modify them (it unmasks in place). Returns WSFWD_OK, or the error that
  * failed the connection (the close frame or HTTP error response is then queued and the state
  * is CLOSED; on_close has been called if the connection had opened). Bytes after the
- * connection is closed are ignored. Feeding a connection from inside its own callbacks gives
- * WSFWD_ERR_STATE.
+ * connection is closed are ignored. Errors: WSFWD_ERR_INVALID (conn NULL, or data NULL with
+ * len > 0), WSFWD_ERR_STATE (fed from inside its own callbacks), or what failed it: a
+ * handshake error (WSFWD_ERR_HTTP_*, WSFWD_ERR_HS_*), a frame or message error
+ * (WSFWD_ERR_RSV to WSFWD_ERR_TOO_BIG), WSFWD_ERR_QUEUE_FULL (an echo or pong past the queue
+ * limit), WSFWD_ERR_CALLBACK, WSFWD_ERR_NOMEM, WSFWD_ERR_RANDOM (a client's masks).
  */
 WSFWD_API int wsfwd_conn_feed(wsfwd_conn *conn, uint8_t *data, size_t len);
 
@@ -196,7 +217,9 @@ WSFWD_API int wsfwd_conn_send(wsfwd_conn *conn, wsfwd_opcode opcode, const void 
  * Start the closing handshake: queue a close frame with code (a valid code, or 0 for a close
  * frame without one) and a reason of at most 123 bytes. State becomes CLOSING; nothing is sent
  * after it. Errors: WSFWD_ERR_STATE (still in the handshake), WSFWD_ERR_CLOSED (already
- * closing or closed), WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM.
+ * closing or closed), WSFWD_ERR_INVALID (conn NULL, a code that may not be sent, a reason
+ * with code 0, over 123 bytes, not UTF-8 or NULL with a length), WSFWD_ERR_NOMEM,
+ * WSFWD_ERR_RANDOM (client role: the mask).
  */
 WSFWD_API int wsfwd_conn_close(wsfwd_conn *conn, uint16_t code, const char *reason,
                                size_t reason_len);
@@ -230,8 +253,8 @@ WSFWD_API bool wsfwd_conn_is_paced(const wsfwd_conn *conn);
  * senders for it and broadcasts that would put it past the high mark skip it, until it
  * drains to the low mark. *next (may be NULL)
  * gets the time of the next deadline, UINT64_MAX for none. Returns WSFWD_OK, or
- * WSFWD_ERR_SLOW_TIMEOUT when this call applied the policy. Call it from on_flow
- * WSFWD_FLOW_CONGESTED and again at *next.
+ * WSFWD_ERR_SLOW_TIMEOUT when this call applied the policy, or WSFWD_ERR_INVALID (conn
+ * NULL). Call it from on_flow WSFWD_FLOW_CONGESTED and again at *next.
  */
 WSFWD_API int wsfwd_conn_tick(wsfwd_conn *conn, uint64_t now_ms, uint64_t *next);
 
@@ -262,7 +285,8 @@ typedef enum wsfwd_mode {
                                 except to the sender */
 } wsfwd_mode;
 
-/* What the library does with each message before on_message sees it. */
+/* What the library does with each message before on_message sees it.
+   Errors: WSFWD_ERR_INVALID (conn NULL, or not a wsfwd_mode). */
 WSFWD_API int wsfwd_conn_set_mode(wsfwd_conn *conn, wsfwd_mode mode);
 
 #ifdef __cplusplus

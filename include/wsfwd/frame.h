@@ -18,6 +18,7 @@ extern "C" {
 #define WSFWD_FRAME_HEADER_MAX 14 /* 2 + 8 length bytes + 4 mask bytes */
 #define WSFWD_CONTROL_PAYLOAD_MAX 125
 
+/* A decoded header. Frozen (see the ABI rules in wsfwd/base.h): it never grows. */
 typedef struct wsfwd_frame_header {
     bool fin;
     bool masked;
@@ -34,6 +35,7 @@ typedef struct wsfwd_frame_header {
  * WSFWD_ERR_RSV, _OPCODE, _LENGTH, _CONTROL_TOO_LONG, _CONTROL_FRAGMENTED, or _MASK when the
  * masking bit is wrong for a frame sent to `receiver` (a server receives masked frames only,
  * a client unmasked ones only). Continuation rules need state: the connection checks them.
+ * buf and h must not be NULL (buf may be when len is 0).
  */
 WSFWD_API int wsfwd_frame_parse_header(const uint8_t *buf, size_t len, wsfwd_role receiver,
                                        wsfwd_frame_header *h);

@@ -33,7 +33,7 @@ typedef struct wsfwd_request wsfwd_request;
  * A parser for one request. max_size bounds the header block (0 means the default, 8192);
  * alloc may be NULL. The request owns its copy of the header bytes; every wsfwd_str it
  * returns points into it and stays valid until wsfwd_request_free().
- * Errors: WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM.
+ * Errors: WSFWD_ERR_INVALID (out NULL), WSFWD_ERR_NOMEM.
  */
 WSFWD_API int wsfwd_request_new(const wsfwd_allocator *alloc, size_t max_size, wsfwd_request **out);
 WSFWD_API void wsfwd_request_free(wsfwd_request *req); /* NULL is fine */
@@ -44,7 +44,8 @@ WSFWD_API void wsfwd_request_free(wsfwd_request *req); /* NULL is fine */
  * Returns WSFWD_INCOMPLETE (all taken, more needed), WSFWD_OK (a complete, well-formed
  * HTTP/1.x request: check wsfwd_request_status() for whether it is a valid upgrade), or
  * WSFWD_ERR_HTTP_MALFORMED / WSFWD_ERR_HTTP_TOO_LARGE (answer with the status that
- * wsfwd_request_status() gives), WSFWD_ERR_NOMEM or WSFWD_ERR_INVALID. After OK or an error,
+ * wsfwd_request_status() gives), WSFWD_ERR_NOMEM or WSFWD_ERR_INVALID (req or consumed NULL,
+ * or data NULL with len > 0). After OK or an error,
  * further feeds return the same result and take nothing. A bare LF ends a line as well as
  * CRLF (RFC 9112 section 2.2).
  */
@@ -54,12 +55,13 @@ WSFWD_API int wsfwd_request_feed(wsfwd_request *req, const uint8_t *data, size_t
 /*
  * The result of checking the request against RFC 6455 section 4.2.1: WSFWD_OK for a valid
  * upgrade, WSFWD_INCOMPLETE before the request is complete, else the first rule it breaks
- * (WSFWD_ERR_HTTP_*, WSFWD_ERR_HS_HOST, _UPGRADE, _CONNECTION, _KEY, _VERSION).
+ * (WSFWD_ERR_HTTP_*, WSFWD_ERR_HS_HOST, _UPGRADE, _CONNECTION, _KEY, _VERSION), the error
+ * wsfwd_request_feed returned (WSFWD_ERR_NOMEM too), or WSFWD_ERR_INVALID (req NULL).
  */
 WSFWD_API int wsfwd_request_check(const wsfwd_request *req);
 
 /* The HTTP status to answer with: 101 for a valid upgrade, else 400, 405, 426 or 431; 0 while
-   incomplete, 500 after an allocation failure. */
+   incomplete or for NULL, 500 after an allocation failure. A status: it has no errors. */
 WSFWD_API int wsfwd_request_status(const wsfwd_request *req);
 
 /* True if the request asked for a WebSocket upgrade at all (an Upgrade header is present). */
@@ -88,7 +90,9 @@ WSFWD_API wsfwd_str wsfwd_request_subprotocol(const wsfwd_request *req, size_t i
  * valid upgrade. Any other status from 200 to 599 but 204 and 304 (which may carry no body)
  * writes a short plain-text response with "Connection: close"; 426 adds
  * "Sec-WebSocket-Version: 13" and 405 adds "Allow: GET".
- * Errors: WSFWD_ERR_INVALID, WSFWD_ERR_NOBUFS (*len gets the size needed), a request error.
+ * Errors: WSFWD_ERR_INVALID (req or len NULL, buf NULL with cap > 0, a status out of range,
+ * an incomplete request, a subprotocol not offered), WSFWD_ERR_NOBUFS (*len gets the size
+ * needed), for 101 the request's own error (see wsfwd_request_check).
  */
 WSFWD_API int wsfwd_request_write_response(const wsfwd_request *req, int status,
                                            const char *subprotocol, char *buf, size_t cap,
@@ -100,7 +104,10 @@ WSFWD_API int wsfwd_request_write_response(const wsfwd_request *req, int status,
  * Write a client opening handshake into buf. host and path are required (path starts with
  * '/' and may carry a query); origin and subprotocols (a comma-separated list) may be NULL.
  * key is the WSFWD_KEY_LEN-character key from wsfwd_handshake_key().
- * Errors: WSFWD_ERR_INVALID (a value with CR, LF or NUL, or a missing one), WSFWD_ERR_NOBUFS.
+ * Errors: WSFWD_ERR_INVALID (a value with CR, LF or NUL, or a missing one; a path not
+ * starting with '/' or with a space or non-ASCII byte; a key that is not WSFWD_KEY_LEN
+ * characters of base64; len NULL, or buf NULL with cap > 0), WSFWD_ERR_NOBUFS (*len gets the
+ * size needed).
  */
 WSFWD_API int wsfwd_client_request_write(const char *host, const char *path, const char *origin,
                                          const char *subprotocols, const char *key, char *buf,
@@ -108,12 +115,14 @@ WSFWD_API int wsfwd_client_request_write(const char *host, const char *path, con
 
 typedef struct wsfwd_response wsfwd_response;
 
-/* Like wsfwd_request_new, for the server's response to a client handshake. */
+/* Like wsfwd_request_new, for the server's response to a client handshake.
+   Errors: WSFWD_ERR_INVALID (out NULL), WSFWD_ERR_NOMEM. */
 WSFWD_API int wsfwd_response_new(const wsfwd_allocator *alloc, size_t max_size,
                                  wsfwd_response **out);
 WSFWD_API void wsfwd_response_free(wsfwd_response *resp);
 
-/* Like wsfwd_request_feed; errors are WSFWD_ERR_HTTP_RESPONSE and WSFWD_ERR_HTTP_TOO_LARGE. */
+/* Like wsfwd_request_feed (WSFWD_INCOMPLETE, WSFWD_OK). Errors: WSFWD_ERR_HTTP_RESPONSE,
+   WSFWD_ERR_HTTP_TOO_LARGE, WSFWD_ERR_NOMEM, WSFWD_ERR_INVALID (as for the request). */
 WSFWD_API int wsfwd_response_feed(wsfwd_response *resp, const uint8_t *data, size_t len,
                                   size_t *consumed);
 
@@ -122,12 +131,14 @@ WSFWD_API int wsfwd_response_feed(wsfwd_response *resp, const uint8_t *data, siz
  * comma-separated list, or NULL): status 101, Upgrade, Connection, Sec-WebSocket-Accept,
  * at most one subprotocol and only an offered one, no extension. Returns WSFWD_OK or the
  * first failure (WSFWD_ERR_HS_STATUS, _RESP_UPGRADE, _RESP_CONNECTION, _ACCEPT,
- * _SUBPROTOCOL, _EXTENSION), or WSFWD_INCOMPLETE before the response is complete.
+ * _SUBPROTOCOL, _EXTENSION), WSFWD_INCOMPLETE before the response is complete, the error
+ * wsfwd_response_feed returned, or WSFWD_ERR_INVALID (resp or key NULL).
  */
 WSFWD_API int wsfwd_response_check(const wsfwd_response *resp, const char *key,
                                    const char *subprotocols);
 
-WSFWD_API int wsfwd_response_status(const wsfwd_response *resp); /* 0 until parsed */
+/* The response's status code, 0 until parsed (or for NULL). A status: it has no errors. */
+WSFWD_API int wsfwd_response_status(const wsfwd_response *resp);
 WSFWD_API wsfwd_str wsfwd_response_header(const wsfwd_response *resp, const char *name);
 WSFWD_API wsfwd_str wsfwd_response_subprotocol(const wsfwd_response *resp);
 

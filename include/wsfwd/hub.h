@@ -45,7 +45,11 @@ typedef void (*wsfwd_on_join_fn)(wsfwd_pool *pool, wsfwd_conn *conn, void *ud);
 typedef void (*wsfwd_on_leave_fn)(wsfwd_pool *pool, wsfwd_conn *conn, wsfwd_leave_reason reason,
                                   void *ud);
 
-/* Counters; fields are only ever appended. */
+/*
+ * Counters. Fields are only ever appended (see "ABI rules" in wsfwd/base.h), so the functions
+ * that fill this struct take its size: pass sizeof *out, and a library newer than your headers
+ * fills only the fields you know of.
+ */
 typedef struct wsfwd_stats {
     uint64_t pools;        /* hub: pools now (1 for a pool's own stats) */
     uint64_t members;      /* connections in the pool(s) now */
@@ -60,7 +64,7 @@ typedef struct wsfwd_stats {
 /*
  * A hub using cfg (its allocator, randomness, queue limit and slow-reader policy; cfg must
  * outlive the hub). Defaults: pool names of at most 128 bytes, no cap on pools or members.
- * Errors: WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM, WSFWD_ERR_RANDOM.
+ * Errors: WSFWD_ERR_INVALID (cfg or out NULL), WSFWD_ERR_NOMEM, WSFWD_ERR_RANDOM.
  */
 WSFWD_API int wsfwd_hub_new(wsfwd_config *cfg, wsfwd_hub **out);
 
@@ -68,6 +72,8 @@ WSFWD_API int wsfwd_hub_new(wsfwd_config *cfg, wsfwd_hub **out);
    valid, no longer paced by their pool. NULL is fine. */
 WSFWD_API void wsfwd_hub_free(wsfwd_hub *hub);
 
+/* Limits on names, pools and members per pool. Errors: WSFWD_ERR_INVALID (hub NULL, a name
+   limit of 0, a member limit above UINT32_MAX). */
 WSFWD_API int wsfwd_hub_set_max_name(wsfwd_hub *hub, size_t bytes);       /* 1 or more */
 WSFWD_API int wsfwd_hub_set_max_pools(wsfwd_hub *hub, size_t pools);      /* 0: no cap */
 WSFWD_API int wsfwd_hub_set_max_members(wsfwd_hub *hub, size_t per_pool); /* 0: no cap */
@@ -78,7 +84,7 @@ WSFWD_API void wsfwd_hub_on_leave(wsfwd_hub *hub, wsfwd_on_leave_fn fn);
 /*
  * Join conn to the pool with this name, creating the pool if needed; a pool created this way
  * is freed when its last member leaves. conn leaves its current pool first (on_leave with
- * WSFWD_LEAVE_REQUESTED). Errors: WSFWD_ERR_INVALID (a client-role or freed connection),
+ * WSFWD_LEAVE_REQUESTED). Errors: WSFWD_ERR_INVALID (NULL, a client-role or freed connection),
  * WSFWD_ERR_STATE (closing or closed, or on_leave of the move closed, freed or moved it),
  * WSFWD_ERR_POOL_NAME, WSFWD_ERR_POOL_LIMIT, WSFWD_ERR_POOL_FULL, WSFWD_ERR_NOMEM.
  */
@@ -86,7 +92,8 @@ WSFWD_API int wsfwd_hub_join(wsfwd_hub *hub, wsfwd_conn *conn, const char *name,
 
 /*
  * The pool with this name, created if needed and kept even while empty, until
- * wsfwd_pool_release(). Errors: WSFWD_ERR_POOL_NAME, WSFWD_ERR_POOL_LIMIT, WSFWD_ERR_NOMEM.
+ * wsfwd_pool_release(). Errors: WSFWD_ERR_INVALID (hub or out NULL), WSFWD_ERR_POOL_NAME,
+ * WSFWD_ERR_POOL_LIMIT, WSFWD_ERR_NOMEM.
  */
 WSFWD_API int wsfwd_hub_pool(wsfwd_hub *hub, const char *name, size_t len, wsfwd_pool **out);
 
@@ -97,11 +104,17 @@ WSFWD_API wsfwd_pool *wsfwd_hub_find(const wsfwd_hub *hub, const char *name, siz
  * Call fn for every pool until it returns non-zero (that value is returned). fn may do
  * anything a callback may: the pool it is given stays alive until fn returns; pools made
  * meanwhile are not visited, pools that empty meanwhile are not visited again.
+ * Returns 0 after the last pool. Errors: WSFWD_ERR_INVALID (hub or fn NULL).
  */
 WSFWD_API int wsfwd_hub_foreach(wsfwd_hub *hub, int (*fn)(wsfwd_pool *pool, void *ud), void *ud);
 
-/* Counters summed over every pool, past and present. */
-WSFWD_API void wsfwd_hub_stats(const wsfwd_hub *hub, wsfwd_stats *out);
+/*
+ * Counters summed over every pool, past and present, into *out, whose size out_size is
+ * sizeof *out: the library writes min(out_size, its own sizeof(wsfwd_stats)) bytes and no more.
+ * Errors: WSFWD_ERR_INVALID (hub or out NULL, or out_size below the 64 bytes of the first
+ * wsfwd_stats; nothing is written).
+ */
+WSFWD_API int wsfwd_hub_stats(const wsfwd_hub *hub, wsfwd_stats *out, size_t out_size);
 
 /* Stop keeping the pool: it is freed now if empty, else when its last member leaves. */
 WSFWD_API void wsfwd_pool_release(wsfwd_pool *pool);
@@ -118,12 +131,13 @@ WSFWD_API wsfwd_pool *wsfwd_conn_pool(const wsfwd_conn *conn);
 WSFWD_API wsfwd_hub *wsfwd_pool_hub(const wsfwd_pool *pool);
 WSFWD_API wsfwd_str wsfwd_pool_name(const wsfwd_pool *pool); /* valid while the pool lives */
 WSFWD_API size_t wsfwd_pool_size(const wsfwd_pool *pool);    /* members now */
-WSFWD_API void wsfwd_pool_stats(const wsfwd_pool *pool, wsfwd_stats *out);
+/* The pool's own counters, filled like wsfwd_hub_stats (pools is 1). Errors: as there. */
+WSFWD_API int wsfwd_pool_stats(const wsfwd_pool *pool, wsfwd_stats *out, size_t out_size);
 
 /*
  * Call fn for every member until it returns non-zero (that value is returned). fn may leave,
- * close or free any connection; members who join meanwhile are not visited. Errors:
- * WSFWD_ERR_INVALID, WSFWD_ERR_POOL_GONE.
+ * close or free any connection; members who join meanwhile are not visited. Returns 0 after
+ * the last member. Errors: WSFWD_ERR_INVALID (pool or fn NULL), WSFWD_ERR_POOL_GONE.
  */
 WSFWD_API int wsfwd_pool_foreach(wsfwd_pool *pool, int (*fn)(wsfwd_conn *conn, void *ud), void *ud);
 
@@ -132,7 +146,8 @@ WSFWD_API int wsfwd_pool_foreach(wsfwd_pool *pool, int (*fn)(wsfwd_conn *conn, v
  * encoded once and shared. *delivered (may be NULL) gets the number of members it was queued
  * for; 0 when the pool is broadcasting already (from a callback): then the message is queued
  * and sent to the members of that time when the running broadcast ends. Errors:
- * WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM, WSFWD_ERR_POOL_GONE.
+ * WSFWD_ERR_INVALID (pool NULL, data NULL with len > 0, an opcode other than TEXT or BINARY,
+ * a length past SIZE_MAX), WSFWD_ERR_NOMEM, WSFWD_ERR_POOL_GONE.
  */
 WSFWD_API int wsfwd_pool_broadcast(wsfwd_pool *pool, wsfwd_opcode opcode, const void *data,
                                    size_t len, const wsfwd_conn *except, size_t *delivered);

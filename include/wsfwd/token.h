@@ -35,23 +35,16 @@ extern "C" {
  * the claims are parsed only once it holds); the claims' JSON and types; exp; nbf.
  */
 
-#define WSFWD_SHA256_LEN 32
 #define WSFWD_TOKEN_MAX_LEN 4096 /* longer tokens are refused before any decoding */
 #define WSFWD_TOKEN_MAX_ROOMS 32 /* "room" and "rooms" together */
 #define WSFWD_TOKEN_STORAGE 3072 /* the decoded claims of a token of WSFWD_TOKEN_MAX_LEN */
-
-/* SHA-256 (FIPS 180-4) of len bytes. data may be NULL when len is 0. */
-WSFWD_API void wsfwd_sha256(const void *data, size_t len, uint8_t digest[WSFWD_SHA256_LEN]);
-
-/* HMAC-SHA256 (RFC 2104) of len bytes under a key of any length. */
-WSFWD_API void wsfwd_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
-                                 uint8_t mac[WSFWD_SHA256_LEN]);
 
 /*
  * A verified token's claims. The struct is caller-owned (about 3.6 KiB: keep it on the stack
  * or in your connection) and self-contained: every view in it points into its own storage, and
  * each is also NUL-terminated. So do not copy the struct by value (the copy's views would point
- * into the original); copy the strings you keep.
+ * into the original); copy the strings you keep. Frozen (see the ABI rules in wsfwd/base.h):
+ * its size and layout never change under one SONAME; new claims would come with a new struct.
  */
 typedef struct wsfwd_token {
     int64_t exp; /* seconds since the epoch */
@@ -82,7 +75,8 @@ WSFWD_API int wsfwd_token_verify(const char *token, size_t len, const wsfwd_str 
 
 /*
  * Whether a verified token opens the room with this name (decoded UTF-8, compared byte for
- * byte; "" for the room of the bare /ws). Returns WSFWD_OK or WSFWD_ERR_TOKEN_ROOM.
+ * byte; "" for the room of the bare /ws). Returns WSFWD_OK or WSFWD_ERR_TOKEN_ROOM, or
+ * WSFWD_ERR_INVALID (tok NULL, or room NULL with len > 0).
  * A token with neither "room" nor "rooms" opens no room, though it is valid (e.g. for /echo).
  */
 WSFWD_API int wsfwd_token_check_room(const wsfwd_token *tok, const char *room, size_t len);

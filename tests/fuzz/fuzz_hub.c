@@ -804,7 +804,7 @@ static int on_message(wsfwd_conn *c, wsfwd_opcode op, const uint8_t *data, size_
 static void check_model(void)
 {
     wsfwd_stats st;
-    wsfwd_hub_stats(H.hub, &st);
+    wsfwd_hub_stats(H.hub, &st, sizeof st);
     size_t pools = 0;
     size_t members = 0;
     for (int k = 0; k < NNAMES; k++) {
@@ -1007,7 +1007,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         wsfwd_pool_release(H.kept[k]);
     }
     wsfwd_stats st;
-    wsfwd_hub_stats(H.hub, &st);
+    wsfwd_hub_stats(H.hub, &st, sizeof st);
     CHECK(st.pools == 0 && st.members == 0);
     wsfwd_hub_free(H.hub);
     wsfwd_config_free(H.cfg);

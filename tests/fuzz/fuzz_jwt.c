@@ -17,6 +17,7 @@
 
 #include "base64.h"
 #include "json.h"
+#include "sha256.h"
 #include "utf8.h"
 #include "wsfwd.h"
 

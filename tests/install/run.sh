@@ -4,12 +4,12 @@
 #   (a) cc main.c $(pkg-config --cflags --libs wsfwd), run with LD_LIBRARY_PATH;
 #   (b) a CMake project using find_package(wsfwd) and wsfwd::wsfwd (and wsfwd::wsfwd_static);
 # then (c) one program per header of include/wsfwd/, each including that header alone.
-# Usage: run.sh BUILD_DIR LIBDIR VERSION SOURCE_DIR
+# Usage: run.sh BUILD_DIR LIBDIR VERSION SOURCE_DIR SOVERSION
+#   (SOVERSION: the SONAME's number, major.minor while the major version is 0, else major)
 # WSFWD_KEEP_INSTALL_TEST=1 keeps the temporary directory for inspection.
 set -euo pipefail
 
-build=$1 libdir=$2 version=$3 src=$4
-major=${version%%.*}
+build=$1 libdir=$2 version=$3 src=$4 soversion=$5
 cc=${CC:-cc}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/wsfwd-install-test.XXXXXX")
@@ -35,7 +35,7 @@ cmake --install "$build" --prefix "$prefix"
 step "installed files"
 for f in include/wsfwd.h include/wsfwd/base.h include/wsfwd/frame.h include/wsfwd/handshake.h \
     include/wsfwd/conn.h include/wsfwd/hub.h include/wsfwd/token.h \
-    "$libdir/libwsfwd.so" "$libdir/libwsfwd.so.$major" "$libdir/libwsfwd.so.$version" \
+    "$libdir/libwsfwd.so" "$libdir/libwsfwd.so.$soversion" "$libdir/libwsfwd.so.$version" \
     "$libdir/libwsfwd.a" "$libdir/pkgconfig/wsfwd.pc" \
     "$libdir/cmake/wsfwd/wsfwdConfig.cmake" "$libdir/cmake/wsfwd/wsfwdConfigVersion.cmake" \
     "$libdir/cmake/wsfwd/wsfwdTargets.cmake" bin/wsfwd; do
@@ -65,8 +65,8 @@ cat "$PKG_CONFIG_PATH/wsfwd.pc"
 # shellcheck disable=SC2046 # word splitting of the flags is intended
 "$cc" -std=c11 -Wall -Wextra -Werror -o consumer_pc consumer/main.c \
     $(pkg-config --cflags --libs wsfwd)
-LD_LIBRARY_PATH=$prefix/$libdir ldd ./consumer_pc | grep -F "$prefix/$libdir/libwsfwd.so.$major" \
-    || fail "consumer_pc does not load libwsfwd.so.$major from the prefix"
+LD_LIBRARY_PATH=$prefix/$libdir ldd ./consumer_pc | grep -F "$prefix/$libdir/libwsfwd.so.$soversion" \
+    || fail "consumer_pc does not load libwsfwd.so.$soversion from the prefix"
 LD_LIBRARY_PATH=$prefix/$libdir ./consumer_pc || fail "consumer_pc failed"
 unset PKG_CONFIG_PATH
 
@@ -74,8 +74,8 @@ step "(b) find_package(wsfwd)"
 cmake -S consumer -B consumer-build -DCMAKE_PREFIX_PATH="$prefix" \
     -DEXPECTED_VERSION="$version" -DCMAKE_BUILD_TYPE=Release
 cmake --build consumer-build
-ldd consumer-build/consumer | grep -F "$prefix/$libdir/libwsfwd.so.$major" \
-    || fail "consumer does not load libwsfwd.so.$major from the prefix"
+ldd consumer-build/consumer | grep -F "$prefix/$libdir/libwsfwd.so.$soversion" \
+    || fail "consumer does not load libwsfwd.so.$soversion from the prefix"
 consumer-build/consumer || fail "consumer (wsfwd::wsfwd) failed"
 if readelf -d consumer-build/consumer_static | grep -q 'NEEDED.*libwsfwd'; then
     fail "consumer_static depends on the shared library"

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "sha256.h"
 #include "wsfwd.h"
 
 static const char KEY_A[] = "secret-key-A-0123456789";

@@ -506,7 +506,7 @@ static void test_pool_lifetime(void **state)
     wsfwd_conn_leave(b->conn); /* the last member leaves: the pool is freed */
     assert_null(find(w, "room"));
     wsfwd_stats st;
-    wsfwd_hub_stats(w->hub, &st);
+    wsfwd_hub_stats(w->hub, &st, sizeof st);
     assert_int_equal(st.pools, 0);
     assert_int_equal(st.members, 0);
 
@@ -522,11 +522,11 @@ static void test_pool_lifetime(void **state)
     assert_ptr_equal(wsfwd_conn_pool(a->conn), k);
     wsfwd_conn_leave(a->conn);
     assert_ptr_equal(find(w, "kept"), k);
-    wsfwd_hub_stats(w->hub, &st);
+    wsfwd_hub_stats(w->hub, &st, sizeof st);
     assert_int_equal(st.pools, 1);
     wsfwd_pool_release(k); /* empty: freed now */
     assert_null(find(w, "kept"));
-    wsfwd_hub_stats(w->hub, &st);
+    wsfwd_hub_stats(w->hub, &st, sizeof st);
     assert_int_equal(st.pools, 0);
 
     /* Released while it has members: freed when the last one leaves. */
@@ -579,7 +579,7 @@ static void test_pool_names(void **state)
                          WSFWD_ERR_POOL_NAME);
     }
     wsfwd_stats st;
-    wsfwd_hub_stats(w->hub, &st);
+    wsfwd_hub_stats(w->hub, &st, sizeof st);
     assert_int_equal(st.pools, 0);
 
     /* Names are bytes: an embedded NUL is valid UTF-8 and part of the name. */
@@ -636,7 +636,7 @@ static void test_pool_limits(void **state)
     assert_null(find(w, "p1"));
     join(w, m[1], "p3");
     wsfwd_stats st;
-    wsfwd_hub_stats(w->hub, &st);
+    wsfwd_hub_stats(w->hub, &st, sizeof st);
     assert_int_equal(st.pools, 2);
     assert_int_equal(wsfwd_hub_set_max_pools(w->hub, 0), WSFWD_OK); /* no cap */
     join(w, m[0], "p4");
@@ -867,7 +867,7 @@ static void test_foreach(void **state)
     assert_int_equal(wsfwd_hub_foreach(w->hub, empty_pool, &calls), 0);
     assert_int_equal(calls, 3);
     wsfwd_stats st;
-    wsfwd_hub_stats(w->hub, &st);
+    wsfwd_hub_stats(w->hub, &st, sizeof st);
     assert_int_equal(st.pools, 0);
     assert_int_equal(st.members, 0);
     world_free(w);
@@ -1477,7 +1477,7 @@ static void test_modes(void **state)
     assert_int_equal(m[1]->nrx + m[2]->nrx, 0);
     assert_string_equal(w->order, "cb|echo|\x01\x02|");
     wsfwd_stats st;
-    wsfwd_pool_stats(p, &st);
+    wsfwd_pool_stats(p, &st, sizeof st);
     assert_int_equal(st.messages_in, 0);
 
     /* Forward: to the pool but the sender. */
@@ -1488,7 +1488,7 @@ static void test_modes(void **state)
     assert_int_equal(m[1]->nrx, 1);
     assert_int_equal(m[2]->nrx, 1);
     assert_string_equal(m[1]->rx[0].text, "fwd");
-    wsfwd_pool_stats(p, &st);
+    wsfwd_pool_stats(p, &st, sizeof st);
     assert_int_equal(st.messages_in, 1);
     assert_int_equal(st.messages_out, 2);
 
@@ -1651,8 +1651,8 @@ static void test_slow_reader_closed(void **state)
     }
     wsfwd_stats ps;
     wsfwd_stats hs;
-    wsfwd_pool_stats(p, &ps);
-    wsfwd_hub_stats(w->hub, &hs);
+    wsfwd_pool_stats(p, &ps, sizeof ps);
+    wsfwd_hub_stats(w->hub, &hs, sizeof hs);
     assert_int_equal(ps.slow_closes, 1);
     assert_int_equal(hs.slow_closes, 1);
     assert_int_equal(ps.slow_drops, 0);
@@ -1708,8 +1708,8 @@ static void test_slow_reader_dropped(void **state)
     }
     wsfwd_stats ps;
     wsfwd_stats hs;
-    wsfwd_pool_stats(p, &ps);
-    wsfwd_hub_stats(w->hub, &hs);
+    wsfwd_pool_stats(p, &ps, sizeof ps);
+    wsfwd_hub_stats(w->hub, &hs, sizeof hs);
     assert_int_equal(ps.slow_drops, SLOW_ROUNDS - got);
     assert_int_equal(hs.slow_drops, SLOW_ROUNDS - got);
     assert_int_equal(ps.slow_closes, 0);
@@ -1782,7 +1782,7 @@ static void test_counters(void **state)
     assert_int_equal(send_text(m[1], "ab"), WSFWD_OK); /* 2 of 2 */
 
     wsfwd_stats st;
-    wsfwd_pool_stats(a, &st);
+    wsfwd_pool_stats(a, &st, sizeof st);
     assert_int_equal(st.pools, 1);
     assert_int_equal(st.members, 3);
     assert_int_equal(st.messages_in, 3);
@@ -1791,14 +1791,14 @@ static void test_counters(void **state)
     assert_int_equal(st.bytes_out, 15 + 6 + 4);
     assert_int_equal(st.slow_closes, 0);
     assert_int_equal(st.slow_drops, 0);
-    wsfwd_pool_stats(b, &st);
+    wsfwd_pool_stats(b, &st, sizeof st);
     assert_int_equal(st.members, 1);
     assert_int_equal(st.messages_in, 1);
     assert_int_equal(st.bytes_in, 7);
     assert_int_equal(st.messages_out, 0);
     assert_int_equal(st.bytes_out, 0);
 
-    wsfwd_hub_stats(w->hub, &st);
+    wsfwd_hub_stats(w->hub, &st, sizeof st);
     assert_int_equal(st.pools, 2);
     assert_int_equal(st.members, 4);
     assert_int_equal(st.messages_in, 4);
@@ -1810,15 +1810,72 @@ static void test_counters(void **state)
     wsfwd_conn_leave(m[3]->conn);
     assert_null(find(w, "b"));
     free_member(m[0]);
-    wsfwd_hub_stats(w->hub, &st);
+    wsfwd_hub_stats(w->hub, &st, sizeof st);
     assert_int_equal(st.pools, 1);
     assert_int_equal(st.members, 2);
     assert_int_equal(st.messages_in, 4);
     assert_int_equal(st.bytes_in, 17);
     assert_int_equal(st.messages_out, 7);
     assert_int_equal(st.bytes_out, 25);
-    wsfwd_pool_stats(a, &st);
+    wsfwd_pool_stats(a, &st, sizeof st);
     assert_int_equal(st.members, 2);
+    world_free(w);
+}
+
+/*
+ * The stats functions take the caller's sizeof: a caller built against older headers (a
+ * smaller wsfwd_stats) gets only the bytes it has room for, one built against newer headers
+ * only the library's; a size below the first version's 64 bytes, or NULL, is refused.
+ */
+#define STATS_V1_SIZE 64
+#define GUARD 0xA5
+
+static void check_stats_fill(const wsfwd_stats *want, size_t size, int rc, const uint8_t *buf)
+{
+    if (size < STATS_V1_SIZE) {
+        assert_int_equal(rc, WSFWD_ERR_INVALID);
+    } else {
+        assert_int_equal(rc, WSFWD_OK);
+    }
+    size_t filled = rc != WSFWD_OK ? 0 : size < sizeof *want ? size : sizeof *want;
+    assert_memory_equal(buf, want, filled);
+    for (size_t i = filled; i < sizeof(wsfwd_stats) + 32; i++) {
+        assert_int_equal(buf[i], GUARD); /* past what the caller said it has: untouched */
+    }
+}
+
+static void test_counters_sized(void **state)
+{
+    (void)state;
+    world *w = world_new();
+    add_joined(w, "a");
+    add_joined(w, "a");
+    wsfwd_pool *p = find(w, "a");
+    broadcast(p, "hello", NULL, 2);
+
+    wsfwd_stats hub_st;
+    wsfwd_stats pool_st;
+    assert_int_equal(wsfwd_hub_stats(w->hub, &hub_st, sizeof hub_st), WSFWD_OK);
+    assert_int_equal(wsfwd_pool_stats(p, &pool_st, sizeof pool_st), WSFWD_OK);
+    assert_int_equal(hub_st.messages_out, 2);
+    assert_int_equal(pool_st.pools, 1);
+    assert_true(sizeof(wsfwd_stats) >= STATS_V1_SIZE);
+
+    /* Every size from 0 to past the library's own, in a buffer with guard bytes after it. */
+    _Alignas(wsfwd_stats) uint8_t buf[sizeof(wsfwd_stats) + 32];
+    for (size_t size = 0; size <= sizeof(wsfwd_stats) + 16; size++) {
+        memset(buf, GUARD, sizeof buf);
+        int rc = wsfwd_hub_stats(w->hub, (wsfwd_stats *)(void *)buf, size);
+        check_stats_fill(&hub_st, size, rc, buf);
+        memset(buf, GUARD, sizeof buf);
+        rc = wsfwd_pool_stats(p, (wsfwd_stats *)(void *)buf, size);
+        check_stats_fill(&pool_st, size, rc, buf);
+    }
+
+    assert_int_equal(wsfwd_hub_stats(NULL, &hub_st, sizeof hub_st), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_hub_stats(w->hub, NULL, sizeof hub_st), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_pool_stats(NULL, &pool_st, sizeof pool_st), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_pool_stats(p, NULL, sizeof pool_st), WSFWD_ERR_INVALID);
     world_free(w);
 }
 
@@ -1980,7 +2037,7 @@ static void run_reent_case(const reent_case *rc)
     }
     assert_int_equal(wsfwd_pool_size(p), in_pool);
     wsfwd_stats st;
-    wsfwd_hub_stats(w->hub, &st);
+    wsfwd_hub_stats(w->hub, &st, sizeof st);
     assert_int_equal(st.members, in_pool);
 
     /* The pool still works: a second message reaches every member still in it. */
@@ -2138,7 +2195,7 @@ static void test_reentrant_special(void **state)
                 break;
             }
             wsfwd_stats st;
-            wsfwd_hub_stats(w->hub, &st);
+            wsfwd_hub_stats(w->hub, &st, sizeof st);
             assert_int_equal(st.messages_in, g_special == 2 ? 2 : 1);
             world_free(w);
         }
@@ -2210,7 +2267,7 @@ static void test_move_freed_in_on_leave(void **state)
     assert_int_equal(wsfwd_pool_size(kept), 0);
     assert_null(find(w, "b"));
     wsfwd_stats st;
-    wsfwd_hub_stats(w->hub, &st);
+    wsfwd_hub_stats(w->hub, &st, sizeof st);
     assert_int_equal(st.members, 0);
     assert_int_equal(st.pools, 1);
     wsfwd_pool_release(kept);
@@ -2293,7 +2350,7 @@ static void test_nested_broadcast_one_order(void **state)
             assert_string_equal(m[i]->rx[want - 1].text, "L2");
         }
         wsfwd_stats st;
-        wsfwd_pool_stats(g_nested_pool, &st);
+        wsfwd_pool_stats(g_nested_pool, &st, sizeof st);
         assert_int_equal(st.messages_in, 3);
         world_free(w);
     }
@@ -2476,7 +2533,7 @@ static void test_hub_foreach_dying_pools(void **state)
         wsfwd_conn_leave(b->conn);
         assert_null(find(w, "p"));
         wsfwd_stats st;
-        wsfwd_hub_stats(w->hub, &st);
+        wsfwd_hub_stats(w->hub, &st, sizeof st);
         assert_int_equal(st.pools, 0);
         assert_int_equal(st.members, 0);
         world_free(w);
@@ -2498,11 +2555,11 @@ static void test_hub_foreach_dying_pools(void **state)
         drain_all(w);
         assert_int_equal(count_rx(c, "to-x"), 1);
         wsfwd_stats st;
-        wsfwd_hub_stats(w->hub, &st);
+        wsfwd_hub_stats(w->hub, &st, sizeof st);
         assert_int_equal(st.pools, 2);
         wsfwd_conn_leave(c->conn);
         wsfwd_conn_leave(a->conn);
-        wsfwd_hub_stats(w->hub, &st);
+        wsfwd_hub_stats(w->hub, &st, sizeof st);
         assert_int_equal(st.pools, 0); /* no wrap below zero */
         /* The pool cap still counts right. */
         join(w, a, "1");
@@ -2529,7 +2586,7 @@ static void test_hub_foreach_dying_pools(void **state)
         assert_non_null(y);
         assert_int_equal(wsfwd_pool_size(y), 1);
         wsfwd_stats st;
-        wsfwd_hub_stats(w->hub, &st);
+        wsfwd_hub_stats(w->hub, &st, sizeof st);
         assert_int_equal(st.pools, 2);
         world_free(w);
     }
@@ -3298,10 +3355,10 @@ static void test_flow_slow_timeout_close(void **state)
         assert_int_equal(s->flow[WSFWD_FLOW_RESUME], 1);
         assert_false(wsfwd_conn_is_paced(s->conn));
         wsfwd_stats st;
-        wsfwd_pool_stats(p, &st);
+        wsfwd_pool_stats(p, &st, sizeof st);
         assert_int_equal(st.slow_closes, 1);
         assert_int_equal(st.slow_drops, 0);
-        wsfwd_hub_stats(w->hub, &st);
+        wsfwd_hub_stats(w->hub, &st, sizeof st);
         assert_int_equal(st.slow_closes, 1);
         /* Its backlog, then the 1008 close frame, then nothing. */
         drain_member(b);
@@ -3353,10 +3410,10 @@ static void test_flow_slow_timeout_drop(void **state)
         assert_int_equal(wsfwd_conn_pending(b->conn), pending);
         assert_int_equal(s->flow[WSFWD_FLOW_PAUSE], 1);
         wsfwd_stats st;
-        wsfwd_pool_stats(p, &st);
+        wsfwd_pool_stats(p, &st, sizeof st);
         assert_int_equal(st.slow_drops, 5);
         assert_int_equal(st.slow_closes, 0);
-        wsfwd_hub_stats(w->hub, &st);
+        wsfwd_hub_stats(w->hub, &st, sizeof st);
         assert_int_equal(st.slow_drops, 5);
         check_flow_state(w);
 
@@ -3376,7 +3433,7 @@ static void test_flow_slow_timeout_drop(void **state)
         congest_by_broadcasts(w, p, s, false, b);
         assert_int_equal(s->flow[WSFWD_FLOW_PAUSE], 2);
         expect_tick(b, t0 + 3000, WSFWD_OK, t0 + 4000); /* a new timer */
-        wsfwd_pool_stats(p, &st);
+        wsfwd_pool_stats(p, &st, sizeof st);
         assert_int_equal(st.slow_drops, 5);
         check_flow_state(w);
         world_free(w);
@@ -3524,6 +3581,7 @@ int main(void)
         cmocka_unit_test(test_slow_reader_dropped),
         cmocka_unit_test(test_slow_reader_forward_and_echo),
         cmocka_unit_test(test_counters),
+        cmocka_unit_test(test_counters_sized),
         cmocka_unit_test(test_reentrant_on_output),
         cmocka_unit_test(test_reentrant_on_message),
         cmocka_unit_test(test_reentrant_on_leave),

@@ -17,7 +17,7 @@ static void hex(const uint8_t d[WSFWD_SHA256_LEN], char out[65])
     }
 }
 
-/* The public one-shot and the internal incremental context must agree with want. */
+/* The one-shot and the incremental context must agree with want. */
 static void check_oneshot(const char *msg, size_t len, const char *want)
 {
     uint8_t d[WSFWD_SHA256_LEN];
