@@ -1741,6 +1741,15 @@ static harness *timer_harness(wsfwd_role role, uint32_t hs, uint32_t idle, uint3
     return h;
 }
 
+/* An open server connection with those deadlines, ticked first at 0: next must be first. */
+static harness *open_timer_harness(uint32_t idle, uint32_t pong, uint32_t close, uint64_t first)
+{
+    harness *h = timer_harness(WSFWD_ROLE_SERVER, 0, idle, pong, close);
+    assert_int_equal(wsfwd_conn_set_open(h->conn), WSFWD_OK);
+    expect_tick(h->conn, 0, WSFWD_OK, first);
+    return h;
+}
+
 static void feed_text(wsfwd_conn *c, const char *text)
 {
     uint8_t b[256];
@@ -1826,11 +1835,9 @@ static void test_handshake_timeout_client(void **state)
 static void test_idle_ping_and_pong_timeout(void **state)
 {
     (void)state;
-    harness *h = timer_harness(WSFWD_ROLE_SERVER, 0, 1000, 500, 300);
+    harness *h = open_timer_harness(1000, 500, 300, 1000);
     wsfwd_conn *c = h->conn;
-    assert_int_equal(wsfwd_conn_set_open(c), WSFWD_OK);
     uint8_t out[256];
-    expect_tick(c, 0, WSFWD_OK, 1000);
     feed_text(c, "hi");
     expect_tick(c, 600, WSFWD_OK, 1600);
     expect_tick(c, 1599, WSFWD_OK, 1600);
@@ -1861,11 +1868,9 @@ static void test_idle_ping_and_pong_timeout(void **state)
 static void test_idle_ping_without_pong_timeout(void **state)
 {
     (void)state;
-    harness *h = timer_harness(WSFWD_ROLE_SERVER, 0, 100, 0, 0);
+    harness *h = open_timer_harness(100, 0, 0, 100);
     wsfwd_conn *c = h->conn;
-    assert_int_equal(wsfwd_conn_set_open(c), WSFWD_OK);
     uint8_t out[64];
-    expect_tick(c, 0, WSFWD_OK, 100);
     for (uint64_t t = 100; t <= 1000; t += 100) {
         expect_tick(c, t, WSFWD_OK, t + 100);
         assert_int_equal(drain(c, out, sizeof out), 2);
@@ -1882,10 +1887,8 @@ static void test_idle_ping_without_pong_timeout(void **state)
 static void test_close_timeout(void **state)
 {
     (void)state;
-    harness *h = timer_harness(WSFWD_ROLE_SERVER, 0, 1000, 1000, 2000);
+    harness *h = open_timer_harness(1000, 1000, 2000, 1000);
     wsfwd_conn *c = h->conn;
-    assert_int_equal(wsfwd_conn_set_open(c), WSFWD_OK);
-    expect_tick(c, 0, WSFWD_OK, 1000);
     assert_int_equal(wsfwd_conn_close(c, 1000, "bye", 3), WSFWD_OK);
     expect_tick(c, 500, WSFWD_OK, 2500); /* no idle ping while closing */
     expect_tick(c, 2499, WSFWD_OK, 2500);
@@ -1951,10 +1954,8 @@ static void test_free_inside_tick(void **state)
     (void)state;
     /* on_close at the pong timeout, and at the close timeout. */
     for (int which = 0; which < 2; which++) {
-        harness *h = timer_harness(WSFWD_ROLE_SERVER, 0, 100, 100, 100);
+        harness *h = open_timer_harness(100, 100, 100, 100);
         h->on_close = ACT_FREE;
-        assert_int_equal(wsfwd_conn_set_open(h->conn), WSFWD_OK);
-        expect_tick(h->conn, 0, WSFWD_OK, 100);
         if (which == 1) {
             assert_int_equal(wsfwd_conn_close(h->conn, 1000, NULL, 0), WSFWD_OK);
             expect_tick(h->conn, 0, WSFWD_OK, 100);
