@@ -110,7 +110,8 @@ typedef int (*wsfwd_on_control_fn)(wsfwd_conn *conn, wsfwd_opcode opcode, const 
 
 /*
  * The connection closed: the peer's close frame arrived (code 1005 when it had none), or the
- * connection failed (code is the one sent, err says why). Called at most once, and only for a
+ * connection failed (code is the one sent, err says why), or the peer's close did not come
+ * within the close timeout (1006, WSFWD_ERR_CLOSE_TIMEOUT). Called at most once, and only for a
  * connection that opened: not for a refused handshake, nor when the caller frees it or the
  * peer drops the TCP connection (the caller sees those itself).
  */
