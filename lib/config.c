@@ -135,10 +135,11 @@ int wsfwd_config_set_slow_timeout(wsfwd_config *cfg, uint32_t ms)
     return WSFWD_OK;
 }
 
-/* A deadline of wsfwd_conn_tick, in milliseconds; 0 turns it off. */
+/* A deadline of wsfwd_conn_tick, in milliseconds; 0 turns it off. Past 2^31 - 1 (24 days)
+   the 32-bit differences it is timed with would not be enough. */
 static int set_ms(uint32_t *field, uint32_t ms)
 {
-    if (field == NULL) {
+    if (field == NULL || ms > (uint32_t)INT32_MAX) {
         return WSFWD_ERR_INVALID;
     }
     *field = ms;

@@ -63,7 +63,7 @@ WSFWD_API int wsfwd_config_set_slow_timeout(wsfwd_config *cfg, uint32_t ms);
  * The deadlines wsfwd_conn_tick() enforces, in milliseconds; 0 turns one off. All are off by
  * default: a caller that never ticks, or ticks only for the slow timeout, sees no change.
  * The wsfwd server's defaults are a reasonable start: handshake 10000, idle 60000, pong
- * 10000, close 5000. Errors: WSFWD_ERR_INVALID (cfg NULL).
+ * 10000, close 5000. Errors: WSFWD_ERR_INVALID (cfg NULL, or ms above 2^31 - 1: 24 days).
  */
 WSFWD_API int wsfwd_config_set_handshake_timeout(wsfwd_config *cfg, uint32_t ms);
 WSFWD_API int wsfwd_config_set_idle_timeout(wsfwd_config *cfg, uint32_t ms);

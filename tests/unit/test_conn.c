@@ -1766,6 +1766,10 @@ static void test_timers_off(void **state)
     assert_int_equal(wsfwd_config_set_pong_timeout(NULL, 1), WSFWD_ERR_INVALID);
     assert_int_equal(wsfwd_config_set_close_timeout(NULL, 1), WSFWD_ERR_INVALID);
     harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    assert_int_equal(wsfwd_config_set_idle_timeout(h->cfg, INT32_MAX), WSFWD_OK);
+    assert_int_equal(wsfwd_config_set_idle_timeout(h->cfg, (uint32_t)INT32_MAX + 1),
+                     WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_config_set_idle_timeout(h->cfg, 0), WSFWD_OK);
     for (int phase = 0; phase < 3; phase++) {
         for (uint64_t t = 0; t <= 1000000000; t += 99999999) {
             expect_tick(h->conn, t, WSFWD_OK, UINT64_MAX);
