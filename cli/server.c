@@ -3,7 +3,8 @@
  * rebuilt); slots 0..nfixed-1 hold the wake-up pipe and the listeners. Each loop turn reads
  * and feeds every readable client, then writes, with one writev each, every client the library
  * marked as having output (the dirty list), and asks poll() for POLLOUT only where a write was
- * cut short. Timers are checked by a periodic scan.
+ * cut short. The connections' deadlines are the library's (wsfwd_conn_tick): each client is
+ * ticked after its I/O, and a scan ticks those whose deadline came (see check_timers).
  *
  * The library's callbacks never close sockets: they only mark clients. Sockets are closed by
  * the loop itself, between events.
@@ -15,6 +16,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -40,6 +42,7 @@ _Static_assert(sizeof(wsfwd_iovec) == sizeof(struct iovec), "wsfwd_iovec is an i
 #define ACCEPTS_PER_TURN 256
 #define WRITE_IOV 64
 #define FLUSH_BUDGET_MAX (256 * 1024) /* bytes read in a turn before its output is written */
+#define SCAN_GAP_MS 10 /* the least time between two scans of the clients' deadlines */
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t reload_requested;
@@ -76,6 +79,8 @@ static uint64_t now_ms(void)
 }
 
 /* ---- Clients ----------------------------------------------------------------------------- */
+
+static void client_tick(server *s, client *c);
 
 /* What poll() watches: reads unless paced (or, after our FIN, always: to drain), writes while
    output waits. */
@@ -133,8 +138,6 @@ static client *client_add(server *s, int fd, const struct sockaddr_storage *addr
     }
     c->fd = fd;
     c->slot = (uint32_t)s->n;
-    c->accepted_at = (uint32_t)s->now;
-    c->last_read = (uint32_t)s->now;
     client_set_peer(c, addr);
     s->pfds[s->n].fd = fd;
     s->pfds[s->n].events = POLLIN;
@@ -143,6 +146,7 @@ static client *client_add(server *s, int fd, const struct sockaddr_storage *addr
     s->n++;
     s->nclients++;
     s->stats.accepted++;
+    client_tick(s, c); /* starts --handshake-timeout */
     return c;
 }
 
@@ -245,22 +249,60 @@ static void client_flush(server *s, client *c)
 
 /*
  * After I/O: once the connection is done (closed and written), send FIN at once and drain
- * what the peer still sends until it closes too, or the close timeout passes.
+ * what the peer still sends until it closes too, or the close timeout passes. Then tick it:
+ * what the I/O changed (input, a close) starts its deadlines.
  */
 static void client_settle(server *s, client *c)
 {
     if (c->fd < 0) {
         return;
     }
-    wsfwd_state st = wsfwd_conn_state(c->conn);
-    if ((st == WSFWD_STATE_CLOSING || st == WSFWD_STATE_CLOSED) && !c->closing) {
-        c->closing = true;
-        c->closing_at = (uint32_t)s->now;
-    }
     if (!c->shut && wsfwd_conn_is_done(c->conn)) {
         shutdown(c->fd, SHUT_WR);
         c->shut = true;
         client_update_events(s, c);
+    }
+    client_tick(s, c);
+}
+
+/*
+ * The library's deadlines for c (--handshake-timeout, --idle-timeout and --pong-timeout,
+ * --close-timeout, --slow-timeout): tick it, act on what fired, note when it is due again.
+ */
+static void client_tick(server *s, client *c)
+{
+    s->ticking = true;
+    int rc = wsfwd_conn_tick(c->conn, s->now, &c->next_tick);
+    s->ticking = false;
+    if (c->next_tick < s->next_timer) {
+        s->next_timer = c->next_tick;
+    }
+    char label[CLIENT_LABEL_MAX];
+    switch (rc) {
+    case WSFWD_ERR_HANDSHAKE_TIMEOUT:
+        s->stats.handshake_timeouts++;
+        client_close(s, c, "handshake timeout");
+        return;
+    case WSFWD_ERR_PONG_TIMEOUT:
+        s->stats.idle_timeouts++;
+        client_flush(s, c); /* its close frame (1001), if the socket takes it */
+        client_close(s, c, "no pong before the deadline");
+        return;
+    case WSFWD_ERR_CLOSE_TIMEOUT:
+        client_close(s, c, "close timeout");
+        return;
+    case WSFWD_ERR_SLOW_TIMEOUT:
+        if (s->opts->slow_policy == WSFWD_SLOW_DROP) {
+            s->stats.cut_by_time++;
+            LOG(LOG_INFO, "%s is a slow reader: its room's messages skip it until it catches up",
+                client_label(s, c, label, sizeof label));
+        }
+        break;
+    default:
+        break;
+    }
+    if (c->fd >= 0) {
+        client_sync_pause(s, c);
     }
 }
 
@@ -284,8 +326,6 @@ static void client_read(server *s, client *c)
             return;
         }
         s->stats.bytes_read += (uint64_t)r;
-        c->last_read = (uint32_t)s->now;
-        c->pinged = false;
         if (c->shut) {
             continue; /* after our FIN: read and discard until the peer's */
         }
@@ -499,6 +539,9 @@ static void on_close(wsfwd_conn *conn, uint16_t code, const char *reason, size_t
     client *c = wsfwd_conn_user_data(conn);
     char label[CLIENT_LABEL_MAX];
     mark_dirty(s, c); /* flush the close frame and start the close timer */
+    if (err == WSFWD_ERR_PONG_TIMEOUT || err == WSFWD_ERR_CLOSE_TIMEOUT) {
+        return; /* client_tick counts and logs them */
+    }
     if (err == WSFWD_ERR_QUEUE_FULL || err == WSFWD_ERR_SLOW_TIMEOUT) {
         client_count_congested(s, c, false); /* cut: no longer a reader that holds a room back */
         /* Pool members are logged when they leave their room (on_leave). */
@@ -557,7 +600,7 @@ static void on_flow(wsfwd_conn *conn, wsfwd_flow event, void *ud)
     client *c = wsfwd_conn_user_data(conn);
     if (event == WSFWD_FLOW_CONGESTED) {
         client_count_congested(s, c, c->fd >= 0);
-        (void)wsfwd_conn_tick(conn, s->now, NULL); /* starts its --slow-timeout */
+        mark_dirty(s, c); /* its tick after the flush starts its --slow-timeout */
     } else if (event == WSFWD_FLOW_DRAINED) {
         client_count_congested(s, c, false);
     }
@@ -611,6 +654,7 @@ int server_open(server **out, const options *o)
     s->wake[0] = s->wake[1] = -1;
     s->now = now_ms();
     s->started = s->now;
+    s->next_timer = UINT64_MAX;
     raise_fd_limit();
     if (wsfwd_config_new(NULL, &s->cfg) != WSFWD_OK ||
         wsfwd_config_set_max_message(s->cfg, o->max_message) != WSFWD_OK ||
@@ -618,6 +662,10 @@ int server_open(server **out, const options *o)
         wsfwd_config_set_max_queue(s->cfg, o->max_queue) != WSFWD_OK ||
         wsfwd_config_set_slow_policy(s->cfg, o->slow_policy) != WSFWD_OK ||
         wsfwd_config_set_slow_timeout(s->cfg, o->slow_timeout_ms) != WSFWD_OK ||
+        wsfwd_config_set_handshake_timeout(s->cfg, o->handshake_timeout_ms) != WSFWD_OK ||
+        wsfwd_config_set_idle_timeout(s->cfg, o->idle_timeout_ms) != WSFWD_OK ||
+        wsfwd_config_set_pong_timeout(s->cfg, o->pong_timeout_ms) != WSFWD_OK ||
+        wsfwd_config_set_close_timeout(s->cfg, o->close_timeout_ms) != WSFWD_OK ||
         make_hub(s, &s->rooms) != 0 || make_hub(s, &s->global) != 0) {
         fprintf(stderr, "wsfwd: cannot set up the library\n");
         server_free(s);
@@ -744,57 +792,21 @@ static void flush_dirty(server *s)
     }
 }
 
-/* --slow-timeout: a room member congested too long gets the slow-reader policy. */
-static void slow_tick(server *s, client *c)
-{
-    s->ticking = true;
-    int rc = wsfwd_conn_tick(c->conn, s->now, NULL);
-    s->ticking = false;
-    if (rc == WSFWD_ERR_SLOW_TIMEOUT && s->opts->slow_policy == WSFWD_SLOW_DROP) {
-        s->stats.cut_by_time++;
-        char label[CLIENT_LABEL_MAX];
-        LOG(LOG_INFO, "%s is a slow reader: its room's messages skip it until it catches up",
-            client_label(s, c, label, sizeof label));
-    }
-    if (c->fd >= 0) {
-        client_sync_pause(s, c);
-        mark_dirty(s, c);
-    }
-}
-
-/* Timers: the handshake, idle pings and their pongs, closing handshakes, shutdown. */
+/* Timers: each client's next deadline is known after its last tick; a scan ticks those due.
+   O(n) per scan, but a scan comes only when a deadline is due, at most every SCAN_GAP_MS. */
 static void check_timers(server *s)
 {
-    const options *o = s->opts;
+    s->next_timer = UINT64_MAX;
     for (size_t i = s->n; i-- > s->nfixed;) {
         client *c = s->clients[i];
-        wsfwd_state st = wsfwd_conn_state(c->conn);
-        uint32_t now = (uint32_t)s->now;
-        if (!c->closing && (st == WSFWD_STATE_CLOSING || st == WSFWD_STATE_CLOSED)) {
-            c->closing = true;
-            c->closing_at = now;
+        if (c->next_tick <= s->now) {
+            client_tick(s, c); /* may close c: its slot then holds a visited client */
+        } else if (c->next_tick < s->next_timer) {
+            s->next_timer = c->next_tick;
         }
-        if (st == WSFWD_STATE_OPEN && wsfwd_conn_is_congested(c->conn)) {
-            slow_tick(s, c);
-            st = wsfwd_conn_state(c->conn);
-        }
-        if (c->closing && now - c->closing_at >= o->close_timeout_ms) {
-            client_close(s, c, "close timeout");
-        } else if (st == WSFWD_STATE_HANDSHAKE &&
-                   now - c->accepted_at >= o->handshake_timeout_ms) {
-            s->stats.handshake_timeouts++;
-            client_close(s, c, "handshake timeout");
-        } else if (st == WSFWD_STATE_OPEN && o->idle_timeout_ms > 0 &&
-                   now - c->last_read >= o->idle_timeout_ms) {
-            if (!c->pinged) {
-                c->pinged = true;
-                c->pinged_at = now;
-                (void)wsfwd_conn_send(c->conn, WSFWD_OP_PING, "wsfwd", 5);
-            } else if (now - c->pinged_at >= o->pong_timeout_ms) {
-                s->stats.idle_timeouts++;
-                client_close(s, c, "no pong before the deadline");
-            }
-        }
+    }
+    if (s->next_timer < s->now + SCAN_GAP_MS) {
+        s->next_timer = s->now + SCAN_GAP_MS;
     }
 }
 
@@ -812,29 +824,28 @@ static void begin_shutdown(server *s)
         wsfwd_state st = wsfwd_conn_state(c->conn);
         if (st == WSFWD_STATE_OPEN) {
             (void)wsfwd_conn_close(c->conn, WSFWD_CLOSE_GOING_AWAY, "server shutting down", 20);
+            mark_dirty(s, c); /* its tick after the flush starts --close-timeout */
         } else if (st == WSFWD_STATE_HANDSHAKE) {
             client_close(s, c, "server shutting down");
         }
     }
 }
 
-static int tick_interval(const options *o)
+/* How long poll() may sleep: until the next deadline (a client's, or the shutdown's). */
+static int poll_timeout(const server *s)
 {
-    unsigned t = 1000;
-    unsigned candidates[] = {o->handshake_timeout_ms, o->idle_timeout_ms, o->pong_timeout_ms,
-                             o->close_timeout_ms, o->slow_timeout_ms};
-    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
-        if (candidates[i] > 0 && candidates[i] / 4 < t) {
-            t = candidates[i] / 4;
-        }
+    uint64_t due = s->next_timer;
+    if (s->stopping && s->stop_deadline < due) {
+        due = s->stop_deadline;
     }
-    return t < 10 ? 10 : (int)t;
+    if (due == UINT64_MAX) {
+        return -1;
+    }
+    return due <= s->now ? 0 : due - s->now > INT_MAX ? INT_MAX : (int)(due - s->now);
 }
 
 int server_run(server *s)
 {
-    int tick = tick_interval(s->opts);
-    uint64_t next_tick = now_ms() + (uint64_t)tick;
     for (;;) {
         s->now = now_ms();
         if (reload_requested) {
@@ -848,7 +859,7 @@ int server_run(server *s)
         if (s->stopping && (s->n == s->nfixed || s->now >= s->stop_deadline)) {
             break;
         }
-        int timeout = next_tick > s->now ? (int)(next_tick - s->now) : 0;
+        int timeout = poll_timeout(s);
         size_t npoll = cluster_before_poll(s, &timeout);
         int ready = poll(s->pfds, npoll, timeout);
         if (ready < 0 && errno != EINTR) {
@@ -890,10 +901,9 @@ int server_run(server *s)
             }
         }
         flush_dirty(s);
-        if (s->now >= next_tick) {
+        if (s->now >= s->next_timer) {
             check_timers(s);
             flush_dirty(s);
-            next_tick = s->now + (uint64_t)tick;
         }
         free_dead(s);
     }

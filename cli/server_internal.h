@@ -14,7 +14,7 @@
 #include "wsfwd.h"
 
 /*
- * One TCP connection. Kept small (88 bytes): with the library's connection, an idle client costs
+ * One TCP connection. Kept small (80 bytes): with the library's connection, an idle client costs
  * the server well under half a kilobyte. Ids, addresses and room names for the logs are
  * formatted only when a line is written (client_label).
  */
@@ -24,21 +24,15 @@ typedef struct client {
     wsfwd_conn *conn;
     struct client *next_dirty;
     struct client *next_dead; /* closed, freed at the end of the loop turn */
-    /* Monotonic milliseconds cut to 32 bits: differences stay right for 49 days. */
-    uint32_t accepted_at;
-    uint32_t last_read;
-    uint32_t pinged_at;
-    uint32_t closing_at;      /* when the closing handshake started (valid if closing) */
+    uint64_t next_tick;       /* when its connection needs wsfwd_conn_tick (UINT64_MAX: never) */
     rate_bucket bucket;       /* messages left under --rate-limit */
     uint8_t addr[16];         /* the peer: IPv4 in the first 4 bytes, or IPv6 */
     uint16_t port;
     bool ipv6;
     bool dirty;               /* on the dirty list: flush at the end of the loop turn */
     bool shut;                /* FIN sent: reading only to drain */
-    bool pinged;              /* an idle ping is out */
     bool websocket;           /* accepted as a WebSocket (counts toward --max-connections) */
     bool echo;
-    bool closing;             /* closing_at is set */
     bool per_address;         /* counted in server.per_address */
     bool paused;              /* not read: paced by its room, or its echoes pile up */
     bool congested;           /* counted in stats.congested_now */
@@ -102,6 +96,7 @@ struct server {
     size_t unflushed;       /* bytes read since the last flush_dirty */
     size_t flush_budget;    /* flush_dirty once unflushed reaches this, before the turn's end */
     bool ticking;           /* inside a connection's tick: a slow close there is by time */
+    uint64_t next_timer;    /* the earliest next_tick of the clients, as far as known */
     struct cluster *cluster; /* --redis (cluster.c), else NULL */
     uint8_t rbuf[65536];
 };

@@ -135,6 +135,37 @@ int wsfwd_config_set_slow_timeout(wsfwd_config *cfg, uint32_t ms)
     return WSFWD_OK;
 }
 
+/* A deadline of wsfwd_conn_tick, in milliseconds; 0 turns it off. Past 2^31 - 1 (24 days)
+   the 32-bit differences it is timed with would not be enough. */
+static int set_ms(uint32_t *field, uint32_t ms)
+{
+    if (field == NULL || ms > (uint32_t)INT32_MAX) {
+        return WSFWD_ERR_INVALID;
+    }
+    *field = ms;
+    return WSFWD_OK;
+}
+
+int wsfwd_config_set_handshake_timeout(wsfwd_config *cfg, uint32_t ms)
+{
+    return set_ms(cfg != NULL ? &cfg->handshake_timeout_ms : NULL, ms);
+}
+
+int wsfwd_config_set_idle_timeout(wsfwd_config *cfg, uint32_t ms)
+{
+    return set_ms(cfg != NULL ? &cfg->idle_timeout_ms : NULL, ms);
+}
+
+int wsfwd_config_set_pong_timeout(wsfwd_config *cfg, uint32_t ms)
+{
+    return set_ms(cfg != NULL ? &cfg->pong_timeout_ms : NULL, ms);
+}
+
+int wsfwd_config_set_close_timeout(wsfwd_config *cfg, uint32_t ms)
+{
+    return set_ms(cfg != NULL ? &cfg->close_timeout_ms : NULL, ms);
+}
+
 int wsfwd_config_set_slow_policy(wsfwd_config *cfg, wsfwd_slow_policy policy)
 {
     if (cfg == NULL || (policy != WSFWD_SLOW_CLOSE && policy != WSFWD_SLOW_DROP)) {

@@ -354,34 +354,63 @@ void wsfwd_conn_unpace(wsfwd_conn *c)
     }
 }
 
-int wsfwd_conn_tick(wsfwd_conn *c, uint64_t now_ms, uint64_t *next)
+/* ---- Deadlines (wsfwd_conn_tick) ------------------------------------------------------- */
+
+/*
+ * The library has no clock: each deadline starts at the first tick that sees what starts it
+ * (a phase, input), so it never fires early; the caller ticks after its calls to learn the
+ * new *next. Times are kept as 32-bit milliseconds and compared by difference.
+ */
+enum { PHASE_NONE, PHASE_HANDSHAKE, PHASE_OPEN, PHASE_CLOSING };
+
+#define NO_WAIT UINT32_MAX
+
+/* Milliseconds from now until since + timeout: 0 when due, NO_WAIT when timeout is 0. */
+static uint32_t wait_until(uint32_t now, uint32_t since, uint32_t timeout)
 {
-    if (next != NULL) {
-        *next = UINT64_MAX;
+    if (timeout == 0) {
+        return NO_WAIT;
     }
-    if (c == NULL) {
-        return WSFWD_ERR_INVALID;
+    uint32_t waited = now - since;
+    return waited >= timeout ? 0 : timeout - waited;
+}
+
+/* Note, as of now, what changed since the last tick: a new phase, input. */
+static void clock_sync(wsfwd_conn *c, uint32_t now)
+{
+    uint8_t phase = c->state == WSFWD_STATE_HANDSHAKE ? PHASE_HANDSHAKE
+                    : c->state == WSFWD_STATE_OPEN    ? PHASE_OPEN
+                                                      : PHASE_CLOSING;
+    if (c->phase != phase) {
+        c->phase = phase;
+        c->phase_since = now;
+        c->heard = 1; /* an open connection is quiet from its first tick */
     }
+    if (c->heard) {
+        c->heard = 0;
+        c->quiet_since = now;
+        c->pinged = 0;
+    }
+}
+
+/* The slow timer: a pool member congested past the slow timeout. */
+static uint32_t slow_wait(wsfwd_conn *c, uint32_t now)
+{
     /* Only a pool member's backlog holds others up: elsewhere pacing is enough. */
-    uint32_t timeout = c->cfg->slow_timeout_ms;
-    if (c->freed || !c->congested || c->dropping || c->pool == NULL || timeout == 0 ||
-        c->state != WSFWD_STATE_OPEN) {
+    if (!c->congested || c->dropping || c->pool == NULL || c->state != WSFWD_STATE_OPEN ||
+        c->cfg->slow_timeout_ms == 0) {
         c->timed = 0;
-        return WSFWD_OK;
+        return NO_WAIT;
     }
-    uint32_t now = (uint32_t)now_ms; /* differences stay right across the wrap */
     if (!c->timed) {
         c->timed = 1;
         c->out.over_since = now;
     }
-    uint32_t waited = now - c->out.over_since;
-    if (waited < timeout) {
-        if (next != NULL) {
-            *next = now_ms + (timeout - waited);
-        }
-        return WSFWD_OK;
-    }
-    enter(c);
+    return wait_until(now, c->out.over_since, c->cfg->slow_timeout_ms);
+}
+
+static void slow_expire(wsfwd_conn *c)
+{
     if (c->cfg->slow_policy == WSFWD_SLOW_DROP) {
         c->dropping = 1; /* until it drains; its pool no longer waits for it */
         wsfwd_pool *pool = c->pool;
@@ -390,8 +419,116 @@ int wsfwd_conn_tick(wsfwd_conn *c, uint64_t now_ms, uint64_t *next)
     } else {
         (void)fail(c, WSFWD_ERR_SLOW_TIMEOUT);
     }
+}
+
+/* The deadline of the phase; *err gets what it fires (WSFWD_OK: the idle ping). */
+static uint32_t phase_wait(const wsfwd_conn *c, uint32_t now, int *err)
+{
+    const wsfwd_config *cfg = c->cfg;
+    if (c->timer_done) {
+        return NO_WAIT;
+    }
+    switch (c->phase) {
+    case PHASE_HANDSHAKE:
+        *err = WSFWD_ERR_HANDSHAKE_TIMEOUT;
+        return wait_until(now, c->phase_since, cfg->handshake_timeout_ms);
+    case PHASE_CLOSING:
+        *err = WSFWD_ERR_CLOSE_TIMEOUT;
+        return wait_until(now, c->phase_since, cfg->close_timeout_ms);
+    case PHASE_OPEN:
+        if (cfg->idle_timeout_ms == 0) {
+            return NO_WAIT;
+        }
+        if (c->pinged) {
+            *err = WSFWD_ERR_PONG_TIMEOUT;
+            return wait_until(now, c->ping_at, cfg->pong_timeout_ms);
+        }
+        *err = WSFWD_OK;
+        return wait_until(now, c->quiet_since, cfg->idle_timeout_ms);
+    default:
+        return NO_WAIT;
+    }
+}
+
+/* Give up on the output: the peer does not read it, and the caller is to hang up. */
+static void drop_output(wsfwd_conn *c)
+{
+    wsfwd_outq_clear(&c->out, outmem(c));
+    c->out_told = 0;
+    if (c->congested) {
+        drained(c);
+    }
+}
+
+static int phase_expire(wsfwd_conn *c, int err, uint32_t now)
+{
+    if (err == WSFWD_OK) {
+        int rc = queue_frame(c, WSFWD_OP_PING, NULL, 0);
+        if (rc != WSFWD_OK) {
+            (void)fail(c, rc);
+            return rc;
+        }
+        if (c->cfg->pong_timeout_ms > 0) {
+            c->pinged = 1;
+            c->ping_at = now;
+        } else {
+            c->quiet_since = now; /* no pong awaited: ping again after another idle time */
+        }
+        return WSFWD_OK;
+    }
+    if (err == WSFWD_ERR_PONG_TIMEOUT) {
+        (void)fail(c, err);
+        return err;
+    }
+    c->timer_done = 1;
+    drop_output(c);
+    if (err == WSFWD_ERR_HANDSHAKE_TIMEOUT) {
+        free_handshake(c);
+        c->state = WSFWD_STATE_CLOSED;
+    } else if (c->state == WSFWD_STATE_CLOSING && !c->freed) {
+        c->state = WSFWD_STATE_CLOSED;
+        tell_close(c, WSFWD_CLOSE_ABNORMAL, NULL, 0, err); /* RFC 6455 7.1.5: no close came */
+    }
+    return err;
+}
+
+int wsfwd_conn_tick(wsfwd_conn *c, uint64_t now_ms, uint64_t *next)
+{
+    if (next != NULL) {
+        *next = UINT64_MAX;
+    }
+    if (c == NULL) {
+        return WSFWD_ERR_INVALID;
+    }
+    if (c->freed) {
+        return WSFWD_OK;
+    }
+    uint32_t now = (uint32_t)now_ms; /* differences stay right across the wrap */
+    enter(c);
+    clock_sync(c, now);
+    int rc = WSFWD_OK;
+    int err = WSFWD_OK;
+    if (slow_wait(c, now) == 0) {
+        rc = WSFWD_ERR_SLOW_TIMEOUT;
+        slow_expire(c);
+    } else if (phase_wait(c, now, &err) == 0) {
+        rc = phase_expire(c, err, now);
+    }
+    tell_output(c);
+    check_high(c);
+    if (!c->freed) {
+        clock_sync(c, now); /* a deadline that ended a phase starts the next one's */
+    }
+    if (next != NULL && !c->freed) {
+        uint32_t wait = slow_wait(c, now);
+        uint32_t other = phase_wait(c, now, &err);
+        wait = other < wait ? other : wait;
+        if (wait != NO_WAIT) {
+            *next = now_ms + wait;
+        }
+    }
     (void)leave(c, WSFWD_OK);
-    return WSFWD_ERR_SLOW_TIMEOUT;
+    return rc;
 }
 
 bool wsfwd_conn_pin(wsfwd_conn *c)
@@ -1091,6 +1228,9 @@ int wsfwd_conn_feed(wsfwd_conn *c, uint8_t *data, size_t len)
     }
     enter(c);
     c->feeding = 1;
+    if (len > 0) {
+        c->heard = 1; /* a sign of life for the idle and pong timers, as of the next tick */
+    }
     int rc = WSFWD_OK;
     while (len > 0 && c->state == WSFWD_STATE_HANDSHAKE) {
         size_t used = 0;

@@ -49,7 +49,17 @@ struct wsfwd_conn {
     unsigned paced_self : 1;    /* paced: ECHO mode and congested */
     unsigned told_congested : 1; /* what on_flow said last (flow_sync) */
     unsigned told_paced : 1;
+    unsigned heard : 1;         /* input fed since the last wsfwd_conn_tick */
+    unsigned pinged : 1;        /* an idle ping is out: ping_at holds when */
+    unsigned timer_done : 1;    /* a handshake or close timeout was reported: no more */
+    uint8_t phase;              /* the phase whose deadline runs (conn.c, PHASE_*) */
     int hs_result;              /* what a refused handshake returns from feed */
+
+    /* Times as of wsfwd_conn_tick, in milliseconds cut to 32 bits: differences stay right
+       across the wrap, and for a caller's clock that itself wraps at 32 bits. */
+    uint32_t phase_since; /* the first tick that saw the handshake, or the closing */
+    uint32_t quiet_since; /* open: the latest tick after input (or the open, a ping) */
+    uint32_t ping_at;
 };
 
 /*

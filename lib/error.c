@@ -49,6 +49,9 @@ const char *wsfwd_strerror(int err)
     case WSFWD_ERR_QUEUE_FULL: return "slow reader: output queue full";
     case WSFWD_ERR_SLOW_TIMEOUT: return "slow reader: output backlog for too long";
     case WSFWD_ERR_WOULD_BLOCK: return "output queue full: try again once it drains";
+    case WSFWD_ERR_HANDSHAKE_TIMEOUT: return "opening handshake timed out";
+    case WSFWD_ERR_PONG_TIMEOUT: return "no pong before the deadline";
+    case WSFWD_ERR_CLOSE_TIMEOUT: return "closing handshake timed out";
     case WSFWD_ERR_POOL_NAME: return "pool name empty, too long or not UTF-8";
     case WSFWD_ERR_POOL_LIMIT: return "too many pools";
     case WSFWD_ERR_POOL_FULL: return "pool full";
@@ -78,6 +81,7 @@ uint16_t wsfwd_error_close_code(int err)
     case WSFWD_ERR_CLOSE_PAYLOAD:
     case WSFWD_ERR_CLOSE_CODE: return WSFWD_CLOSE_PROTOCOL_ERROR;
     case WSFWD_ERR_UTF8: return WSFWD_CLOSE_INVALID_PAYLOAD;
+    case WSFWD_ERR_PONG_TIMEOUT: return WSFWD_CLOSE_GOING_AWAY;
     case WSFWD_ERR_TOO_BIG: return WSFWD_CLOSE_TOO_BIG;
     case WSFWD_ERR_QUEUE_FULL:
     case WSFWD_ERR_SLOW_TIMEOUT: return WSFWD_CLOSE_POLICY;

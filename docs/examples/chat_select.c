@@ -7,8 +7,10 @@
  *
  *   usage: chat_select [PORT]    (default 8080; 0 picks a free port)
  *
- * It listens on 127.0.0.1 and prints the port it got on stdout. Kept short on purpose: no
- * timeouts, no graceful shutdown, at most MAX_CLIENTS clients (see cli/server.c for those).
+ * It listens on 127.0.0.1 and prints the port it got on stdout. The library keeps the
+ * deadlines (handshake, idle ping and pong, close): the loop passes it the time and sleeps
+ * until the earliest. Kept short on purpose: no graceful shutdown, at most MAX_CLIENTS
+ * clients (see cli/server.c for those).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -23,6 +25,7 @@
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <wsfwd.h>
@@ -39,6 +42,13 @@ typedef struct client {
 
 static client clients[MAX_CLIENTS];
 static wsfwd_pool *chat; /* the one pool everyone joins */
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* A complete HTTP request arrived on conn: decide what to answer. */
 static int on_request(wsfwd_conn *conn, const wsfwd_request *req, void *ud)
@@ -103,6 +113,17 @@ static void flush(client *c)
     if (wsfwd_conn_is_done(c->conn)) {
         drop(c);
     }
+}
+
+/* After the turn's I/O: the library's deadlines. Returns when to tick again. */
+static uint64_t tick(client *c, uint64_t now)
+{
+    uint64_t next;
+    int rc = wsfwd_conn_tick(c->conn, now, &next);
+    if (rc == WSFWD_ERR_HANDSHAKE_TIMEOUT || rc == WSFWD_ERR_CLOSE_TIMEOUT) {
+        drop(c); /* a pong timeout queued a close frame (1001): flush() writes it first */
+    }
+    return next;
 }
 
 static void readable(client *c)
@@ -182,6 +203,10 @@ int main(int argc, char **argv)
     }
     wsfwd_config_on_request(cfg, on_request);
     wsfwd_config_on_close(cfg, on_close);
+    wsfwd_config_set_handshake_timeout(cfg, 10000); /* ms; all four are off by default */
+    wsfwd_config_set_idle_timeout(cfg, 30000);
+    wsfwd_config_set_pong_timeout(cfg, 10000);
+    wsfwd_config_set_close_timeout(cfg, 5000);
 
     int lfd = listen_on((unsigned)port);
     if (lfd < 0) {
@@ -191,6 +216,7 @@ int main(int argc, char **argv)
         clients[i].fd = -1;
     }
 
+    uint64_t next = UINT64_MAX; /* the earliest deadline */
     for (;;) {
         fd_set rd, wr;
         FD_ZERO(&rd);
@@ -208,7 +234,9 @@ int main(int argc, char **argv)
             }
             maxfd = c->fd > maxfd ? c->fd : maxfd;
         }
-        if (select(maxfd + 1, &rd, &wr, NULL, NULL) < 0) {
+        uint64_t now = now_ms(), wait = next > now ? next - now : 0;
+        struct timeval tv = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000 * 1000)};
+        if (select(maxfd + 1, &rd, &wr, NULL, next == UINT64_MAX ? NULL : &tv) < 0) {
             if (errno == EINTR) {
                 continue;
             }
@@ -223,12 +251,16 @@ int main(int argc, char **argv)
                 readable(&clients[i]);
             }
         }
-        /* One client's message was queued on every other: try every write now, without
-           waiting for select() to report the socket writable; most take the bytes at once. */
+        /* Tick every client (what was fed counts as of now), then write: one client's
+           message was queued on every other, and most sockets take the bytes at once. */
+        now = now_ms();
+        next = UINT64_MAX;
         for (size_t i = 0; i < MAX_CLIENTS; i++) {
+            uint64_t t = clients[i].fd >= 0 ? tick(&clients[i], now) : UINT64_MAX;
             if (clients[i].fd >= 0) {
                 flush(&clients[i]);
             }
+            next = clients[i].fd >= 0 && t < next ? t : next;
         }
     }
 }

@@ -108,6 +108,12 @@ typedef enum wsfwd_error {
                                            longer than the slow timeout (wsfwd_conn_tick) */
     WSFWD_ERR_WOULD_BLOCK = -74,        /* wsfwd_conn_send: the queue is at its limit; nothing
                                            was queued and the connection is unharmed */
+    WSFWD_ERR_HANDSHAKE_TIMEOUT = -75,  /* the opening handshake did not finish in time (either
+                                           role; nothing is sent: drop the TCP connection) */
+    WSFWD_ERR_PONG_TIMEOUT = -76,       /* 1001: no input within the pong timeout after an
+                                           idle ping */
+    WSFWD_ERR_CLOSE_TIMEOUT = -77,      /* the closing phase passed the close timeout: drop
+                                           the TCP connection now */
 
     /* Hub and pools */
     WSFWD_ERR_POOL_NAME = -80,  /* a pool name that is empty, too long or not UTF-8 */
@@ -131,8 +137,9 @@ typedef enum wsfwd_error {
 /* A short English description of an error value; never NULL. Static storage. */
 WSFWD_API const char *wsfwd_strerror(int err);
 
-/* The close code an error fails a connection with (1002, 1007, 1008 for a full queue, 1009,
-   1011 for callback, memory and randomness failures), or 0 for others. */
+/* The close code an error fails a connection with (1001 for a pong timeout, 1002, 1007, 1008
+   for a slow reader, 1009, 1011 for callback, memory and randomness failures), or 0 for
+   others. */
 WSFWD_API uint16_t wsfwd_error_close_code(int err);
 
 /* The HTTP status a handshake or token error yields (400, 403, 405, 426, 431), or 0 for

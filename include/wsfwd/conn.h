@@ -63,6 +63,17 @@ WSFWD_API int wsfwd_config_set_queue_marks(wsfwd_config *cfg, size_t high, size_
    0: never, only the queue limit applies). Errors: WSFWD_ERR_INVALID (cfg NULL). */
 WSFWD_API int wsfwd_config_set_slow_timeout(wsfwd_config *cfg, uint32_t ms);
 
+/*
+ * The deadlines wsfwd_conn_tick() enforces, in milliseconds; 0 turns one off. All are off by
+ * default: a caller that never ticks, or ticks only for the slow timeout, sees no change.
+ * The wsfwd server's defaults are a reasonable start: handshake 10000, idle 60000, pong
+ * 10000, close 5000. Errors: WSFWD_ERR_INVALID (cfg NULL, or ms above 2^31 - 1: 24 days).
+ */
+WSFWD_API int wsfwd_config_set_handshake_timeout(wsfwd_config *cfg, uint32_t ms);
+WSFWD_API int wsfwd_config_set_idle_timeout(wsfwd_config *cfg, uint32_t ms);
+WSFWD_API int wsfwd_config_set_pong_timeout(wsfwd_config *cfg, uint32_t ms);
+WSFWD_API int wsfwd_config_set_close_timeout(wsfwd_config *cfg, uint32_t ms);
+
 typedef enum wsfwd_slow_policy {
     WSFWD_SLOW_CLOSE = 0, /* fail the connection with 1008 (the default) */
     WSFWD_SLOW_DROP = 1   /* skip messages for that connection only: those that would pass
@@ -104,7 +115,8 @@ typedef int (*wsfwd_on_control_fn)(wsfwd_conn *conn, wsfwd_opcode opcode, const 
 
 /*
  * The connection closed: the peer's close frame arrived (code 1005 when it had none), or the
- * connection failed (code is the one sent, err says why). Called at most once, and only for a
+ * connection failed (code is the one sent, err says why), or the peer's close did not come
+ * within the close timeout (1006, WSFWD_ERR_CLOSE_TIMEOUT). Called at most once, and only for a
  * connection that opened: not for a refused handshake, nor when the caller frees it or the
  * peer drops the TCP connection (the caller sees those itself).
  */
@@ -246,15 +258,44 @@ WSFWD_API bool wsfwd_conn_is_congested(const wsfwd_conn *conn);
 WSFWD_API bool wsfwd_conn_is_paced(const wsfwd_conn *conn);
 
 /*
- * The connection's clock, in milliseconds from any fixed origin (a monotonic clock). The
- * first call after it became congested starts its slow timer; a later call at or past
- * the slow timeout applies the slow-reader policy: under WSFWD_SLOW_CLOSE it fails with
- * 1008 (WSFWD_ERR_SLOW_TIMEOUT to on_close); under WSFWD_SLOW_DROP its pool stops pacing
- * senders for it and broadcasts that would put it past the high mark skip it, until it
- * drains to the low mark. *next (may be NULL)
- * gets the time of the next deadline, UINT64_MAX for none. Returns WSFWD_OK, or
- * WSFWD_ERR_SLOW_TIMEOUT when this call applied the policy, or WSFWD_ERR_INVALID (conn
- * NULL). Call it from on_flow WSFWD_FLOW_CONGESTED and again at *next.
+ * The connection's clock. The library reads no clock: the caller passes now_ms, milliseconds
+ * from any fixed origin of a monotonic clock (only differences matter, taken modulo 2^32, so
+ * a clock that wraps at 32 bits works too; a connection must be ticked at least every 24
+ * days). *next (may be NULL) gets when to call again: the earliest deadline, UINT64_MAX for
+ * none (next - now_ms is the wait; it may be 0: call again at once).
+ *
+ * Each deadline counts from the first tick that sees what starts it, so it never fires
+ * early: call wsfwd_conn_tick right after creating the connection, after each wsfwd_conn_feed
+ * (input fed since the last tick counts as arriving at this tick's now), after anything else
+ * that may change its state (wsfwd_conn_close, a callback about it), and at *next. At most
+ * one deadline acts per call. The deadlines (wsfwd_config_set_*_timeout; 0 turns one off):
+ *
+ * - handshake: the opening handshake is not over in time (server: no complete request; client:
+ *   no response). Nothing is sent (no 408: like most servers, it just hangs up); queued output
+ *   is dropped and the state is CLOSED, so wsfwd_conn_is_done is true. Returns
+ *   WSFWD_ERR_HANDSHAKE_TIMEOUT; on_close is not called (it never opened).
+ * - idle and pong: an open connection without input for the idle timeout gets a ping (empty
+ *   payload). If no input at all follows within the pong timeout (any bytes count, not only
+ *   the pong: a pong may wait behind a long message), it fails with 1001 (going away):
+ *   the close frame is queued, the state is CLOSED, on_close gets 1001 and
+ *   WSFWD_ERR_PONG_TIMEOUT, and so does the caller. Hang up once the close frame is written,
+ *   or at once. With a pong timeout of 0 a quiet peer is pinged every idle timeout.
+ * - close: from the first tick that sees it CLOSING or CLOSED (our close frame, the peer's,
+ *   a failure, a refused handshake), the close timeout bounds the rest: then queued output
+ *   is dropped, a CLOSING connection becomes CLOSED (on_close: 1006, WSFWD_ERR_CLOSE_TIMEOUT),
+ *   and the call returns WSFWD_ERR_CLOSE_TIMEOUT, once: close the TCP connection now, even
+ *   if you were waiting for the peer to close its side.
+ * - slow (wsfwd_config_set_slow_timeout): a pool member congested this long gets the
+ *   slow-reader policy: under WSFWD_SLOW_CLOSE it fails with 1008 (WSFWD_ERR_SLOW_TIMEOUT to
+ *   on_close); under WSFWD_SLOW_DROP its pool stops pacing senders for it and broadcasts
+ *   that would put it past the high mark skip it, until it drains to the low mark. Its timer
+ *   starts at the first tick after WSFWD_FLOW_CONGESTED (tick it from on_flow).
+ *
+ * Callbacks may run inside (on_close, on_flow, on_leave, on_output) and may free the
+ * connection: the call then returns without touching it. Returns WSFWD_OK (a ping may have
+ * been queued), or what this call did: WSFWD_ERR_HANDSHAKE_TIMEOUT, WSFWD_ERR_PONG_TIMEOUT,
+ * WSFWD_ERR_CLOSE_TIMEOUT, WSFWD_ERR_SLOW_TIMEOUT; WSFWD_ERR_NOMEM or WSFWD_ERR_RANDOM when
+ * queueing the ping failed (the connection failed with 1011); WSFWD_ERR_INVALID for NULL.
  */
 WSFWD_API int wsfwd_conn_tick(wsfwd_conn *conn, uint64_t now_ms, uint64_t *next);
 

@@ -883,6 +883,7 @@ async def idle_ping_and_pong_deadline():
         check(pings[0][3] >= 0.25, f"pinged after {pings[0][3]:.2f}s, before the idle timeout")
         check(0.55 <= took <= 0.6 + T(1.5), f"a client that never answers dropped after "
               f"{took:.2f}s (--idle-timeout 300 --pong-timeout 300)")
+        eq([close_code(f[2]) for f in frames if f[1] == 8], [1001], "close code before the drop")
         await asyncio.sleep(max(0, 1.5 - (time.monotonic() - start)))
         check(polite.open, "the client that answers pings was dropped")
         other = await s.ws("/ws/idle")

@@ -1715,6 +1715,290 @@ static void test_flow_events_in_order_after_resume(void **state)
     harness_free(h);
 }
 
+/* ---- Deadlines (wsfwd_conn_tick) ------------------------------------------------------- */
+
+static void expect_tick(wsfwd_conn *c, uint64_t now, int rc, uint64_t next)
+{
+    uint64_t got = 7;
+    assert_int_equal(wsfwd_conn_tick(c, now, &got), rc);
+    if (got != next) {
+        fail_msg("tick at %llu: next %llu, expected %llu", (unsigned long long)now,
+                 (unsigned long long)got, (unsigned long long)next);
+    }
+}
+
+/* A harness with the four deadlines set (0: off). */
+static harness *timer_harness(wsfwd_role role, uint32_t hs, uint32_t idle, uint32_t pong,
+                              uint32_t close)
+{
+    harness *h = harness_new(role, NULL);
+    assert_non_null(h);
+    wsfwd_config_on_flow(h->cfg, cb_flow);
+    assert_int_equal(wsfwd_config_set_handshake_timeout(h->cfg, hs), WSFWD_OK);
+    assert_int_equal(wsfwd_config_set_idle_timeout(h->cfg, idle), WSFWD_OK);
+    assert_int_equal(wsfwd_config_set_pong_timeout(h->cfg, pong), WSFWD_OK);
+    assert_int_equal(wsfwd_config_set_close_timeout(h->cfg, close), WSFWD_OK);
+    return h;
+}
+
+/* An open server connection with those deadlines, ticked first at 0: next must be first. */
+static harness *open_timer_harness(uint32_t idle, uint32_t pong, uint32_t close, uint64_t first)
+{
+    harness *h = timer_harness(WSFWD_ROLE_SERVER, 0, idle, pong, close);
+    assert_int_equal(wsfwd_conn_set_open(h->conn), WSFWD_OK);
+    expect_tick(h->conn, 0, WSFWD_OK, first);
+    return h;
+}
+
+static void feed_text(wsfwd_conn *c, const char *text)
+{
+    uint8_t b[256];
+    assert_int_equal(feed(c, b, put_frame(b, true, WSFWD_OP_TEXT, text, strlen(text), true)),
+                     WSFWD_OK);
+}
+
+/* Off (the default): nothing is timed in any state, whatever the time. */
+static void test_timers_off(void **state)
+{
+    (void)state;
+    assert_int_equal(wsfwd_config_set_handshake_timeout(NULL, 1), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_config_set_idle_timeout(NULL, 1), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_config_set_pong_timeout(NULL, 1), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_config_set_close_timeout(NULL, 1), WSFWD_ERR_INVALID);
+    harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    assert_int_equal(wsfwd_config_set_idle_timeout(h->cfg, INT32_MAX), WSFWD_OK);
+    assert_int_equal(wsfwd_config_set_idle_timeout(h->cfg, (uint32_t)INT32_MAX + 1),
+                     WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_config_set_idle_timeout(h->cfg, 0), WSFWD_OK);
+    for (int phase = 0; phase < 3; phase++) {
+        for (uint64_t t = 0; t <= 1000000000; t += 99999999) {
+            expect_tick(h->conn, t, WSFWD_OK, UINT64_MAX);
+        }
+        if (phase == 0) {
+            assert_int_equal(feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1), WSFWD_OK);
+        } else if (phase == 1) {
+            assert_int_equal(wsfwd_conn_close(h->conn, 1000, NULL, 0), WSFWD_OK);
+        }
+    }
+    assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSING);
+    assert_string_equal(h->log, "request /ws/room|open|");
+    harness_free(h);
+}
+
+/* Server: the request must be whole within the handshake timeout, counted from the first
+   tick; bytes that trickle in do not extend it. Nothing is written, on_close stays silent. */
+static void test_handshake_timeout_server(void **state)
+{
+    (void)state;
+    harness *h = timer_harness(WSFWD_ROLE_SERVER, 1000, 0, 0, 500);
+    wsfwd_conn *c = h->conn;
+    expect_tick(c, 5000, WSFWD_OK, 6000);
+    assert_int_equal(feed(c, (const uint8_t *)REQUEST, 20), WSFWD_OK);
+    expect_tick(c, 5600, WSFWD_OK, 6000);
+    expect_tick(c, 5999, WSFWD_OK, 6000);
+    assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_HANDSHAKE);
+    expect_tick(c, 6000, WSFWD_ERR_HANDSHAKE_TIMEOUT, UINT64_MAX);
+    assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_CLOSED);
+    assert_true(wsfwd_conn_is_done(c));
+    assert_int_equal(h->outputs, 0);
+    expect_tick(c, 9000, WSFWD_OK, UINT64_MAX); /* reported once; no close timer after it */
+    assert_int_equal(feed(c, (const uint8_t *)REQUEST + 20, sizeof REQUEST - 21), WSFWD_OK);
+    assert_string_equal(h->log, "");
+    harness_free(h);
+
+    /* In time: the handshake timer ends with the handshake. */
+    h = timer_harness(WSFWD_ROLE_SERVER, 1000, 0, 0, 0);
+    expect_tick(h->conn, 0, WSFWD_OK, 1000);
+    assert_int_equal(feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1), WSFWD_OK);
+    expect_tick(h->conn, 999, WSFWD_OK, UINT64_MAX);
+    expect_tick(h->conn, 5000, WSFWD_OK, UINT64_MAX);
+    assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_OPEN);
+    harness_free(h);
+}
+
+/* Client: no response in time fails with its own error; the unsent request is dropped. */
+static void test_handshake_timeout_client(void **state)
+{
+    (void)state;
+    harness *h = timer_harness(WSFWD_ROLE_CLIENT, 2000, 0, 0, 0);
+    wsfwd_conn *c = h->conn;
+    assert_int_equal(wsfwd_conn_client_start(c, "example.com", "/", NULL, NULL), WSFWD_OK);
+    expect_tick(c, 100, WSFWD_OK, 2100);
+    assert_true(wsfwd_conn_pending(c) > 0);
+    expect_tick(c, 2099, WSFWD_OK, 2100);
+    expect_tick(c, 2100, WSFWD_ERR_HANDSHAKE_TIMEOUT, UINT64_MAX);
+    assert_int_equal(wsfwd_conn_pending(c), 0);
+    assert_true(wsfwd_conn_is_done(c));
+    assert_int_equal(feed(c, (const uint8_t *)"HTTP/1.1 101", 12), WSFWD_OK); /* ignored */
+    assert_string_equal(h->log, "");
+    harness_free(h);
+}
+
+/* Open: idle ms without input, a ping; then pong ms without input, a 1001 failure. Input
+   (a message, the pong) puts both off; the close timer starts with the failure. */
+static void test_idle_ping_and_pong_timeout(void **state)
+{
+    (void)state;
+    harness *h = open_timer_harness(1000, 500, 300, 1000);
+    wsfwd_conn *c = h->conn;
+    uint8_t out[256];
+    feed_text(c, "hi");
+    expect_tick(c, 600, WSFWD_OK, 1600);
+    expect_tick(c, 1599, WSFWD_OK, 1600);
+    assert_int_equal(wsfwd_conn_pending(c), 0);
+    expect_tick(c, 1600, WSFWD_OK, 2100);
+    assert_int_equal(drain(c, out, sizeof out), 2);
+    assert_memory_equal(out, "\x89\x00", 2); /* an empty ping */
+    /* The pong comes: the next ping is an idle time after it. */
+    assert_int_equal(feed(c, out, put_frame(out, true, WSFWD_OP_PONG, "", 0, true)), WSFWD_OK);
+    expect_tick(c, 1800, WSFWD_OK, 2800);
+    expect_tick(c, 2800, WSFWD_OK, 3300);
+    assert_int_equal(drain(c, out, sizeof out), 2);
+    expect_tick(c, 3299, WSFWD_OK, 3300);
+    assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_OPEN);
+    expect_tick(c, 3300, WSFWD_ERR_PONG_TIMEOUT, 3600);
+    size_t n = drain(c, out, sizeof out);
+    assert_int_equal(close_code_at(out, n), 1001);
+    assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_CLOSED);
+    assert_string_equal(h->log, "msg 1 2 6869|ctl 10 |close 1001 no pong before the deadline -76|");
+    /* Closed and written: the close timer still bounds the wait for the peer's FIN. */
+    expect_tick(c, 3599, WSFWD_OK, 3600);
+    expect_tick(c, 3600, WSFWD_ERR_CLOSE_TIMEOUT, UINT64_MAX);
+    harness_free(h);
+}
+
+/* A pong timeout of 0: a quiet peer is pinged every idle time, never failed. Input that is
+   fed but not yet ticked counts at the next tick: a late tick puts the ping off, never on. */
+static void test_idle_ping_without_pong_timeout(void **state)
+{
+    (void)state;
+    harness *h = open_timer_harness(100, 0, 0, 100);
+    wsfwd_conn *c = h->conn;
+    uint8_t out[64];
+    for (uint64_t t = 100; t <= 1000; t += 100) {
+        expect_tick(c, t, WSFWD_OK, t + 100);
+        assert_int_equal(drain(c, out, sizeof out), 2);
+    }
+    feed_text(c, "x");
+    expect_tick(c, 1100, WSFWD_OK, 1200); /* the input counts as of now: no ping */
+    assert_int_equal(wsfwd_conn_pending(c), 0);
+    assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_OPEN);
+    harness_free(h);
+}
+
+/* Our close frame, then no answer: after the close timeout the connection is CLOSED with its
+   output dropped, on_close says 1006; an answer in time leaves the timer for the FIN. */
+static void test_close_timeout(void **state)
+{
+    (void)state;
+    harness *h = open_timer_harness(1000, 1000, 2000, 1000);
+    wsfwd_conn *c = h->conn;
+    assert_int_equal(wsfwd_conn_close(c, 1000, "bye", 3), WSFWD_OK);
+    expect_tick(c, 500, WSFWD_OK, 2500); /* no idle ping while closing */
+    expect_tick(c, 2499, WSFWD_OK, 2500);
+    assert_true(wsfwd_conn_pending(c) > 0); /* the peer never read it */
+    expect_tick(c, 2500, WSFWD_ERR_CLOSE_TIMEOUT, UINT64_MAX);
+    assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_CLOSED);
+    assert_int_equal(wsfwd_conn_pending(c), 0);
+    assert_true(wsfwd_conn_is_done(c));
+    assert_string_equal(h->log, "close 1006  -77|");
+    expect_tick(c, 9000, WSFWD_OK, UINT64_MAX);
+    assert_string_equal(h->log, "close 1006  -77|");
+    harness_free(h);
+
+    h = timer_harness(WSFWD_ROLE_SERVER, 0, 0, 0, 2000);
+    c = h->conn;
+    assert_int_equal(wsfwd_conn_set_open(c), WSFWD_OK);
+    assert_int_equal(wsfwd_conn_close(c, 1000, NULL, 0), WSFWD_OK);
+    expect_tick(c, 100, WSFWD_OK, 2100);
+    uint8_t b[16];
+    assert_int_equal(feed(c, b, put_frame(b, true, WSFWD_OP_CLOSE, "\x03\xe8", 2, true)), WSFWD_OK);
+    expect_tick(c, 1000, WSFWD_OK, 2100); /* CLOSING to CLOSED: the same closing phase */
+    expect_tick(c, 2100, WSFWD_ERR_CLOSE_TIMEOUT, UINT64_MAX);
+    assert_string_equal(h->log, "close 1000  0|"); /* told once, when the close came */
+    harness_free(h);
+}
+
+/* Times are taken modulo 2^32: a 64-bit clock crossing 2^32, and a caller's 32-bit clock
+   that wraps to 0, time the same deadline. */
+static void test_timers_across_wrap(void **state)
+{
+    (void)state;
+    const uint64_t starts[2] = {0xFFFFFF00u, 0x1FFFFFF00u};
+    for (int wrap32 = 0; wrap32 < 2; wrap32++) {
+        for (int s = 0; s < 2; s++) {
+            harness *h = timer_harness(WSFWD_ROLE_SERVER, 0, 1000, 0, 0);
+            wsfwd_conn *c = h->conn;
+            assert_int_equal(wsfwd_conn_set_open(c), WSFWD_OK);
+            uint64_t t0 = starts[s];
+            uint64_t mask = wrap32 ? 0xFFFFFFFFu : UINT64_MAX;
+            expect_tick(c, t0, WSFWD_OK, t0 + 1000);
+            uint64_t got = 0;
+            assert_int_equal(wsfwd_conn_tick(c, (t0 + 999) & mask, &got), WSFWD_OK);
+            assert_true(got == ((t0 + 999) & mask) + 1);
+            assert_int_equal(wsfwd_conn_pending(c), 0);
+            assert_int_equal(wsfwd_conn_tick(c, (t0 + 1000) & mask, NULL), WSFWD_OK);
+            assert_int_equal(wsfwd_conn_pending(c), 2); /* the ping */
+            harness_free(h);
+        }
+    }
+}
+
+static void free_on_drained(harness *h, wsfwd_conn *c, wsfwd_flow event)
+{
+    if (event == WSFWD_FLOW_DRAINED) {
+        wsfwd_conn_free(c);
+        h->conn = NULL;
+    }
+}
+
+/* Callbacks run inside the tick (on_close, on_flow) may free the connection. */
+static void test_free_inside_tick(void **state)
+{
+    (void)state;
+    /* on_close at the pong timeout, and at the close timeout. */
+    for (int which = 0; which < 2; which++) {
+        harness *h = open_timer_harness(100, 100, 100, 100);
+        h->on_close = ACT_FREE;
+        if (which == 1) {
+            assert_int_equal(wsfwd_conn_close(h->conn, 1000, NULL, 0), WSFWD_OK);
+            expect_tick(h->conn, 0, WSFWD_OK, 100);
+            expect_tick(h->conn, 100, WSFWD_ERR_CLOSE_TIMEOUT, UINT64_MAX);
+        } else {
+            expect_tick(h->conn, 100, WSFWD_OK, 200);
+            expect_tick(h->conn, 200, WSFWD_ERR_PONG_TIMEOUT, UINT64_MAX);
+        }
+        assert_null(h->conn);
+        harness_free(h);
+    }
+    /* on_flow DRAINED when the close timeout drops a congested backlog. */
+    harness *h = timer_harness(WSFWD_ROLE_SERVER, 0, 0, 0, 100);
+    assert_int_equal(wsfwd_config_set_max_queue(h->cfg, FQ), WSFWD_OK);
+    assert_int_equal(wsfwd_conn_set_open(h->conn), WSFWD_OK);
+    fill_exact(h->conn, FQ_HIGH + 100);
+    assert_int_equal(wsfwd_conn_close(h->conn, 1000, NULL, 0), WSFWD_OK);
+    h->flow_hook = free_on_drained;
+    expect_tick(h->conn, 0, WSFWD_OK, 100);
+    expect_tick(h->conn, 100, WSFWD_ERR_CLOSE_TIMEOUT, UINT64_MAX);
+    assert_null(h->conn);
+    assert_string_equal(h->log, "congested|drained|");
+    harness_free(h);
+}
+
+/* A ping that cannot be queued (the client's mask needs randomness) fails the connection. */
+static void test_ping_failure(void **state)
+{
+    (void)state;
+    harness *h = timer_harness(WSFWD_ROLE_CLIENT, 0, 100, 100, 0);
+    assert_int_equal(wsfwd_conn_set_open(h->conn), WSFWD_OK);
+    expect_tick(h->conn, 0, WSFWD_OK, 100);
+    wsfwd_config_set_random(h->cfg, failing_random, NULL);
+    expect_tick(h->conn, 100, WSFWD_ERR_RANDOM, UINT64_MAX);
+    assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSED);
+    assert_string_equal(h->log, "close 1011 the randomness source failed -6|");
+    harness_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1748,6 +2032,15 @@ int main(void)
         cmocka_unit_test(test_pong_at_hard_cap),
         cmocka_unit_test(test_flow_queries),
         cmocka_unit_test(test_flow_events_in_order_after_resume),
+        cmocka_unit_test(test_timers_off),
+        cmocka_unit_test(test_handshake_timeout_server),
+        cmocka_unit_test(test_handshake_timeout_client),
+        cmocka_unit_test(test_idle_ping_and_pong_timeout),
+        cmocka_unit_test(test_idle_ping_without_pong_timeout),
+        cmocka_unit_test(test_close_timeout),
+        cmocka_unit_test(test_timers_across_wrap),
+        cmocka_unit_test(test_free_inside_tick),
+        cmocka_unit_test(test_ping_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,6 +30,9 @@ static void test_every_error_has_a_description(void **state)
     assert_string_not_equal(wsfwd_strerror(WSFWD_ERR_HS_KEY), unknown);
     assert_string_not_equal(wsfwd_strerror(WSFWD_ERR_CLOSED), unknown);
     assert_string_not_equal(wsfwd_strerror(WSFWD_ERR_POOL_GONE), unknown);
+    assert_string_not_equal(wsfwd_strerror(WSFWD_ERR_HANDSHAKE_TIMEOUT), unknown);
+    assert_string_not_equal(wsfwd_strerror(WSFWD_ERR_PONG_TIMEOUT), unknown);
+    assert_string_not_equal(wsfwd_strerror(WSFWD_ERR_CLOSE_TIMEOUT), unknown);
 }
 
 static void test_close_codes(void **state)
@@ -45,6 +48,9 @@ static void test_close_codes(void **state)
     assert_int_equal(wsfwd_error_close_code(WSFWD_ERR_UTF8), 1007);
     assert_int_equal(wsfwd_error_close_code(WSFWD_ERR_TOO_BIG), 1009);
     assert_int_equal(wsfwd_error_close_code(WSFWD_ERR_CALLBACK), 1011);
+    assert_int_equal(wsfwd_error_close_code(WSFWD_ERR_PONG_TIMEOUT), 1001);
+    assert_int_equal(wsfwd_error_close_code(WSFWD_ERR_HANDSHAKE_TIMEOUT), 0);
+    assert_int_equal(wsfwd_error_close_code(WSFWD_ERR_CLOSE_TIMEOUT), 0);
     assert_int_equal(wsfwd_error_close_code(WSFWD_OK), 0);
     assert_int_equal(wsfwd_error_close_code(WSFWD_ERR_HS_KEY), 0);
 }
