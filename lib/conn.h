@@ -9,7 +9,8 @@
 struct wsfwd_conn {
     wsfwd_config *cfg;
     void *user_data;
-    void *hs;          /* handshake state, only while the handshake runs */
+    void *hs;          /* handshake state while the handshake runs; after it, a kept
+                          request (server) or a refused response (client), else NULL */
     char *subprotocol; /* agreed subprotocol, NULL for none */
 
     wsfwd_outq out; /* output, in order */
@@ -49,6 +50,7 @@ struct wsfwd_conn {
     unsigned paced_self : 1;    /* paced: ECHO mode and congested */
     unsigned told_congested : 1; /* what on_flow said last (flow_sync) */
     unsigned told_paced : 1;
+    unsigned keep_request : 1;  /* wsfwd_conn_keep_request: hs outlives the handshake */
     int hs_result;              /* what a refused handshake returns from feed */
 };
 
