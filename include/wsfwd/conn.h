@@ -102,8 +102,9 @@ typedef int (*wsfwd_on_control_fn)(wsfwd_conn *conn, wsfwd_opcode opcode, const 
 /*
  * The connection closed: the peer's close frame arrived (code 1005 when it had none), or the
  * connection failed (code is the one sent, err says why). Called at most once, and only for a
- * connection that opened: not for a refused handshake, nor when the caller frees it or the
- * peer drops the TCP connection (the caller sees those itself).
+ * connection that opened: not for a refused handshake (wsfwd_conn_feed returns its error; a
+ * client reads the server's answer with wsfwd_conn_response), nor when the caller frees it or
+ * the peer drops the TCP connection (the caller sees those itself).
  */
 typedef void (*wsfwd_on_close_fn)(wsfwd_conn *conn, uint16_t code, const char *reason,
                                   size_t reason_len, int err, void *ud);

@@ -886,6 +886,14 @@ static void test_client_rejects_bad_responses(void **state)
 
 /* ---- The handshake after it ended: the kept request, the refused response --------------- */
 
+/* A view equal to a string (present, same bytes). */
+static void assert_str(wsfwd_str v, const char *want)
+{
+    assert_non_null(v.ptr);
+    assert_int_equal(v.len, strlen(want));
+    assert_memory_equal(v.ptr, want, v.len);
+}
+
 static void test_server_keeps_request(void **state)
 {
     (void)state;
@@ -917,21 +925,12 @@ static void test_server_keeps_request(void **state)
         }
         const wsfwd_request *req = wsfwd_conn_request(h->conn);
         assert_non_null(req);
-        wsfwd_str v = wsfwd_request_path(req);
-        assert_int_equal(v.len, 8);
-        assert_memory_equal(v.ptr, "/ws/room", 8);
-        v = wsfwd_request_query(req);
-        assert_int_equal(v.len, 3);
-        assert_memory_equal(v.ptr, "x=1", 3);
-        v = wsfwd_request_header(req, "host");
-        assert_int_equal(v.len, 11);
-        assert_memory_equal(v.ptr, "example.com", 11);
-        v = wsfwd_request_method(req);
-        assert_memory_equal(v.ptr, "GET", 3);
+        assert_str(wsfwd_request_path(req), "/ws/room");
+        assert_str(wsfwd_request_query(req), "x=1");
+        assert_str(wsfwd_request_header(req, "host"), "example.com");
+        assert_str(wsfwd_request_method(req), "GET");
         assert_int_equal(wsfwd_request_subprotocol_count(req), 2);
-        v = wsfwd_request_subprotocol(req, 1);
-        assert_int_equal(v.len, 9);
-        assert_memory_equal(v.ptr, "superchat", 9);
+        assert_str(wsfwd_request_subprotocol(req, 1), "superchat");
         assert_int_equal(wsfwd_request_check(req), WSFWD_OK);
         assert_true(wsfwd_request_is_upgrade(req));
         /* Asking again once kept changes nothing. */
@@ -968,9 +967,7 @@ static void test_server_keeps_request_from_on_open(void **state)
     wsfwd_config_on_open(h->cfg, open_keeps_request);
     assert_int_equal(feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1), WSFWD_OK);
     assert_string_equal(h->log, "request /ws/room|open /ws/room|");
-    wsfwd_str host = wsfwd_request_host(wsfwd_conn_request(h->conn));
-    assert_int_equal(host.len, 11);
-    assert_memory_equal(host.ptr, "example.com", 11);
+    assert_str(wsfwd_request_host(wsfwd_conn_request(h->conn)), "example.com");
     harness_free(h);
 }
 
@@ -1021,14 +1018,9 @@ static void test_client_reads_refusal(void **state)
         const wsfwd_response *resp = wsfwd_conn_response(h->conn);
         assert_non_null(resp);
         assert_int_equal(wsfwd_response_status(resp), cases[i].status);
-        wsfwd_str reason = wsfwd_response_reason(resp);
-        assert_non_null(reason.ptr);
-        assert_int_equal(reason.len, strlen(cases[i].reason));
-        assert_memory_equal(reason.ptr, cases[i].reason, reason.len);
+        assert_str(wsfwd_response_reason(resp), cases[i].reason);
         if (cases[i].header != NULL) {
-            wsfwd_str v = wsfwd_response_header(resp, cases[i].header);
-            assert_int_equal(v.len, strlen(cases[i].value));
-            assert_memory_equal(v.ptr, cases[i].value, v.len);
+            assert_str(wsfwd_response_header(resp, cases[i].header), cases[i].value);
         }
         assert_null(wsfwd_response_header(resp, "X-Absent").ptr);
         /* Still there after more bytes, which are ignored. */
@@ -1056,9 +1048,7 @@ static void test_client_reads_refusal(void **state)
     assert_int_equal(pump(srv->conn, cli->conn), WSFWD_ERR_HS_STATUS);
     const wsfwd_response *resp = wsfwd_conn_response(cli->conn);
     assert_int_equal(wsfwd_response_status(resp), 404);
-    wsfwd_str reason = wsfwd_response_reason(resp);
-    assert_int_equal(reason.len, 9);
-    assert_memory_equal(reason.ptr, "Not Found", 9);
+    assert_str(wsfwd_response_reason(resp), "Not Found");
     harness_free(srv);
     harness_free(cli);
 }
