@@ -180,8 +180,8 @@ WSFWD_API int wsfwd_conn_respond(wsfwd_conn *conn, int status, const char *conte
  * Server role: keep the request after the handshake, until the connection is freed, so that
  * wsfwd_conn_request() still gives its path, query and headers later (in on_message, when
  * it leaves a pool...). Call it in on_request (or on_open). What is kept is a compact copy:
- * the bytes received and the parsed fields, not the parser's buffer; connections that do not
- * ask keep nothing. Errors: WSFWD_ERR_INVALID (NULL), WSFWD_ERR_STATE (client role, or no
+ * the bytes received and the parsed fields (typically 1 to 2 KiB), not the parser's buffer;
+ * connections that do not ask keep nothing. Errors: WSFWD_ERR_INVALID (NULL), WSFWD_ERR_STATE (client role, or no
  * request held: outside on_request and on_open).
  */
 WSFWD_API int wsfwd_conn_keep_request(wsfwd_conn *conn);
