@@ -124,44 +124,6 @@ static bool str_is(wsfwd_str s, const char *lit)
     return s.len == n && memcmp(s.ptr, lit, n) == 0;
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9') {
-        return ch - '0';
-    }
-    if (ch >= 'a' && ch <= 'f') {
-        return ch - 'a' + 10;
-    }
-    if (ch >= 'A' && ch <= 'F') {
-        return ch - 'A' + 10;
-    }
-    return -1;
-}
-
-/* Percent-decode src into dst (cap bytes). Returns the length, or -1 for a bad escape or no
-   room. The decoded name is checked for UTF-8 and length when joining. */
-static long percent_decode(const char *src, size_t len, char *dst, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        char ch = src[i];
-        if (ch == '%') {
-            int hi = len - i >= 3 ? hexval(src[i + 1]) : -1;
-            int lo = len - i >= 3 ? hexval(src[i + 2]) : -1;
-            if (hi < 0 || lo < 0) {
-                return -1;
-            }
-            ch = (char)(hi << 4 | lo);
-            i += 2;
-        }
-        if (o == cap) {
-            return -1;
-        }
-        dst[o++] = ch;
-    }
-    return (long)o;
-}
-
 static void refuse(server *s, wsfwd_conn *conn, int status, const char *why)
 {
     client *c = wsfwd_conn_user_data(conn);
@@ -404,15 +366,14 @@ int routes_on_request(wsfwd_conn *conn, const wsfwd_request *req, void *ud)
         return 0;
     }
     char name[4096];
-    long n = 0;
-    if (room) {
-        n = percent_decode(path.ptr + 4, path.len - 4, name, sizeof name);
-        if (n < 0) {
-            refuse(s, conn, 400, "bad percent-encoding in the room name");
-            return 0;
-        }
+    size_t n = 0;
+    /* Too long for name: refused as before, with 400 (--max-room-name is at most 4096). */
+    if (room &&
+        wsfwd_percent_decode(path.ptr + 4, path.len - 4, name, sizeof name, &n) != WSFWD_OK) {
+        refuse(s, conn, 400, "bad percent-encoding in the room name");
+        return 0;
     }
-    if (s->keys.n > 0 && !authorised(s, conn, req, echo ? NULL : name, (size_t)n)) {
+    if (s->keys.n > 0 && !authorised(s, conn, req, echo ? NULL : name, n)) {
         return 0;
     }
     if (s->opts->max_connections > 0 && s->nwebsockets >= s->opts->max_connections) {
@@ -429,8 +390,8 @@ int routes_on_request(wsfwd_conn *conn, const wsfwd_request *req, void *ud)
         accepted(s, c, conn, "echo");
         return 0;
     }
-    int rc = global ? wsfwd_pool_join(s->global_pool, conn)
-                    : wsfwd_hub_join(s->rooms, conn, name, (size_t)n);
+    int rc =
+        global ? wsfwd_pool_join(s->global_pool, conn) : wsfwd_hub_join(s->rooms, conn, name, n);
     if (rc != WSFWD_OK) {
         refuse(s, conn, rc == WSFWD_ERR_POOL_NAME ? 400 : 503, wsfwd_strerror(rc));
         return 0;

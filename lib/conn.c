@@ -116,9 +116,19 @@ static void destroy(wsfwd_conn *c)
     wsfwd_mem_free(a, c);
 }
 
+/* The handshake ended: free its state, but a kept request becomes a compact copy. */
 static void free_handshake(wsfwd_conn *c)
 {
     if (c->hs == NULL) {
+        return;
+    }
+    if (c->keep_request) {
+        /* Called once, when the handshake ends. Short of memory, the whole request stays. */
+        wsfwd_request *copy;
+        if (wsfwd_request_copy(c->hs, &c->cfg->alloc, &copy) == WSFWD_OK) {
+            wsfwd_request_free(c->hs);
+            c->hs = copy;
+        }
         return;
     }
     if (c->role == WSFWD_ROLE_SERVER) {
@@ -721,19 +731,18 @@ int wsfwd_conn_respond(wsfwd_conn *c, int status, const char *content_type, cons
     return WSFWD_OK;
 }
 
+/* on_open may still read the request or the response: the handshake is freed after it. */
 static int open_connection(wsfwd_conn *c)
 {
-    free_handshake(c);
+    int r = 0;
     if (c->cfg->on_open != NULL) {
-        int r = c->cfg->on_open(c, c->cfg->user_data);
+        r = c->cfg->on_open(c, c->cfg->user_data);
         if (c->freed) {
             return STOPPED;
         }
-        if (r != 0) {
-            return fail(c, WSFWD_ERR_CALLBACK);
-        }
     }
-    return WSFWD_OK;
+    free_handshake(c);
+    return r != 0 ? fail(c, WSFWD_ERR_CALLBACK) : WSFWD_OK;
 }
 
 static int feed_server_handshake(wsfwd_conn *c, const uint8_t *data, size_t len, size_t *used)
@@ -795,6 +804,28 @@ static int feed_server_handshake(wsfwd_conn *c, const uint8_t *data, size_t len,
     return c->hs_result;
 }
 
+int wsfwd_conn_keep_request(wsfwd_conn *c)
+{
+    if (c == NULL) {
+        return WSFWD_ERR_INVALID;
+    }
+    if (c->role != WSFWD_ROLE_SERVER || c->hs == NULL || c->freed ||
+        wsfwd_request_check(c->hs) == WSFWD_INCOMPLETE) {
+        return WSFWD_ERR_STATE;
+    }
+    c->keep_request = 1; /* copied when the handshake ends (free_handshake) */
+    return WSFWD_OK;
+}
+
+const wsfwd_request *wsfwd_conn_request(const wsfwd_conn *c)
+{
+    if (c == NULL || c->role != WSFWD_ROLE_SERVER || c->hs == NULL ||
+        wsfwd_request_check(c->hs) == WSFWD_INCOMPLETE) {
+        return NULL;
+    }
+    return c->hs;
+}
+
 /* ---- Client handshake ------------------------------------------------------------------ */
 
 int wsfwd_conn_client_start(wsfwd_conn *c, const char *host, const char *path,
@@ -846,6 +877,15 @@ int wsfwd_conn_client_start(wsfwd_conn *c, const char *host, const char *path,
     return leave(c, WSFWD_OK);
 }
 
+const wsfwd_response *wsfwd_conn_response(const wsfwd_conn *c)
+{
+    if (c == NULL || c->role != WSFWD_ROLE_CLIENT || c->hs == NULL) {
+        return NULL;
+    }
+    const hs_client *h = c->hs;
+    return wsfwd_response_status(h->resp) != 0 ? h->resp : NULL;
+}
+
 static int feed_client_handshake(wsfwd_conn *c, const uint8_t *data, size_t len, size_t *used)
 {
     hs_client *h = c->hs;
@@ -875,7 +915,7 @@ static int feed_client_handshake(wsfwd_conn *c, const uint8_t *data, size_t len,
         }
     }
     if (rc != WSFWD_OK) {
-        free_handshake(c);
+        /* The response stays for wsfwd_conn_response() until the connection is freed. */
         c->state = WSFWD_STATE_CLOSED;
         return rc;
     }
@@ -1266,7 +1306,7 @@ int wsfwd_conn_send(wsfwd_conn *c, wsfwd_opcode op, const void *data, size_t len
         return WSFWD_ERR_INVALID;
     }
     if (control && len > WSFWD_CONTROL_PAYLOAD_MAX) {
-        return WSFWD_ERR_INVALID;
+        return WSFWD_ERR_CONTROL_SIZE;
     }
     if (c->state != WSFWD_STATE_OPEN || c->freed) {
         return c->state == WSFWD_STATE_HANDSHAKE ? WSFWD_ERR_STATE : WSFWD_ERR_CLOSED;
@@ -1283,11 +1323,16 @@ int wsfwd_conn_close(wsfwd_conn *c, uint16_t code, const char *reason, size_t re
     if (c == NULL || (reason == NULL && reason_len > 0)) {
         return WSFWD_ERR_INVALID;
     }
-    if (code == 0 ? reason_len > 0 : !wsfwd_close_code_is_valid(code)) {
-        return WSFWD_ERR_INVALID;
+    if (code != 0 && (code < 1000 || code > 4999)) {
+        return WSFWD_ERR_CLOSE_RANGE;
     }
-    if (reason_len > WSFWD_CONTROL_PAYLOAD_MAX - 2 ||
-        !wsfwd_utf8_valid((const uint8_t *)reason, reason_len)) {
+    if (code != 0 && !wsfwd_close_code_is_valid(code)) {
+        return WSFWD_ERR_CLOSE_RESERVED;
+    }
+    if (reason_len > (code == 0 ? 0 : WSFWD_CONTROL_PAYLOAD_MAX - 2)) {
+        return WSFWD_ERR_CLOSE_REASON;
+    }
+    if (!wsfwd_utf8_valid((const uint8_t *)reason, reason_len)) {
         return WSFWD_ERR_INVALID;
     }
     if (c->state != WSFWD_STATE_OPEN || c->freed) {

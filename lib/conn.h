@@ -9,7 +9,8 @@
 struct wsfwd_conn {
     wsfwd_config *cfg;
     void *user_data;
-    void *hs;          /* handshake state, only while the handshake runs */
+    void *hs;          /* handshake state while the handshake runs; after it, a kept
+                          request (server) or a refused response (client), else NULL */
     char *subprotocol; /* agreed subprotocol, NULL for none */
 
     wsfwd_outq out; /* output, in order */
@@ -53,6 +54,7 @@ struct wsfwd_conn {
     unsigned pinged : 1;        /* an idle ping is out: ping_at holds when */
     unsigned timer_done : 1;    /* a handshake or close timeout was reported: no more */
     uint8_t phase;              /* the phase whose deadline runs (conn.c, PHASE_*) */
+    unsigned keep_request : 1;  /* wsfwd_conn_keep_request: hs outlives the handshake */
     int hs_result;              /* what a refused handshake returns from feed */
 
     /* Times as of wsfwd_conn_tick, in milliseconds cut to 32 bits: differences stay right

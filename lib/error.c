@@ -17,6 +17,10 @@ const char *wsfwd_strerror(int err)
     case WSFWD_ERR_STATE: return "not allowed in the connection's current state";
     case WSFWD_ERR_CALLBACK: return "a callback failed";
     case WSFWD_ERR_RANDOM: return "the randomness source failed";
+    case WSFWD_ERR_CONTROL_SIZE: return "ping or pong payload longer than 125 bytes";
+    case WSFWD_ERR_CLOSE_RESERVED: return "reserved close code: it may not be sent";
+    case WSFWD_ERR_CLOSE_RANGE: return "close code out of range (1000-4999)";
+    case WSFWD_ERR_CLOSE_REASON: return "close reason longer than 123 bytes or without a code";
     case WSFWD_ERR_HTTP_MALFORMED: return "malformed HTTP request";
     case WSFWD_ERR_HTTP_TOO_LARGE: return "HTTP header block too large";
     case WSFWD_ERR_HTTP_METHOD: return "HTTP method is not GET";
@@ -27,6 +31,7 @@ const char *wsfwd_strerror(int err)
     case WSFWD_ERR_HS_KEY: return "Sec-WebSocket-Key missing, repeated or not 16 bytes";
     case WSFWD_ERR_HS_VERSION: return "Sec-WebSocket-Version is not 13";
     case WSFWD_ERR_HS_REFUSED: return "handshake refused by the application";
+    case WSFWD_ERR_PERCENT: return "bad percent-encoding";
     case WSFWD_ERR_HS_STATUS: return "handshake response status is not 101";
     case WSFWD_ERR_HS_ACCEPT: return "Sec-WebSocket-Accept missing or wrong";
     case WSFWD_ERR_HS_SUBPROTOCOL: return "server chose a subprotocol that was not offered";
@@ -100,7 +105,8 @@ int wsfwd_error_http_status(int err)
     case WSFWD_ERR_HS_HOST:
     case WSFWD_ERR_HS_UPGRADE:
     case WSFWD_ERR_HS_CONNECTION:
-    case WSFWD_ERR_HS_KEY: return 400;
+    case WSFWD_ERR_HS_KEY:
+    case WSFWD_ERR_PERCENT: return 400;
     case WSFWD_ERR_TOKEN_TOO_LONG:
     case WSFWD_ERR_TOKEN_MALFORMED:
     case WSFWD_ERR_TOKEN_ALG:

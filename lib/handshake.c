@@ -716,6 +716,61 @@ bool wsfwd_request_is_upgrade(const wsfwd_request *req)
     return req != NULL && block_get(&req->blk, "Upgrade").ptr != NULL;
 }
 
+/* A view into old moved to the same place in new (views elsewhere, e.g. "", stay). */
+static void rebase(wsfwd_str *v, const char *old, size_t len, const char *new_buf)
+{
+    uintptr_t p = (uintptr_t)v->ptr;
+    uintptr_t o = (uintptr_t)old;
+    if (v->ptr != NULL && p >= o && p <= o + len) {
+        v->ptr = new_buf + (p - o);
+    }
+}
+
+int wsfwd_request_copy(const wsfwd_request *req, const wsfwd_allocator *alloc, wsfwd_request **out)
+{
+    if (out == NULL) {
+        return WSFWD_ERR_INVALID;
+    }
+    *out = NULL;
+    if (req == NULL || req->blk.result != WSFWD_OK) {
+        return WSFWD_ERR_INVALID;
+    }
+    wsfwd_allocator a;
+    wsfwd_mem_init(&a, alloc);
+    const hs_block *b = &req->blk;
+    wsfwd_request *copy = wsfwd_mem_alloc(&a, sizeof *copy);
+    char *buf = wsfwd_mem_alloc(&a, b->len);
+    hs_field *fields = b->nfields > 0 ? wsfwd_mem_alloc(&a, b->nfields * sizeof *fields) : NULL;
+    if (copy == NULL || buf == NULL || (fields == NULL && b->nfields > 0)) {
+        wsfwd_mem_free(&a, copy);
+        wsfwd_mem_free(&a, buf);
+        wsfwd_mem_free(&a, fields);
+        return WSFWD_ERR_NOMEM;
+    }
+    *copy = *req;
+    copy->blk.alloc = a;
+    copy->blk.buf = buf;
+    copy->blk.cap = b->len;
+    copy->blk.fields = fields;
+    memcpy(buf, b->buf, b->len);
+    if (b->nfields > 0) {
+        memcpy(fields, b->fields, b->nfields * sizeof *fields);
+    }
+    for (size_t i = 0; i < b->nfields; i++) {
+        rebase(&fields[i].name, b->buf, b->len, buf);
+        rebase(&fields[i].value, b->buf, b->len, buf);
+    }
+    wsfwd_str *views[] = {&copy->method, &copy->target, &copy->path, &copy->query};
+    for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) {
+        rebase(views[i], b->buf, b->len, buf);
+    }
+    for (size_t i = 0; i < copy->nprotocols; i++) {
+        rebase(&copy->protocols[i], b->buf, b->len, buf);
+    }
+    *out = copy;
+    return WSFWD_OK;
+}
+
 /* A view of the parsed request, or an absent one before it is complete and well-formed. */
 static wsfwd_str request_view(const wsfwd_request *req, const wsfwd_str *field)
 {
@@ -931,6 +986,7 @@ int wsfwd_client_request_write(const char *host, const char *path, const char *o
 struct wsfwd_response {
     hs_block blk;
     int status;
+    wsfwd_str reason; /* the status line's reason phrase, maybe empty */
 };
 
 int wsfwd_response_new(const wsfwd_allocator *alloc, size_t max_size, wsfwd_response **out)
@@ -961,7 +1017,7 @@ void wsfwd_response_free(wsfwd_response *resp)
 }
 
 /* HTTP/1.x (x >= 1) SP 3DIGIT [SP reason-phrase]; the SP before an empty reason is optional. */
-static bool parse_status_line(wsfwd_str line, int *status)
+static bool parse_status_line(wsfwd_str line, int *status, wsfwd_str *reason)
 {
     int major, minor;
     if (line.len < 12 || !parse_http_version((wsfwd_str){line.ptr, 8}, &major, &minor) ||
@@ -981,6 +1037,7 @@ static bool parse_status_line(wsfwd_str line, int *status)
         }
     }
     *status = (d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0');
+    *reason = line.len > 13 ? (wsfwd_str){line.ptr + 13, line.len - 13} : (wsfwd_str){"", 0};
     return true;
 }
 
@@ -990,12 +1047,14 @@ static int response_parse(wsfwd_response *resp)
     size_t pos = 0;
     wsfwd_str line;
     int status = 0;
-    if (!block_line(b, &pos, &line) || !parse_status_line(line, &status)) {
+    wsfwd_str reason;
+    if (!block_line(b, &pos, &line) || !parse_status_line(line, &status, &reason)) {
         return WSFWD_ERR_HTTP_RESPONSE;
     }
     int rc = block_parse_fields(b, pos, WSFWD_ERR_HTTP_RESPONSE);
     if (rc == WSFWD_OK) {
         resp->status = status;
+        resp->reason = reason;
     }
     return rc;
 }
@@ -1087,6 +1146,12 @@ int wsfwd_response_check(const wsfwd_response *resp, const char *key, const char
 int wsfwd_response_status(const wsfwd_response *resp)
 {
     return resp != NULL && resp->blk.result == WSFWD_OK ? resp->status : 0;
+}
+
+wsfwd_str wsfwd_response_reason(const wsfwd_response *resp)
+{
+    wsfwd_str none = {NULL, 0};
+    return resp != NULL && resp->blk.result == WSFWD_OK ? resp->reason : none;
 }
 
 wsfwd_str wsfwd_response_header(const wsfwd_response *resp, const char *name)

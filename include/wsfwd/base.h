@@ -67,6 +67,13 @@ typedef enum wsfwd_error {
     WSFWD_ERR_CALLBACK = -5, /* a callback returned non-zero; the connection is failed */
     WSFWD_ERR_RANDOM = -6,   /* the randomness source failed */
 
+    /* What the caller asked to send breaks RFC 6455 (nothing was queued) */
+    WSFWD_ERR_CONTROL_SIZE = -7,   /* a ping or pong payload over 125 bytes */
+    WSFWD_ERR_CLOSE_RESERVED = -8, /* a close code no endpoint may send: 1004-1006, 1015 and the
+                                      rest of 1000-2999 that RFC 6455 reserves */
+    WSFWD_ERR_CLOSE_RANGE = -9,    /* a close code other than 0 below 1000 or above 4999 */
+    WSFWD_ERR_CLOSE_REASON = -10,  /* a close reason over 123 bytes, or one without a code */
+
     /* HTTP and the opening handshake, server side (each maps to an HTTP status) */
     WSFWD_ERR_HTTP_MALFORMED = -20, /* 400: not a well-formed HTTP/1.x request */
     WSFWD_ERR_HTTP_TOO_LARGE = -21, /* 431: the header block passed the size limit */
@@ -78,6 +85,7 @@ typedef enum wsfwd_error {
     WSFWD_ERR_HS_KEY = -27,         /* 400: Sec-WebSocket-Key missing, repeated or not 16 bytes */
     WSFWD_ERR_HS_VERSION = -28,     /* 426: Sec-WebSocket-Version is not 13 */
     WSFWD_ERR_HS_REFUSED = -29,     /* the application refused the handshake */
+    WSFWD_ERR_PERCENT = -30,        /* 400: a '%' not followed by two hex digits */
 
     /* The opening handshake, client side (checking the server's response) */
     WSFWD_ERR_HS_STATUS = -40,          /* the status is not 101 */

@@ -95,11 +95,13 @@ WSFWD_API int wsfwd_config_set_slow_policy(wsfwd_config *cfg, wsfwd_slow_policy 
  * Server role: a complete request arrived (wsfwd_request_check() says whether it is a valid
  * upgrade). Call wsfwd_conn_accept(), wsfwd_conn_refuse() or wsfwd_conn_respond() to decide;
  * if the callback does none of them, a valid upgrade is accepted and an invalid one refused
- * with the status it warrants. The request is valid only during the callback.
+ * with the status it warrants. The request is valid only during the callback (and on_open),
+ * unless wsfwd_conn_keep_request() keeps it.
  */
 typedef int (*wsfwd_on_request_fn)(wsfwd_conn *conn, const wsfwd_request *req, void *ud);
 
-/* The connection is open: the handshake succeeded (both roles). */
+/* The connection is open: the handshake succeeded (both roles). wsfwd_conn_request() and
+   wsfwd_conn_response() still give the handshake here. */
 typedef int (*wsfwd_on_open_fn)(wsfwd_conn *conn, void *ud);
 
 /*
@@ -117,8 +119,9 @@ typedef int (*wsfwd_on_control_fn)(wsfwd_conn *conn, wsfwd_opcode opcode, const 
  * The connection closed: the peer's close frame arrived (code 1005 when it had none), or the
  * connection failed (code is the one sent, err says why), or the peer's close did not come
  * within the close timeout (1006, WSFWD_ERR_CLOSE_TIMEOUT). Called at most once, and only for a
- * connection that opened: not for a refused handshake, nor when the caller frees it or the
- * peer drops the TCP connection (the caller sees those itself).
+ * connection that opened: not for a refused handshake (wsfwd_conn_feed returns its error; a
+ * client reads the server's answer with wsfwd_conn_response), nor when the caller frees it or
+ * the peer drops the TCP connection (the caller sees those itself).
  */
 typedef void (*wsfwd_on_close_fn)(wsfwd_conn *conn, uint16_t code, const char *reason,
                                   size_t reason_len, int err, void *ud);
@@ -204,6 +207,34 @@ WSFWD_API int wsfwd_conn_respond(wsfwd_conn *conn, int status, const char *conte
                                  const void *body, size_t body_len);
 
 /*
+ * Server role: keep the request after the handshake, until the connection is freed, so that
+ * wsfwd_conn_request() still gives its path, query and headers later (in on_message, when
+ * it leaves a pool...). Call it in on_request (or on_open). What is kept is a compact copy:
+ * the bytes received and the parsed fields (typically 1 to 2 KiB), not the parser's buffer;
+ * connections that do not ask keep nothing. Errors: WSFWD_ERR_INVALID (NULL), WSFWD_ERR_STATE (client role, or no
+ * request held: outside on_request and on_open).
+ */
+WSFWD_API int wsfwd_conn_keep_request(wsfwd_conn *conn);
+
+/*
+ * Server role: the request, inside on_request and on_open, and afterwards until the
+ * connection is freed if wsfwd_conn_keep_request() asked for it; else NULL. Views read from
+ * it during on_request or on_open die with the handshake: once it ends, the kept request is
+ * a copy, so read them again from what this returns then.
+ */
+WSFWD_API const wsfwd_request *wsfwd_conn_request(const wsfwd_conn *conn);
+
+/*
+ * Client role: the server's response to the opening handshake, during on_open, and after a
+ * refused or failed handshake (wsfwd_conn_feed returned e.g. WSFWD_ERR_HS_STATUS for a 401
+ * or a 503) until the connection is freed: read its status, reason phrase and headers
+ * (WWW-Authenticate, Retry-After...) with wsfwd_response_status(), wsfwd_response_reason()
+ * and wsfwd_response_header(). The body is not read. NULL otherwise, and when no complete,
+ * well-formed response arrived (WSFWD_ERR_HTTP_RESPONSE, WSFWD_ERR_HTTP_TOO_LARGE).
+ */
+WSFWD_API const wsfwd_response *wsfwd_conn_response(const wsfwd_conn *conn);
+
+/*
  * Feed bytes read from the peer, in pieces of any size: every split gives the same events.
  * The library may modify them (it unmasks in place). Returns WSFWD_OK, or the error that
  * failed the connection (the close frame or HTTP error response is then queued and the state
@@ -219,18 +250,22 @@ WSFWD_API int wsfwd_conn_feed(wsfwd_conn *conn, uint8_t *data, size_t len);
 /*
  * Send a whole message (TEXT, BINARY) or a control frame (PING, PONG: at most 125 bytes).
  * The payload is copied. Text is not checked: sending valid UTF-8 is the caller's duty.
- * Errors: WSFWD_ERR_STATE (still in the handshake), WSFWD_ERR_CLOSED (closing or closed),
- * WSFWD_ERR_WOULD_BLOCK (the queue is at its limit: nothing was queued; send again after
- * writing, e.g. on WSFWD_FLOW_DRAINED), WSFWD_ERR_INVALID, WSFWD_ERR_NOMEM, WSFWD_ERR_RANDOM.
+ * Errors: WSFWD_ERR_CONTROL_SIZE (a ping or pong over 125 bytes), WSFWD_ERR_STATE (still
+ * in the handshake), WSFWD_ERR_CLOSED (closing or closed), WSFWD_ERR_WOULD_BLOCK (the queue
+ * is at its limit: nothing was queued; send again after writing, e.g. on
+ * WSFWD_FLOW_DRAINED), WSFWD_ERR_INVALID (NULL, another opcode), WSFWD_ERR_NOMEM,
+ * WSFWD_ERR_RANDOM.
  */
 WSFWD_API int wsfwd_conn_send(wsfwd_conn *conn, wsfwd_opcode opcode, const void *data, size_t len);
 
 /*
  * Start the closing handshake: queue a close frame with code (a valid code, or 0 for a close
- * frame without one) and a reason of at most 123 bytes. State becomes CLOSING; nothing is sent
- * after it. Errors: WSFWD_ERR_STATE (still in the handshake), WSFWD_ERR_CLOSED (already
- * closing or closed), WSFWD_ERR_INVALID (conn NULL, a code that may not be sent, a reason
- * with code 0, over 123 bytes, not UTF-8 or NULL with a length), WSFWD_ERR_NOMEM,
+ * frame without one) and a UTF-8 reason of at most 123 bytes. State becomes CLOSING; nothing
+ * is sent after it. Errors: WSFWD_ERR_CLOSE_RANGE (code not 0 and outside 1000-4999),
+ * WSFWD_ERR_CLOSE_RESERVED (1004-1006, 1015-2999: codes no endpoint may send),
+ * WSFWD_ERR_CLOSE_REASON (a reason over 123 bytes, or a reason with code 0),
+ * WSFWD_ERR_STATE (still in the handshake), WSFWD_ERR_CLOSED (already closing or closed),
+ * WSFWD_ERR_INVALID (NULL, a reason not valid UTF-8), WSFWD_ERR_NOMEM,
  * WSFWD_ERR_RANDOM (client role: the mask).
  */
 WSFWD_API int wsfwd_conn_close(wsfwd_conn *conn, uint16_t code, const char *reason,

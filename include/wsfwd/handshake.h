@@ -39,6 +39,16 @@ WSFWD_API int wsfwd_request_new(const wsfwd_allocator *alloc, size_t max_size, w
 WSFWD_API void wsfwd_request_free(wsfwd_request *req); /* NULL is fine */
 
 /*
+ * A copy of a complete request (wsfwd_request_feed returned WSFWD_OK) that the caller owns
+ * and frees with wsfwd_request_free(): it keeps the request's fields, e.g. past on_request.
+ * It holds only the bytes received, not the parser's buffer; alloc may be NULL (libc). The
+ * views of req stay req's: read them again from the copy.
+ * Errors: WSFWD_ERR_INVALID (NULL, a request not complete and well-formed), WSFWD_ERR_NOMEM.
+ */
+WSFWD_API int wsfwd_request_copy(const wsfwd_request *req, const wsfwd_allocator *alloc,
+                                 wsfwd_request **out);
+
+/*
  * Feed the next bytes, split anywhere. *consumed gets how many were taken: bytes after the
  * end of the header block are left to the caller (they are the first WebSocket frames).
  * Returns WSFWD_INCOMPLETE (all taken, more needed), WSFWD_OK (a complete, well-formed
@@ -77,6 +87,19 @@ WSFWD_API wsfwd_str wsfwd_request_key(const wsfwd_request *req);
 
 /* The value of the first header with this name (case-insensitive), trimmed; absent: {0}. */
 WSFWD_API wsfwd_str wsfwd_request_header(const wsfwd_request *req, const char *name);
+
+/*
+ * Percent-decode (RFC 3986 section 2.1) len bytes of in, e.g. a path segment: each %XX
+ * (hex digits in either case) becomes its byte, every other byte is copied; '+' stays '+'.
+ * The result is never longer than the input, so cap >= len always suffices, and out may be
+ * in (decoding in place). It may hold any byte, NUL included: check it (UTF-8, length) as
+ * the use requires. *out_len gets the decoded length. Nothing is written on an error.
+ * Errors: WSFWD_ERR_PERCENT (a '%' not followed by two hex digits), WSFWD_ERR_NOBUFS
+ * (*out_len gets the size needed), WSFWD_ERR_INVALID (out_len NULL, in or out NULL with a
+ * length).
+ */
+WSFWD_API int wsfwd_percent_decode(const char *in, size_t len, char *out, size_t cap,
+                                   size_t *out_len);
 
 /* The subprotocols offered in Sec-WebSocket-Protocol headers, in order. */
 WSFWD_API size_t wsfwd_request_subprotocol_count(const wsfwd_request *req);
@@ -139,6 +162,10 @@ WSFWD_API int wsfwd_response_check(const wsfwd_response *resp, const char *key,
 
 /* The response's status code, 0 until parsed (or for NULL). A status: it has no errors. */
 WSFWD_API int wsfwd_response_status(const wsfwd_response *resp);
+/* The status line's reason phrase ("Forbidden"), empty if the server sent none; absent
+   ({NULL, 0}) until parsed. */
+WSFWD_API wsfwd_str wsfwd_response_reason(const wsfwd_response *resp);
+/* The value of the first header with this name (case-insensitive), trimmed; absent: {0}. */
 WSFWD_API wsfwd_str wsfwd_response_header(const wsfwd_response *resp, const char *name);
 WSFWD_API wsfwd_str wsfwd_response_subprotocol(const wsfwd_response *resp);
 

@@ -4,7 +4,8 @@
  * Input: byte 0 and byte 1 pick two cut points, byte 2 the header limit; the rest is the
  * request. It is fed in three pieces and also whole: both runs must agree on everything
  * observable, or the target aborts. Every accessor is called and every kind of response is
- * written; a 101 must be accepted by the client-side response check.
+ * written; a 101 must be accepted by the client-side response check. A copy of a complete
+ * request must report the same as the original did.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -138,6 +139,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     write_responses(whole);
+    /* A copy, made only of a complete request, reports the same once the original is gone. */
+    wsfwd_request *copy = NULL;
+    int rc_copy = wsfwd_request_copy(split, NULL, &copy);
+    if ((rc_copy == WSFWD_OK) != (rc_split == WSFWD_OK)) {
+        abort();
+    }
+    if (copy != NULL) {
+        uint32_t before = observe(split);
+        wsfwd_request_free(split);
+        split = NULL;
+        if (observe(copy) != before) {
+            abort();
+        }
+        wsfwd_request_free(copy);
+    }
     wsfwd_request_free(whole);
     wsfwd_request_free(split);
     return 0;

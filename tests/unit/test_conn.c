@@ -30,6 +30,7 @@ typedef struct harness {
     enum action on_close;
     enum action on_control;
     int request_decision;  /* 0 default, 101 accept "chat", 404 refuse, 200 respond */
+    bool keep_request;     /* on_request calls wsfwd_conn_keep_request */
     int flows[4];          /* on_flow calls, by wsfwd_flow event */
     void (*flow_hook)(struct harness *h, wsfwd_conn *c, wsfwd_flow event);
 } harness;
@@ -82,6 +83,10 @@ static int cb_request(wsfwd_conn *c, const wsfwd_request *req, void *ud)
     harness *h = ud;
     wsfwd_str path = wsfwd_request_path(req);
     logf_(h, "request %.*s|", (int)path.len, path.ptr);
+    assert_ptr_equal(wsfwd_conn_request(c), req);
+    if (h->keep_request) {
+        assert_int_equal(wsfwd_conn_keep_request(c), WSFWD_OK);
+    }
     switch (h->request_decision) {
     case 101:
         assert_int_equal(wsfwd_conn_accept(c, "chat"), WSFWD_OK);
@@ -625,12 +630,29 @@ static void test_local_close(void **state)
     h = harness_new(WSFWD_ROLE_SERVER, NULL);
     assert_int_equal(wsfwd_conn_close(h->conn, 1000, NULL, 0), WSFWD_ERR_STATE);
     wsfwd_conn_set_open(h->conn);
-    assert_int_equal(wsfwd_conn_close(h->conn, 1005, NULL, 0), WSFWD_ERR_INVALID);
-    assert_int_equal(wsfwd_conn_close(h->conn, 0, "r", 1), WSFWD_ERR_INVALID);
+    /* Codes no endpoint may send, each with its own error, and the state is untouched. */
+    static const uint16_t reserved[] = {1004, 1005, 1006, 1015, 1016, 2000, 2999};
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++) {
+        assert_int_equal(wsfwd_conn_close(h->conn, reserved[i], NULL, 0), WSFWD_ERR_CLOSE_RESERVED);
+    }
+    static const uint16_t out_of_range[] = {1, 999, 5000, 65535};
+    for (size_t i = 0; i < sizeof out_of_range / sizeof out_of_range[0]; i++) {
+        assert_int_equal(wsfwd_conn_close(h->conn, out_of_range[i], NULL, 0),
+                         WSFWD_ERR_CLOSE_RANGE);
+    }
+    assert_int_equal(wsfwd_conn_close(h->conn, 0, "r", 1), WSFWD_ERR_CLOSE_REASON);
     assert_int_equal(wsfwd_conn_close(h->conn, 1000, "\xff", 1), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_conn_close(h->conn, 1000, NULL, 1), WSFWD_ERR_INVALID);
     char longr[124];
     memset(longr, 'r', sizeof longr);
-    assert_int_equal(wsfwd_conn_close(h->conn, 1000, longr, sizeof longr), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_conn_close(h->conn, 1000, longr, sizeof longr), WSFWD_ERR_CLOSE_REASON);
+    assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_OPEN);
+    assert_int_equal(wsfwd_conn_pending(h->conn), 0);
+    assert_int_equal(wsfwd_conn_close(h->conn, 4999, longr, sizeof longr - 1), WSFWD_OK);
+    harness_free(h);
+
+    h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    wsfwd_conn_set_open(h->conn);
     assert_int_equal(wsfwd_conn_close(h->conn, 0, NULL, 0), WSFWD_OK);
     harness_free(h);
 }
@@ -862,6 +884,201 @@ static void test_client_rejects_bad_responses(void **state)
     harness_free(cli);
 }
 
+/* ---- The handshake after it ended: the kept request, the refused response --------------- */
+
+/* A view equal to a string (present, same bytes). */
+static void assert_str(wsfwd_str v, const char *want)
+{
+    assert_non_null(v.ptr);
+    assert_int_equal(v.len, strlen(want));
+    assert_memory_equal(v.ptr, want, v.len);
+}
+
+static void test_server_keeps_request(void **state)
+{
+    (void)state;
+    /* Not asked: nothing is kept once the handshake ends. */
+    harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    assert_null(wsfwd_conn_request(h->conn));
+    assert_int_equal(wsfwd_conn_keep_request(h->conn), WSFWD_ERR_STATE); /* no request yet */
+    assert_int_equal(feed(h->conn, (const uint8_t *)REQUEST, 10), WSFWD_OK);
+    assert_int_equal(wsfwd_conn_keep_request(h->conn), WSFWD_ERR_STATE); /* incomplete */
+    assert_null(wsfwd_conn_request(h->conn));
+    assert_int_equal(feed(h->conn, (const uint8_t *)REQUEST + 10, sizeof REQUEST - 11), WSFWD_OK);
+    assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_OPEN);
+    assert_null(wsfwd_conn_request(h->conn));
+    assert_int_equal(wsfwd_conn_keep_request(h->conn), WSFWD_ERR_STATE);
+    harness_free(h);
+
+    /* Asked in on_request: readable after it, for the connection's life (ASan checks). */
+    static const int decisions[] = {0, 101, 404, 200};
+    for (size_t i = 0; i < sizeof decisions / sizeof decisions[0]; i++) {
+        h = harness_new(WSFWD_ROLE_SERVER, NULL);
+        h->keep_request = true;
+        h->request_decision = decisions[i];
+        int rc = feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1);
+        assert_int_equal(rc, decisions[i] == 404 ? WSFWD_ERR_HS_REFUSED : WSFWD_OK);
+        if (decisions[i] == 0) {
+            uint8_t b[64];
+            size_t n = put_frame(b, true, WSFWD_OP_TEXT, "hi", 2, true);
+            assert_int_equal(feed(h->conn, b, n), WSFWD_OK);
+        }
+        const wsfwd_request *req = wsfwd_conn_request(h->conn);
+        assert_non_null(req);
+        assert_str(wsfwd_request_path(req), "/ws/room");
+        assert_str(wsfwd_request_query(req), "x=1");
+        assert_str(wsfwd_request_header(req, "host"), "example.com");
+        assert_str(wsfwd_request_method(req), "GET");
+        assert_int_equal(wsfwd_request_subprotocol_count(req), 2);
+        assert_str(wsfwd_request_subprotocol(req, 1), "superchat");
+        assert_int_equal(wsfwd_request_check(req), WSFWD_OK);
+        assert_true(wsfwd_request_is_upgrade(req));
+        /* Asking again once kept changes nothing. */
+        assert_int_equal(wsfwd_conn_keep_request(h->conn), WSFWD_OK);
+        assert_ptr_equal(wsfwd_conn_request(h->conn), req);
+        harness_free(h);
+    }
+
+    /* Bad arguments; the client role holds no request. */
+    assert_int_equal(wsfwd_conn_keep_request(NULL), WSFWD_ERR_INVALID);
+    assert_null(wsfwd_conn_request(NULL));
+    h = harness_new(WSFWD_ROLE_CLIENT, NULL);
+    assert_int_equal(wsfwd_conn_client_start(h->conn, "h", "/", NULL, NULL), WSFWD_OK);
+    assert_int_equal(wsfwd_conn_keep_request(h->conn), WSFWD_ERR_STATE);
+    assert_null(wsfwd_conn_request(h->conn));
+    harness_free(h);
+}
+
+static int open_keeps_request(wsfwd_conn *c, void *ud)
+{
+    harness *h = ud;
+    const wsfwd_request *req = wsfwd_conn_request(c);
+    assert_non_null(req);
+    wsfwd_str path = wsfwd_request_path(req);
+    logf_(h, "open %.*s|", (int)path.len, path.ptr);
+    assert_int_equal(wsfwd_conn_keep_request(c), WSFWD_OK);
+    return 0;
+}
+
+static void test_server_keeps_request_from_on_open(void **state)
+{
+    (void)state;
+    harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    wsfwd_config_on_open(h->cfg, open_keeps_request);
+    assert_int_equal(feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1), WSFWD_OK);
+    assert_string_equal(h->log, "request /ws/room|open /ws/room|");
+    assert_str(wsfwd_request_host(wsfwd_conn_request(h->conn)), "example.com");
+    harness_free(h);
+}
+
+/* A client whose handshake the server refused reads the status, reason and headers. */
+static void test_client_reads_refusal(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *response;
+        int status;
+        const char *reason;
+        const char *header; /* name, then its expected value; NULL for none */
+        const char *value;
+    } cases[] = {
+        {"HTTP/1.1 400 Bad Request\r\nContent-Length: 3\r\n\r\nbad", 400, "Bad Request",
+         "Content-Length", "3"},
+        {"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"wsfwd\"\r\n"
+         "Content-Length: 0\r\n\r\n",
+         401, "Unauthorized", "www-authenticate", "Bearer realm=\"wsfwd\""},
+        {"HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n", 403, "Forbidden", "Connection",
+         "close"},
+        {"HTTP/1.1 404 Not Found\r\n\r\n", 404, "Not Found", NULL, NULL},
+        {"HTTP/1.1 503 Service Unavailable\r\nRetry-After:  120 \r\nContent-Length: 4\r\n\r\n"
+         "busy",
+         503, "Service Unavailable", "Retry-After", "120"},
+        {"HTTP/1.1 418\r\n\r\n", 418, "", NULL, NULL},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 200, "OK", NULL, NULL},
+        /* A 101 that fails another check is kept as well. */
+        {"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+         101, "Switching Protocols", "Upgrade", "websocket"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        harness *h = harness_new(WSFWD_ROLE_CLIENT, NULL);
+        assert_null(wsfwd_conn_response(h->conn));
+        assert_int_equal(wsfwd_conn_client_start(h->conn, "h", "/", NULL, NULL), WSFWD_OK);
+        assert_null(wsfwd_conn_response(h->conn));
+        uint8_t out[1024];
+        (void)drain(h->conn, out, sizeof out);
+        /* In two pieces: nothing to read before the response is complete. */
+        const char *r = cases[i].response;
+        assert_int_equal(feed(h->conn, (const uint8_t *)r, 9), WSFWD_OK);
+        assert_null(wsfwd_conn_response(h->conn));
+        int rc = feed(h->conn, (const uint8_t *)r + 9, strlen(r) - 9);
+        assert_int_equal(rc, cases[i].status == 101 ? WSFWD_ERR_HS_ACCEPT : WSFWD_ERR_HS_STATUS);
+        assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSED);
+        assert_null(strstr(h->log, "close"));
+        const wsfwd_response *resp = wsfwd_conn_response(h->conn);
+        assert_non_null(resp);
+        assert_int_equal(wsfwd_response_status(resp), cases[i].status);
+        assert_str(wsfwd_response_reason(resp), cases[i].reason);
+        if (cases[i].header != NULL) {
+            assert_str(wsfwd_response_header(resp, cases[i].header), cases[i].value);
+        }
+        assert_null(wsfwd_response_header(resp, "X-Absent").ptr);
+        /* Still there after more bytes, which are ignored. */
+        assert_int_equal(feed(h->conn, (const uint8_t *)"more", 4), WSFWD_OK);
+        assert_ptr_equal(wsfwd_conn_response(h->conn), resp);
+        harness_free(h);
+    }
+
+    /* No well-formed response: nothing to read. */
+    harness *h = harness_new(WSFWD_ROLE_CLIENT, NULL);
+    assert_int_equal(wsfwd_conn_client_start(h->conn, "h", "/", NULL, NULL), WSFWD_OK);
+    assert_int_equal(feed(h->conn, (const uint8_t *)"nonsense\r\n\r\n", 12),
+                     WSFWD_ERR_HTTP_RESPONSE);
+    assert_null(wsfwd_conn_response(h->conn));
+    harness_free(h);
+    assert_null(wsfwd_conn_response(NULL));
+
+    /* A refusal from our own server role, end to end. */
+    harness *srv = harness_new(WSFWD_ROLE_SERVER, NULL);
+    harness *cli = harness_new(WSFWD_ROLE_CLIENT, NULL);
+    srv->request_decision = 404;
+    assert_int_equal(wsfwd_conn_client_start(cli->conn, "h", "/nowhere", NULL, NULL), WSFWD_OK);
+    assert_int_equal(pump(cli->conn, srv->conn), WSFWD_ERR_HS_REFUSED);
+    assert_null(wsfwd_conn_response(srv->conn)); /* the server role has none */
+    assert_int_equal(pump(srv->conn, cli->conn), WSFWD_ERR_HS_STATUS);
+    const wsfwd_response *resp = wsfwd_conn_response(cli->conn);
+    assert_int_equal(wsfwd_response_status(resp), 404);
+    assert_str(wsfwd_response_reason(resp), "Not Found");
+    harness_free(srv);
+    harness_free(cli);
+}
+
+static int open_reads_response(wsfwd_conn *c, void *ud)
+{
+    harness *h = ud;
+    const wsfwd_response *resp = wsfwd_conn_response(c);
+    assert_non_null(resp);
+    wsfwd_str p = wsfwd_response_header(resp, "Sec-WebSocket-Protocol");
+    logf_(h, "open %d %.*s|", wsfwd_response_status(resp), (int)p.len, p.ptr);
+    return 0;
+}
+
+static void test_client_reads_response_in_on_open(void **state)
+{
+    (void)state;
+    harness *srv = harness_new(WSFWD_ROLE_SERVER, NULL);
+    harness *cli = harness_new(WSFWD_ROLE_CLIENT, NULL);
+    srv->request_decision = 101;
+    wsfwd_config_on_open(cli->cfg, open_reads_response);
+    assert_int_equal(wsfwd_conn_client_start(cli->conn, "h", "/ws", NULL, "chat"), WSFWD_OK);
+    assert_int_equal(pump(cli->conn, srv->conn), WSFWD_OK);
+    assert_int_equal(pump(srv->conn, cli->conn), WSFWD_OK);
+    assert_string_equal(cli->log, "open 101 chat|");
+    assert_null(wsfwd_conn_response(cli->conn)); /* freed once on_open returned */
+    harness_free(srv);
+    harness_free(cli);
+}
+
 /* ---- Re-entrancy ----------------------------------------------------------------------- */
 
 static void test_free_inside_callbacks(void **state)
@@ -970,7 +1187,13 @@ static void test_output_signal_and_partial_consume(void **state)
     assert_int_equal(seen, total);
     assert_int_equal(wsfwd_conn_send(h->conn, WSFWD_OP_TEXT, "x", 1), WSFWD_OK);
     assert_int_equal(h->outputs, 2);
-    assert_int_equal(wsfwd_conn_send(h->conn, WSFWD_OP_PING, big, 126), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_conn_send(h->conn, WSFWD_OP_PING, big, 126), WSFWD_ERR_CONTROL_SIZE);
+    assert_int_equal(wsfwd_conn_send(h->conn, WSFWD_OP_PONG, big, 126), WSFWD_ERR_CONTROL_SIZE);
+    assert_int_equal(wsfwd_conn_send(h->conn, WSFWD_OP_PING, big, sizeof big),
+                     WSFWD_ERR_CONTROL_SIZE);
+    size_t before = wsfwd_conn_pending(h->conn);
+    assert_int_equal(wsfwd_conn_send(h->conn, WSFWD_OP_PING, big, 125), WSFWD_OK);
+    assert_int_equal(wsfwd_conn_pending(h->conn), before + 2 + 125);
     assert_int_equal(wsfwd_conn_send(h->conn, WSFWD_OP_CLOSE, "", 0), WSFWD_ERR_INVALID);
     assert_int_equal(wsfwd_conn_send(h->conn, WSFWD_OP_CONTINUATION, "", 0), WSFWD_ERR_INVALID);
     harness_free(h);
@@ -1033,6 +1256,7 @@ static int alloc_scenario(counting_alloc *ca)
         return 0;
     }
     h->on_message = ACT_NONE;
+    h->keep_request = true;
     int ok = 1;
     uint8_t b[4096];
     size_t n = sizeof REQUEST - 1;
@@ -1052,6 +1276,10 @@ static int alloc_scenario(counting_alloc *ca)
     }
     if (ok && strstr(h->log, "msg 2 2000") == NULL) {
         ok = 0;
+    }
+    if (ok) { /* kept even when its compact copy failed */
+        assert_non_null(wsfwd_conn_request(h->conn));
+        assert_true(wsfwd_request_path(wsfwd_conn_request(h->conn)).len == 8);
     }
     harness_free(h);
     /* The client side too. */
@@ -2016,6 +2244,10 @@ int main(void)
         cmocka_unit_test(test_byte_at_a_time_with_large_frame),
         cmocka_unit_test(test_client_server_round_trip),
         cmocka_unit_test(test_client_rejects_bad_responses),
+        cmocka_unit_test(test_server_keeps_request),
+        cmocka_unit_test(test_server_keeps_request_from_on_open),
+        cmocka_unit_test(test_client_reads_refusal),
+        cmocka_unit_test(test_client_reads_response_in_on_open),
         cmocka_unit_test(test_free_inside_callbacks),
         cmocka_unit_test(test_close_or_fail_inside_callbacks),
         cmocka_unit_test(test_output_signal_and_partial_consume),

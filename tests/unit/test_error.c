@@ -33,6 +33,19 @@ static void test_every_error_has_a_description(void **state)
     assert_string_not_equal(wsfwd_strerror(WSFWD_ERR_HANDSHAKE_TIMEOUT), unknown);
     assert_string_not_equal(wsfwd_strerror(WSFWD_ERR_PONG_TIMEOUT), unknown);
     assert_string_not_equal(wsfwd_strerror(WSFWD_ERR_CLOSE_TIMEOUT), unknown);
+    static const int added[] = {WSFWD_ERR_CONTROL_SIZE, WSFWD_ERR_CLOSE_RESERVED,
+                                WSFWD_ERR_CLOSE_RANGE, WSFWD_ERR_CLOSE_REASON, WSFWD_ERR_PERCENT};
+    for (size_t i = 0; i < sizeof added / sizeof added[0]; i++) {
+        assert_string_not_equal(wsfwd_strerror(added[i]), unknown);
+        for (size_t j = 0; j < i; j++) {
+            assert_string_not_equal(wsfwd_strerror(added[i]), wsfwd_strerror(added[j]));
+        }
+        /* Usage errors: they fail no connection. */
+        if (added[i] != WSFWD_ERR_PERCENT) {
+            assert_int_equal(wsfwd_error_close_code(added[i]), 0);
+            assert_int_equal(wsfwd_error_http_status(added[i]), 0);
+        }
+    }
 }
 
 static void test_close_codes(void **state)
@@ -64,6 +77,7 @@ static void test_http_statuses(void **state)
     assert_int_equal(wsfwd_error_http_status(WSFWD_ERR_HS_UPGRADE), 400);
     assert_int_equal(wsfwd_error_http_status(WSFWD_ERR_HS_CONNECTION), 400);
     assert_int_equal(wsfwd_error_http_status(WSFWD_ERR_HS_KEY), 400);
+    assert_int_equal(wsfwd_error_http_status(WSFWD_ERR_PERCENT), 400);
     assert_int_equal(wsfwd_error_http_status(WSFWD_ERR_HTTP_METHOD), 405);
     assert_int_equal(wsfwd_error_http_status(WSFWD_ERR_HS_VERSION), 426);
     assert_int_equal(wsfwd_error_http_status(WSFWD_ERR_HTTP_TOO_LARGE), 431);

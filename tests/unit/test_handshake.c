@@ -1096,6 +1096,167 @@ static void test_alloc_failures(void **state)
     assert_true(fail_at >= 3);
 }
 
+/* ---- The request copied, the reason phrase, percent-decoding ---------------------------- */
+
+static void test_request_copy(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        valid_request,
+        "GET /no-query HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /empty? HTTP/1.1\nHost: h\nX-Empty:\n\n",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        int rc;
+        wsfwd_request *req = parse_request(texts[i], 0, &rc);
+        assert_int_equal(rc, WSFWD_OK);
+        char want[2048], got[2048];
+        request_summary(req, rc, 0, want, sizeof want);
+        wsfwd_request *copy = NULL;
+        assert_int_equal(wsfwd_request_copy(req, NULL, &copy), WSFWD_OK);
+        /* The original's buffer is gone (and poisoned): the copy stands alone. */
+        memset((char *)wsfwd_request_method(req).ptr, 'Z', strlen(texts[i]));
+        wsfwd_request_free(req);
+        request_summary(copy, rc, 0, got, sizeof got);
+        assert_string_equal(got, want);
+        wsfwd_request *again = NULL; /* a copy of a copy */
+        assert_int_equal(wsfwd_request_copy(copy, NULL, &again), WSFWD_OK);
+        wsfwd_request_free(copy);
+        request_summary(again, rc, 0, got, sizeof got);
+        assert_string_equal(got, want);
+        /* It answers like the original. */
+        char buf[512];
+        size_t len;
+        assert_int_equal(wsfwd_request_write_response(again, 404, NULL, buf, sizeof buf, &len),
+                         WSFWD_OK);
+        wsfwd_request_free(again);
+    }
+
+    /* Only a complete, well-formed request. */
+    wsfwd_request *copy = (wsfwd_request *)1;
+    assert_int_equal(wsfwd_request_copy(NULL, NULL, &copy), WSFWD_ERR_INVALID);
+    assert_null(copy);
+    int rc;
+    wsfwd_request *req = parse_request("GET / HTTP/1.1\r\nHost: h\r\n", 0, &rc);
+    assert_int_equal(rc, WSFWD_INCOMPLETE);
+    assert_int_equal(wsfwd_request_copy(req, NULL, &copy), WSFWD_ERR_INVALID);
+    wsfwd_request_free(req);
+    req = parse_request("GET / HTTP/1.1\r\nBad Header\r\n\r\n", 0, &rc);
+    assert_int_equal(rc, WSFWD_ERR_HTTP_MALFORMED);
+    assert_int_equal(wsfwd_request_copy(req, NULL, &copy), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_request_copy(req, NULL, NULL), WSFWD_ERR_INVALID);
+    wsfwd_request_free(req);
+
+    /* Every allocation failure: NOMEM and nothing leaked. */
+    req = parse_request(valid_request, 0, &rc);
+    for (int fail_at = 1;; fail_at++) {
+        failing_alloc f = {0, fail_at, 0};
+        wsfwd_allocator a = {fa_malloc, fa_realloc, fa_free, &f};
+        rc = wsfwd_request_copy(req, &a, &copy);
+        if (rc == WSFWD_OK) {
+            assert_true(fail_at > 3); /* struct, bytes, fields */
+            assert_true(str_is(wsfwd_request_path(copy), "/chat"));
+            wsfwd_request_free(copy);
+            assert_int_equal(f.live, 0);
+            break;
+        }
+        assert_int_equal(rc, WSFWD_ERR_NOMEM);
+        assert_null(copy);
+        assert_int_equal(f.live, 0);
+    }
+    wsfwd_request_free(req);
+}
+
+static void test_response_reason(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *reason; /* NULL: absent */
+    } cases[] = {
+        {RESP_101 RESP_UP "\r\n", "Switching Protocols"},
+        {"HTTP/1.1 101\r\n\r\n", ""},
+        {"HTTP/1.1 101 \r\n\r\n", ""},
+        {"HTTP/1.1 403 Forbidden by policy\r\n\r\n", "Forbidden by policy"},
+        {"HTTP/1.1 503 Service Unavailable\nRetry-After: 5\n\n", "Service Unavailable"},
+        {"HTTP/1.1 401 Unauthorized\r\n", NULL},     /* incomplete */
+        {"HTTP/1.1 4O1 Unauthorized\r\n\r\n", NULL}, /* malformed */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc;
+        wsfwd_response *resp = parse_response(cases[i].text, &rc);
+        assert_true(str_is(wsfwd_response_reason(resp), cases[i].reason));
+        wsfwd_response_free(resp);
+    }
+    assert_true(str_is(wsfwd_response_reason(NULL), NULL));
+}
+
+static void expect_decoded(const char *in, int rc, const char *out, size_t out_len)
+{
+    size_t len = strlen(in);
+    char buf[64];
+    memset(buf, '#', sizeof buf);
+    size_t n = 99;
+    assert_int_equal(wsfwd_percent_decode(in, len, buf, sizeof buf, &n), rc);
+    if (rc != WSFWD_OK) {
+        assert_int_equal(n, 0);
+        assert_int_equal(buf[0], '#'); /* nothing written */
+        return;
+    }
+    assert_int_equal(n, out_len);
+    assert_memory_equal(buf, out, out_len);
+    /* In place gives the same. */
+    char inplace[64];
+    memcpy(inplace, in, len);
+    assert_int_equal(wsfwd_percent_decode(inplace, len, inplace, len, &n), WSFWD_OK);
+    assert_int_equal(n, out_len);
+    assert_memory_equal(inplace, out, out_len);
+}
+
+static void test_percent_decode(void **state)
+{
+    (void)state;
+    expect_decoded("", WSFWD_OK, "", 0);
+    expect_decoded("plain", WSFWD_OK, "plain", 5);
+    expect_decoded("a%20b", WSFWD_OK, "a b", 3);
+    expect_decoded("%C3%A9t%c3%a9", WSFWD_OK, "\xc3\xa9t\xc3\xa9", 5); /* either case */
+    expect_decoded("%2f%2F", WSFWD_OK, "//", 2);
+    expect_decoded("a+b", WSFWD_OK, "a+b", 3);       /* not a form: '+' stays */
+    expect_decoded("%00x", WSFWD_OK, "\0x", 2);      /* any byte: the caller checks */
+    expect_decoded("%25%2525", WSFWD_OK, "%%25", 4); /* decoded once only */
+    expect_decoded("%ff", WSFWD_OK, "\xff", 1);
+    expect_decoded("%", WSFWD_ERR_PERCENT, NULL, 0);
+    expect_decoded("a%", WSFWD_ERR_PERCENT, NULL, 0);
+    expect_decoded("a%4", WSFWD_ERR_PERCENT, NULL, 0);
+    expect_decoded("%4g", WSFWD_ERR_PERCENT, NULL, 0);
+    expect_decoded("%g4", WSFWD_ERR_PERCENT, NULL, 0);
+    expect_decoded("%%41", WSFWD_ERR_PERCENT, NULL, 0);
+    expect_decoded("ok%20then%zz", WSFWD_ERR_PERCENT, NULL, 0); /* checked before writing */
+    expect_decoded("% 1", WSFWD_ERR_PERCENT, NULL, 0);
+
+    /* Room: exactly enough, one short (the size needed is told), none to ask the size. */
+    char out[4];
+    size_t n = 0;
+    assert_int_equal(wsfwd_percent_decode("a%41bc", 6, out, 4, &n), WSFWD_OK);
+    assert_int_equal(n, 4);
+    assert_memory_equal(out, "aAbc", 4);
+    memset(out, '#', sizeof out);
+    assert_int_equal(wsfwd_percent_decode("a%41bc", 6, out, 3, &n), WSFWD_ERR_NOBUFS);
+    assert_int_equal(n, 4);
+    assert_int_equal(out[0], '#');
+    assert_int_equal(wsfwd_percent_decode("a%41bc", 6, NULL, 0, &n), WSFWD_ERR_NOBUFS);
+    assert_int_equal(n, 4);
+    assert_int_equal(wsfwd_percent_decode(NULL, 0, NULL, 0, &n), WSFWD_OK);
+    assert_int_equal(n, 0);
+    /* Only the len bytes given are read: an escape cut by len is bad. */
+    assert_int_equal(wsfwd_percent_decode("%41", 2, out, sizeof out, &n), WSFWD_ERR_PERCENT);
+
+    assert_int_equal(wsfwd_percent_decode("a", 1, out, sizeof out, NULL), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_percent_decode(NULL, 1, out, sizeof out, &n), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_percent_decode("a", 1, NULL, 1, &n), WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_error_http_status(WSFWD_ERR_PERCENT), 400);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1124,6 +1285,9 @@ int main(void)
         cmocka_unit_test(test_response_cases),
         cmocka_unit_test(test_response_too_large),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_request_copy),
+        cmocka_unit_test(test_response_reason),
+        cmocka_unit_test(test_percent_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
