@@ -36,7 +36,7 @@ WSFWD_API void wsfwd_config_set_user_data(wsfwd_config *cfg, void *user_data);
 /*
  * The most output a connection may have queued (default 1 MiB): a hard cap. One message is
  * always accepted into an empty queue, so a connection holds at most this plus one message.
- * Past it the slow-reader policy applies at once to broadcasts, echoes and pongs, and
+ * Past it the slow-reader policy applies at once to broadcasts and pongs, and
  * wsfwd_conn_send returns WSFWD_ERR_WOULD_BLOCK. Unless wsfwd_config_set_queue_marks set
  * them, the high and low marks follow it: half and an eighth of it.
  */
@@ -48,10 +48,11 @@ WSFWD_API int wsfwd_config_set_max_queue(wsfwd_config *cfg, size_t bytes);
  * of a pool is congested, a member that broadcasts to that pool (the except of
  * wsfwd_pool_broadcast: its sender) is paced (WSFWD_FLOW_PAUSE): stop reading it, so TCP
  * slows it down, until every congested member of the pool drains or leaves
- * (WSFWD_FLOW_RESUME). A connection in WSFWD_MODE_ECHO is paced by its own congestion. A
- * member congested longer than the slow timeout gets the slow-reader policy from
- * wsfwd_conn_tick(). high must be above low and at most the queue limit; (0, 0) goes back to
- * the defaults. Errors: WSFWD_ERR_INVALID.
+ * (WSFWD_FLOW_RESUME). A connection's own congestion paces nobody by itself: an embedder
+ * that echoes stops reading the connection from CONGESTED until DRAINED. A member congested
+ * longer than the slow timeout gets the slow-reader policy from wsfwd_conn_tick(). high must
+ * be above low and at most the queue limit; (0, 0) goes back to the defaults.
+ * Errors: WSFWD_ERR_INVALID.
  */
 WSFWD_API int wsfwd_config_set_queue_marks(wsfwd_config *cfg, size_t high, size_t low);
 
@@ -219,7 +220,8 @@ WSFWD_API size_t wsfwd_conn_max_queue(const wsfwd_conn *conn);
 /* Whether its backlog is above the high mark and has not drained to the low mark since. */
 WSFWD_API bool wsfwd_conn_is_congested(const wsfwd_conn *conn);
 
-/* Whether it is paced: do not read from it until WSFWD_FLOW_RESUME. */
+/* Whether its pool paces it (it broadcast while a member was congested): do not read from it
+   until WSFWD_FLOW_RESUME. */
 WSFWD_API bool wsfwd_conn_is_paced(const wsfwd_conn *conn);
 
 /*
@@ -254,16 +256,6 @@ WSFWD_API void wsfwd_conn_set_user_data(wsfwd_conn *conn, void *user_data);
  * connection was made. Writes WSFWD_ID_LEN characters and a NUL.
  */
 WSFWD_API void wsfwd_conn_id(const wsfwd_conn *conn, char out[WSFWD_ID_LEN + 1]);
-
-typedef enum wsfwd_mode {
-    WSFWD_MODE_CALLBACK = 0, /* messages only go to on_message (the default) */
-    WSFWD_MODE_ECHO = 1,     /* every message is also sent back to its sender */
-    WSFWD_MODE_FORWARD = 2   /* every message is also broadcast to the connection's pool,
-                                except to the sender */
-} wsfwd_mode;
-
-/* What the library does with each message before on_message sees it. */
-WSFWD_API int wsfwd_conn_set_mode(wsfwd_conn *conn, wsfwd_mode mode);
 
 #ifdef __cplusplus
 }
