@@ -73,7 +73,8 @@ WSFWD_API int wsfwd_config_set_slow_policy(wsfwd_config *cfg, wsfwd_slow_policy 
  * Callbacks. Each may be NULL. A callback returns 0 to go on; non-zero fails the connection
  * with WSFWD_ERR_CALLBACK (close code 1011). Inside any callback the caller may send, close
  * or free any connection, the one being served included: the library notices and stops
- * touching a freed connection.
+ * touching a freed connection. Each callback's state, allowed calls and guarantees:
+ * docs/api.md section 10, "The callback contract".
  */
 
 /*
@@ -84,12 +85,18 @@ WSFWD_API int wsfwd_config_set_slow_policy(wsfwd_config *cfg, wsfwd_slow_policy 
  */
 typedef int (*wsfwd_on_request_fn)(wsfwd_conn *conn, const wsfwd_request *req, void *ud);
 
-/* The connection is open: the handshake succeeded (both roles). */
+/*
+ * The connection is open: the handshake succeeded (both roles). The place to join rooms: a
+ * connection joined during its handshake leaves again if the handshake fails, so its peers
+ * see it join and leave.
+ */
 typedef int (*wsfwd_on_open_fn)(wsfwd_conn *conn, void *ud);
 
 /*
  * A whole message (text already checked as UTF-8). data is valid only during the callback
- * and may point into the buffer given to wsfwd_conn_feed().
+ * and may point into the buffer given to wsfwd_conn_feed(). The library does nothing else
+ * with it: to echo, wsfwd_conn_send() it back; to forward, wsfwd_pool_broadcast() it to
+ * wsfwd_conn_pool(conn) with conn as except.
  */
 typedef int (*wsfwd_on_message_fn)(wsfwd_conn *conn, wsfwd_opcode opcode, const uint8_t *data,
                                    size_t len, void *ud);

@@ -33,6 +33,8 @@ typedef struct harness {
     int flows[4];          /* on_flow calls, by wsfwd_flow event */
     int echo_blocked;      /* ACT_ECHO sends refused with WSFWD_ERR_WOULD_BLOCK */
     void (*flow_hook)(struct harness *h, wsfwd_conn *c, wsfwd_flow event);
+    /* Called first in on_request, on_open, on_message, on_control and on_close. */
+    void (*hook)(struct harness *h, wsfwd_conn *c, const char *where);
 } harness;
 
 static void logf_(harness *h, const char *fmt, ...)
@@ -83,6 +85,9 @@ static int cb_request(wsfwd_conn *c, const wsfwd_request *req, void *ud)
     harness *h = ud;
     wsfwd_str path = wsfwd_request_path(req);
     logf_(h, "request %.*s|", (int)path.len, path.ptr);
+    if (h->hook != NULL) {
+        h->hook(h, c, "request");
+    }
     switch (h->request_decision) {
     case 101:
         assert_int_equal(wsfwd_conn_accept(c, "chat"), WSFWD_OK);
@@ -109,6 +114,9 @@ static int cb_open(wsfwd_conn *c, void *ud)
 {
     harness *h = ud;
     logf_(h, "open|");
+    if (h->hook != NULL) {
+        h->hook(h, c, "open");
+    }
     return do_action(h, c, h->on_open);
 }
 
@@ -118,6 +126,9 @@ static int cb_message(wsfwd_conn *c, wsfwd_opcode op, const uint8_t *data, size_
     logf_(h, "msg %d %zu ", (int)op, len);
     log_bytes(h, data, len);
     logf_(h, "|");
+    if (h->hook != NULL) {
+        h->hook(h, c, "message");
+    }
     if (h->on_message == ACT_ECHO) {
         int rc = wsfwd_conn_send(c, op, data, len);
         if (rc == WSFWD_ERR_WOULD_BLOCK) {
@@ -136,6 +147,9 @@ static int cb_control(wsfwd_conn *c, wsfwd_opcode op, const uint8_t *data, size_
     logf_(h, "ctl %d ", (int)op);
     log_bytes(h, data, len);
     logf_(h, "|");
+    if (h->hook != NULL) {
+        h->hook(h, c, "control");
+    }
     return do_action(h, c, h->on_control);
 }
 
@@ -144,6 +158,9 @@ static void cb_close(wsfwd_conn *c, uint16_t code, const char *reason, size_t re
 {
     harness *h = ud;
     logf_(h, "close %u %.*s %d|", code, (int)reason_len, reason != NULL ? reason : "", err);
+    if (h->hook != NULL) {
+        h->hook(h, c, "close");
+    }
     (void)do_action(h, c, h->on_close);
 }
 
@@ -1692,6 +1709,96 @@ static void test_flow_events_in_order_after_drained(void **state)
     harness_free(h);
 }
 
+/* ---- The callback contract (docs/api.md section 10, "The callback contract") ---------- */
+
+/* The last n bytes of the output queued on c, without consuming it. */
+static void queued_tail(wsfwd_conn *c, uint8_t *out, size_t n)
+{
+    wsfwd_iovec iov[64];
+    size_t k = wsfwd_conn_output(c, iov, 64);
+    size_t total = 0;
+    for (size_t i = 0; i < k; i++) {
+        total += iov[i].len;
+    }
+    assert_int_equal(total, wsfwd_conn_pending(c));
+    assert_true(total >= n);
+    size_t skip = total - n;
+    size_t got = 0;
+    for (size_t i = 0; i < k && got < n; i++) {
+        const uint8_t *p = iov[i].base;
+        size_t len = iov[i].len;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        memcpy(out + got, p + skip, len - skip);
+        got += len - skip;
+        skip = 0;
+    }
+}
+
+/* What each callback finds and may call on its own connection: the rows of the table. */
+static void contract_probe(harness *h, wsfwd_conn *c, const char *where)
+{
+    uint8_t b[8] = {0};
+    /* Every callback: feeding its own connection is refused. */
+    assert_int_equal(wsfwd_conn_feed(c, b, 1), WSFWD_ERR_STATE);
+    if (strcmp(where, "request") == 0) {
+        /* In the handshake: no send, no close; accept, then send (after the 101). */
+        assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_HANDSHAKE);
+        assert_int_equal(wsfwd_conn_send(c, WSFWD_OP_TEXT, "x", 1), WSFWD_ERR_STATE);
+        assert_int_equal(wsfwd_conn_close(c, 1000, NULL, 0), WSFWD_ERR_STATE);
+        assert_int_equal(wsfwd_conn_accept(c, NULL), WSFWD_OK);
+        assert_int_equal(wsfwd_conn_accept(c, NULL), WSFWD_ERR_STATE); /* decided once */
+        assert_int_equal(wsfwd_conn_send(c, WSFWD_OP_TEXT, "R", 1), WSFWD_OK);
+    } else if (strcmp(where, "open") == 0) {
+        assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_OPEN);
+        assert_int_equal(wsfwd_conn_accept(c, NULL), WSFWD_ERR_STATE); /* too late */
+        assert_int_equal(wsfwd_conn_send(c, WSFWD_OP_TEXT, "O", 1), WSFWD_OK);
+    } else if (strcmp(where, "message") == 0) {
+        assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_OPEN);
+        assert_int_equal(wsfwd_conn_send(c, WSFWD_OP_TEXT, "M", 1), WSFWD_OK);
+    } else if (strcmp(where, "control") == 0) {
+        /* The ping's pong is queued before on_control runs. */
+        assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_OPEN);
+        queued_tail(c, b, 3);
+        assert_memory_equal(b, "\x8a\x01p", 3);
+    } else {
+        /* on_close: closed, nothing more can be sent or closed. */
+        assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_CLOSED);
+        assert_int_equal(wsfwd_conn_send(c, WSFWD_OP_TEXT, "x", 1), WSFWD_ERR_CLOSED);
+        assert_int_equal(wsfwd_conn_close(c, 1000, NULL, 0), WSFWD_ERR_CLOSED);
+    }
+    logf_(h, "ok %s|", where);
+}
+
+static void test_callback_contract(void **state)
+{
+    (void)state;
+    harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    h->hook = contract_probe;
+    uint8_t in[512];
+    size_t n = sizeof REQUEST - 1;
+    memcpy(in, REQUEST, n);
+    n += put_frame(in + n, true, WSFWD_OP_TEXT, "a", 1, true);
+    n += put_frame(in + n, true, WSFWD_OP_PING, "p", 1, true);
+    n += put_frame(in + n, true, WSFWD_OP_CLOSE, "\x03\xe8", 2, true);
+    assert_int_equal(feed(h->conn, in, n), WSFWD_OK);
+    assert_string_equal(h->log, "request /ws/room|ok request|open|ok open|msg 1 1 61|ok message|"
+                                "ctl 9 70|ok control|close 1000  0|ok close|");
+    /* The 101, then what each callback sent, the pong, the close: in the order queued. */
+    static uint8_t out[2048];
+    size_t got = drain(h->conn, out, sizeof out);
+    const uint8_t *end = memmem(out, got, "\r\n\r\n", 4);
+    assert_non_null(end);
+    end += 4;
+    static const uint8_t frames[] = {0x81, 1,    'R', 0x81, 1,    'O', 0x81, 1,
+                                     'M',  0x8a, 1,   'p',  0x88, 2,   0x03, 0xe8};
+    assert_int_equal((size_t)(out + got - end), sizeof frames);
+    assert_memory_equal(end, frames, sizeof frames);
+    harness_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1725,6 +1832,7 @@ int main(void)
         cmocka_unit_test(test_pong_at_hard_cap),
         cmocka_unit_test(test_flow_queries),
         cmocka_unit_test(test_flow_events_in_order_after_drained),
+        cmocka_unit_test(test_callback_contract),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -135,7 +135,7 @@ typedef struct member {
     int echo_blocked;    /* echoes refused with WSFWD_ERR_WOULD_BLOCK */
 } member;
 
-enum cb { CB_OUTPUT, CB_LEAVE, CB_CLOSE, CB_MESSAGE, CB_JOIN, CB_FLOW };
+enum cb { CB_OUTPUT, CB_LEAVE, CB_CLOSE, CB_MESSAGE, CB_JOIN, CB_FLOW, CB_REQUEST, CB_OPEN };
 
 typedef struct world world;
 typedef void (*hook_fn)(world *w, enum cb where, member *m, int arg);
@@ -157,6 +157,7 @@ struct world {
     int hook_state;
     bool in_broadcast;
     bool drain_on_output; /* drain a member as soon as it signals output */
+    bool fail_open;       /* on_open returns non-zero */
 };
 
 static void evf(world *w, const char *fmt, ...)
@@ -370,6 +371,25 @@ static void cb_flow(wsfwd_conn *c, wsfwd_flow event, void *ud)
     }
 }
 
+static int cb_request(wsfwd_conn *c, const wsfwd_request *req, void *ud)
+{
+    world *w = ud;
+    (void)req;
+    if (w->hook != NULL) {
+        w->hook(w, CB_REQUEST, mem_of(c), 0);
+    }
+    return 0; /* undecided: the library accepts a valid upgrade */
+}
+
+static int cb_open(wsfwd_conn *c, void *ud)
+{
+    world *w = ud;
+    if (w->hook != NULL) {
+        w->hook(w, CB_OPEN, mem_of(c), 0);
+    }
+    return w->fail_open ? -1 : 0;
+}
+
 static world *world_new(void)
 {
     world *w = calloc(1, sizeof *w);
@@ -380,6 +400,8 @@ static world *world_new(void)
     assert_int_equal(wsfwd_config_new(&alloc, &w->cfg), WSFWD_OK);
     assert_int_equal(wsfwd_config_set_random(w->cfg, det_random_fn, &w->rnd), WSFWD_OK);
     wsfwd_config_set_user_data(w->cfg, w);
+    wsfwd_config_on_request(w->cfg, cb_request);
+    wsfwd_config_on_open(w->cfg, cb_open);
     wsfwd_config_on_message(w->cfg, cb_message);
     wsfwd_config_on_close(w->cfg, cb_close);
     wsfwd_config_on_output(w->cfg, cb_output);
@@ -3514,6 +3536,187 @@ static void test_flow_hub_free_unpaces(void **state)
     world_free(w);
 }
 
+/* ---- The callback contract (docs/api.md section 10, "The callback contract") ---------- */
+
+static const char UPGRADE[] =
+    "GET /r HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    "Sec-WebSocket-Version: 13\r\n\r\n";
+
+enum { JOIN_IN_REQUEST = 1, JOIN_IN_OPEN = 2, REFUSE = 4 };
+static int g_plan;
+
+/* The newcomer (member 1): joins where the plan says, and notes in the event log, after
+   each of its callbacks, its state and whether it is in a pool: "@<state>,<in pool>|". */
+static void contract_hook(world *w, enum cb where, member *m, int arg)
+{
+    (void)arg;
+    if (m->idx != 1 || m->conn == NULL) {
+        return;
+    }
+    wsfwd_conn *c = m->conn;
+    if (where == CB_REQUEST) {
+        evf(w, "Q|");
+    } else if (where == CB_OPEN) {
+        evf(w, "O|");
+    } else if (where != CB_JOIN && where != CB_LEAVE && where != CB_CLOSE) {
+        return;
+    }
+    evf(w, "@%d,%d|", (int)wsfwd_conn_state(c), wsfwd_conn_pool(c) != NULL);
+    if (where == CB_REQUEST && (g_plan & JOIN_IN_REQUEST)) {
+        join(w, m, "r");
+    }
+    if (where == CB_REQUEST && (g_plan & REFUSE)) {
+        assert_int_equal(wsfwd_conn_refuse(c, 403), WSFWD_OK);
+    }
+    if (where == CB_OPEN && (g_plan & JOIN_IN_OPEN)) {
+        join(w, m, "r");
+    }
+}
+
+/* A world with member 0 in pool "r" and member 1 handshaking; member 1 gets the upgrade
+   request under the plan; returns the event log from then on. */
+static world *contract_world(int plan, bool fail_open, int *rc)
+{
+    world *w = world_new();
+    member *a = add_joined(w, "r");
+    member *h = calloc(1, sizeof *h);
+    assert_non_null(h);
+    h->idx = w->n;
+    h->last_leave = -1;
+    w->m[w->n++] = h;
+    assert_int_equal(wsfwd_conn_new(w->cfg, WSFWD_ROLE_SERVER, h, &h->conn), WSFWD_OK);
+    w->ev_len = 0;
+    w->ev[0] = '\0';
+    g_plan = plan;
+    w->fail_open = fail_open;
+    w->hook = contract_hook;
+    *rc = feed(h->conn, (const uint8_t *)UPGRADE, strlen(UPGRADE));
+    w->hook = NULL;
+    w->fail_open = false;
+    (void)a;
+    return w;
+}
+
+static int g_join_act;
+
+static void join_act_hook(world *w, enum cb where, member *m, int arg)
+{
+    (void)arg;
+    if (where != CB_JOIN || g_fired || m->idx != 1) {
+        return;
+    }
+    g_fired = 1;
+    wsfwd_pool *p = wsfwd_conn_pool(m->conn);
+    switch (g_join_act) {
+    case 0:
+        broadcast(p, "hi", NULL, 2); /* it is a member: it gets it too */
+        break;
+    case 1:
+        wsfwd_conn_leave(m->conn);
+        break;
+    case 2:
+        join(w, m, "q");
+        break;
+    case 3:
+        free_member(m);
+        break;
+    default:
+        assert_int_equal(wsfwd_conn_close(m->conn, 1000, NULL, 0), WSFWD_OK);
+        break;
+    }
+}
+
+/* on_join finds the connection a member already, and may broadcast, leave, move, free or
+   close it: the join still returns WSFWD_OK (wsfwd_conn_pool says where it ended up). */
+static void test_callback_contract_on_join(void **state)
+{
+    (void)state;
+    static const char *const expect[] = {"J1|", "J1|L1:0|", "J1|L1:0|J1|", "J1|L1:3|", "J1|L1:1|"};
+    for (g_join_act = 0; g_join_act < 5; g_join_act++) {
+        world *w = world_new();
+        member *a = add_joined(w, "r");
+        member *b = add_member(w);
+        w->ev_len = 0;
+        w->ev[0] = '\0';
+        g_fired = 0;
+        w->hook = join_act_hook;
+        assert_int_equal(wsfwd_hub_join(w->hub, b->conn, "r", 1), WSFWD_OK);
+        w->hook = NULL;
+        assert_true(g_fired);
+        assert_string_equal(w->ev, expect[g_join_act]);
+        wsfwd_pool *r = find(w, "r");
+        assert_int_equal(wsfwd_pool_size(r), g_join_act == 0 ? 2 : 1);
+        if (b->conn != NULL) {
+            assert_ptr_equal(wsfwd_conn_pool(b->conn), g_join_act == 0   ? r
+                                                       : g_join_act == 2 ? find(w, "q")
+                                                                         : NULL);
+        }
+        drain_all(w);
+        assert_int_equal(a->nrx, g_join_act == 0 ? 1 : 0);
+        assert_int_equal(b->nrx, g_join_act == 0 ? 1 : 0);
+        world_free(w);
+    }
+}
+
+/* Where to join: a connection may join in on_request (it is a member in HANDSHAKE, receives
+   nothing until open, and leaves again with WSFWD_LEAVE_CLOSED, before the feed returns, if
+   the handshake then fails: its peers see it join and leave), or in on_open (peers see
+   nothing of a handshake that fails). on_leave comes before on_close; both find it out of its
+   pool; on_close comes only for a connection that opened. */
+static void test_callback_contract_join(void **state)
+{
+    (void)state;
+    int rc;
+    /* Joined in on_request, accepted: a member from the handshake on. */
+    world *w = contract_world(JOIN_IN_REQUEST, false, &rc);
+    assert_int_equal(rc, WSFWD_OK);
+    assert_string_equal(w->ev, "Q|@0,0|J1|@0,1|O|@1,1|");
+    /* A local close leaves at once (on_leave in CLOSING); on_close when the peer answers. */
+    member *h = w->m[1];
+    w->hook = contract_hook;
+    assert_int_equal(wsfwd_conn_close(h->conn, 1000, NULL, 0), WSFWD_OK);
+    uint8_t b[16];
+    size_t n = put_frame(b, true, WSFWD_OP_CLOSE, "\x03\xe8", 2);
+    assert_int_equal(feed(h->conn, b, n), WSFWD_OK);
+    w->hook = NULL;
+    assert_string_equal(w->ev, "Q|@0,0|J1|@0,1|O|@1,1|L1:1|@2,0|C1:1000|@3,0|");
+    world_free(w);
+
+    /* Joined in on_request, refused: peers see it join and leave; no on_open, no on_close. */
+    w = contract_world(JOIN_IN_REQUEST | REFUSE, false, &rc);
+    assert_int_equal(rc, WSFWD_ERR_HS_REFUSED);
+    assert_string_equal(w->ev, "Q|@0,0|J1|@0,1|L1:1|@3,0|");
+    assert_int_equal(wsfwd_pool_size(find(w, "r")), 1);
+    world_free(w);
+
+    /* Joined in on_open, refused: nobody sees anything. */
+    w = contract_world(JOIN_IN_OPEN | REFUSE, false, &rc);
+    assert_int_equal(rc, WSFWD_ERR_HS_REFUSED);
+    assert_string_equal(w->ev, "Q|@0,0|");
+    assert_int_equal(wsfwd_pool_size(find(w, "r")), 1);
+    world_free(w);
+
+    /* Joined in on_open, accepted: a member once open. */
+    w = contract_world(JOIN_IN_OPEN, false, &rc);
+    assert_int_equal(rc, WSFWD_OK);
+    assert_string_equal(w->ev, "Q|@0,0|O|@1,0|J1|@1,1|");
+    /* The peer closes: on_leave, then on_close, both in CLOSED and out of the pool. */
+    h = w->m[1];
+    w->hook = contract_hook;
+    n = put_frame(b, true, WSFWD_OP_CLOSE, "\x03\xe8", 2);
+    assert_int_equal(feed(h->conn, b, n), WSFWD_OK);
+    w->hook = NULL;
+    assert_string_equal(w->ev, "Q|@0,0|O|@1,0|J1|@1,1|L1:1|@3,0|C1:1000|@3,0|");
+    world_free(w);
+
+    /* Joined in on_request, on_open fails it: it leaves, then on_close (1011). */
+    w = contract_world(JOIN_IN_REQUEST, true, &rc);
+    assert_int_equal(rc, WSFWD_ERR_CALLBACK);
+    assert_string_equal(w->ev, "Q|@0,0|J1|@0,1|O|@1,1|L1:1|@3,0|C1:1011|@3,0|");
+    world_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -3532,6 +3735,8 @@ int main(void)
         cmocka_unit_test(test_encode_once_with_backlog),
         cmocka_unit_test(test_one_order),
         cmocka_unit_test(test_messages_only_to_on_message),
+        cmocka_unit_test(test_callback_contract_join),
+        cmocka_unit_test(test_callback_contract_on_join),
         cmocka_unit_test(test_leave_reasons),
         cmocka_unit_test(test_hub_free_keeps_members),
         cmocka_unit_test(test_slow_reader_closed),
