@@ -413,8 +413,8 @@ static world *world_new(void)
     return w;
 }
 
-/* A new open server member (not in a pool). */
-static member *add_member(world *w)
+/* A new server member still in its handshake (not in a pool). */
+static member *add_handshaking(world *w)
 {
     assert_true(w->n < MAX_MEMBERS);
     member *m = calloc(1, sizeof *m);
@@ -423,6 +423,13 @@ static member *add_member(world *w)
     m->last_leave = -1;
     w->m[w->n++] = m;
     assert_int_equal(wsfwd_conn_new(w->cfg, WSFWD_ROLE_SERVER, m, &m->conn), WSFWD_OK);
+    return m;
+}
+
+/* A new open server member (not in a pool). */
+static member *add_member(world *w)
+{
+    member *m = add_handshaking(w);
     assert_int_equal(wsfwd_conn_set_open(m->conn), WSFWD_OK);
     return m;
 }
@@ -780,11 +787,7 @@ static void test_only_open_members_receive(void **state)
     (void)state;
     world *w = world_new();
     member *a = add_member(w);
-    member *h = calloc(1, sizeof *h);
-    assert_non_null(h);
-    h->idx = w->n;
-    w->m[w->n++] = h;
-    assert_int_equal(wsfwd_conn_new(w->cfg, WSFWD_ROLE_SERVER, h, &h->conn), WSFWD_OK);
+    member *h = add_handshaking(w);
     join(w, a, "r");
     assert_int_equal(wsfwd_hub_join(w->hub, h->conn, "r", 1), WSFWD_OK);
     wsfwd_pool *p = find(w, "r");
@@ -1022,12 +1025,7 @@ static void test_refused_handshake_leaves_pool(void **state)
     world *w = world_new();
     member *a = add_member(w);
     join(w, a, "r");
-    member *h = calloc(1, sizeof *h);
-    assert_non_null(h);
-    h->idx = w->n;
-    h->last_leave = -1;
-    w->m[w->n++] = h;
-    assert_int_equal(wsfwd_conn_new(w->cfg, WSFWD_ROLE_SERVER, h, &h->conn), WSFWD_OK);
+    member *h = add_handshaking(w);
     join(w, h, "r");
     wsfwd_pool *p = find(w, "r");
     assert_int_equal(wsfwd_pool_size(p), 2);
@@ -3580,12 +3578,7 @@ static world *contract_world(int plan, bool fail_open, int *rc)
 {
     world *w = world_new();
     member *a = add_joined(w, "r");
-    member *h = calloc(1, sizeof *h);
-    assert_non_null(h);
-    h->idx = w->n;
-    h->last_leave = -1;
-    w->m[w->n++] = h;
-    assert_int_equal(wsfwd_conn_new(w->cfg, WSFWD_ROLE_SERVER, h, &h->conn), WSFWD_OK);
+    member *h = add_handshaking(w);
     w->ev_len = 0;
     w->ev[0] = '\0';
     g_plan = plan;
