@@ -280,7 +280,7 @@ int wsfwd_conn_push_shared(wsfwd_conn *c, wsfwd_buf *b)
 /* ---- Flow control ---------------------------------------------------------------------- */
 
 /*
- * The state (congested; paced by its pool or by itself) changes first, and on_flow tells the
+ * The state (congested; paced by its pool) changes first, and on_flow tells the
  * changes after, from what it told last: so every event is a real transition, told once, in
  * order, whatever the callbacks change meanwhile (they may make it congested or paced again).
  * c is held by the caller.
@@ -288,7 +288,7 @@ int wsfwd_conn_push_shared(wsfwd_conn *c, wsfwd_buf *b)
 static void flow_sync(wsfwd_conn *c)
 {
     while (!c->freed) {
-        bool paced = c->paced_pool || c->paced_self;
+        bool paced = c->paced_pool;
         wsfwd_flow event;
         if (c->told_congested != c->congested) {
             c->told_congested = c->congested;
@@ -324,10 +324,6 @@ void wsfwd_conn_congest(wsfwd_conn *c)
     if (c->pool != NULL) {
         wsfwd_pool_congested(c->pool);
     }
-    /* An echo connection fills its own queue: it is the sender to slow down. */
-    if (c->mode == WSFWD_MODE_ECHO) {
-        c->paced_self = 1;
-    }
     wsfwd_conn_flow_sync(c);
 }
 
@@ -338,7 +334,6 @@ static void drained(wsfwd_conn *c)
     c->congested = 0;
     c->timed = 0;
     c->dropping = 0;
-    c->paced_self = 0;
     if (pool != NULL) {
         wsfwd_pool_uncount(pool); /* now: c may leave the pool in a callback below */
     }
@@ -932,24 +927,7 @@ static int deliver(wsfwd_conn *c, const uint8_t *data, size_t len)
     if (c->state != WSFWD_STATE_OPEN) {
         return WSFWD_OK;
     }
-    if (c->mode == WSFWD_MODE_ECHO) {
-        int rc = queue_message(c, op, data, len);
-        if (rc == STOPPED || c->state != WSFWD_STATE_OPEN) {
-            return rc;
-        }
-        if (rc != WSFWD_OK && rc != WSFWD_ERR_QUEUE_FULL) {
-            return fail(c, rc);
-        }
-    } else if (c->mode == WSFWD_MODE_FORWARD && c->pool != NULL) {
-        int rc = wsfwd_pool_broadcast(c->pool, op, data, len, c, NULL);
-        if (c->freed) {
-            return STOPPED;
-        }
-        if (rc != WSFWD_OK) {
-            return fail(c, rc);
-        }
-    }
-    if (c->state != WSFWD_STATE_OPEN || c->cfg->on_message == NULL) {
+    if (c->cfg->on_message == NULL) {
         return WSFWD_OK;
     }
     int r = c->cfg->on_message(c, op, data, len, c->cfg->user_data);
@@ -1400,7 +1378,7 @@ bool wsfwd_conn_is_congested(const wsfwd_conn *c)
 
 bool wsfwd_conn_is_paced(const wsfwd_conn *c)
 {
-    return c != NULL && (c->paced_pool || c->paced_self);
+    return c != NULL && c->paced_pool;
 }
 
 size_t wsfwd_conn_pending(const wsfwd_conn *c)
@@ -1447,14 +1425,4 @@ void wsfwd_conn_id(const wsfwd_conn *c, char out[WSFWD_ID_LEN + 1])
         return;
     }
     wsfwd_uuid_format(c->id, out);
-}
-
-int wsfwd_conn_set_mode(wsfwd_conn *c, wsfwd_mode mode)
-{
-    if (c == NULL || (mode != WSFWD_MODE_CALLBACK && mode != WSFWD_MODE_ECHO &&
-                      mode != WSFWD_MODE_FORWARD)) {
-        return WSFWD_ERR_INVALID;
-    }
-    c->mode = (uint8_t)mode;
-    return WSFWD_OK;
 }

@@ -35,7 +35,6 @@ struct wsfwd_conn {
 
     uint8_t state;        /* wsfwd_state */
     uint8_t role;         /* wsfwd_role */
-    uint8_t mode;         /* wsfwd_mode */
     uint16_t busy;        /* library calls on the stack, and deferred broadcasts naming it */
     unsigned in_frame : 1;      /* header read, payload pending */
     unsigned feeding : 1;       /* inside wsfwd_conn_feed */
@@ -47,7 +46,6 @@ struct wsfwd_conn {
     unsigned timed : 1;         /* congested, and out.over_since holds when (wsfwd_conn_tick) */
     unsigned dropping : 1;      /* congested past the slow timeout under the drop policy */
     unsigned paced_pool : 1;    /* paced: it broadcast to its pool while a member was congested */
-    unsigned paced_self : 1;    /* paced: ECHO mode and congested */
     unsigned told_congested : 1; /* what on_flow said last (flow_sync) */
     unsigned told_paced : 1;
     unsigned heard : 1;         /* input fed since the last wsfwd_conn_tick */

@@ -322,7 +322,7 @@ void wsfwd_hub_free(wsfwd_hub *hub)
             if (c != NULL) {
                 c->pool = NULL;
                 c->paced_pool = 0; /* no pool holds it up now; no callback, as for leaving */
-                c->told_paced = c->paced_self;
+                c->told_paced = 0;
             }
         }
         wsfwd_mem_free(a, pool->members);

@@ -1,8 +1,8 @@
 /*
  * chat_select: libwsfwd in a socket loop of its own, built on select().
  *
- * Every WebSocket client, whatever path it asks for, joins one pool in WSFWD_MODE_FORWARD, so
- * each message it sends goes to every other client. A plain HTTP request gets one line of
+ * Every WebSocket client, whatever path it asks for, joins one pool, and on_message broadcasts
+ * each message it sends to every other client. A plain HTTP request gets one line of
  * text. The library never touches a socket: this file reads, feeds, writes and closes.
  *
  *   usage: chat_select [PORT]    (default 8080; 0 picks a free port)
@@ -66,9 +66,15 @@ static int on_request(wsfwd_conn *conn, const wsfwd_request *req, void *ud)
     if (wsfwd_pool_join(chat, conn) != WSFWD_OK) {
         return wsfwd_conn_refuse(conn, 503) == WSFWD_OK ? 0 : -1;
     }
-    /* FORWARD: the library broadcasts each message to the pool, except to its sender. */
-    wsfwd_conn_set_mode(conn, WSFWD_MODE_FORWARD);
     return wsfwd_conn_accept(conn, NULL) == WSFWD_OK ? 0 : -1;
+}
+
+/* A whole message: to everyone in the pool but its sender (a failure fails the sender). */
+static int on_message(wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data, size_t len, void *ud)
+{
+    (void)ud;
+    int rc = wsfwd_pool_broadcast(wsfwd_conn_pool(conn), op, data, len, conn, NULL);
+    return rc == WSFWD_OK ? 0 : -1;
 }
 
 static void on_close(wsfwd_conn *conn, uint16_t code, const char *reason, size_t reason_len,
@@ -202,6 +208,7 @@ int main(int argc, char **argv)
         return 1;
     }
     wsfwd_config_on_request(cfg, on_request);
+    wsfwd_config_on_message(cfg, on_message);
     wsfwd_config_on_close(cfg, on_close);
     wsfwd_config_set_handshake_timeout(cfg, 10000); /* ms; all four are off by default */
     wsfwd_config_set_idle_timeout(cfg, 30000);

@@ -39,7 +39,7 @@ WSFWD_API void wsfwd_config_set_user_data(wsfwd_config *cfg, void *user_data);
 /*
  * The most output a connection may have queued (default 1 MiB): a hard cap. One message is
  * always accepted into an empty queue, so a connection holds at most this plus one message.
- * Past it the slow-reader policy applies at once to broadcasts, echoes and pongs, and
+ * Past it the slow-reader policy applies at once to broadcasts and pongs, and
  * wsfwd_conn_send returns WSFWD_ERR_WOULD_BLOCK. Unless wsfwd_config_set_queue_marks set
  * them, the high and low marks follow it: half and an eighth of it.
  * Errors: WSFWD_ERR_INVALID (cfg NULL, 0 bytes, or below the high mark set explicitly).
@@ -52,10 +52,11 @@ WSFWD_API int wsfwd_config_set_max_queue(wsfwd_config *cfg, size_t bytes);
  * of a pool is congested, a member that broadcasts to that pool (the except of
  * wsfwd_pool_broadcast: its sender) is paced (WSFWD_FLOW_PAUSE): stop reading it, so TCP
  * slows it down, until every congested member of the pool drains or leaves
- * (WSFWD_FLOW_RESUME). A connection in WSFWD_MODE_ECHO is paced by its own congestion. A
- * member congested longer than the slow timeout gets the slow-reader policy from
- * wsfwd_conn_tick(). high must be above low and at most the queue limit; (0, 0) goes back to
- * the defaults. Errors: WSFWD_ERR_INVALID.
+ * (WSFWD_FLOW_RESUME). A connection's own congestion paces nobody by itself: an embedder
+ * that echoes stops reading the connection from CONGESTED until DRAINED. A member congested
+ * longer than the slow timeout gets the slow-reader policy from wsfwd_conn_tick(). high must
+ * be above low and at most the queue limit; (0, 0) goes back to the defaults.
+ * Errors: WSFWD_ERR_INVALID.
  */
 WSFWD_API int wsfwd_config_set_queue_marks(wsfwd_config *cfg, size_t high, size_t low);
 
@@ -88,7 +89,8 @@ WSFWD_API int wsfwd_config_set_slow_policy(wsfwd_config *cfg, wsfwd_slow_policy 
  * Callbacks. Each may be NULL. A callback returns 0 to go on; non-zero fails the connection
  * with WSFWD_ERR_CALLBACK (close code 1011). Inside any callback the caller may send, close
  * or free any connection, the one being served included: the library notices and stops
- * touching a freed connection.
+ * touching a freed connection. Each callback's state, allowed calls and guarantees:
+ * docs/api.md section 10, "The callback contract".
  */
 
 /*
@@ -100,13 +102,19 @@ WSFWD_API int wsfwd_config_set_slow_policy(wsfwd_config *cfg, wsfwd_slow_policy 
  */
 typedef int (*wsfwd_on_request_fn)(wsfwd_conn *conn, const wsfwd_request *req, void *ud);
 
-/* The connection is open: the handshake succeeded (both roles). wsfwd_conn_request() and
-   wsfwd_conn_response() still give the handshake here. */
+/*
+ * The connection is open: the handshake succeeded (both roles). wsfwd_conn_request() and
+ * wsfwd_conn_response() still give the handshake here. The place to join rooms: a connection
+ * joined during its handshake leaves again if the handshake fails, so its peers see it join
+ * and leave.
+ */
 typedef int (*wsfwd_on_open_fn)(wsfwd_conn *conn, void *ud);
 
 /*
  * A whole message (text already checked as UTF-8). data is valid only during the callback
- * and may point into the buffer given to wsfwd_conn_feed().
+ * and may point into the buffer given to wsfwd_conn_feed(). The library does nothing else
+ * with it: to echo, wsfwd_conn_send() it back; to forward, wsfwd_pool_broadcast() it to
+ * wsfwd_conn_pool(conn) with conn as except.
  */
 typedef int (*wsfwd_on_message_fn)(wsfwd_conn *conn, wsfwd_opcode opcode, const uint8_t *data,
                                    size_t len, void *ud);
@@ -289,7 +297,8 @@ WSFWD_API size_t wsfwd_conn_max_queue(const wsfwd_conn *conn);
 /* Whether its backlog is above the high mark and has not drained to the low mark since. */
 WSFWD_API bool wsfwd_conn_is_congested(const wsfwd_conn *conn);
 
-/* Whether it is paced: do not read from it until WSFWD_FLOW_RESUME. */
+/* Whether its pool paces it (it broadcast while a member was congested): do not read from it
+   until WSFWD_FLOW_RESUME. */
 WSFWD_API bool wsfwd_conn_is_paced(const wsfwd_conn *conn);
 
 /*
@@ -353,17 +362,6 @@ WSFWD_API void wsfwd_conn_set_user_data(wsfwd_conn *conn, void *user_data);
  * connection was made. Writes WSFWD_ID_LEN characters and a NUL.
  */
 WSFWD_API void wsfwd_conn_id(const wsfwd_conn *conn, char out[WSFWD_ID_LEN + 1]);
-
-typedef enum wsfwd_mode {
-    WSFWD_MODE_CALLBACK = 0, /* messages only go to on_message (the default) */
-    WSFWD_MODE_ECHO = 1,     /* every message is also sent back to its sender */
-    WSFWD_MODE_FORWARD = 2   /* every message is also broadcast to the connection's pool,
-                                except to the sender */
-} wsfwd_mode;
-
-/* What the library does with each message before on_message sees it.
-   Errors: WSFWD_ERR_INVALID (conn NULL, or not a wsfwd_mode). */
-WSFWD_API int wsfwd_conn_set_mode(wsfwd_conn *conn, wsfwd_mode mode);
 
 #ifdef __cplusplus
 }

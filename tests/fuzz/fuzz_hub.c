@@ -66,7 +66,7 @@ typedef struct rec {
     wsfwd_conn *c; /* NULL: the slot is empty */
     uint32_t gen;  /* bumped when the slot's connection is freed */
     bool freeing;  /* inside the harness's wsfwd_conn_free of c */
-    bool forward;  /* WSFWD_MODE_FORWARD, else on_message broadcasts */
+    bool forward;  /* on_message fails it when its broadcast fails, else ignores that */
     bool paced;    /* the model of flow control: what on_flow said */
     bool congested;
     wsfwd_pool *pool;          /* the model: what on_join/on_leave said */
@@ -86,7 +86,6 @@ typedef struct msg {
     int except;       /* slot, or -1 */
     uint32_t except_gen;
     uint64_t t0; /* logical time of the call */
-    bool known;  /* rc is known (not a FORWARD-mode broadcast made by the library) */
     int rc;
     uint32_t receipts;
     uint64_t step;
@@ -341,7 +340,7 @@ static void ctx_pop(void)
     H.nctx--;
 }
 
-static int new_msg(wsfwd_pool *pool, const rec *except, bool known)
+static int new_msg(wsfwd_pool *pool, const rec *except)
 {
     if (H.nmsg >= MAXMSG) {
         return -1;
@@ -352,7 +351,6 @@ static int new_msg(wsfwd_pool *pool, const rec *except, bool known)
     m->except = except != NULL ? slot_of(except) : -1;
     m->except_gen = except != NULL ? except->gen : 0;
     m->t0 = ++H.now;
-    m->known = known;
     m->rc = WSFWD_OK;
     m->step = H.step;
     return H.nmsg++;
@@ -371,7 +369,7 @@ static size_t payload(uint8_t *buf, int id, uint8_t size)
 
 static void broadcast(wsfwd_pool *pool, rec *except, uint8_t size)
 {
-    int id = new_msg(pool, except, true);
+    int id = new_msg(pool, except);
     if (id < 0) {
         return;
     }
@@ -436,9 +434,6 @@ static void op_new(rec *r, uint8_t b)
     }
     CHECK(wsfwd_conn_set_open(c) == WSFWD_OK);
     r->forward = b & 1;
-    if (r->forward) {
-        CHECK(wsfwd_conn_set_mode(c, WSFWD_MODE_FORWARD) == WSFWD_OK);
-    }
     r->c = c;
     r->pool = NULL;
     r->closed_frame = false;
@@ -485,15 +480,13 @@ static void op_feed(rec *r, bool close_frame, uint8_t size)
         n = client_frame(frame, WSFWD_OP_CLOSE, body, 2);
     } else {
         /* The message's id is taken now; the broadcast it causes is recorded when it runs
-           (on_message) or, in FORWARD mode, by the library, with an unknown result. */
+           (on_message). */
         wsfwd_pool *pool = wsfwd_conn_pool(r->c);
-        int id = new_msg(pool, r, !r->forward);
+        int id = new_msg(pool, r);
         if (id < 0) {
             return;
         }
-        if (!r->forward) {
-            H.m[id].rc = WSFWD_ERR_STATE; /* until on_message broadcasts it */
-        }
+        H.m[id].rc = WSFWD_ERR_STATE; /* until on_message broadcasts it */
         n = client_frame(frame, WSFWD_OP_BINARY, body, payload(body, id, size));
     }
     int rc = wsfwd_conn_feed(r->c, frame, n);
@@ -631,7 +624,7 @@ static void run_op(void)
             rc = wsfwd_pool_join(p, r->c);
             check_join_rc(rc);
         } else {
-            int id = new_msg(p, NULL, true);
+            int id = new_msg(p, NULL);
             if (id < 0) {
                 break;
             }
@@ -782,21 +775,22 @@ static int on_message(wsfwd_conn *c, wsfwd_opcode op, const uint8_t *data, size_
     CHECK(r->c == c && op == WSFWD_OP_BINARY && len >= 3 && data[0] == 'B');
     int id = data[1] | data[2] << 8;
     CHECK(id < H.nmsg);
-    if (!r->forward) {
-        /* What the wsfwd server does: broadcast to the sender's pool, all but the sender. */
-        msg *m = &H.m[id];
-        wsfwd_pool *pool = wsfwd_conn_pool(c);
-        m->pool = pool;
-        m->name = pool != NULL ? name_of(pool) : -1;
-        m->t0 = ++H.now;
-        if (pool != NULL) {
-            m->rc = WSFWD_OK; /* members may decode it before the call returns */
-            m->rc = wsfwd_pool_broadcast(pool, op, data, len, c, NULL);
-            CHECK(m->rc == WSFWD_OK || m->rc == WSFWD_ERR_NOMEM);
-        }
+    /* What the wsfwd server does: broadcast to the sender's pool, all but the sender. */
+    msg *m = &H.m[id];
+    wsfwd_pool *pool = wsfwd_conn_pool(c);
+    m->pool = pool;
+    m->name = pool != NULL ? name_of(pool) : -1;
+    m->t0 = ++H.now;
+    if (pool != NULL) {
+        m->rc = WSFWD_OK; /* members may decode it before the call returns */
+        m->rc = wsfwd_pool_broadcast(pool, op, data, len, c, NULL);
+        CHECK(m->rc == WSFWD_OK || m->rc == WSFWD_ERR_NOMEM);
     }
+    int rc = m->rc;
     reenter();
-    return 0;
+    /* A forwarder fails the connection when it could not forward (the callbacks above may
+       have freed it: the library then ignores the result). */
+    return r->forward && pool != NULL && rc != WSFWD_OK ? -1 : 0;
 }
 
 /* ---- Checks between top-level operations ----------------------------------------------------- */
@@ -853,7 +847,7 @@ static void check_complete(void)
 {
     for (int id = 0; id < H.nmsg; id++) {
         const msg *m = &H.m[id];
-        if (m->step == H.step && m->known && m->rc != WSFWD_OK) {
+        if (m->step == H.step && m->rc != WSFWD_OK) {
             CHECK(m->receipts == 0); /* a broadcast that failed reached nobody */
         }
     }
@@ -862,7 +856,7 @@ static void check_complete(void)
     }
     for (int id = 0; id < H.nmsg; id++) {
         const msg *m = &H.m[id];
-        if (m->step != H.step || !m->known || m->rc != WSFWD_OK) {
+        if (m->step != H.step || m->rc != WSFWD_OK) {
             continue;
         }
         for (int i = 0; i < NCONN; i++) {

@@ -32,7 +32,10 @@ typedef struct harness {
     int request_decision;  /* 0 default, 101 accept "chat", 404 refuse, 200 respond */
     bool keep_request;     /* on_request calls wsfwd_conn_keep_request */
     int flows[4];          /* on_flow calls, by wsfwd_flow event */
+    int echo_blocked;      /* ACT_ECHO sends refused with WSFWD_ERR_WOULD_BLOCK */
     void (*flow_hook)(struct harness *h, wsfwd_conn *c, wsfwd_flow event);
+    /* Called first in on_request, on_open, on_message, on_control and on_close. */
+    void (*hook)(struct harness *h, wsfwd_conn *c, const char *where);
 } harness;
 
 static void logf_(harness *h, const char *fmt, ...)
@@ -87,6 +90,9 @@ static int cb_request(wsfwd_conn *c, const wsfwd_request *req, void *ud)
     if (h->keep_request) {
         assert_int_equal(wsfwd_conn_keep_request(c), WSFWD_OK);
     }
+    if (h->hook != NULL) {
+        h->hook(h, c, "request");
+    }
     switch (h->request_decision) {
     case 101:
         assert_int_equal(wsfwd_conn_accept(c, "chat"), WSFWD_OK);
@@ -113,6 +119,9 @@ static int cb_open(wsfwd_conn *c, void *ud)
 {
     harness *h = ud;
     logf_(h, "open|");
+    if (h->hook != NULL) {
+        h->hook(h, c, "open");
+    }
     return do_action(h, c, h->on_open);
 }
 
@@ -122,8 +131,16 @@ static int cb_message(wsfwd_conn *c, wsfwd_opcode op, const uint8_t *data, size_
     logf_(h, "msg %d %zu ", (int)op, len);
     log_bytes(h, data, len);
     logf_(h, "|");
+    if (h->hook != NULL) {
+        h->hook(h, c, "message");
+    }
     if (h->on_message == ACT_ECHO) {
-        assert_int_equal(wsfwd_conn_send(c, op, data, len), WSFWD_OK);
+        int rc = wsfwd_conn_send(c, op, data, len);
+        if (rc == WSFWD_ERR_WOULD_BLOCK) {
+            h->echo_blocked++; /* at the hard cap: nothing queued, the connection stays */
+        } else {
+            assert_int_equal(rc, WSFWD_OK);
+        }
         return 0;
     }
     return do_action(h, c, h->on_message);
@@ -135,6 +152,9 @@ static int cb_control(wsfwd_conn *c, wsfwd_opcode op, const uint8_t *data, size_
     logf_(h, "ctl %d ", (int)op);
     log_bytes(h, data, len);
     logf_(h, "|");
+    if (h->hook != NULL) {
+        h->hook(h, c, "control");
+    }
     return do_action(h, c, h->on_control);
 }
 
@@ -143,6 +163,9 @@ static void cb_close(wsfwd_conn *c, uint16_t code, const char *reason, size_t re
 {
     harness *h = ud;
     logf_(h, "close %u %.*s %d|", code, (int)reason_len, reason != NULL ? reason : "", err);
+    if (h->hook != NULL) {
+        h->hook(h, c, "close");
+    }
     (void)do_action(h, c, h->on_close);
 }
 
@@ -1769,63 +1792,44 @@ static size_t put_fmsg(uint8_t *b, int k)
     return put_frame(b, true, WSFWD_OP_TEXT, text, sizeof text, true);
 }
 
-/* An echo connection fills its own queue: it is its own sender, so it is paced (PAUSE after
-   CONGESTED) until it drains; at the hard cap its echoes get the slow-reader policy. */
-static void test_echo_paces_itself(void **state)
+/* An echo server (on_message sends each message back) fills its own queue: the library tells
+   it CONGESTED past the high mark and DRAINED at the low mark, and paces nobody (no PAUSE,
+   RESUME: only pool senders are paced); stopping reading meanwhile is the embedder's part, as
+   in cli/server.c. A peer read on regardless meets the hard cap in wsfwd_conn_send:
+   WSFWD_ERR_WOULD_BLOCK, nothing queued, the connection stays open. */
+static void test_echo_embedder_told_congested(void **state)
 {
     (void)state;
-    for (int drop = 0; drop <= 1; drop++) {
-        harness *h = flow_harness(WSFWD_ROLE_SERVER, NULL, FQ);
-        wsfwd_config_set_slow_policy(h->cfg, drop ? WSFWD_SLOW_DROP : WSFWD_SLOW_CLOSE);
-        wsfwd_conn *c = h->conn;
-        assert_int_equal(wsfwd_conn_set_mode(c, WSFWD_MODE_ECHO), WSFWD_OK);
-        uint8_t b[256];
-        for (int cycle = 0; cycle < 2; cycle++) {
-            int k = 0;
-            while (!wsfwd_conn_is_congested(c)) {
-                assert_false(wsfwd_conn_is_paced(c));
-                assert_int_equal(feed(c, b, put_fmsg(b, k++)), WSFWD_OK);
-            }
-            assert_true(wsfwd_conn_pending(c) - FFRAME <= FQ_HIGH);
-            assert_true(wsfwd_conn_is_paced(c));
-            assert_non_null(strstr(h->log, "congested|pause|"));
-            for (int i = 0; i < 5; i++) {
-                assert_int_equal(feed(c, b, put_fmsg(b, k++)), WSFWD_OK);
-            }
-            assert_int_equal(h->flows[WSFWD_FLOW_CONGESTED], cycle + 1);
-            assert_int_equal(h->flows[WSFWD_FLOW_PAUSE], cycle + 1);
-            wsfwd_conn_consume(c, wsfwd_conn_pending(c) - (FQ_LOW + 1));
-            assert_true(wsfwd_conn_is_paced(c));
-            assert_int_equal(h->flows[WSFWD_FLOW_RESUME], cycle);
-            wsfwd_conn_consume(c, 1);
-            assert_false(wsfwd_conn_is_paced(c));
-            assert_false(wsfwd_conn_is_congested(c));
-            assert_int_equal(h->flows[WSFWD_FLOW_RESUME], cycle + 1);
-            assert_int_equal(h->flows[WSFWD_FLOW_DRAINED], cycle + 1);
-            wsfwd_conn_consume(c, wsfwd_conn_pending(c));
+    harness *h = flow_harness(WSFWD_ROLE_SERVER, NULL, FQ);
+    h->on_message = ACT_ECHO;
+    wsfwd_conn *c = h->conn;
+    uint8_t b[256];
+    for (int cycle = 0; cycle < 2; cycle++) {
+        int k = 0;
+        while (!wsfwd_conn_is_congested(c)) {
+            assert_int_equal(feed(c, b, put_fmsg(b, k++)), WSFWD_OK);
         }
-        /* A peer that goes on sending while paced meets the hard cap. */
-        int rc = WSFWD_OK;
-        for (int k = 0; k < 100 && rc == WSFWD_OK; k++) {
-            rc = feed(c, b, put_fmsg(b, k));
-            assert_true(wsfwd_conn_pending(c) <= FQ + 2 + 125);
-        }
-        if (drop) {
-            assert_int_equal(rc, WSFWD_OK);
-            assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_OPEN);
-            assert_true(wsfwd_conn_pending(c) <= FQ);
-            assert_null(strstr(h->log, "close"));
-        } else {
-            assert_int_equal(rc, WSFWD_ERR_QUEUE_FULL);
-            assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_CLOSED);
-            char expect[64];
-            snprintf(expect, sizeof expect, " %d|", WSFWD_ERR_QUEUE_FULL);
-            assert_non_null(strstr(h->log, "close 1008 "));
-            assert_non_null(strstr(h->log, expect));
-        }
-        assert_int_equal(h->flows[WSFWD_FLOW_PAUSE], 3);
-        harness_free(h);
+        assert_true(wsfwd_conn_pending(c) - FFRAME <= FQ_HIGH);
+        assert_false(wsfwd_conn_is_paced(c));
+        assert_int_equal(h->flows[WSFWD_FLOW_CONGESTED], cycle + 1);
+        assert_int_equal(h->flows[WSFWD_FLOW_DRAINED], cycle);
+        wsfwd_conn_consume(c, wsfwd_conn_pending(c) - (FQ_LOW + 1));
+        assert_true(wsfwd_conn_is_congested(c));
+        assert_int_equal(h->flows[WSFWD_FLOW_DRAINED], cycle);
+        wsfwd_conn_consume(c, 1);
+        assert_false(wsfwd_conn_is_congested(c));
+        assert_int_equal(h->flows[WSFWD_FLOW_DRAINED], cycle + 1);
+        wsfwd_conn_consume(c, wsfwd_conn_pending(c));
     }
+    for (int k = 0; k < 100; k++) {
+        assert_int_equal(feed(c, b, put_fmsg(b, k)), WSFWD_OK);
+        assert_true(wsfwd_conn_pending(c) <= FQ);
+    }
+    assert_true(h->echo_blocked > 0);
+    assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_OPEN);
+    assert_null(strstr(h->log, "close"));
+    assert_int_equal(h->flows[WSFWD_FLOW_PAUSE] + h->flows[WSFWD_FLOW_RESUME], 0);
+    harness_free(h);
 }
 
 /* Pongs, too, get the slow-reader policy at the hard cap (send only returns WOULD_BLOCK). */
@@ -1887,7 +1891,7 @@ static void test_flow_queries(void **state)
     fill_exact(c, FQ_HIGH + 100);
     assert_int_equal(wsfwd_conn_pending(c), FQ_HIGH + 100);
     assert_true(wsfwd_conn_is_congested(c));
-    assert_false(wsfwd_conn_is_paced(c)); /* not an echo, not in a pool */
+    assert_false(wsfwd_conn_is_paced(c)); /* not in a pool */
     /* Congested, but in no pool: it holds nobody up, so no timer, and never a cut. */
     for (uint64_t t = 0; t <= 100000; t += 5000) {
         next = 7;
@@ -1901,45 +1905,125 @@ static void test_flow_queries(void **state)
 }
 
 /* Events come in the order of the transitions, whatever the callbacks do: an echo
-   connection drains, and its RESUME callback sends (as any callback may) past the high mark
+   connection drains, and its DRAINED callback sends (as any callback may) past the high mark
    again. The application must not be told DRAINED after CONGESTED while it is congested (it
-   would, e.g., stop ticking its slow timer). */
-static void resend_on_resume(harness *h, wsfwd_conn *c, wsfwd_flow event)
+   would, e.g., stop ticking its slow timer, or read a peer whose echoes pile up). */
+static void resend_on_drained(harness *h, wsfwd_conn *c, wsfwd_flow event)
 {
-    if (event != WSFWD_FLOW_RESUME || h->flows[WSFWD_FLOW_RESUME] > 1) {
+    if (event != WSFWD_FLOW_DRAINED || h->flows[WSFWD_FLOW_DRAINED] > 1) {
         return;
     }
     fill_exact(c, FQ_HIGH + 100);
 }
 
-static void test_flow_events_in_order_after_resume(void **state)
+static void test_flow_events_in_order_after_drained(void **state)
 {
     (void)state;
     harness *h = flow_harness(WSFWD_ROLE_SERVER, NULL, FQ);
+    h->on_message = ACT_ECHO;
     wsfwd_conn *c = h->conn;
-    assert_int_equal(wsfwd_conn_set_mode(c, WSFWD_MODE_ECHO), WSFWD_OK);
     uint8_t b[256];
     for (int k = 0; !wsfwd_conn_is_congested(c); k++) {
         assert_int_equal(feed(c, b, put_fmsg(b, k)), WSFWD_OK);
     }
-    assert_string_equal(h->log + strlen(h->log) - strlen("congested|pause|"), "congested|pause|");
+    assert_string_equal(h->log + strlen(h->log) - strlen("congested|"), "congested|");
     clear_log(h);
-    h->flow_hook = resend_on_resume;
+    h->flow_hook = resend_on_drained;
     wsfwd_conn_consume(c, wsfwd_conn_pending(c));
     h->flow_hook = NULL;
-    /* It is congested (and paced) again: the last word on each must say so. */
+    /* It is congested again: the last word must say so. */
     assert_true(wsfwd_conn_is_congested(c));
-    assert_true(wsfwd_conn_is_paced(c));
-    const char *last_c = NULL, *last_d = NULL;
-    for (const char *p = h->log; (p = strstr(p, "congested|")) != NULL; p++) {
-        last_c = p;
+    assert_string_equal(h->log, "drained|congested|");
+    harness_free(h);
+}
+
+/* ---- The callback contract (docs/api.md section 10, "The callback contract") ---------- */
+
+/* The last n bytes of the output queued on c, without consuming it. */
+static void queued_tail(wsfwd_conn *c, uint8_t *out, size_t n)
+{
+    wsfwd_iovec iov[64];
+    size_t k = wsfwd_conn_output(c, iov, 64);
+    size_t total = 0;
+    for (size_t i = 0; i < k; i++) {
+        total += iov[i].len;
     }
-    for (const char *p = h->log; (p = strstr(p, "drained|")) != NULL; p++) {
-        last_d = p;
+    assert_int_equal(total, wsfwd_conn_pending(c));
+    assert_true(total >= n);
+    size_t skip = total - n;
+    size_t got = 0;
+    for (size_t i = 0; i < k && got < n; i++) {
+        const uint8_t *p = iov[i].base;
+        size_t len = iov[i].len;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        memcpy(out + got, p + skip, len - skip);
+        got += len - skip;
+        skip = 0;
     }
-    if (last_c == NULL || (last_d != NULL && last_d > last_c)) {
-        fail_msg("events: %s (DRAINED after CONGESTED, while congested)", h->log);
+}
+
+/* What each callback finds and may call on its own connection: the rows of the table. */
+static void contract_probe(harness *h, wsfwd_conn *c, const char *where)
+{
+    uint8_t b[8] = {0};
+    /* Every callback: feeding its own connection is refused. */
+    assert_int_equal(wsfwd_conn_feed(c, b, 1), WSFWD_ERR_STATE);
+    if (strcmp(where, "request") == 0) {
+        /* In the handshake: no send, no close; accept, then send (after the 101). */
+        assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_HANDSHAKE);
+        assert_int_equal(wsfwd_conn_send(c, WSFWD_OP_TEXT, "x", 1), WSFWD_ERR_STATE);
+        assert_int_equal(wsfwd_conn_close(c, 1000, NULL, 0), WSFWD_ERR_STATE);
+        assert_int_equal(wsfwd_conn_accept(c, NULL), WSFWD_OK);
+        assert_int_equal(wsfwd_conn_accept(c, NULL), WSFWD_ERR_STATE); /* decided once */
+        assert_int_equal(wsfwd_conn_send(c, WSFWD_OP_TEXT, "R", 1), WSFWD_OK);
+    } else if (strcmp(where, "open") == 0) {
+        assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_OPEN);
+        assert_int_equal(wsfwd_conn_accept(c, NULL), WSFWD_ERR_STATE); /* too late */
+        assert_int_equal(wsfwd_conn_send(c, WSFWD_OP_TEXT, "O", 1), WSFWD_OK);
+    } else if (strcmp(where, "message") == 0) {
+        assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_OPEN);
+        assert_int_equal(wsfwd_conn_send(c, WSFWD_OP_TEXT, "M", 1), WSFWD_OK);
+    } else if (strcmp(where, "control") == 0) {
+        /* The ping's pong is queued before on_control runs. */
+        assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_OPEN);
+        queued_tail(c, b, 3);
+        assert_memory_equal(b, "\x8a\x01p", 3);
+    } else {
+        /* on_close: closed, nothing more can be sent or closed. */
+        assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_CLOSED);
+        assert_int_equal(wsfwd_conn_send(c, WSFWD_OP_TEXT, "x", 1), WSFWD_ERR_CLOSED);
+        assert_int_equal(wsfwd_conn_close(c, 1000, NULL, 0), WSFWD_ERR_CLOSED);
     }
+    logf_(h, "ok %s|", where);
+}
+
+static void test_callback_contract(void **state)
+{
+    (void)state;
+    harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
+    h->hook = contract_probe;
+    uint8_t in[512];
+    size_t n = sizeof REQUEST - 1;
+    memcpy(in, REQUEST, n);
+    n += put_frame(in + n, true, WSFWD_OP_TEXT, "a", 1, true);
+    n += put_frame(in + n, true, WSFWD_OP_PING, "p", 1, true);
+    n += put_frame(in + n, true, WSFWD_OP_CLOSE, "\x03\xe8", 2, true);
+    assert_int_equal(feed(h->conn, in, n), WSFWD_OK);
+    assert_string_equal(h->log, "request /ws/room|ok request|open|ok open|msg 1 1 61|ok message|"
+                                "ctl 9 70|ok control|close 1000  0|ok close|");
+    /* The 101, then what each callback sent, the pong, the close: in the order queued. */
+    static uint8_t out[2048];
+    size_t got = drain(h->conn, out, sizeof out);
+    const uint8_t *end = memmem(out, got, "\r\n\r\n", 4);
+    assert_non_null(end);
+    end += 4;
+    static const uint8_t frames[] = {0x81, 1,    'R', 0x81, 1,    'O', 0x81, 1,
+                                     'M',  0x8a, 1,   'p',  0x88, 2,   0x03, 0xe8};
+    assert_int_equal((size_t)(out + got - end), sizeof frames);
+    assert_memory_equal(end, frames, sizeof frames);
     harness_free(h);
 }
 
@@ -2260,10 +2344,10 @@ int main(void)
         cmocka_unit_test(test_congested_and_drained_once),
         cmocka_unit_test(test_send_would_block),
         cmocka_unit_test(test_client_send_loop_never_closes),
-        cmocka_unit_test(test_echo_paces_itself),
+        cmocka_unit_test(test_echo_embedder_told_congested),
         cmocka_unit_test(test_pong_at_hard_cap),
         cmocka_unit_test(test_flow_queries),
-        cmocka_unit_test(test_flow_events_in_order_after_resume),
+        cmocka_unit_test(test_flow_events_in_order_after_drained),
         cmocka_unit_test(test_timers_off),
         cmocka_unit_test(test_handshake_timeout_server),
         cmocka_unit_test(test_handshake_timeout_client),
@@ -2273,6 +2357,7 @@ int main(void)
         cmocka_unit_test(test_timers_across_wrap),
         cmocka_unit_test(test_free_inside_tick),
         cmocka_unit_test(test_ping_failure),
+        cmocka_unit_test(test_callback_contract),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

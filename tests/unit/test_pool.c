@@ -1,7 +1,8 @@
 /*
  * The hub and its pools: lifetime and limits, names, connection ids, broadcast (encode once,
- * one order), echo and forward modes, join/leave callbacks and their reasons, slow readers
- * under both policies, re-entrant callbacks, counters, allocation failures.
+ * one order), messages only to on_message (which may forward them), join/leave callbacks and
+ * their reasons, slow readers under both policies, re-entrant callbacks, counters, allocation
+ * failures.
  *
  * Every test runs on a counting allocator and ends by checking that nothing is left allocated.
  */
@@ -129,9 +130,12 @@ typedef struct member {
     int last_leave;      /* reason of the last one */
     int joins;
     int flow[4];         /* on_flow calls, by wsfwd_flow event */
+    bool forward;        /* on_message broadcasts its messages to its pool, except to it */
+    bool echo;           /* on_message sends its messages back to it */
+    int echo_blocked;    /* echoes refused with WSFWD_ERR_WOULD_BLOCK */
 } member;
 
-enum cb { CB_OUTPUT, CB_LEAVE, CB_CLOSE, CB_MESSAGE, CB_JOIN, CB_FLOW };
+enum cb { CB_OUTPUT, CB_LEAVE, CB_CLOSE, CB_MESSAGE, CB_JOIN, CB_FLOW, CB_REQUEST, CB_OPEN };
 
 typedef struct world world;
 typedef void (*hook_fn)(world *w, enum cb where, member *m, int arg);
@@ -153,6 +157,7 @@ struct world {
     int hook_state;
     bool in_broadcast;
     bool drain_on_output; /* drain a member as soon as it signals output */
+    bool fail_open;       /* on_open returns non-zero */
 };
 
 static void evf(world *w, const char *fmt, ...)
@@ -252,17 +257,45 @@ static void drain_all(world *w)
 
 /* ---- Callbacks ----------------------------------------------------------------------------- */
 
-static int cb_message(wsfwd_conn *c, wsfwd_opcode op, const uint8_t *data, size_t len, void *ud)
+/* Add a message to the global order. */
+static void note_order(world *w, const uint8_t *data, size_t len)
 {
-    world *w = ud;
-    (void)op;
     size_t k = len < 47 ? len : 47;
     int n = snprintf(w->order + w->order_len, sizeof w->order - w->order_len, "%.*s|", (int)k,
                      (const char *)data);
     assert_true(n > 0 && (size_t)n < sizeof w->order - w->order_len);
     w->order_len += (size_t)n;
+}
+
+/*
+ * What an embedder's on_message does to forward or echo (the library does neither). The
+ * broadcast's callbacks may close or free the sender: then it records nothing. Non-zero fails
+ * the sender (WSFWD_ERR_CALLBACK): a broadcast that failed (no memory).
+ */
+static int cb_message(wsfwd_conn *c, wsfwd_opcode op, const uint8_t *data, size_t len, void *ud)
+{
+    world *w = ud;
+    member *m = mem_of(c);
+    if (m->forward && wsfwd_conn_pool(c) != NULL) {
+        int rc = wsfwd_pool_broadcast(wsfwd_conn_pool(c), op, data, len, c, NULL);
+        if (m->conn == NULL || wsfwd_conn_state(c) != WSFWD_STATE_OPEN) {
+            return 0;
+        }
+        if (rc != WSFWD_OK) {
+            return -1;
+        }
+    }
+    if (m->echo) {
+        int rc = wsfwd_conn_send(c, op, data, len);
+        if (rc == WSFWD_ERR_WOULD_BLOCK) {
+            m->echo_blocked++;
+        } else if (rc != WSFWD_OK) {
+            return -1;
+        }
+    }
+    note_order(w, data, len);
     if (w->hook != NULL) {
-        w->hook(w, CB_MESSAGE, mem_of(c), 0);
+        w->hook(w, CB_MESSAGE, m, 0);
     }
     return 0;
 }
@@ -338,6 +371,25 @@ static void cb_flow(wsfwd_conn *c, wsfwd_flow event, void *ud)
     }
 }
 
+static int cb_request(wsfwd_conn *c, const wsfwd_request *req, void *ud)
+{
+    world *w = ud;
+    (void)req;
+    if (w->hook != NULL) {
+        w->hook(w, CB_REQUEST, mem_of(c), 0);
+    }
+    return 0; /* undecided: the library accepts a valid upgrade */
+}
+
+static int cb_open(wsfwd_conn *c, void *ud)
+{
+    world *w = ud;
+    if (w->hook != NULL) {
+        w->hook(w, CB_OPEN, mem_of(c), 0);
+    }
+    return w->fail_open ? -1 : 0;
+}
+
 static world *world_new(void)
 {
     world *w = calloc(1, sizeof *w);
@@ -348,6 +400,8 @@ static world *world_new(void)
     assert_int_equal(wsfwd_config_new(&alloc, &w->cfg), WSFWD_OK);
     assert_int_equal(wsfwd_config_set_random(w->cfg, det_random_fn, &w->rnd), WSFWD_OK);
     wsfwd_config_set_user_data(w->cfg, w);
+    wsfwd_config_on_request(w->cfg, cb_request);
+    wsfwd_config_on_open(w->cfg, cb_open);
     wsfwd_config_on_message(w->cfg, cb_message);
     wsfwd_config_on_close(w->cfg, cb_close);
     wsfwd_config_on_output(w->cfg, cb_output);
@@ -359,8 +413,8 @@ static world *world_new(void)
     return w;
 }
 
-/* A new open server member (not in a pool). */
-static member *add_member(world *w)
+/* A new server member still in its handshake (not in a pool). */
+static member *add_handshaking(world *w)
 {
     assert_true(w->n < MAX_MEMBERS);
     member *m = calloc(1, sizeof *m);
@@ -369,6 +423,13 @@ static member *add_member(world *w)
     m->last_leave = -1;
     w->m[w->n++] = m;
     assert_int_equal(wsfwd_conn_new(w->cfg, WSFWD_ROLE_SERVER, m, &m->conn), WSFWD_OK);
+    return m;
+}
+
+/* A new open server member (not in a pool). */
+static member *add_member(world *w)
+{
+    member *m = add_handshaking(w);
     assert_int_equal(wsfwd_conn_set_open(m->conn), WSFWD_OK);
     return m;
 }
@@ -716,7 +777,6 @@ static void test_join_moves_and_errors(void **state)
     assert_int_equal(wsfwd_hub_new(NULL, &h), WSFWD_ERR_INVALID);
     assert_int_equal(wsfwd_hub_join(w->hub, NULL, "two", 3), WSFWD_ERR_INVALID);
     assert_int_equal(wsfwd_pool_broadcast(two, WSFWD_OP_TEXT, "x", 1, NULL, NULL), WSFWD_OK);
-    assert_int_equal(wsfwd_conn_set_mode(a->conn, (wsfwd_mode)7), WSFWD_ERR_INVALID);
     wsfwd_hub_free(NULL);
     world_free(w);
 }
@@ -727,11 +787,7 @@ static void test_only_open_members_receive(void **state)
     (void)state;
     world *w = world_new();
     member *a = add_member(w);
-    member *h = calloc(1, sizeof *h);
-    assert_non_null(h);
-    h->idx = w->n;
-    w->m[w->n++] = h;
-    assert_int_equal(wsfwd_conn_new(w->cfg, WSFWD_ROLE_SERVER, h, &h->conn), WSFWD_OK);
+    member *h = add_handshaking(w);
     join(w, a, "r");
     assert_int_equal(wsfwd_hub_join(w->hub, h->conn, "r", 1), WSFWD_OK);
     wsfwd_pool *p = find(w, "r");
@@ -969,12 +1025,7 @@ static void test_refused_handshake_leaves_pool(void **state)
     world *w = world_new();
     member *a = add_member(w);
     join(w, a, "r");
-    member *h = calloc(1, sizeof *h);
-    assert_non_null(h);
-    h->idx = w->n;
-    h->last_leave = -1;
-    w->m[w->n++] = h;
-    assert_int_equal(wsfwd_conn_new(w->cfg, WSFWD_ROLE_SERVER, h, &h->conn), WSFWD_OK);
+    member *h = add_handshaking(w);
     join(w, h, "r");
     wsfwd_pool *p = find(w, "r");
     assert_int_equal(wsfwd_pool_size(p), 2);
@@ -1321,7 +1372,7 @@ static void test_one_order(void **state)
         m[i] = add_member(w);
         join(w, m[i], "order");
         if (i < SENDERS) {
-            assert_int_equal(wsfwd_conn_set_mode(m[i]->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
+            m[i]->forward = true;
         }
     }
     wsfwd_pool *p = find(w, "order");
@@ -1385,7 +1436,7 @@ static void test_one_order(void **state)
             int ex = (int)((rng >> 3) % (N + 1)) - 1; /* -1: to all */
             snprintf(text, sizeof text, "%c:d%03d", ex < 0 ? 'H' : 'A' + ex, direct++);
             broadcast(p, text, ex < 0 ? NULL : m[ex], ex < 0 ? N : N - 1);
-            cb_message(m[0]->conn, WSFWD_OP_TEXT, (const uint8_t *)text, strlen(text), w);
+            note_order(w, (const uint8_t *)text, strlen(text));
         } else {
             drain_member(m[(rng >> 5) % N]);
         }
@@ -1443,9 +1494,11 @@ static void test_one_order(void **state)
     world_free(w);
 }
 
-/* ---- Modes ---------------------------------------------------------------------------------- */
+/* ---- Messages go to on_message only ---------------------------------------------------- */
 
-static void test_modes(void **state)
+/* The library neither echoes nor forwards a message: on_message alone decides (callback
+   contract, docs/api.md section 10: on_message). */
+static void test_messages_only_to_on_message(void **state)
 {
     (void)state;
     world *w = world_new();
@@ -1455,60 +1508,28 @@ static void test_modes(void **state)
         join(w, m[i], "r");
     }
     wsfwd_pool *p = find(w, "r");
-
-    /* Callback mode (the default): on_message only. */
     assert_int_equal(send_text(m[0], "cb"), WSFWD_OK);
-    drain_all(w);
-    assert_int_equal(m[0]->nrx + m[1]->nrx + m[2]->nrx, 0);
-    assert_string_equal(w->order, "cb|");
-
-    /* Echo: back to the sender only, with its opcode. */
-    assert_int_equal(wsfwd_conn_set_mode(m[0]->conn, WSFWD_MODE_ECHO), WSFWD_OK);
-    assert_int_equal(send_text(m[0], "echo"), WSFWD_OK);
     uint8_t bin[64];
     size_t bn = put_frame(bin, true, WSFWD_OP_BINARY, "\x01\x02", 2);
     assert_int_equal(feed(m[0]->conn, bin, bn), WSFWD_OK);
     drain_all(w);
-    assert_int_equal(m[0]->nrx, 2);
-    assert_string_equal(m[0]->rx[0].text, "echo");
-    assert_int_equal(m[0]->rx[0].op, WSFWD_OP_TEXT);
-    assert_int_equal(m[0]->rx[1].op, WSFWD_OP_BINARY);
-    assert_int_equal(m[0]->rx[1].len, 2);
-    assert_int_equal(m[1]->nrx + m[2]->nrx, 0);
-    assert_string_equal(w->order, "cb|echo|\x01\x02|");
+    assert_int_equal(m[0]->nrx + m[1]->nrx + m[2]->nrx, 0);
+    assert_string_equal(w->order, "cb|\x01\x02|");
     wsfwd_stats st;
     wsfwd_pool_stats(p, &st, sizeof st);
     assert_int_equal(st.messages_in, 0);
 
-    /* Forward: to the pool but the sender. */
-    assert_int_equal(wsfwd_conn_set_mode(m[0]->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
+    /* Forwarding is the embedder's broadcast, with the sender as except. */
+    m[0]->forward = true;
     assert_int_equal(send_text(m[0], "fwd"), WSFWD_OK);
     drain_all(w);
-    assert_int_equal(m[0]->nrx, 2);
+    assert_int_equal(m[0]->nrx, 0);
     assert_int_equal(m[1]->nrx, 1);
     assert_int_equal(m[2]->nrx, 1);
     assert_string_equal(m[1]->rx[0].text, "fwd");
     wsfwd_pool_stats(p, &st, sizeof st);
     assert_int_equal(st.messages_in, 1);
     assert_int_equal(st.messages_out, 2);
-
-    /* Echo works outside a pool; forward outside a pool goes nowhere. */
-    wsfwd_conn_leave(m[0]->conn);
-    assert_int_equal(send_text(m[0], "alone"), WSFWD_OK);
-    drain_all(w);
-    assert_int_equal(m[0]->nrx + m[1]->nrx + m[2]->nrx, 4);
-    assert_int_equal(wsfwd_conn_set_mode(m[0]->conn, WSFWD_MODE_ECHO), WSFWD_OK);
-    assert_int_equal(send_text(m[0], "alone"), WSFWD_OK);
-    drain_all(w);
-    assert_int_equal(m[0]->nrx, 3);
-    assert_string_equal(m[0]->rx[2].text, "alone");
-
-    /* Back to callback mode: nothing more sent. */
-    join(w, m[0], "r");
-    assert_int_equal(wsfwd_conn_set_mode(m[0]->conn, WSFWD_MODE_CALLBACK), WSFWD_OK);
-    assert_int_equal(send_text(m[0], "quiet"), WSFWD_OK);
-    drain_all(w);
-    assert_int_equal(m[0]->nrx + m[1]->nrx + m[2]->nrx, 5);
     world_free(w);
 }
 
@@ -1726,7 +1747,8 @@ static void test_slow_reader_dropped(void **state)
     world_free(w);
 }
 
-/* The limit also holds for a forwarding sender's broadcasts and a member's echoes. */
+/* The limit also holds for a forwarding sender's broadcasts; an embedder's echoes are held
+   to it by wsfwd_conn_send (WSFWD_ERR_WOULD_BLOCK), which never closes the connection. */
 static void test_slow_reader_forward_and_echo(void **state)
 {
     (void)state;
@@ -1737,24 +1759,26 @@ static void test_slow_reader_forward_and_echo(void **state)
     member *e = add_member(w);
     join(w, s, "r");
     join(w, r, "r");
-    assert_int_equal(wsfwd_conn_set_mode(s->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
-    assert_int_equal(wsfwd_conn_set_mode(e->conn, WSFWD_MODE_ECHO), WSFWD_OK);
+    s->forward = true;
+    e->echo = true;
     char text[101];
     memset(text, 'q', 100);
     text[100] = '\0';
     for (int k = 0; k < 30; k++) {
         assert_int_equal(send_text(s, text), WSFWD_OK);
-        send_text(e, text); /* fails once it is closed */
+        assert_int_equal(send_text(e, text), WSFWD_OK);
         assert_true(wsfwd_conn_pending(r->conn) <= 1024 + 102 + 127);
-        assert_true(wsfwd_conn_pending(e->conn) <= 1024 + 102 + 127);
+        assert_true(wsfwd_conn_pending(e->conn) <= 1024);
     }
     assert_int_equal(r->last_leave, WSFWD_LEAVE_SLOW);
-    assert_int_equal(wsfwd_conn_state(e->conn), WSFWD_STATE_CLOSED);
-    assert_int_equal(e->close_err, WSFWD_ERR_QUEUE_FULL);
+    assert_int_equal(wsfwd_conn_state(e->conn), WSFWD_STATE_OPEN);
+    assert_true(e->echo_blocked > 0);
+    assert_int_equal(e->closes, 0);
     drain_member(r);
     drain_member(e);
     assert_int_equal(r->close_code, 1008);
-    assert_int_equal(e->close_code, 1008);
+    assert_int_equal(e->close_code, 0);
+    assert_int_equal(e->nrx, 30 - (size_t)e->echo_blocked);
     assert_int_equal(wsfwd_conn_state(s->conn), WSFWD_STATE_OPEN);
     world_free(w);
 }
@@ -1778,7 +1802,7 @@ static void test_counters(void **state)
     broadcast(a, "12345", NULL, 3);     /* 3 deliveries of 5 bytes */
     broadcast(a, "123", m[0], 2);       /* 2 of 3 */
     broadcast(b, "1234567", m[3], 0);   /* none */
-    assert_int_equal(wsfwd_conn_set_mode(m[1]->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
+    m[1]->forward = true;
     assert_int_equal(send_text(m[1], "ab"), WSFWD_OK); /* 2 of 2 */
 
     wsfwd_stats st;
@@ -1961,7 +1985,7 @@ static void run_reent_case(const reent_case *rc)
         join(w, m[i], "re");
     }
     wsfwd_pool *p = find(w, "re");
-    assert_int_equal(wsfwd_conn_set_mode(m[R_SENDER]->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
+    m[R_SENDER]->forward = true;
     drain_all(w);
     if (slow) {
         /* Member 2 has a full queue: the broadcast closes it (on_leave SLOW, on_close). */
@@ -2148,7 +2172,7 @@ static void test_reentrant_special(void **state)
                 join(w, m[i], "sp");
             }
             wsfwd_pool *p = find(w, "sp");
-            assert_int_equal(wsfwd_conn_set_mode(m[0]->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
+            m[0]->forward = true;
             w->hook = special_hook;
             w->in_broadcast = true;
             if (fwd) {
@@ -2213,7 +2237,7 @@ static void test_drain_inside_on_output(void **state)
         m[i] = add_member(w);
         join(w, m[i], "d");
     }
-    assert_int_equal(wsfwd_conn_set_mode(m[0]->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
+    m[0]->forward = true;
     wsfwd_pool *p = find(w, "d");
     for (int k = 0; k < 20; k++) {
         char t[16];
@@ -2594,6 +2618,15 @@ static void test_hub_foreach_dying_pools(void **state)
 
 /* ---- Allocation failures -------------------------------------------------------------------- */
 
+/* An embedder's forwarding: a failed broadcast fails the sender (WSFWD_ERR_CALLBACK). */
+static int forward_message(wsfwd_conn *c, wsfwd_opcode op, const uint8_t *data, size_t len,
+                           void *ud)
+{
+    (void)ud;
+    wsfwd_pool *p = wsfwd_conn_pool(c);
+    return p != NULL && wsfwd_pool_broadcast(p, op, data, len, c, NULL) != WSFWD_OK ? -1 : 0;
+}
+
 /* Join, broadcast (direct and forwarded), leave, a kept pool; returns 1 if nothing failed. */
 static int alloc_scenario(counting_alloc *ca)
 {
@@ -2632,7 +2665,7 @@ static int alloc_scenario(counting_alloc *ca)
         ok = 0;
     }
     if (c[0] != NULL) {
-        wsfwd_conn_set_mode(c[0], WSFWD_MODE_FORWARD);
+        wsfwd_config_on_message(cfg, forward_message);
         uint8_t b[64];
         size_t n = put_frame(b, true, WSFWD_OP_TEXT, "fwd", 3);
         if (wsfwd_conn_feed(c[0], b, n) != WSFWD_OK) {
@@ -2746,11 +2779,12 @@ static void congest_by_sends(member *m)
     assert_int_equal(m->flow[WSFWD_FLOW_CONGESTED], before + 1);
 }
 
-/* s broadcasts to p (s as except; a direct call, or a forwarded message if s is in FORWARD
-   mode) until b is congested; every other member writes its output meanwhile. */
+/* s broadcasts to p (s as except; a direct call, or a message its on_message forwards) until
+   b is congested; every other member writes its output meanwhile. */
 static void congest_by_broadcasts(world *w, wsfwd_pool *p, member *s, bool forward, member *b)
 {
     char text[FMSG + 1];
+    s->forward = forward;
     for (int k = 0; !wsfwd_conn_is_congested(b->conn); k++) {
         assert_true(k < 100);
         fmsg_text(text, (char)('A' + k % 26));
@@ -2900,8 +2934,8 @@ static void test_flow_pacing_many_senders(void **state)
     member *b = add_joined(w, "r");
     member *c = add_joined(w, "r");
     wsfwd_pool *p = find(w, "r");
-    assert_int_equal(wsfwd_conn_set_mode(s[1]->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
-    assert_int_equal(wsfwd_conn_set_mode(s[2]->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
+    s[1]->forward = true;
+    s[2]->forward = true;
     for (int cycle = 1; cycle <= 2; cycle++) {
         congest_by_sends(b);
         for (int k = 0; k < 3; k++) {
@@ -2955,7 +2989,7 @@ static void test_flow_sender_alone_congested(void **state)
     wsfwd_pool *p = find(w, "r");
     congest_by_sends(s);
     broadcast(p, "m1", s, 2);
-    assert_int_equal(wsfwd_conn_set_mode(s->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
+    s->forward = true;
     assert_int_equal(send_text(s, "m2"), WSFWD_OK);
     assert_false(wsfwd_conn_is_paced(s->conn));
     assert_string_equal(w->flog, "G0|");
@@ -3093,7 +3127,7 @@ typedef struct flow_case {
     int event;      /* the on_flow event that acts */
     enum fact act;
     bool on_sender; /* act on the paced sender m0, else on the congested member m2 */
-    bool forward;   /* m0 sends through FORWARD mode (feed), else wsfwd_pool_broadcast */
+    bool forward;   /* m0 sends a message its on_message forwards (feed), else broadcasts */
 } flow_case;
 
 static flow_case g_fcase;
@@ -3144,7 +3178,7 @@ static void run_flow_reent_case(void)
     member *s = m[FR_SENDER];
     member *slow = m[FR_SLOW];
     if (g_fcase.forward) {
-        assert_int_equal(wsfwd_conn_set_mode(s->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
+        s->forward = true;
     }
     g_fired = 0;
     w->hook = flow_reent_hook;
@@ -3223,7 +3257,7 @@ static void run_flow_reent_case(void)
 }
 
 /* Leave, close or free the paced sender or the congested member from inside each on_flow
-   event, the sender broadcasting directly or through FORWARD (ASan checks the memory). */
+   event, the sender broadcasting directly or from its on_message (ASan checks the memory). */
 static void test_flow_reentrant(void **state)
 {
     (void)state;
@@ -3507,7 +3541,7 @@ static void test_flow_allocation_failures(void **state)
             join(w, w->m[i], "r");
         }
         wsfwd_pool *p = find(w, "r");
-        assert_int_equal(wsfwd_conn_set_mode(s->conn, WSFWD_MODE_FORWARD), WSFWD_OK);
+        s->forward = true;
         congest_by_sends(b);
         long failed = w->ca.failed;
         w->ca.budget = budget;
@@ -3557,6 +3591,182 @@ static void test_flow_hub_free_unpaces(void **state)
     world_free(w);
 }
 
+/* ---- The callback contract (docs/api.md section 10, "The callback contract") ---------- */
+
+static const char UPGRADE[] =
+    "GET /r HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    "Sec-WebSocket-Version: 13\r\n\r\n";
+
+enum { JOIN_IN_REQUEST = 1, JOIN_IN_OPEN = 2, REFUSE = 4 };
+static int g_plan;
+
+/* The newcomer (member 1): joins where the plan says, and notes in the event log, after
+   each of its callbacks, its state and whether it is in a pool: "@<state>,<in pool>|". */
+static void contract_hook(world *w, enum cb where, member *m, int arg)
+{
+    (void)arg;
+    if (m->idx != 1 || m->conn == NULL) {
+        return;
+    }
+    wsfwd_conn *c = m->conn;
+    if (where == CB_REQUEST) {
+        evf(w, "Q|");
+    } else if (where == CB_OPEN) {
+        evf(w, "O|");
+    } else if (where != CB_JOIN && where != CB_LEAVE && where != CB_CLOSE) {
+        return;
+    }
+    evf(w, "@%d,%d|", (int)wsfwd_conn_state(c), wsfwd_conn_pool(c) != NULL);
+    if (where == CB_REQUEST && (g_plan & JOIN_IN_REQUEST)) {
+        join(w, m, "r");
+    }
+    if (where == CB_REQUEST && (g_plan & REFUSE)) {
+        assert_int_equal(wsfwd_conn_refuse(c, 403), WSFWD_OK);
+    }
+    if (where == CB_OPEN && (g_plan & JOIN_IN_OPEN)) {
+        join(w, m, "r");
+    }
+}
+
+/* A world with member 0 in pool "r" and member 1 handshaking; member 1 gets the upgrade
+   request under the plan; returns the event log from then on. */
+static world *contract_world(int plan, bool fail_open, int *rc)
+{
+    world *w = world_new();
+    member *a = add_joined(w, "r");
+    member *h = add_handshaking(w);
+    w->ev_len = 0;
+    w->ev[0] = '\0';
+    g_plan = plan;
+    w->fail_open = fail_open;
+    w->hook = contract_hook;
+    *rc = feed(h->conn, (const uint8_t *)UPGRADE, strlen(UPGRADE));
+    w->hook = NULL;
+    w->fail_open = false;
+    (void)a;
+    return w;
+}
+
+static int g_join_act;
+
+static void join_act_hook(world *w, enum cb where, member *m, int arg)
+{
+    (void)arg;
+    if (where != CB_JOIN || g_fired || m->idx != 1) {
+        return;
+    }
+    g_fired = 1;
+    wsfwd_pool *p = wsfwd_conn_pool(m->conn);
+    switch (g_join_act) {
+    case 0:
+        broadcast(p, "hi", NULL, 2); /* it is a member: it gets it too */
+        break;
+    case 1:
+        wsfwd_conn_leave(m->conn);
+        break;
+    case 2:
+        join(w, m, "q");
+        break;
+    case 3:
+        free_member(m);
+        break;
+    default:
+        assert_int_equal(wsfwd_conn_close(m->conn, 1000, NULL, 0), WSFWD_OK);
+        break;
+    }
+}
+
+/* on_join finds the connection a member already, and may broadcast, leave, move, free or
+   close it: the join still returns WSFWD_OK (wsfwd_conn_pool says where it ended up). */
+static void test_callback_contract_on_join(void **state)
+{
+    (void)state;
+    static const char *const expect[] = {"J1|", "J1|L1:0|", "J1|L1:0|J1|", "J1|L1:3|", "J1|L1:1|"};
+    for (g_join_act = 0; g_join_act < 5; g_join_act++) {
+        world *w = world_new();
+        member *a = add_joined(w, "r");
+        member *b = add_member(w);
+        w->ev_len = 0;
+        w->ev[0] = '\0';
+        g_fired = 0;
+        w->hook = join_act_hook;
+        assert_int_equal(wsfwd_hub_join(w->hub, b->conn, "r", 1), WSFWD_OK);
+        w->hook = NULL;
+        assert_true(g_fired);
+        assert_string_equal(w->ev, expect[g_join_act]);
+        wsfwd_pool *r = find(w, "r");
+        assert_int_equal(wsfwd_pool_size(r), g_join_act == 0 ? 2 : 1);
+        if (b->conn != NULL) {
+            assert_ptr_equal(wsfwd_conn_pool(b->conn), g_join_act == 0   ? r
+                                                       : g_join_act == 2 ? find(w, "q")
+                                                                         : NULL);
+        }
+        drain_all(w);
+        assert_int_equal(a->nrx, g_join_act == 0 ? 1 : 0);
+        assert_int_equal(b->nrx, g_join_act == 0 ? 1 : 0);
+        world_free(w);
+    }
+}
+
+/* Where to join: a connection may join in on_request (it is a member in HANDSHAKE, receives
+   nothing until open, and leaves again with WSFWD_LEAVE_CLOSED, before the feed returns, if
+   the handshake then fails: its peers see it join and leave), or in on_open (peers see
+   nothing of a handshake that fails). on_leave comes before on_close; both find it out of its
+   pool; on_close comes only for a connection that opened. */
+static void test_callback_contract_join(void **state)
+{
+    (void)state;
+    int rc;
+    /* Joined in on_request, accepted: a member from the handshake on. */
+    world *w = contract_world(JOIN_IN_REQUEST, false, &rc);
+    assert_int_equal(rc, WSFWD_OK);
+    assert_string_equal(w->ev, "Q|@0,0|J1|@0,1|O|@1,1|");
+    /* A local close leaves at once (on_leave in CLOSING); on_close when the peer answers. */
+    member *h = w->m[1];
+    w->hook = contract_hook;
+    assert_int_equal(wsfwd_conn_close(h->conn, 1000, NULL, 0), WSFWD_OK);
+    uint8_t b[16];
+    size_t n = put_frame(b, true, WSFWD_OP_CLOSE, "\x03\xe8", 2);
+    assert_int_equal(feed(h->conn, b, n), WSFWD_OK);
+    w->hook = NULL;
+    assert_string_equal(w->ev, "Q|@0,0|J1|@0,1|O|@1,1|L1:1|@2,0|C1:1000|@3,0|");
+    world_free(w);
+
+    /* Joined in on_request, refused: peers see it join and leave; no on_open, no on_close. */
+    w = contract_world(JOIN_IN_REQUEST | REFUSE, false, &rc);
+    assert_int_equal(rc, WSFWD_ERR_HS_REFUSED);
+    assert_string_equal(w->ev, "Q|@0,0|J1|@0,1|L1:1|@3,0|");
+    assert_int_equal(wsfwd_pool_size(find(w, "r")), 1);
+    world_free(w);
+
+    /* Joined in on_open, refused: nobody sees anything. */
+    w = contract_world(JOIN_IN_OPEN | REFUSE, false, &rc);
+    assert_int_equal(rc, WSFWD_ERR_HS_REFUSED);
+    assert_string_equal(w->ev, "Q|@0,0|");
+    assert_int_equal(wsfwd_pool_size(find(w, "r")), 1);
+    world_free(w);
+
+    /* Joined in on_open, accepted: a member once open. */
+    w = contract_world(JOIN_IN_OPEN, false, &rc);
+    assert_int_equal(rc, WSFWD_OK);
+    assert_string_equal(w->ev, "Q|@0,0|O|@1,0|J1|@1,1|");
+    /* The peer closes: on_leave, then on_close, both in CLOSED and out of the pool. */
+    h = w->m[1];
+    w->hook = contract_hook;
+    n = put_frame(b, true, WSFWD_OP_CLOSE, "\x03\xe8", 2);
+    assert_int_equal(feed(h->conn, b, n), WSFWD_OK);
+    w->hook = NULL;
+    assert_string_equal(w->ev, "Q|@0,0|O|@1,0|J1|@1,1|L1:1|@3,0|C1:1000|@3,0|");
+    world_free(w);
+
+    /* Joined in on_request, on_open fails it: it leaves, then on_close (1011). */
+    w = contract_world(JOIN_IN_REQUEST, true, &rc);
+    assert_int_equal(rc, WSFWD_ERR_CALLBACK);
+    assert_string_equal(w->ev, "Q|@0,0|J1|@0,1|O|@1,1|L1:1|@3,0|C1:1011|@3,0|");
+    world_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -3574,7 +3784,9 @@ int main(void)
         cmocka_unit_test(test_encode_once),
         cmocka_unit_test(test_encode_once_with_backlog),
         cmocka_unit_test(test_one_order),
-        cmocka_unit_test(test_modes),
+        cmocka_unit_test(test_messages_only_to_on_message),
+        cmocka_unit_test(test_callback_contract_join),
+        cmocka_unit_test(test_callback_contract_on_join),
         cmocka_unit_test(test_leave_reasons),
         cmocka_unit_test(test_hub_free_keeps_members),
         cmocka_unit_test(test_slow_reader_closed),
