@@ -677,7 +677,7 @@ int server_open(server **out, const options *o)
     wsfwd_config_on_close(s->cfg, on_close);
     wsfwd_config_on_output(s->cfg, on_output);
     wsfwd_config_on_flow(s->cfg, on_flow);
-    if (wsfwd_hub_pool(s->global, "global", 6, &s->global_pool) != WSFWD_OK) {
+    if (wsfwd_hub_acquire(s->global, "global", 6, &s->global_pool) != WSFWD_OK) {
         fprintf(stderr, "wsfwd: cannot set up the global pool\n");
         server_free(s);
         return -1;

@@ -70,7 +70,7 @@ static int queue_frame(wsfwd_conn *c, wsfwd_opcode op, const void *payload, size
     if (len > 0) {
         memcpy(p + hlen, payload, len);
         if (maskp != NULL) {
-            wsfwd_mask(p + hlen, len, maskp, 0);
+            wsfwd_frame_mask(p + hlen, len, maskp, 0);
         }
     }
     out_commit(c, hlen + len);
@@ -849,7 +849,8 @@ int wsfwd_conn_client_start(wsfwd_conn *c, const char *host, const char *path,
     }
     size_t need = 0;
     if (rc == WSFWD_OK) {
-        rc = wsfwd_client_request_write(host, path, origin, subprotocols, h->key, NULL, 0, &need);
+        rc =
+            wsfwd_handshake_write_request(host, path, origin, subprotocols, h->key, NULL, 0, &need);
         rc = rc == WSFWD_ERR_NOBUFS ? WSFWD_OK : rc == WSFWD_OK ? WSFWD_ERR_INVALID : rc;
     }
     uint8_t *p = NULL;
@@ -858,8 +859,8 @@ int wsfwd_conn_client_start(wsfwd_conn *c, const char *host, const char *path,
         rc = p == NULL ? WSFWD_ERR_NOMEM : WSFWD_OK;
     }
     if (rc == WSFWD_OK) {
-        rc = wsfwd_client_request_write(host, path, origin, subprotocols, h->key, (char *)p,
-                                        need, &need);
+        rc = wsfwd_handshake_write_request(host, path, origin, subprotocols, h->key, (char *)p,
+                                           need, &need);
     }
     if (rc != WSFWD_OK) {
         wsfwd_response_free(h->resp);
@@ -1089,7 +1090,7 @@ static int frame_payload(wsfwd_conn *c, uint8_t *p, size_t n, bool masked)
     bool append = !(c->fh.opcode & 0x8) && c->state == WSFWD_STATE_OPEN &&
                   !(whole && c->fh.fin && c->msg_len == 0);
     if (masked && !append) {
-        wsfwd_mask(p, n, c->fh.mask, moff);
+        wsfwd_frame_mask(p, n, c->fh.mask, moff);
         masked = false;
     }
 

@@ -127,7 +127,7 @@ void wsfwd_mask_copy(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t
     }
 }
 
-void wsfwd_mask(uint8_t *data, size_t len, const uint8_t mask[4], uint64_t offset)
+void wsfwd_frame_mask(uint8_t *data, size_t len, const uint8_t mask[4], uint64_t offset)
 {
     wsfwd_mask_copy(data, data, len, mask, offset);
 }

@@ -4,7 +4,7 @@
 
 #include "wsfwd.h"
 
-/* wsfwd_mask() from src into dst in one pass; dst may be src. */
+/* wsfwd_frame_mask() from src into dst in one pass; dst may be src. */
 void wsfwd_mask_copy(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t mask[4],
                      uint64_t offset);
 

@@ -948,9 +948,9 @@ static bool path_is_valid(const char *p)
     return true;
 }
 
-int wsfwd_client_request_write(const char *host, const char *path, const char *origin,
-                               const char *subprotocols, const char *key, char *buf, size_t cap,
-                               size_t *len)
+int wsfwd_handshake_write_request(const char *host, const char *path, const char *origin,
+                                  const char *subprotocols, const char *key, char *buf, size_t cap,
+                                  size_t *len)
 {
     if (len == NULL || (buf == NULL && cap > 0) || host == NULL || path == NULL || key == NULL ||
         host[0] == '\0' || !value_is_clean(host) || !path_is_valid(path) ||

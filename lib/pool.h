@@ -20,7 +20,7 @@ struct wsfwd_pool {
     uint32_t holes;
     uint32_t busy;        /* iterations (broadcast, foreach, callbacks) on the stack */
     uint32_t congested;   /* members above the high mark (not dropping): senders are paced */
-    bool keep;            /* made by wsfwd_hub_pool and not yet released */
+    bool keep;            /* made by wsfwd_hub_acquire and not yet released */
     bool dead;            /* out of the table, freed when the hub's iterations end */
     bool broadcasting;    /* a broadcast is on the stack: later ones are deferred */
     wsfwd_deferred *deferred; /* FIFO of deferred broadcasts, only while broadcasting */

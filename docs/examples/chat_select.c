@@ -203,7 +203,7 @@ int main(int argc, char **argv)
     wsfwd_config *cfg;
     wsfwd_hub *hub;
     if (wsfwd_config_new(NULL, &cfg) != WSFWD_OK || wsfwd_hub_new(cfg, &hub) != WSFWD_OK ||
-        wsfwd_hub_pool(hub, "chat", 4, &chat) != WSFWD_OK) {
+        wsfwd_hub_acquire(hub, "chat", 4, &chat) != WSFWD_OK) {
         fprintf(stderr, "chat_select: cannot set up libwsfwd\n");
         return 1;
     }

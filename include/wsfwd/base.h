@@ -26,7 +26,7 @@ extern "C" {
 #endif
 
 /*
- * ABI rules. The SONAME names the binary-compatible releases: libwsfwd.so.0.1 (major.minor
+ * ABI rules. The SONAME names the binary-compatible releases: libwsfwd.so.0.2 (major.minor
  * while the major version is 0, when a minor release may break the API) and libwsfwd.so.1
  * from 1.0 on. Under one SONAME: functions and callback types are only added, never removed
  * or changed; enumerators are only added, never renumbered (treat an unknown one as you
@@ -48,11 +48,11 @@ extern "C" {
 /* ------------------------------------------------------------------------------------------ */
 
 #define WSFWD_VERSION_MAJOR 0
-#define WSFWD_VERSION_MINOR 1
+#define WSFWD_VERSION_MINOR 2
 #define WSFWD_VERSION_PATCH 0
-#define WSFWD_VERSION_STRING "0.1.0"
+#define WSFWD_VERSION_STRING "0.2.0"
 
-/* The version of the library actually linked, e.g. "0.1.0". Static storage. */
+/* The version of the library actually linked, e.g. "0.2.0". Static storage. */
 WSFWD_API const char *wsfwd_version(void);
 
 typedef enum wsfwd_error {

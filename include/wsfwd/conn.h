@@ -187,7 +187,7 @@ WSFWD_API int wsfwd_conn_set_open(wsfwd_conn *conn);
 /*
  * Client role: queue the opening handshake for host and path (origin and subprotocols, a
  * comma-separated list, may be NULL). Errors: WSFWD_ERR_STATE (a server, or started already),
- * WSFWD_ERR_INVALID (conn, host or path NULL, or a value wsfwd_client_request_write refuses),
+ * WSFWD_ERR_INVALID (conn, host or path NULL, or a value wsfwd_handshake_write_request refuses),
  * WSFWD_ERR_RANDOM, WSFWD_ERR_NOMEM.
  */
 WSFWD_API int wsfwd_conn_client_start(wsfwd_conn *conn, const char *host, const char *path,
@@ -219,8 +219,8 @@ WSFWD_API int wsfwd_conn_respond(wsfwd_conn *conn, int status, const char *conte
  * wsfwd_conn_request() still gives its path, query and headers later (in on_message, when
  * it leaves a pool...). Call it in on_request (or on_open). What is kept is a compact copy:
  * the bytes received and the parsed fields (typically 1 to 2 KiB), not the parser's buffer;
- * connections that do not ask keep nothing. Errors: WSFWD_ERR_INVALID (NULL), WSFWD_ERR_STATE (client role, or no
- * request held: outside on_request and on_open).
+ * connections that do not ask keep nothing. Errors: WSFWD_ERR_INVALID (NULL),
+ * WSFWD_ERR_STATE (client role, or no request held: outside on_request and on_open).
  */
 WSFWD_API int wsfwd_conn_keep_request(wsfwd_conn *conn);
 

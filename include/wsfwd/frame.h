@@ -43,7 +43,7 @@ WSFWD_API int wsfwd_frame_parse_header(const uint8_t *buf, size_t len, wsfwd_rol
 /*
  * Encode a frame header into out (at least WSFWD_FRAME_HEADER_MAX bytes) and return its
  * length. mask is NULL for an unmasked frame (server to client), else the 4-byte key; the
- * payload itself is masked separately with wsfwd_mask().
+ * payload itself is masked separately with wsfwd_frame_mask().
  */
 WSFWD_API size_t wsfwd_frame_encode_header(uint8_t *out, bool fin, wsfwd_opcode opcode,
                                            uint64_t payload_len, const uint8_t mask[4]);
@@ -52,7 +52,7 @@ WSFWD_API size_t wsfwd_frame_encode_header(uint8_t *out, bool fin, wsfwd_opcode 
  * XOR data in place with the masking key, starting at key position `offset` (the payload
  * offset of data[0], so a payload can be unmasked in pieces). Works a machine word at a time.
  */
-WSFWD_API void wsfwd_mask(uint8_t *data, size_t len, const uint8_t mask[4], uint64_t offset);
+WSFWD_API void wsfwd_frame_mask(uint8_t *data, size_t len, const uint8_t mask[4], uint64_t offset);
 
 #ifdef __cplusplus
 }

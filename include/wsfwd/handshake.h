@@ -132,9 +132,9 @@ WSFWD_API int wsfwd_request_write_response(const wsfwd_request *req, int status,
  * characters of base64; len NULL, or buf NULL with cap > 0), WSFWD_ERR_NOBUFS (*len gets the
  * size needed).
  */
-WSFWD_API int wsfwd_client_request_write(const char *host, const char *path, const char *origin,
-                                         const char *subprotocols, const char *key, char *buf,
-                                         size_t cap, size_t *len);
+WSFWD_API int wsfwd_handshake_write_request(const char *host, const char *path, const char *origin,
+                                            const char *subprotocols, const char *key, char *buf,
+                                            size_t cap, size_t *len);
 
 typedef struct wsfwd_response wsfwd_response;
 

@@ -95,7 +95,7 @@ WSFWD_API int wsfwd_hub_join(wsfwd_hub *hub, wsfwd_conn *conn, const char *name,
  * wsfwd_pool_release(). Errors: WSFWD_ERR_INVALID (hub or out NULL), WSFWD_ERR_POOL_NAME,
  * WSFWD_ERR_POOL_LIMIT, WSFWD_ERR_NOMEM.
  */
-WSFWD_API int wsfwd_hub_pool(wsfwd_hub *hub, const char *name, size_t len, wsfwd_pool **out);
+WSFWD_API int wsfwd_hub_acquire(wsfwd_hub *hub, const char *name, size_t len, wsfwd_pool **out);
 
 /* The pool with this name, or NULL. */
 WSFWD_API wsfwd_pool *wsfwd_hub_find(const wsfwd_hub *hub, const char *name, size_t len);

@@ -117,7 +117,7 @@ typedef struct harness {
     int nmsg;
     ctx_entry ctx[MAXCTX]; /* pools valid now: those of the callbacks and visits running */
     int nctx;
-    wsfwd_pool *kept[NNAMES];    /* from wsfwd_hub_pool, until released */
+    wsfwd_pool *kept[NNAMES];    /* from wsfwd_hub_acquire, until released */
     int walking;                 /* wsfwd_hub_foreach calls on the stack */
     wsfwd_pool *found[MAXFOUND]; /* found during a walk: readable until it ends */
     int nfound;
@@ -391,7 +391,7 @@ static size_t client_frame(uint8_t *buf, wsfwd_opcode op, const uint8_t *p, size
     static const uint8_t key[4] = {1, 2, 3, 4};
     size_t h = wsfwd_frame_encode_header(buf, true, op, n, key);
     memcpy(buf + h, p, n);
-    wsfwd_mask(buf + h, n, key, 0);
+    wsfwd_frame_mask(buf + h, n, key, 0);
     return h + n;
 }
 
@@ -590,7 +590,7 @@ static void run_op(void)
             H.kept[k] = NULL;
         } else {
             wsfwd_pool *p = NULL;
-            int rc = wsfwd_hub_pool(H.hub, NAMES[k], 2, &p);
+            int rc = wsfwd_hub_acquire(H.hub, NAMES[k], 2, &p);
             CHECK(rc == WSFWD_OK || rc == WSFWD_ERR_POOL_LIMIT || rc == WSFWD_ERR_NOMEM);
             if (rc == WSFWD_OK) {
                 H.kept[k] = p;

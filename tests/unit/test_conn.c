@@ -270,7 +270,7 @@ static size_t put_frame(uint8_t *buf, bool fin, int op, const void *payload, siz
     if (len > 0) {
         memcpy(buf + n, payload, len);
         if (masked) {
-            wsfwd_mask(buf + n, len, CLIENT_MASK, 0);
+            wsfwd_frame_mask(buf + n, len, CLIENT_MASK, 0);
         }
     }
     return n + len;
@@ -901,7 +901,7 @@ static void test_client_rejects_bad_responses(void **state)
     assert_int_equal(wsfwd_frame_parse_header(out, got, WSFWD_ROLE_SERVER, &fh), WSFWD_OK);
     assert_int_equal(fh.opcode, WSFWD_OP_CLOSE);
     assert_true(fh.masked);
-    wsfwd_mask(out + fh.header_len, (size_t)fh.payload_len, fh.mask, 0);
+    wsfwd_frame_mask(out + fh.header_len, (size_t)fh.payload_len, fh.mask, 0);
     assert_int_equal(out[fh.header_len] << 8 | out[fh.header_len + 1], 1002);
     harness_free(srv);
     harness_free(cli);
@@ -1365,7 +1365,7 @@ static void test_announced_length_is_not_allocated(void **state)
     static uint8_t b[WSFWD_FRAME_HEADER_MAX + (1 << 20)];
     size_t hl = wsfwd_frame_encode_header(b, true, WSFWD_OP_BINARY, 1 << 20, CLIENT_MASK);
     memset(b + hl, 'x', 1 << 20);
-    wsfwd_mask(b + hl, 1 << 20, CLIENT_MASK, 0);
+    wsfwd_frame_mask(b + hl, 1 << 20, CLIENT_MASK, 0);
     assert_int_equal(feed(h->conn, b, hl + 10), WSFWD_OK);
     assert_true(sa.largest <= 4096);
     assert_int_equal(feed(h->conn, b + hl + 10, 100000), WSFWD_OK);
@@ -1714,7 +1714,7 @@ static void loop_take(loop_stream *s, const uint8_t *p, size_t n)
         assert_int_equal(fh.opcode, WSFWD_OP_BINARY);
         assert_true(fh.masked && fh.fin);
         assert_int_equal(fh.payload_len, LOOP_LEN);
-        wsfwd_mask(f + fh.header_len, LOOP_LEN, fh.mask, 0);
+        wsfwd_frame_mask(f + fh.header_len, LOOP_LEN, fh.mask, 0);
         char expect[LOOP_LEN + 1];
         loop_payload(expect, s->next++);
         assert_memory_equal(f + fh.header_len, expect, LOOP_LEN);

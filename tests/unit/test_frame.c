@@ -35,7 +35,7 @@ static void test_rfc_examples(void **state)
     assert_true(h.masked);
     assert_int_equal(h.header_len, 6);
     assert_memory_equal(h.mask, MASK, 4);
-    wsfwd_mask(masked_hello + 6, 5, h.mask, 0);
+    wsfwd_frame_mask(masked_hello + 6, 5, h.mask, 0);
     assert_memory_equal(masked_hello + 6, "Hello", 5);
 
     const uint8_t fragment1[] = {0x01, 0x03, 'H', 'e', 'l'};
@@ -178,7 +178,7 @@ static void test_mask_matches_definition(void **state)
                 for (size_t i = 0; i < len; i++) {
                     expect[start + i] ^= MASK[(offset + i) % 4];
                 }
-                wsfwd_mask(work + start, len, MASK, offset);
+                wsfwd_frame_mask(work + start, len, MASK, offset);
                 assert_memory_equal(work, expect, sizeof work);
             }
         }
@@ -193,11 +193,11 @@ static void test_mask_in_pieces(void **state)
     for (size_t i = 0; i < sizeof whole; i++) {
         whole[i] = pieces[i] = (uint8_t)i;
     }
-    wsfwd_mask(whole, sizeof whole, MASK, 0);
+    wsfwd_frame_mask(whole, sizeof whole, MASK, 0);
     size_t off = 0;
     for (size_t step = 1; off < sizeof pieces; step = step * 2 + 1) {
         size_t n = sizeof pieces - off < step ? sizeof pieces - off : step;
-        wsfwd_mask(pieces + off, n, MASK, off);
+        wsfwd_frame_mask(pieces + off, n, MASK, off);
         off += n;
     }
     assert_memory_equal(whole, pieces, sizeof whole);

@@ -725,8 +725,8 @@ static void test_client_request(void **state)
     (void)state;
     char buf[512];
     size_t len = 0;
-    assert_int_equal(wsfwd_client_request_write("server.example.com", "/chat?x=1", NULL, NULL,
-                                                RFC_KEY, buf, sizeof buf, &len),
+    assert_int_equal(wsfwd_handshake_write_request("server.example.com", "/chat?x=1", NULL, NULL,
+                                                   RFC_KEY, buf, sizeof buf, &len),
                      WSFWD_OK);
     const char *want = "GET /chat?x=1 HTTP/1.1\r\n"
                        "Host: server.example.com\r\n"
@@ -738,8 +738,8 @@ static void test_client_request(void **state)
     assert_int_equal(len, strlen(want));
     assert_memory_equal(buf, want, len);
 
-    assert_int_equal(wsfwd_client_request_write("h:8080", "/", "http://o", "chat, superchat",
-                                                RFC_KEY, buf, sizeof buf, &len),
+    assert_int_equal(wsfwd_handshake_write_request("h:8080", "/", "http://o", "chat, superchat",
+                                                   RFC_KEY, buf, sizeof buf, &len),
                      WSFWD_OK);
     want = "GET / HTTP/1.1\r\n"
            "Host: h:8080\r\n"
@@ -763,13 +763,13 @@ static void test_client_request(void **state)
     wsfwd_request_free(req);
 
     size_t need;
-    assert_int_equal(wsfwd_client_request_write("h", "/", NULL, NULL, RFC_KEY, NULL, 0, &need),
+    assert_int_equal(wsfwd_handshake_write_request("h", "/", NULL, NULL, RFC_KEY, NULL, 0, &need),
                      WSFWD_ERR_NOBUFS);
-    assert_int_equal(wsfwd_client_request_write("h", "/", NULL, NULL, RFC_KEY, buf, need - 1,
-                                                &len),
-                     WSFWD_ERR_NOBUFS);
+    assert_int_equal(
+        wsfwd_handshake_write_request("h", "/", NULL, NULL, RFC_KEY, buf, need - 1, &len),
+        WSFWD_ERR_NOBUFS);
     assert_int_equal(len, need);
-    assert_int_equal(wsfwd_client_request_write("h", "/", NULL, NULL, RFC_KEY, buf, need, &len),
+    assert_int_equal(wsfwd_handshake_write_request("h", "/", NULL, NULL, RFC_KEY, buf, need, &len),
                      WSFWD_OK);
 }
 
@@ -798,14 +798,14 @@ static void test_client_request_invalid(void **state)
         {"h", "/", NULL, NULL, "dGhlIHNhbXBsZSBub25jZ!=="},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_int_equal(wsfwd_client_request_write(bad[i].host, bad[i].path, bad[i].origin,
-                                                    bad[i].protos, bad[i].key, buf, sizeof buf,
-                                                    &len),
+        assert_int_equal(wsfwd_handshake_write_request(bad[i].host, bad[i].path, bad[i].origin,
+                                                       bad[i].protos, bad[i].key, buf, sizeof buf,
+                                                       &len),
                          WSFWD_ERR_INVALID);
     }
-    assert_int_equal(wsfwd_client_request_write("h", "/", NULL, NULL, RFC_KEY, buf, sizeof buf,
-                                                NULL),
-                     WSFWD_ERR_INVALID);
+    assert_int_equal(
+        wsfwd_handshake_write_request("h", "/", NULL, NULL, RFC_KEY, buf, sizeof buf, NULL),
+        WSFWD_ERR_INVALID);
 }
 
 static wsfwd_response *parse_response(const char *text, int *rc)

@@ -486,7 +486,7 @@ static size_t put_frame(uint8_t *buf, bool fin, int op, const void *payload, siz
     size_t n = wsfwd_frame_encode_header(buf, fin, (wsfwd_opcode)op, len, CLIENT_MASK);
     if (len > 0) {
         memcpy(buf + n, payload, len);
-        wsfwd_mask(buf + n, len, CLIENT_MASK, 0);
+        wsfwd_frame_mask(buf + n, len, CLIENT_MASK, 0);
     }
     return n + len;
 }
@@ -573,11 +573,11 @@ static void test_pool_lifetime(void **state)
 
     /* A kept pool lives while empty, until released. */
     wsfwd_pool *k = NULL;
-    assert_int_equal(wsfwd_hub_pool(w->hub, "kept", 4, &k), WSFWD_OK);
+    assert_int_equal(wsfwd_hub_acquire(w->hub, "kept", 4, &k), WSFWD_OK);
     assert_non_null(k);
     assert_int_equal(wsfwd_pool_size(k), 0);
     wsfwd_pool *k2 = NULL;
-    assert_int_equal(wsfwd_hub_pool(w->hub, "kept", 4, &k2), WSFWD_OK);
+    assert_int_equal(wsfwd_hub_acquire(w->hub, "kept", 4, &k2), WSFWD_OK);
     assert_ptr_equal(k2, k);
     assert_int_equal(wsfwd_pool_join(k, a->conn), WSFWD_OK);
     assert_ptr_equal(wsfwd_conn_pool(a->conn), k);
@@ -591,7 +591,7 @@ static void test_pool_lifetime(void **state)
     assert_int_equal(st.pools, 0);
 
     /* Released while it has members: freed when the last one leaves. */
-    assert_int_equal(wsfwd_hub_pool(w->hub, "kept", 4, &k), WSFWD_OK);
+    assert_int_equal(wsfwd_hub_acquire(w->hub, "kept", 4, &k), WSFWD_OK);
     assert_int_equal(wsfwd_pool_join(k, a->conn), WSFWD_OK);
     assert_int_equal(wsfwd_pool_join(k, b->conn), WSFWD_OK);
     wsfwd_pool_release(k);
@@ -601,9 +601,9 @@ static void test_pool_lifetime(void **state)
     wsfwd_conn_leave(b->conn);
     assert_null(find(w, "kept"));
 
-    /* A pool first joined and then asked for with wsfwd_hub_pool is kept too. */
+    /* A pool first joined and then asked for with wsfwd_hub_acquire is kept too. */
     join(w, a, "both");
-    assert_int_equal(wsfwd_hub_pool(w->hub, "both", 4, &k), WSFWD_OK);
+    assert_int_equal(wsfwd_hub_acquire(w->hub, "both", 4, &k), WSFWD_OK);
     assert_ptr_equal(k, find(w, "both"));
     wsfwd_conn_leave(a->conn);
     assert_ptr_equal(find(w, "both"), k);
@@ -626,17 +626,17 @@ static void test_pool_names(void **state)
     wsfwd_conn_leave(a->conn);
     assert_int_equal(wsfwd_hub_join(w->hub, a->conn, name, 129), WSFWD_ERR_POOL_NAME);
     assert_null(wsfwd_conn_pool(a->conn));
-    assert_int_equal(wsfwd_hub_pool(w->hub, name, 129, &p), WSFWD_ERR_POOL_NAME);
+    assert_int_equal(wsfwd_hub_acquire(w->hub, name, 129, &p), WSFWD_ERR_POOL_NAME);
     assert_null(wsfwd_hub_find(w->hub, name, 129));
     assert_int_equal(wsfwd_hub_join(w->hub, a->conn, "", 0), WSFWD_ERR_POOL_NAME);
-    assert_int_equal(wsfwd_hub_pool(w->hub, "", 0, &p), WSFWD_ERR_POOL_NAME);
+    assert_int_equal(wsfwd_hub_acquire(w->hub, "", 0, &p), WSFWD_ERR_POOL_NAME);
 
     static const char *bad[] = {"\xff", "a\x80", "\xc0\x80", "\xe2\x82", "\xed\xa0\x80",
                                 "\xf4\x90\x80\x80", "ok\xc3"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(wsfwd_hub_join(w->hub, a->conn, bad[i], strlen(bad[i])),
                          WSFWD_ERR_POOL_NAME);
-        assert_int_equal(wsfwd_hub_pool(w->hub, bad[i], strlen(bad[i]), &p),
+        assert_int_equal(wsfwd_hub_acquire(w->hub, bad[i], strlen(bad[i]), &p),
                          WSFWD_ERR_POOL_NAME);
     }
     wsfwd_stats st;
@@ -683,10 +683,10 @@ static void test_pool_limits(void **state)
     assert_int_equal(wsfwd_hub_set_max_pools(w->hub, 2), WSFWD_OK);
     join(w, m[0], "p1");
     wsfwd_pool *k = NULL;
-    assert_int_equal(wsfwd_hub_pool(w->hub, "p2", 2, &k), WSFWD_OK);
+    assert_int_equal(wsfwd_hub_acquire(w->hub, "p2", 2, &k), WSFWD_OK);
     assert_int_equal(wsfwd_hub_join(w->hub, m[1]->conn, "p3", 2), WSFWD_ERR_POOL_LIMIT);
     assert_null(wsfwd_conn_pool(m[1]->conn));
-    assert_int_equal(wsfwd_hub_pool(w->hub, "p3", 2, &k), WSFWD_ERR_POOL_LIMIT);
+    assert_int_equal(wsfwd_hub_acquire(w->hub, "p3", 2, &k), WSFWD_ERR_POOL_LIMIT);
     assert_null(find(w, "p3"));
     /* Existing pools can still be joined. */
     join(w, m[1], "p1");
@@ -896,7 +896,7 @@ static void test_foreach(void **state)
     }
     int visits = 0;
     wsfwd_pool *kept = NULL;
-    assert_int_equal(wsfwd_hub_pool(w->hub, "all", 3, &kept), WSFWD_OK); /* keep it */
+    assert_int_equal(wsfwd_hub_acquire(w->hub, "all", 3, &kept), WSFWD_OK); /* keep it */
     assert_int_equal(wsfwd_pool_foreach(all, leave_and_free_next, &visits), 0);
     assert_true(visits >= 3 && visits <= 6);
     assert_int_equal(wsfwd_pool_size(all), 0);
@@ -1591,7 +1591,7 @@ static void test_hub_free_keeps_members(void **state)
     join(w, a, "x");
     join(w, b, "y");
     wsfwd_pool *k = NULL;
-    assert_int_equal(wsfwd_hub_pool(w->hub, "z", 1, &k), WSFWD_OK);
+    assert_int_equal(wsfwd_hub_acquire(w->hub, "z", 1, &k), WSFWD_OK);
     size_t ev = w->ev_len;
     wsfwd_hub_free(w->hub);
     assert_int_equal(w->ev_len, ev); /* no callbacks */
@@ -2164,7 +2164,7 @@ static void test_reentrant_special(void **state)
             g_pool = NULL;
             g_newcomer = NULL;
             if (g_special <= 1) {
-                assert_int_equal(wsfwd_hub_pool(w->hub, "sp", 2, &g_pool), WSFWD_OK);
+                assert_int_equal(wsfwd_hub_acquire(w->hub, "sp", 2, &g_pool), WSFWD_OK);
             }
             member *m[5];
             for (int i = 0; i < 5; i++) {
@@ -2285,7 +2285,7 @@ static void test_move_freed_in_on_leave(void **state)
     assert_int_equal(wsfwd_pool_size(find(w, "b")), 1);
     /* Same through wsfwd_pool_join, into a kept pool that stays empty. */
     wsfwd_pool *kept = NULL;
-    assert_int_equal(wsfwd_hub_pool(w->hub, "kept", 4, &kept), WSFWD_OK);
+    assert_int_equal(wsfwd_hub_acquire(w->hub, "kept", 4, &kept), WSFWD_OK);
     assert_int_equal(wsfwd_pool_join(kept, other->conn), WSFWD_ERR_STATE);
     assert_null(other->conn);
     assert_int_equal(wsfwd_pool_size(kept), 0);
@@ -2680,7 +2680,7 @@ static int alloc_scenario(counting_alloc *ca)
         wsfwd_conn_leave(c[1]);
     }
     wsfwd_pool *k = NULL;
-    if (wsfwd_hub_pool(hub, "kept", 4, &k) != WSFWD_OK) {
+    if (wsfwd_hub_acquire(hub, "kept", 4, &k) != WSFWD_OK) {
         ok = 0;
     } else {
         if (c[2] != NULL && wsfwd_pool_join(k, c[2]) != WSFWD_OK) {
