@@ -63,10 +63,14 @@ static int on_request(wsfwd_conn *conn, const wsfwd_request *req, void *ud)
     if (wsfwd_request_check(req) != WSFWD_OK) {
         return 0; /* decide nothing: the library refuses with the status the error warrants */
     }
-    if (wsfwd_pool_join(chat, conn) != WSFWD_OK) {
-        return wsfwd_conn_refuse(conn, 503) == WSFWD_OK ? 0 : -1;
-    }
     return wsfwd_conn_accept(conn, NULL) == WSFWD_OK ? 0 : -1;
+}
+
+/* Open: join the room now, so nobody sees a member whose handshake then fails. */
+static int on_open(wsfwd_conn *conn, void *ud)
+{
+    (void)ud;
+    return wsfwd_pool_join(chat, conn) == WSFWD_OK ? 0 : -1; /* -1: fails it with 1011 */
 }
 
 /* A whole message: to everyone in the pool but its sender (a failure fails the sender). */
@@ -208,6 +212,7 @@ int main(int argc, char **argv)
         return 1;
     }
     wsfwd_config_on_request(cfg, on_request);
+    wsfwd_config_on_open(cfg, on_open);
     wsfwd_config_on_message(cfg, on_message);
     wsfwd_config_on_close(cfg, on_close);
     wsfwd_config_set_handshake_timeout(cfg, 10000); /* ms; all four are off by default */
