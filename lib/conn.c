@@ -370,13 +370,21 @@ enum { PHASE_NONE, PHASE_HANDSHAKE, PHASE_OPEN, PHASE_CLOSING };
 
 #define NO_WAIT UINT32_MAX
 
-/* Milliseconds from now until since + timeout: 0 when due, NO_WAIT when timeout is 0. */
+/*
+ * Milliseconds from now until since + timeout: 0 when due, NO_WAIT when timeout is 0. Times
+ * are compared as signed 32-bit differences: a since later than now (a tick made from a
+ * callback of a tick with an older now) is not due yet, it is further away.
+ */
 static uint32_t wait_until(uint32_t now, uint32_t since, uint32_t timeout)
 {
     if (timeout == 0) {
         return NO_WAIT;
     }
     uint32_t waited = now - since;
+    if (waited > (uint32_t)INT32_MAX) { /* since is ahead of now */
+        uint64_t wait = (uint64_t)timeout + (uint32_t)(since - now);
+        return wait < NO_WAIT ? (uint32_t)wait : NO_WAIT - 1;
+    }
     return waited >= timeout ? 0 : timeout - waited;
 }
 

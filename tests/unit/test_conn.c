@@ -36,6 +36,7 @@ typedef struct harness {
     void (*flow_hook)(struct harness *h, wsfwd_conn *c, wsfwd_flow event);
     /* Called first in on_request, on_open, on_message, on_control and on_close. */
     void (*hook)(struct harness *h, wsfwd_conn *c, const char *where);
+    void (*output_hook)(struct harness *h, wsfwd_conn *c); /* from on_output */
 } harness;
 
 static void logf_(harness *h, const char *fmt, ...)
@@ -172,8 +173,10 @@ static void cb_close(wsfwd_conn *c, uint16_t code, const char *reason, size_t re
 static void cb_output(wsfwd_conn *c, void *ud)
 {
     harness *h = ud;
-    (void)c;
     h->outputs++;
+    if (h->output_hook != NULL) {
+        h->output_hook(h, c);
+    }
 }
 
 /* Deterministic "randomness", so client output is reproducible. */
@@ -2198,6 +2201,27 @@ static void test_idle_ping_without_pong_timeout(void **state)
     harness_free(h);
 }
 
+/* A tick made from a callback of a tick, with a later clock (the caller read its clock again):
+   the outer tick's older now must not see the inner one's times as overdue. */
+static void later_tick_in_output(harness *h, wsfwd_conn *c)
+{
+    h->output_hook = NULL;
+    feed_text(c, "pong-ish"); /* input: the idle timer restarts at the next tick */
+    expect_tick(c, 1700, WSFWD_OK, 2700);
+}
+
+static void test_nested_tick_later_clock(void **state)
+{
+    (void)state;
+    harness *h = open_timer_harness(1000, 500, 300, 1000);
+    wsfwd_conn *c = h->conn;
+    h->output_hook = later_tick_in_output;
+    expect_tick(c, 1000, WSFWD_OK, 2700); /* the ping, then the inner tick's restart */
+    assert_null(h->output_hook);
+    assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_OPEN);
+    harness_free(h);
+}
+
 /* Our close frame, then no answer: after the close timeout the connection is CLOSED with its
    output dropped, on_close says 1006; an answer in time leaves the timer for the FIN. */
 static void test_close_timeout(void **state)
@@ -2357,6 +2381,7 @@ int main(void)
         cmocka_unit_test(test_timers_across_wrap),
         cmocka_unit_test(test_free_inside_tick),
         cmocka_unit_test(test_ping_failure),
+        cmocka_unit_test(test_nested_tick_later_clock),
         cmocka_unit_test(test_callback_contract),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
