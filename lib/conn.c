@@ -16,7 +16,7 @@
 #include "frame.h"
 #include "handshake.h"
 #include "mem.h"
-#include "pool.h"
+#include "member.h"
 #include "utf8.h"
 #include "uuid.h"
 

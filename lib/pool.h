@@ -3,6 +3,7 @@
 #define WSFWD_LIB_POOL_H
 
 #include "conn.h"
+#include "member.h"
 #include "wsfwd.h"
 
 /* A broadcast asked for while the pool was broadcasting: sent when that broadcast ends. */
@@ -52,20 +53,5 @@ struct wsfwd_hub {
     wsfwd_on_leave_fn on_leave;
     wsfwd_stats stats;
 };
-
-/* Take c out of its pool and tell on_leave. c must be in a pool. */
-void wsfwd_pool_remove(wsfwd_conn *c, wsfwd_leave_reason reason);
-
-/* Count a message skipped for a slow member (drop policy). */
-void wsfwd_pool_count_drop(wsfwd_pool *pool);
-
-/*
- * A member started or stopped counting as congested. wsfwd_pool_uncount() keeps the pool
- * alive until the wsfwd_pool_resume() that must follow it, which resumes the paced members
- * if no member is congested any more.
- */
-void wsfwd_pool_congested(wsfwd_pool *pool);
-void wsfwd_pool_uncount(wsfwd_pool *pool);
-void wsfwd_pool_resume(wsfwd_pool *pool);
 
 #endif
