@@ -7,7 +7,8 @@
 # Phases, each in its own build directory under build/ (git-ignored):
 #   gcc       gcc, -Werror, Release: ctest labels unit, install, symbols, abi, example (abi:
 #             abidiff against tests/abi/libwsfwd.abi, needs abigail-tools)
-#   clang     clang, -Werror: ctest label unit (clang's warnings)
+#   clang     clang, -Werror: ctest label unit (clang's warnings), and label format: every C
+#             file as .clang-format says (tests/format/check.sh; --fix reformats)
 #   sanitize  clang, ASan + UBSan, Debug: ctest label unit; any sanitizer report fails
 #   fuzz      clang, libFuzzer: ctest label fuzz, each target WSFWD_FUZZ_SECONDS (default 60)
 #   coverage  gcc --coverage: ctest label unit, then gcovr line coverage of lib/, which must
@@ -124,12 +125,13 @@ phase_gcc() {
 phase_clang() {
     need_cmd cmake cmake
     need_cmd clang clang
+    need_cmd clang-format clang-format
     need_cmd pkg-config pkg-config
     need_cmocka
     check_deps || return
     configure clang -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DWSFWD_WERROR=ON \
         -DWSFWD_BUILD_BENCH=OFF
-    run_ctest clang unit
+    run_ctest clang 'unit|format'
 }
 
 phase_sanitize() {
