@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "httpchar.h"
 #include "mem.h"
 #include "sha1.h"
 
@@ -40,19 +41,6 @@
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /* ---- Characters and strings ------------------------------------------------------------ */
-
-static bool is_tchar(unsigned char c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-        return true;
-    }
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-static bool is_ows(char c)
-{
-    return c == ' ' || c == '\t';
-}
 
 /* A byte allowed in a field value or reason phrase: HTAB, SP, VCHAR, obs-text. */
 static bool is_field_char(unsigned char c)
@@ -88,7 +76,7 @@ static bool str_eq(wsfwd_str a, const char *b)
 static bool str_is_token(wsfwd_str s)
 {
     for (size_t i = 0; i < s.len; i++) {
-        if (!is_tchar((unsigned char)s.ptr[i])) {
+        if (!wsfwd_is_tchar((unsigned char)s.ptr[i])) {
             return false;
         }
     }
@@ -97,11 +85,11 @@ static bool str_is_token(wsfwd_str s)
 
 static wsfwd_str str_trim(const char *p, size_t n)
 {
-    while (n > 0 && is_ows(p[0])) {
+    while (n > 0 && wsfwd_is_ows(p[0])) {
         p++;
         n--;
     }
-    while (n > 0 && is_ows(p[n - 1])) {
+    while (n > 0 && wsfwd_is_ows(p[n - 1])) {
         n--;
     }
     wsfwd_str s = {p, n};
@@ -423,7 +411,7 @@ static bool block_line(const hs_block *b, size_t *pos, wsfwd_str *line)
 static bool parse_field(wsfwd_str line, hs_field *f)
 {
     size_t i = 0;
-    while (i < line.len && is_tchar((unsigned char)line.ptr[i])) {
+    while (i < line.len && wsfwd_is_tchar((unsigned char)line.ptr[i])) {
         i++;
     }
     /* Also rejects obs-fold and whitespace before the colon: neither is a token char. */
