@@ -26,9 +26,9 @@ typedef struct cursor {
 typedef struct param {
     wsfwd_str name;
     bool has_value;
-    bool too_long;          /* the value did not fit in value[] */
+    bool too_long; /* the value did not fit in value[] */
     size_t value_len;
-    char value[VALUE_MAX];  /* unescaped */
+    char value[VALUE_MAX]; /* unescaped */
 } param;
 
 static void skip_ows(cursor *c)
@@ -176,7 +176,7 @@ static const char *const param_names[P_KINDS] = {
     "client_max_window_bits"};
 
 typedef struct pmd_text {
-    bool valid;            /* every parameter known, once, with an allowed value */
+    bool valid; /* every parameter known, once, with an allowed value */
     bool seen[P_KINDS];
     uint8_t bits[P_KINDS]; /* for the window sizes: 8..15, or 0 when given without a value */
 } pmd_text;
@@ -314,10 +314,13 @@ static int finish(const writer *w)
     return (int)w->len;
 }
 
-/* The answer: server_max_window_bits is sent when offered (accepting it means echoing it,
-   RFC 7692 section 7.1.2.1) or lowered; client_max_window_bits only when lowered. */
-static int write_answer(const wsfwd_pmd_params *p, bool server_bits_offered, char *buf,
-                        size_t cap)
+/*
+ * "permessage-deflate" and p's parameters: the no_context_takeover ones when set,
+ * server_max_window_bits when server_bits says, client_max_window_bits with its value when
+ * below 15, else bare if client_bits_bare (an offer that lets the server lower it).
+ */
+static int write_params(const wsfwd_pmd_params *p, bool server_bits, bool client_bits_bare,
+                        char *buf, size_t cap)
 {
     writer w = {buf, cap, 0, false};
     put(&w, WSFWD_PMD_NAME, 0);
@@ -327,13 +330,60 @@ static int write_answer(const wsfwd_pmd_params *p, bool server_bits_offered, cha
     if (p->client_no_context_takeover) {
         put(&w, "; client_no_context_takeover", 0);
     }
-    if (server_bits_offered || p->server_max_window_bits < WSFWD_PMD_MAX_BITS) {
+    if (server_bits) {
         put(&w, "; server_max_window_bits=", p->server_max_window_bits);
     }
     if (p->client_max_window_bits < WSFWD_PMD_MAX_BITS) {
         put(&w, "; client_max_window_bits=", p->client_max_window_bits);
+    } else if (client_bits_bare) {
+        put(&w, "; client_max_window_bits", 0);
     }
     return finish(&w);
+}
+
+/* Call fn for each extension of the fields, in order, with the cursor on its parameters
+   (fn must read them all). Returns 0, MALFORMED, or fn's error. */
+typedef int (*ext_fn)(void *ctx, wsfwd_str name, cursor *c);
+
+static int each_extension(const wsfwd_str *values, size_t n, ext_fn fn, void *ctx)
+{
+    for (size_t v = 0; v < n; v++) {
+        cursor c = {values[v].ptr, values[v].len, 0};
+        wsfwd_str name;
+        int rc;
+        while ((rc = ext_next(&c, &name)) == 1) {
+            int frc = fn(ctx, name, &c);
+            if (frc != 0) {
+                return frc;
+            }
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+typedef struct server_choice {
+    const wsfwd_pmd_policy *policy;
+    wsfwd_pmd_params *out;
+    bool chosen;
+    bool server_bits_offered;
+} server_choice;
+
+static int server_offer(void *ctx, wsfwd_str name, cursor *c)
+{
+    server_choice *sc = ctx;
+    bool ours = !sc->chosen && str_is(name, WSFWD_PMD_NAME);
+    pmd_text offer;
+    if (read_params(c, ours ? &offer : NULL) != 0) {
+        return MALFORMED;
+    }
+    if (ours && choose(&offer, sc->policy, sc->out)) {
+        sc->chosen = true;
+        sc->server_bits_offered = offer.seen[P_SMWB];
+    }
+    return 0;
 }
 
 int wsfwd_pmd_accept(const wsfwd_str *values, size_t n, const wsfwd_pmd_policy *policy,
@@ -342,30 +392,17 @@ int wsfwd_pmd_accept(const wsfwd_str *values, size_t n, const wsfwd_pmd_policy *
     if ((values == NULL && n > 0) || policy == NULL || out == NULL || buf == NULL) {
         return WSFWD_ERR_INVALID;
     }
-    bool chosen = false, server_bits_offered = false;
-    for (size_t v = 0; v < n; v++) {
-        cursor c = {values[v].ptr, values[v].len, 0};
-        wsfwd_str name;
-        int rc;
-        while ((rc = ext_next(&c, &name)) == 1) {
-            bool ours = !chosen && str_is(name, WSFWD_PMD_NAME);
-            pmd_text offer;
-            if (read_params(&c, ours ? &offer : NULL) != 0) {
-                return WSFWD_ERR_HTTP_MALFORMED;
-            }
-            if (ours && choose(&offer, policy, out)) {
-                chosen = true;
-                server_bits_offered = offer.seen[P_SMWB];
-            }
-        }
-        if (rc != 0) {
-            return WSFWD_ERR_HTTP_MALFORMED;
-        }
+    server_choice sc = {policy, out, false, false};
+    if (each_extension(values, n, server_offer, &sc) != 0) {
+        return WSFWD_ERR_HTTP_MALFORMED;
     }
-    if (!chosen) {
+    if (!sc.chosen) {
         return 0;
     }
-    int len = write_answer(out, server_bits_offered, buf, cap);
+    /* Accepting an offered server_max_window_bits means echoing it (RFC 7692 section
+       7.1.2.1); the server may also lower its window unasked. */
+    bool server_bits = sc.server_bits_offered || out->server_max_window_bits < WSFWD_PMD_MAX_BITS;
+    int len = write_params(out, server_bits, false, buf, cap);
     return len < 0 ? len : 1;
 }
 
@@ -376,23 +413,7 @@ int wsfwd_pmd_write_offer(const wsfwd_pmd_params *want, char *buf, size_t cap)
     if (want == NULL || buf == NULL) {
         return WSFWD_ERR_INVALID;
     }
-    writer w = {buf, cap, 0, false};
-    put(&w, WSFWD_PMD_NAME, 0);
-    if (want->server_no_context_takeover) {
-        put(&w, "; server_no_context_takeover", 0);
-    }
-    if (want->client_no_context_takeover) {
-        put(&w, "; client_no_context_takeover", 0);
-    }
-    if (want->server_max_window_bits < WSFWD_PMD_MAX_BITS) {
-        put(&w, "; server_max_window_bits=", want->server_max_window_bits);
-    }
-    if (want->client_max_window_bits < WSFWD_PMD_MAX_BITS) {
-        put(&w, "; client_max_window_bits=", want->client_max_window_bits);
-    } else {
-        put(&w, "; client_max_window_bits", 0);
-    }
-    return finish(&w);
+    return write_params(want, want->server_max_window_bits < WSFWD_PMD_MAX_BITS, true, buf, cap);
 }
 
 /* Whether the answer a keeps to the offer made from want; fills *out. */
@@ -419,29 +440,35 @@ static bool answer_fits(const pmd_text *a, const wsfwd_pmd_params *want, wsfwd_p
     return true;
 }
 
+typedef struct client_check {
+    const wsfwd_pmd_params *want;
+    wsfwd_pmd_params *out;
+    bool accepted;
+} client_check;
+
+static int client_answer(void *ctx, wsfwd_str name, cursor *c)
+{
+    client_check *cc = ctx;
+    pmd_text answer;
+    /* Only permessage-deflate was offered, and only once. */
+    if (cc->accepted || !str_is(name, WSFWD_PMD_NAME) || read_params(c, &answer) != 0 ||
+        !answer_fits(&answer, cc->want, cc->out)) {
+        return MALFORMED;
+    }
+    cc->accepted = true;
+    return 0;
+}
+
 int wsfwd_pmd_check_response(const wsfwd_str *values, size_t n, const wsfwd_pmd_params *want,
                              wsfwd_pmd_params *out)
 {
     if ((values == NULL && n > 0) || want == NULL || out == NULL) {
         return WSFWD_ERR_INVALID;
     }
-    bool accepted = false;
-    for (size_t v = 0; v < n; v++) {
-        cursor c = {values[v].ptr, values[v].len, 0};
-        wsfwd_str name;
-        int rc;
-        while ((rc = ext_next(&c, &name)) == 1) {
-            pmd_text answer;
-            /* Only permessage-deflate was offered, and only once. */
-            if (accepted || !str_is(name, WSFWD_PMD_NAME) || read_params(&c, &answer) != 0 ||
-                !answer_fits(&answer, want, out)) {
-                return WSFWD_ERR_HS_EXTENSION;
-            }
-            accepted = true;
-        }
-        if (rc != 0) {
-            return WSFWD_ERR_HS_EXTENSION;
-        }
+    client_check cc = {want, out, false};
+    int rc = each_extension(values, n, client_answer, &cc);
+    if (rc != 0) {
+        return WSFWD_ERR_HS_EXTENSION;
     }
-    return accepted ? 1 : 0;
+    return cc.accepted ? 1 : 0;
 }

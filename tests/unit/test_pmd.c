@@ -1,8 +1,8 @@
 /* permessage-deflate negotiation (lib/pmd.c): offers, answers, every rule of RFC 7692 §5-7. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
 #include <cmocka.h>
 
 #include <stdio.h>
@@ -258,8 +258,8 @@ static void test_list_shapes(void **state)
     accepted a = accept_fields(NULL, fields);
     assert_int_equal(a.rc, 1);
     assert_int_equal(a.p.server_max_window_bits, 11);
-    const char *second[] = {"permessage-deflate; x", "permessage-deflate; server_max_window_bits=12",
-                            NULL};
+    const char *second[] = {"permessage-deflate; x",
+                            "permessage-deflate; server_max_window_bits=12", NULL};
     a = accept_fields(NULL, second);
     assert_int_equal(a.rc, 1);
     assert_int_equal(a.p.server_max_window_bits, 12);
