@@ -1,6 +1,10 @@
+/*
+ * wsfwd's options, parsed from one table (TABLE below): each row names a flag, its value's
+ * kind and limits, its default, its --help text and where its value goes. The parser, the
+ * defaults and --help all read the table; tests/unit/test_options.c checks it against
+ * docs/wsfwd.1. Owns nothing at run time: the values point into argv.
+ */
 #include "options.h"
-
-#include "quota.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -9,294 +13,578 @@
 #include <string.h>
 
 #include "cluster_proto.h"
+#include "quota.h"
 
-static void defaults(options *o)
-{
-    memset(o, 0, sizeof *o);
-    o->max_message = 1 << 20;
-    o->max_queue = 1 << 20;
-    o->slow_policy = WSFWD_SLOW_CLOSE;
-    o->max_header = 8192;
-    o->max_rooms = 100000;
-    o->max_room_name = 128;
-    o->handshake_timeout_ms = 10000;
-    o->idle_timeout_ms = 60000;
-    o->pong_timeout_ms = 10000;
-    o->close_timeout_ms = 5000;
-    o->shutdown_timeout_ms = 5000;
-    o->slow_timeout_ms = 5000;
-    o->log_level = LOG_INFO;
-    o->redis_max_inflight = 16 << 20;
-    o->redis_timeout_ms = 2000;
-}
-
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: wsfwd [options]\n"
-            "\n"
-            "WebSocket fan-out server. Routes: /echo echoes every message to its sender;\n"
-            "/ws is the global pool; /ws/<room> a named room (each message goes to every\n"
-            "other member); / a demo page (/?room=name); /healthz; /stats (JSON).\n"
-            "\n"
-            "  --listen ADDR:PORT          address to listen on, IPv4 or [IPv6]; may repeat\n"
-            "                              (default 127.0.0.1:8080; port 0 picks a free one)\n"
-            "  --max-connections N         refuse handshakes past N connections with 503\n"
-            "                              (default 0: as many as file descriptors allow)\n"
-            "  --max-connections-per-address N\n"
-            "                              refuse handshakes past N connections from one\n"
-            "                              client address with 503 (default 0: no cap)\n"
-            "  --max-message BYTES         largest message accepted (default 1048576)\n"
-            "  --max-queue BYTES           output queued per connection before the slow-reader\n"
-            "                              policy applies (default 1048576); past half of it\n"
-            "                              the room's senders are paced (not read) until it\n"
-            "                              drains to an eighth\n"
-            "  --slow-timeout MS           a room member whose backlog stays past half of\n"
-            "                              --max-queue this long gets the slow-reader policy\n"
-            "                              (default 5000; 0: only --max-queue applies)\n"
-            "  --slow-policy close|drop    close slow readers with 1008, or drop messages for\n"
-            "                              them (default close)\n"
-            "  --max-header BYTES          largest handshake header block (default 8192)\n"
-            "  --max-rooms N               most rooms at once (default 100000)\n"
-            "  --max-room-name BYTES       longest room name (default 128)\n"
-            "  --max-room-members N        most members per room, and in /ws (default 0:\n"
-            "                              no cap)\n"
-            "  --allow-origin ORIGIN       accept only handshakes with this Origin; may repeat\n"
-            "                              (default: any Origin)\n"
-            "  --auth-secret-file PATH     require a room token (JWT, HS256) signed with the\n"
-            "                              key in PATH on every WebSocket; give it twice\n"
-            "                              while rotating keys; SIGHUP re-reads the files\n"
-            "                              (default: none, no token needed)\n"
-            "  --rate-limit N              close a connection sending over N messages a\n"
-            "                              second with 1008 (default 0: no limit)\n"
-            "  --rate-burst N              messages a connection may send at once within\n"
-            "                              --rate-limit (default: N of --rate-limit)\n"
-            "  --handshake-timeout MS      drop a connection that has not completed its\n"
-            "                              handshake in time (default 10000)\n"
-            "  --idle-timeout MS           ping a connection idle this long (default 60000;\n"
-            "                              0: never)\n"
-            "  --pong-timeout MS           drop it if no data or pong follows (default 10000)\n"
-            "  --close-timeout MS          wait for a closing handshake (default 5000)\n"
-            "  --shutdown-timeout MS       on SIGINT/SIGTERM, wait for clients to close\n"
-            "                              (default 5000)\n"
-            "  --log-level LEVEL           error, warn, info or debug (default info)\n"
-            "  --redis HOST:PORT|URL       share rooms with the other nodes on this Redis\n"
-            "                              (redis://[:PASSWORD@]HOST[:PORT][/DB]; default:\n"
-            "                              none, a node alone)%s\n"
-            "  --redis-order one|local-first\n"
-            "                              one order per room on every node (default), or\n"
-            "                              local members first, without that guarantee\n"
-            "  --redis-max-inflight BYTES  local messages on their way through Redis before\n"
-            "                              more stay local (default 16777216)\n"
-            "  --redis-timeout MS          connect and PING timeout (default 2000)\n"
-            "  --redis-password-file PATH  the Redis password, read from PATH rather than\n"
-            "                              given in the URL (default: the URL's, if any)\n"
-            "  --version                   print the version and exit\n"
-            "  -h, --help                  print this help and exit\n"
-            "\n"
-            "Options take --name VALUE or --name=VALUE. See wsfwd(1).\n",
 #ifdef WSFWD_HAVE_HIREDIS
-            ""
+#define HAVE_HIREDIS 1
 #else
-            "\n                              [not in this build: no hiredis]"
+#define HAVE_HIREDIS 0
 #endif
-            );
+
+#define MS_MAX 86400000u   /* a day: the longest time any option takes */
+#define OPTION_NAME_MAX 64 /* a longer name is unknown, and reported with its value */
+#define HELP_COLUMN 30     /* where --help's descriptions start */
+#define HELP_WIDTH 80      /* and where they wrap */
+#define HELP_TEXT_MAX 512  /* one description with its default */
+
+#define FIELD(name) offsetof(options, name)
+
+static const char *const SLOW_POLICIES[] = {"close", "drop", NULL};
+static const char *const REDIS_ORDERS[] = {"one", "local-first", NULL};
+static const char *const LOG_LEVELS[] = {"error", "warn", "info", "debug", NULL}; /* log.h */
+
+static void pick_slow_policy(options *o, size_t i)
+{
+    o->slow_policy = i == 0 ? WSFWD_SLOW_CLOSE : WSFWD_SLOW_DROP;
 }
 
-static int parse_size(const char *name, const char *s, size_t min, size_t max, size_t *out)
+static void pick_redis_order(options *o, size_t i)
+{
+    o->redis_local_first = i == 1;
+}
+
+static void pick_log_level(options *o, size_t i)
+{
+    o->log_level = (log_level)i; /* LOG_LEVELS is in log_level's order */
+}
+
+static int check_redis(const char *value, FILE *err)
+{
+    if (!HAVE_HIREDIS) {
+        fprintf(err, "wsfwd: --redis: this wsfwd was built without Redis support "
+                     "(install libhiredis-dev and rebuild; see README.md)\n");
+        return -1;
+    }
+    cluster_url url;
+    const char *why = NULL;
+    if (cluster_url_parse(value, &url, &why) != 0) {
+        /* Not echoed when it may hold a password. */
+        fprintf(err,
+                "wsfwd: --redis '%s': %s (HOST:PORT or redis://[:PASSWORD@]HOST[:PORT][/DB])\n",
+                strchr(value, '@') != NULL ? "..." : value, why);
+        return -1;
+    }
+    return 0;
+}
+
+static void print_version(FILE *out)
+{
+    fprintf(out, "wsfwd %s\n", wsfwd_version());
+}
+
+static void print_help(FILE *out);
+
+static const option_spec TABLE[] = {
+    {.name = "--listen",
+     .arg = "ADDR:PORT",
+     .kind = OPTION_LIST,
+     .max = MAX_LISTEN,
+     .field = FIELD(listen),
+     .count = FIELD(nlisten),
+     .many = "addresses",
+     .def = "127.0.0.1:8080",
+     .def_note = "; port 0 picks a free one",
+     .help = "address to listen on, IPv4 or [IPv6]; may repeat"},
+    {.name = "--max-connections",
+     .arg = "N",
+     .kind = OPTION_NUMBER,
+     .min = 0,
+     .max = INT_MAX,
+     .field = FIELD(max_connections),
+     .def = "0",
+     .def_note = ": as many as file descriptors allow",
+     .help = "refuse handshakes past N connections with 503"},
+    {.name = "--max-connections-per-address",
+     .arg = "N",
+     .kind = OPTION_NUMBER,
+     .min = 0,
+     .max = INT_MAX,
+     .field = FIELD(max_per_address),
+     .def = "0",
+     .def_note = ": no cap",
+     .help = "refuse handshakes past N connections from one client address with 503"},
+    {.name = "--max-message",
+     .arg = "BYTES",
+     .kind = OPTION_NUMBER,
+     .min = 1,
+     .max = (size_t)1 << 31,
+     .field = FIELD(max_message),
+     .def = "1048576",
+     .help = "largest message accepted"},
+    {.name = "--max-queue",
+     .arg = "BYTES",
+     .kind = OPTION_NUMBER,
+     .min = 1024,
+     .max = (size_t)1 << 31,
+     .field = FIELD(max_queue),
+     .def = "1048576",
+     .help = "output queued per connection before the slow-reader policy applies; past half "
+             "of it the room's senders are paced (not read) until it drains to an eighth"},
+    {.name = "--slow-timeout",
+     .arg = "MS",
+     .kind = OPTION_MS,
+     .min = 0,
+     .max = MS_MAX,
+     .field = FIELD(slow_timeout_ms),
+     .def = "5000",
+     .def_note = "; 0: only --max-queue applies",
+     .help = "a room member whose backlog stays past half of --max-queue this long gets the "
+             "slow-reader policy"},
+    {.name = "--slow-policy",
+     .arg = "close|drop",
+     .kind = OPTION_CHOICE,
+     .choices = SLOW_POLICIES,
+     .pick = pick_slow_policy,
+     .def = "close",
+     .help = "close slow readers with 1008, or drop messages for them"},
+    {.name = "--max-header",
+     .arg = "BYTES",
+     .kind = OPTION_NUMBER,
+     .min = 256,
+     .max = (size_t)1 << 20,
+     .field = FIELD(max_header),
+     .def = "8192",
+     .help = "largest handshake header block"},
+    {.name = "--max-rooms",
+     .arg = "N",
+     .kind = OPTION_NUMBER,
+     .min = 1,
+     .max = (size_t)1 << 30,
+     .field = FIELD(max_rooms),
+     .def = "100000",
+     .help = "most rooms at once"},
+    {.name = "--max-room-name",
+     .arg = "BYTES",
+     .kind = OPTION_NUMBER,
+     .min = 1,
+     .max = 4096,
+     .field = FIELD(max_room_name),
+     .def = "128",
+     .help = "longest room name"},
+    {.name = "--max-room-members",
+     .arg = "N",
+     .kind = OPTION_NUMBER,
+     .min = 0,
+     .max = INT_MAX,
+     .field = FIELD(max_room_members),
+     .def = "0",
+     .def_note = ": no cap",
+     .help = "most members per room, and in /ws"},
+    {.name = "--allow-origin",
+     .arg = "ORIGIN",
+     .kind = OPTION_LIST,
+     .max = MAX_ORIGINS,
+     .field = FIELD(origins),
+     .count = FIELD(norigins),
+     .many = "values",
+     .def_note = ": any Origin",
+     .help = "accept only handshakes with this Origin; may repeat"},
+    {.name = "--auth-secret-file",
+     .arg = "PATH",
+     .kind = OPTION_LIST,
+     .max = AUTH_MAX_KEYS,
+     .field = FIELD(auth_files),
+     .count = FIELD(nauth_files),
+     .path = true,
+     .many = "keys (the current one and, while rotating, the other)",
+     .def_note = ": none, no token needed",
+     .help = "require a room token (JWT, HS256) signed with the key in PATH on every "
+             "WebSocket; give it twice while rotating keys; SIGHUP re-reads the files"},
+    {.name = "--rate-limit",
+     .arg = "N",
+     .kind = OPTION_NUMBER,
+     .min = 0,
+     .max = RATE_MAX,
+     .field = FIELD(rate_limit),
+     .def = "0",
+     .def_note = ": no limit",
+     .help = "close a connection sending over N messages a second with 1008"},
+    {.name = "--rate-burst",
+     .arg = "N",
+     .kind = OPTION_NUMBER,
+     .min = 1,
+     .max = RATE_MAX,
+     .field = FIELD(rate_burst),
+     .def_note = ": N of --rate-limit",
+     .help = "messages a connection may send at once within --rate-limit"},
+    {.name = "--handshake-timeout",
+     .arg = "MS",
+     .kind = OPTION_MS,
+     .min = 1,
+     .max = MS_MAX,
+     .field = FIELD(handshake_timeout_ms),
+     .def = "10000",
+     .help = "drop a connection that has not completed its handshake in time"},
+    {.name = "--idle-timeout",
+     .arg = "MS",
+     .kind = OPTION_MS,
+     .min = 0,
+     .max = MS_MAX,
+     .field = FIELD(idle_timeout_ms),
+     .def = "60000",
+     .def_note = "; 0: never",
+     .help = "ping a connection idle this long"},
+    {.name = "--pong-timeout",
+     .arg = "MS",
+     .kind = OPTION_MS,
+     .min = 1,
+     .max = MS_MAX,
+     .field = FIELD(pong_timeout_ms),
+     .def = "10000",
+     .help = "drop a pinged connection, with 1001, if no data or pong follows"},
+    {.name = "--close-timeout",
+     .arg = "MS",
+     .kind = OPTION_MS,
+     .min = 1,
+     .max = MS_MAX,
+     .field = FIELD(close_timeout_ms),
+     .def = "5000",
+     .help = "wait for a closing handshake"},
+    {.name = "--shutdown-timeout",
+     .arg = "MS",
+     .kind = OPTION_MS,
+     .min = 0,
+     .max = MS_MAX,
+     .field = FIELD(shutdown_timeout_ms),
+     .def = "5000",
+     .help = "on SIGINT/SIGTERM, wait for clients to close"},
+    {.name = "--log-level",
+     .arg = "LEVEL",
+     .kind = OPTION_CHOICE,
+     .choices = LOG_LEVELS,
+     .pick = pick_log_level,
+     .def = "info",
+     .help = "error, warn, info or debug"},
+    {.name = "--redis",
+     .arg = "HOST:PORT|URL",
+     .kind = OPTION_TEXT,
+     .field = FIELD(redis),
+     .check = check_redis,
+     .cluster = true,
+     .def_note = ": none, a node alone",
+     .help = "share rooms with the other nodes on this Redis; URL: "
+             "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]"},
+    {.name = "--redis-order",
+     .arg = "one|local-first",
+     .kind = OPTION_CHOICE,
+     .choices = REDIS_ORDERS,
+     .pick = pick_redis_order,
+     .cluster = true,
+     .def = "one",
+     .help = "one: one order per room on every node; local-first: local members first, "
+             "without that guarantee"},
+    {.name = "--redis-max-inflight",
+     .arg = "BYTES",
+     .kind = OPTION_NUMBER,
+     .min = 1024,
+     .max = (size_t)1 << 34,
+     .field = FIELD(redis_max_inflight),
+     .cluster = true,
+     .def = "16777216",
+     .help = "local messages on their way through Redis before more stay local"},
+    {.name = "--redis-timeout",
+     .arg = "MS",
+     .kind = OPTION_MS,
+     .min = 10,
+     .max = MS_MAX,
+     .field = FIELD(redis_timeout_ms),
+     .cluster = true,
+     .def = "2000",
+     .help = "connect and PING timeout"},
+    {.name = "--redis-password-file",
+     .arg = "PATH",
+     .kind = OPTION_TEXT,
+     .field = FIELD(redis_password_file),
+     .path = true,
+     .cluster = true,
+     .def_note = ": the URL's, if any",
+     .help = "the Redis password, read from PATH rather than given in the URL; needs --redis"},
+    {.name = "--version",
+     .kind = OPTION_FLAG,
+     .run = print_version,
+     .help = "print the version and exit"},
+    {.name = "--help",
+     .alias = "-h",
+     .kind = OPTION_FLAG,
+     .run = print_help,
+     .help = "print this help and exit"},
+};
+
+#define TABLE_LEN (sizeof TABLE / sizeof TABLE[0])
+
+const option_spec *options_table(size_t *n)
+{
+    *n = TABLE_LEN;
+    return TABLE;
+}
+
+static void *field_of(options *o, size_t offset)
+{
+    return (char *)o + offset;
+}
+
+/* The row of a flag that takes no value, given exactly (not --help=x). */
+static const option_spec *find_flag(const char *arg)
+{
+    for (size_t i = 0; i < TABLE_LEN; i++) {
+        const option_spec *r = &TABLE[i];
+        if (r->kind == OPTION_FLAG &&
+            (strcmp(arg, r->name) == 0 || (r->alias != NULL && strcmp(arg, r->alias) == 0))) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* The row of an option that takes a value, by its name's first len bytes of arg. */
+static const option_spec *find_valued(const char *arg, size_t len)
+{
+    for (size_t i = 0; i < TABLE_LEN; i++) {
+        const option_spec *r = &TABLE[i];
+        if (r->kind != OPTION_FLAG && strlen(r->name) == len && memcmp(arg, r->name, len) == 0) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static int parse_size(const char *name, const char *s, size_t min, size_t max, size_t *out,
+                      FILE *err)
 {
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     if (s[0] == '\0' || s[0] == '-' || *end != '\0' || errno != 0 || v < min || v > max) {
-        fprintf(stderr, "wsfwd: %s needs a whole number from %zu to %zu, not '%s'\n", name, min,
-                max, s);
+        fprintf(err, "wsfwd: %s needs a whole number from %zu to %zu, not '%s'\n", name, min, max,
+                s);
         return -1;
     }
     *out = (size_t)v;
     return 0;
 }
 
-static int parse_ms(const char *name, const char *s, size_t min, unsigned *out)
+/* "a, b or c" */
+static void print_choices(FILE *err, const char *const *choices)
 {
-    size_t v;
-    if (parse_size(name, s, min, 86400000, &v) != 0) {
+    for (size_t i = 0; choices[i] != NULL; i++) {
+        const char *sep = i == 0 ? "" : choices[i + 1] == NULL ? " or " : ", ";
+        fprintf(err, "%s%s", sep, choices[i]);
+    }
+}
+
+static int set_choice(options *o, const option_spec *r, const char *value, FILE *err)
+{
+    for (size_t i = 0; r->choices[i] != NULL; i++) {
+        if (strcmp(value, r->choices[i]) == 0) {
+            r->pick(o, i);
+            return 0;
+        }
+    }
+    fprintf(err, "wsfwd: %s is ", r->name);
+    print_choices(err, r->choices);
+    fprintf(err, ", not '%s'\n", value);
+    return -1;
+}
+
+static int set_text(options *o, const option_spec *r, const char *value, FILE *err)
+{
+    if (r->path && value[0] == '\0') {
+        fprintf(err, "wsfwd: %s needs a path\n", r->name);
         return -1;
     }
-    *out = (unsigned)v;
+    if (r->check != NULL && r->check(value, err) != 0) {
+        return -1;
+    }
+    *(const char **)field_of(o, r->field) = value;
     return 0;
 }
 
-int options_parse(options *o, int argc, char **argv)
+static int add_to_list(options *o, const option_spec *r, const char *value, FILE *err)
 {
-    defaults(o);
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            usage(stdout);
-            return 1;
+    size_t *n = field_of(o, r->count);
+    if (*n == r->max) {
+        fprintf(err, "wsfwd: at most %zu %s %s\n", r->max, r->name, r->many);
+        return -1;
+    }
+    if (r->path && value[0] == '\0') {
+        fprintf(err, "wsfwd: %s needs a path\n", r->name);
+        return -1;
+    }
+    if (r->check != NULL && r->check(value, err) != 0) {
+        return -1;
+    }
+    ((const char **)field_of(o, r->field))[(*n)++] = value;
+    return 0;
+}
+
+/* Store value as r says, or print why not and return -1. */
+static int apply(options *o, const option_spec *r, const char *value, FILE *err)
+{
+    size_t v;
+    switch (r->kind) {
+    case OPTION_NUMBER:
+        return parse_size(r->name, value, r->min, r->max, field_of(o, r->field), err);
+    case OPTION_MS:
+        if (parse_size(r->name, value, r->min, r->max, &v, err) != 0) {
+            return -1;
         }
-        if (strcmp(arg, "--version") == 0) {
-            printf("wsfwd %s\n", wsfwd_version());
-            return 1;
-        }
-        if (strncmp(arg, "--", 2) != 0) {
-            fprintf(stderr, "wsfwd: unexpected argument '%s' (see --help)\n", arg);
-            return 2;
-        }
-        /* Every other option takes a value: --name VALUE or --name=VALUE. */
-        char name[64];
-        const char *value;
-        const char *eq = strchr(arg, '=');
-        if (eq != NULL) {
-            size_t n = (size_t)(eq - arg);
-            if (n >= sizeof name) {
-                fprintf(stderr, "wsfwd: unknown option '%s' (see --help)\n", arg);
-                return 2;
-            }
-            memcpy(name, arg, n);
-            name[n] = '\0';
-            value = eq + 1;
-        } else {
-            if (strlen(arg) >= sizeof name) {
-                fprintf(stderr, "wsfwd: unknown option '%s' (see --help)\n", arg);
-                return 2;
-            }
-            strcpy(name, arg);
-            if (i + 1 >= argc) {
-                fprintf(stderr, "wsfwd: %s needs a value (see --help)\n", name);
-                return 2;
-            }
-            value = argv[++i];
-        }
-        int rc = 0;
-        if (strcmp(name, "--listen") == 0) {
-            if (o->nlisten == MAX_LISTEN) {
-                fprintf(stderr, "wsfwd: at most %d --listen addresses\n", MAX_LISTEN);
-                return 2;
-            }
-            o->listen[o->nlisten++] = value;
-        } else if (strcmp(name, "--allow-origin") == 0) {
-            if (o->norigins == MAX_ORIGINS) {
-                fprintf(stderr, "wsfwd: at most %d --allow-origin values\n", MAX_ORIGINS);
-                return 2;
-            }
-            o->origins[o->norigins++] = value;
-        } else if (strcmp(name, "--max-connections") == 0) {
-            rc = parse_size(name, value, 0, INT_MAX, &o->max_connections);
-        } else if (strcmp(name, "--max-connections-per-address") == 0) {
-            rc = parse_size(name, value, 0, INT_MAX, &o->max_per_address);
-        } else if (strcmp(name, "--auth-secret-file") == 0) {
-            if (o->nauth_files == AUTH_MAX_KEYS) {
-                fprintf(stderr, "wsfwd: at most %d --auth-secret-file keys (the current one "
-                        "and, while rotating, the other)\n", AUTH_MAX_KEYS);
-                return 2;
-            }
-            if (value[0] == '\0') {
-                fprintf(stderr, "wsfwd: --auth-secret-file needs a path\n");
-                return 2;
-            }
-            o->auth_files[o->nauth_files++] = value;
-        } else if (strcmp(name, "--rate-limit") == 0) {
-            rc = parse_size(name, value, 0, RATE_MAX, &o->rate_limit);
-        } else if (strcmp(name, "--rate-burst") == 0) {
-            rc = parse_size(name, value, 1, RATE_MAX, &o->rate_burst);
-        } else if (strcmp(name, "--max-message") == 0) {
-            rc = parse_size(name, value, 1, (size_t)1 << 31, &o->max_message);
-        } else if (strcmp(name, "--max-queue") == 0) {
-            rc = parse_size(name, value, 1024, (size_t)1 << 31, &o->max_queue);
-        } else if (strcmp(name, "--max-header") == 0) {
-            rc = parse_size(name, value, 256, (size_t)1 << 20, &o->max_header);
-        } else if (strcmp(name, "--max-rooms") == 0) {
-            rc = parse_size(name, value, 1, (size_t)1 << 30, &o->max_rooms);
-        } else if (strcmp(name, "--max-room-name") == 0) {
-            rc = parse_size(name, value, 1, 4096, &o->max_room_name);
-        } else if (strcmp(name, "--max-room-members") == 0) {
-            rc = parse_size(name, value, 0, INT_MAX, &o->max_room_members);
-        } else if (strcmp(name, "--slow-policy") == 0) {
-            if (strcmp(value, "close") == 0) {
-                o->slow_policy = WSFWD_SLOW_CLOSE;
-            } else if (strcmp(value, "drop") == 0) {
-                o->slow_policy = WSFWD_SLOW_DROP;
-            } else {
-                fprintf(stderr, "wsfwd: --slow-policy is close or drop, not '%s'\n", value);
-                rc = -1;
-            }
-        } else if (strcmp(name, "--slow-timeout") == 0) {
-            rc = parse_ms(name, value, 0, &o->slow_timeout_ms);
-        } else if (strcmp(name, "--handshake-timeout") == 0) {
-            rc = parse_ms(name, value, 1, &o->handshake_timeout_ms);
-        } else if (strcmp(name, "--idle-timeout") == 0) {
-            rc = parse_ms(name, value, 0, &o->idle_timeout_ms);
-        } else if (strcmp(name, "--pong-timeout") == 0) {
-            rc = parse_ms(name, value, 1, &o->pong_timeout_ms);
-        } else if (strcmp(name, "--close-timeout") == 0) {
-            rc = parse_ms(name, value, 1, &o->close_timeout_ms);
-        } else if (strcmp(name, "--shutdown-timeout") == 0) {
-            rc = parse_ms(name, value, 0, &o->shutdown_timeout_ms);
-        } else if (strcmp(name, "--redis") == 0) {
-            cluster_url url;
-            const char *why = NULL;
-#ifndef WSFWD_HAVE_HIREDIS
-            fprintf(stderr, "wsfwd: --redis: this wsfwd was built without Redis support "
-                            "(install libhiredis-dev and rebuild; see README.md)\n");
-            rc = -1;
-#endif
-            if (rc == 0 && cluster_url_parse(value, &url, &why) != 0) {
-                /* Not echoed when it may hold a password. */
-                fprintf(stderr, "wsfwd: --redis '%s': %s (HOST:PORT or "
-                                "redis://[:PASSWORD@]HOST[:PORT][/DB])\n",
-                        strchr(value, '@') != NULL ? "..." : value, why);
-                rc = -1;
-            }
-            o->redis = value;
-        } else if (strcmp(name, "--redis-order") == 0) {
-            if (strcmp(value, "one") == 0 || strcmp(value, "local-first") == 0) {
-                o->redis_local_first = strcmp(value, "local-first") == 0;
-            } else {
-                fprintf(stderr, "wsfwd: --redis-order is one or local-first, not '%s'\n", value);
-                rc = -1;
-            }
-        } else if (strcmp(name, "--redis-max-inflight") == 0) {
-            rc = parse_size(name, value, 1024, (size_t)1 << 34, &o->redis_max_inflight);
-        } else if (strcmp(name, "--redis-password-file") == 0) {
-            if (value[0] == '\0') {
-                fprintf(stderr, "wsfwd: --redis-password-file needs a path\n");
-                rc = -1;
-            }
-            o->redis_password_file = value;
-        } else if (strcmp(name, "--redis-timeout") == 0) {
-            rc = parse_ms(name, value, 10, &o->redis_timeout_ms);
-        } else if (strcmp(name, "--log-level") == 0) {
-            int level = log_parse_level(value);
-            if (level < 0) {
-                fprintf(stderr, "wsfwd: --log-level is error, warn, info or debug, not '%s'\n",
-                        value);
-                rc = -1;
-            } else {
-                o->log_level = (log_level)level;
-            }
-        } else {
-            fprintf(stderr, "wsfwd: unknown option '%s' (see --help)\n", name);
-            return 2;
-        }
-        if (rc != 0) {
-            return 2;
+        *(unsigned *)field_of(o, r->field) = (unsigned)v;
+        return 0;
+    case OPTION_CHOICE:
+        return set_choice(o, r, value, err);
+    case OPTION_TEXT:
+        return set_text(o, r, value, err);
+    case OPTION_LIST:
+        return add_to_list(o, r, value, err);
+    case OPTION_FLAG:
+        break;
+    }
+    return -1;
+}
+
+/* Every single value's default, through the parser; lists get theirs in finish(). */
+static void set_defaults(options *o, FILE *err)
+{
+    memset(o, 0, sizeof *o);
+    for (size_t i = 0; i < TABLE_LEN; i++) {
+        const option_spec *r = &TABLE[i];
+        if (r->def != NULL && r->kind != OPTION_LIST) {
+            (void)apply(o, r, r->def, err); /* tests/unit/test_options.c: they all parse */
         }
     }
+}
+
+/* What one option cannot check alone, and the defaults that depend on what was given. */
+static int finish(options *o, FILE *err)
+{
     if (o->redis_password_file != NULL && o->redis == NULL) {
-        fprintf(stderr, "wsfwd: --redis-password-file needs --redis\n");
+        fprintf(err, "wsfwd: --redis-password-file needs --redis\n");
         return 2;
     }
     if (o->rate_burst > 0 && o->rate_limit == 0) {
-        fprintf(stderr, "wsfwd: --rate-burst needs --rate-limit\n");
+        fprintf(err, "wsfwd: --rate-burst needs --rate-limit\n");
         return 2;
     }
     if (o->rate_burst == 0) {
         o->rate_burst = o->rate_limit;
     }
-    if (o->nlisten == 0) {
-        o->listen[o->nlisten++] = "127.0.0.1:8080";
+    for (size_t i = 0; i < TABLE_LEN; i++) {
+        const option_spec *r = &TABLE[i];
+        if (r->kind == OPTION_LIST && r->def != NULL && *(size_t *)field_of(o, r->count) == 0) {
+            (void)add_to_list(o, r, r->def, err);
+        }
     }
     return 0;
+}
+
+int options_parse_to(options *o, int argc, char **argv, FILE *out, FILE *err)
+{
+    set_defaults(o, err);
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const option_spec *flag = find_flag(arg);
+        if (flag != NULL) {
+            flag->run(out);
+            return 1;
+        }
+        if (strncmp(arg, "--", 2) != 0) {
+            fprintf(err, "wsfwd: unexpected argument '%s' (see --help)\n", arg);
+            return 2;
+        }
+        /* Every other option takes a value: --name VALUE or --name=VALUE. */
+        const char *eq = strchr(arg, '=');
+        size_t len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+        if (len >= OPTION_NAME_MAX) {
+            fprintf(err, "wsfwd: unknown option '%s' (see --help)\n", arg);
+            return 2;
+        }
+        if (eq == NULL && i + 1 >= argc) {
+            fprintf(err, "wsfwd: %s needs a value (see --help)\n", arg);
+            return 2;
+        }
+        const char *value = eq != NULL ? eq + 1 : argv[++i];
+        const option_spec *r = find_valued(arg, len);
+        if (r == NULL) {
+            fprintf(err, "wsfwd: unknown option '%.*s' (see --help)\n", (int)len, arg);
+            return 2;
+        }
+        if (apply(o, r, value, err) != 0) {
+            return 2;
+        }
+    }
+    return finish(o, err);
+}
+
+int options_parse(options *o, int argc, char **argv)
+{
+    return options_parse_to(o, argc, argv, stdout, stderr);
+}
+
+/* text's words from column col, wrapped at HELP_WIDTH with HELP_COLUMN's indent. */
+static void print_wrapped(FILE *out, const char *text, size_t col)
+{
+    size_t on_line = 0; /* words on this line */
+    while (*text != '\0') {
+        size_t n = strcspn(text, " ");
+        if (on_line > 0 && col + 1 + n > HELP_WIDTH) {
+            fputc('\n', out);
+            col = 0;
+            on_line = 0;
+        }
+        if (on_line == 0) {
+            fprintf(out, "%*s", (int)(HELP_COLUMN - col), "");
+            col = HELP_COLUMN;
+        } else {
+            fputc(' ', out);
+            col++;
+        }
+        fwrite(text, 1, n, out);
+        col += n;
+        on_line++;
+        text += n + strspn(text + n, " ");
+    }
+    fputc('\n', out);
+}
+
+static void print_entry(FILE *out, const option_spec *r)
+{
+    char head[OPTION_NAME_MAX + 32];
+    if (r->alias != NULL) {
+        snprintf(head, sizeof head, "%s, %s", r->alias, r->name);
+    } else {
+        snprintf(head, sizeof head, "%s%s%s", r->name, r->arg != NULL ? " " : "",
+                 r->arg != NULL ? r->arg : "");
+    }
+    size_t col = 2 + strlen(head);
+    fprintf(out, "  %s", head);
+    if (col + 2 > HELP_COLUMN) {
+        fputc('\n', out);
+        col = 0;
+    }
+    char text[HELP_TEXT_MAX];
+    if (r->def != NULL || r->def_note != NULL) {
+        snprintf(text, sizeof text, "%s (default%s%s%s)", r->help, r->def != NULL ? " " : "",
+                 r->def != NULL ? r->def : "", r->def_note != NULL ? r->def_note : "");
+    } else {
+        snprintf(text, sizeof text, "%s", r->help);
+    }
+    print_wrapped(out, text, col);
+    if (r->cluster && !HAVE_HIREDIS) {
+        fprintf(out, "%*s[not in this build: no hiredis]\n", HELP_COLUMN, "");
+    }
+}
+
+static void print_help(FILE *out)
+{
+    fputs("usage: wsfwd [options]\n"
+          "\n"
+          "WebSocket fan-out server. Routes: /echo echoes every message to its sender;\n"
+          "/ws is the global pool; /ws/<room> a named room (each message goes to every\n"
+          "other member); / a demo page (/?room=name); /healthz; /stats (JSON).\n"
+          "\n",
+          out);
+    for (size_t i = 0; i < TABLE_LEN; i++) {
+        print_entry(out, &TABLE[i]);
+    }
+    fputs("\nOptions take --name VALUE or --name=VALUE. See wsfwd(1).\n", out);
 }

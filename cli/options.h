@@ -1,9 +1,14 @@
-/* Command-line options of wsfwd. */
+/*
+ * Command-line options of wsfwd: the options struct the rest of cli/ reads, and the table
+ * (cli/options.c) that parses them and writes --help. One row per flag; docs/wsfwd.1 lists
+ * the same flags, and tests/unit/test_options.c checks that the two agree.
+ */
 #ifndef WSFWD_CLI_OPTIONS_H
 #define WSFWD_CLI_OPTIONS_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "auth.h"
 #include "log.h"
@@ -17,8 +22,8 @@ typedef struct options {
     size_t nlisten;
     const char *origins[MAX_ORIGINS]; /* allowed Origin values; none: any */
     size_t norigins;
-    size_t max_connections; /* 0: as many as descriptors allow */
-    size_t max_per_address; /* WebSocket connections per client address; 0: no cap */
+    size_t max_connections;                /* 0: as many as descriptors allow */
+    size_t max_per_address;                /* WebSocket connections per client address; 0: no cap */
     const char *auth_files[AUTH_MAX_KEYS]; /* --auth-secret-file; none: no tokens needed */
     size_t nauth_files;
     size_t rate_limit; /* messages per second per connection; 0: no limit */
@@ -44,10 +49,48 @@ typedef struct options {
     const char *redis_password_file; /* AUTH password from a file, not the command line */
 } options;
 
+typedef enum option_kind {
+    OPTION_FLAG,   /* no value: run() prints to standard output, then wsfwd exits 0 */
+    OPTION_NUMBER, /* a whole number from min to max, into a size_t */
+    OPTION_MS,     /* milliseconds from min to max, into an unsigned */
+    OPTION_CHOICE, /* one of choices; pick() stores the index's meaning */
+    OPTION_TEXT,   /* kept as given (a pointer into argv); the last one given counts */
+    OPTION_LIST,   /* kept as given, appended to an array of at most max values */
+} option_kind;
+
+/* One flag: how it is parsed, where its value goes, and what --help says of it. */
+typedef struct option_spec {
+    const char *name;  /* "--max-rooms" */
+    const char *alias; /* a short spelling ("-h"), or NULL */
+    const char *arg;   /* the value's name in --help and wsfwd(1) ("N", "close|drop"); NULL */
+    option_kind kind;
+    size_t min, max;            /* NUMBER and MS: the range; LIST: the most values */
+    const char *def;            /* the default, parsed like a given value (LIST: used when none is
+                                   given); NULL: none */
+    const char *def_note;       /* printed after "(default DEF": ": no cap", "; 0: off"; NULL */
+    const char *help;           /* what it does, for --help, without the default */
+    size_t field;               /* NUMBER, MS, TEXT, LIST (the array): offsetof(options, ...) */
+    size_t count;               /* LIST: offsetof(options, the count) */
+    const char *const *choices; /* CHOICE: NULL-terminated */
+    void (*pick)(options *o, size_t index);     /* CHOICE: store choices[index] */
+    int (*check)(const char *value, FILE *err); /* TEXT, LIST: more than "not empty"; prints
+                                                   why and returns -1 when value is bad */
+    void (*run)(FILE *out);                     /* FLAG */
+    const char *many; /* LIST: what the values are, in "at most MAX NAME MANY" */
+    bool path;        /* TEXT, LIST: a path, so not empty */
+    bool cluster;     /* needs hiredis: --help says when this build has none */
+} option_spec;
+
+/* The table, in --help's order; *n gets its length. */
+const option_spec *options_table(size_t *n);
+
 /*
  * Parse argv into opts (defaults first). Returns 0 to run, 1 when --help or --version was
  * handled (exit 0), or 2 after printing an error (exit 2).
  */
 int options_parse(options *opts, int argc, char **argv);
+
+/* options_parse, printing --help and --version to out and errors to err. */
+int options_parse_to(options *opts, int argc, char **argv, FILE *out, FILE *err);
 
 #endif

@@ -988,7 +988,8 @@ async def run_wsfwd(args, bound=5):
 
 
 def options_of_source():
-    """Every option cli/options.c parses ("--name"), when the source tree is at hand."""
+    """Every option in cli/options.c's table (.name and .alias), when the source tree is at
+    hand."""
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "cli",
                         "options.c")
     try:
@@ -996,7 +997,7 @@ def options_of_source():
             src = f.read()
     except OSError:
         return None
-    return sorted(set(re.findall(r'strcmp\((?:name|arg), "(--?[a-z][a-z-]*)"\)', src)))
+    return sorted(set(re.findall(r'\.(?:name|alias) = "(--?[a-z][a-z-]*)"', src)))
 
 
 @test(valgrind=True)
