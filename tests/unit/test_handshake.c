@@ -1171,7 +1171,7 @@ static void expect_decoded(const char *in, int rc, const char *out, size_t out_l
     char buf[64];
     memset(buf, '#', sizeof buf);
     size_t n = 99;
-    assert_int_equal(wsfwd_percent_decode(in, len, buf, sizeof buf, &n), rc);
+    assert_int_equal(wsfwd_percent_decode(test_guarded_str(in), len, buf, sizeof buf, &n), rc);
     if (rc != WSFWD_OK) {
         assert_int_equal(n, 0);
         assert_int_equal(buf[0], '#'); /* nothing written */
@@ -1180,11 +1180,11 @@ static void expect_decoded(const char *in, int rc, const char *out, size_t out_l
     assert_int_equal(n, out_len);
     assert_memory_equal(buf, out, out_len);
     /* In place gives the same. */
-    char inplace[64];
-    memcpy(inplace, in, len);
+    char *inplace = (char *)test_guard_new(in, len);
     assert_int_equal(wsfwd_percent_decode(inplace, len, inplace, len, &n), WSFWD_OK);
     assert_int_equal(n, out_len);
     assert_memory_equal(inplace, out, out_len);
+    test_guard_free((uint8_t *)inplace, len);
 }
 
 static void test_percent_decode(void **state)
@@ -1223,7 +1223,9 @@ static void test_percent_decode(void **state)
     assert_int_equal(wsfwd_percent_decode(NULL, 0, NULL, 0, &n), WSFWD_OK);
     assert_int_equal(n, 0);
     /* Only the len bytes given are read: an escape cut by len is bad. */
-    assert_int_equal(wsfwd_percent_decode("%41", 2, out, sizeof out, &n), WSFWD_ERR_PERCENT);
+    assert_int_equal(
+        wsfwd_percent_decode((const char *)test_guarded("%41", 2), 2, out, sizeof out, &n),
+        WSFWD_ERR_PERCENT);
 
     assert_int_equal(wsfwd_percent_decode("a", 1, out, sizeof out, NULL), WSFWD_ERR_INVALID);
     assert_int_equal(wsfwd_percent_decode(NULL, 1, out, sizeof out, &n), WSFWD_ERR_INVALID);
