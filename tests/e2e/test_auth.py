@@ -6,7 +6,7 @@ against the real wsfwd binary, with Python `websockets` as the client.
 
 The tokens are minted here with nothing but Python's standard library (hmac, hashlib, base64,
 json): an implementation of RFC 7519/7515 independent of wsfwd's. Same runner and options as
-test_python.py (whose Server, Raw and helpers this file reuses); last line "N passed, N failed".
+test_python.py (Server, Raw and helpers from harness.py); last line "N passed, N failed".
 """
 import asyncio
 import base64
@@ -21,14 +21,13 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_python as e2e  # noqa: E402
-from test_python import (Fail, Server, check, closed_code, eq, expect_silence, need,  # noqa: E402
+import harness  # noqa: E402
+from harness import (Fail, Server, check, closed_code, eq, expect_silence, need,  # noqa: E402
                          recv, status_of)
 
 import websockets  # noqa: E402
 
-e2e.TESTS.clear()  # only the tests below
-test = e2e.test
+from harness import test  # noqa: E402
 
 KEY = b"k3y-for-the-e2e-tests-0123456789abcdef"   # 38 bytes
 OTHER = b"another-key-nobody-gave-to-wsfwd-0123456789"
@@ -246,7 +245,7 @@ async def key_rotation_with_two_files_and_sighup():
 
 
 async def wait_line(s, text, bound=5):
-    deadline = time.monotonic() + e2e.T(bound)
+    deadline = time.monotonic() + harness.T(bound)
     while not any(text in line for line in s.lines):
         if time.monotonic() > deadline:
             raise Fail(f"no log line with {text!r}: {s.lines[-5:]}")
@@ -268,7 +267,7 @@ async def bad_secret_files_stop_the_start():
             (["--max-connections-per-address", "x"], "whole number"),
         ]
         for args, words in cases:
-            rc, out, err, _ = await e2e.run_wsfwd(["--listen", "127.0.0.1:0"] + args)
+            rc, out, err, _ = await harness.run_wsfwd(["--listen", "127.0.0.1:0"] + args)
             check(rc in (1, 2), f"{args}: exit status {rc}")
             lines = [line for line in err if line]
             eq(len(lines), 1, f"{args}: one line on stderr ({lines})")
@@ -298,7 +297,7 @@ async def docs_minting_recipes_work():
             sh = doc_block("mint-openssl").replace("/etc/wsfwd/secret", key_file)
             proc = await asyncio.create_subprocess_exec(
                 "bash", "-euo", "pipefail", "-c", sh, stdout=asyncio.subprocess.PIPE)
-            out, _ = await asyncio.wait_for(proc.communicate(), e2e.T(10))
+            out, _ = await asyncio.wait_for(proc.communicate(), harness.T(10))
             eq(proc.returncode, 0, "the openssl recipe's exit status")
             tokens["openssl"] = out.decode().strip()
             try:
@@ -376,8 +375,8 @@ async def ws_from(s, path, source):
     sock.bind((source, 0))
     host = s.host if family == socket.AF_INET else "::1"
     await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (host, s.port_of(host))),
-                           e2e.T(5))
-    c = await websockets.connect(s.url_for(host) + path, sock=sock, open_timeout=e2e.T(5),
+                           harness.T(5))
+    c = await websockets.connect(s.url_for(host) + path, sock=sock, open_timeout=harness.T(5),
                                  ping_interval=None)
     s.clients.append(c)
     return c
@@ -417,7 +416,7 @@ async def per_address_cap():
         st = await asyncio.to_thread(s.stats)
         eq(st["refused"]["per_address"], 3, "per_address refusals")
         eq(st["refused"]["503"], 3, "503s")
-    need(e2e.ipv6_loopback(), "IPv6 is not available on ::1 on this machine")
+    need(harness.ipv6_loopback(), "IPv6 is not available on ::1 on this machine")
     async with Server("--max-connections-per-address", "1",
                       listen=["127.0.0.1:0", "[::1]:0"]) as s:
         v6 = await ws_from(s, "/ws", "::1")
@@ -442,4 +441,4 @@ async def limits_off_by_default():
 
 
 if __name__ == "__main__":
-    e2e.main()
+    harness.main(__doc__)

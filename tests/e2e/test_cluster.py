@@ -6,7 +6,7 @@
 Each test starts its own redis-server (and nginx) on 127.0.0.1 on a free port, with its own
 temporary directory and configuration given on the command line, and kills only the processes
 it started. Clients are Python `websockets`; the wsfwd process handling comes from
-test_python.py (Server). The last line printed is "N passed, N failed". With CI=true a missing
+harness.py (Server). The last line printed is "N passed, N failed". With CI=true a missing
 redis-server or nginx is a failure, never a skip.
 """
 import asyncio
@@ -22,8 +22,11 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_python as tp  # noqa: E402
-from test_python import Fail, check, eq, expect_silence, need, recv  # noqa: E402
+import harness  # noqa: E402
+from harness import (Fail, Server, check, eq, expect_silence, need, recv, run_wsfwd,  # noqa: E402
+                     vm_rss)
+
+import websockets  # noqa: E402
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -71,7 +74,7 @@ class Redis:
              "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
              "--protected-mode", "yes", "--logfile", os.path.join(self.dir, "redis.log")] + auth,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=tp.die_with_parent)
+            preexec_fn=harness.die_with_parent)
         OWN.append(self.proc)
         await wait_until(lambda: port_open(self.port) or self.proc.poll() is not None,
                          "redis-server to listen")
@@ -107,7 +110,7 @@ class Nodes:
     """n wsfwd nodes on one Redis; every one must exit 0 on SIGTERM at the end."""
 
     def __init__(self, redis, n, *args):
-        self.servers = [tp.Server("--redis", redis.addr, *args) for _ in range(n)]
+        self.servers = [Server("--redis", redis.addr, *args) for _ in range(n)]
 
     async def __aenter__(self):
         for s in self.servers:
@@ -192,7 +195,7 @@ async def local_first_order_mode():
 async def password_database_and_bad_addresses():
     async with Redis(password="s3cret") as r:
         good = f"redis://:s3cret@127.0.0.1:{r.port}/2"
-        async with tp.Server("--redis", good) as a, tp.Server("--redis", good) as b:
+        async with Server("--redis", good) as a, Server("--redis", good) as b:
             ca, cb = await a.ws("/ws/pw"), await b.ws("/ws/pw")
             await subscribed([a, b])
             await ca.send("with a password")
@@ -203,16 +206,16 @@ async def password_database_and_bad_addresses():
             with open(pw, "w") as f:
                 f.write("s3cret\n")
             args = ("--redis", f"redis://:wrong@127.0.0.1:{r.port}", "--redis-password-file", pw)
-            async with tp.Server(*args) as a, tp.Server("--redis", good) as b:
+            async with Server(*args) as a, Server("--redis", good) as b:
                 ca, cb = await a.ws("/ws/pwf"), await b.ws("/ws/pwf")
                 await subscribed([a, b])
                 await ca.send("password from a file")
                 eq(await recv(cb), "password from a file", "B's member (A's password from a file)")
-            rc, out, err, _ = await tp.run_wsfwd(["--listen", "127.0.0.1:0", "--redis", good,
+            rc, out, err, _ = await run_wsfwd(["--listen", "127.0.0.1:0", "--redis", good,
                                                   "--redis-password-file", d + "/missing"])
             check(rc == 1 and len(err) == 1 and "Redis password file" in err[0],
                   f"a missing password file: {rc} {err}")
-        async with tp.Server("--redis", f"redis://:wrong@127.0.0.1:{r.port}") as a:
+        async with Server("--redis", f"redis://:wrong@127.0.0.1:{r.port}") as a:
             ca, ca2 = await a.ws("/ws/pw"), await a.ws("/ws/pw")
             await ca.send("local")
             eq(await recv(ca2), "local", "local delivery with a refused password")
@@ -223,18 +226,18 @@ async def password_database_and_bad_addresses():
     # is tried after a failed attempt).
     async with Redis() as r:
         named = f"redis://localhost:{r.port}"
-        async with tp.Server("--redis", named) as a, tp.Server("--redis", named) as b:
+        async with Server("--redis", named) as a, Server("--redis", named) as b:
             ca, cb = await a.ws("/ws/named"), await b.ws("/ws/named")
             await subscribed([a, b])
             await ca.send("by name")
             eq(await recv(cb), "by name", "B's member, Redis given by name")
-    rc, out, err, _ = await tp.run_wsfwd(["--listen", "127.0.0.1:0", "--redis",
+    rc, out, err, _ = await run_wsfwd(["--listen", "127.0.0.1:0", "--redis",
                                           "no-such-host.invalid:6379"], bound=30)
     eq(rc, 1, "exit status with an unresolvable Redis host")
     check(any("cannot resolve 'no-such-host.invalid'" in line for line in err),
           f"an unresolvable Redis host: {err}")
     for bad in ("localhost", "redis://h:0", "http://h:1", "redis://pw@h", "h:1:2"):
-        rc, out, err, _ = await tp.run_wsfwd(["--listen", "127.0.0.1:0", "--redis", bad])
+        rc, out, err, _ = await run_wsfwd(["--listen", "127.0.0.1:0", "--redis", bad])
         eq(rc, 2, f"exit status with --redis {bad!r}")
         check(len(err) == 1 and "--redis" in err[0], f"--redis {bad!r}: {err}")
 
@@ -293,7 +296,7 @@ async def room_churn_subscribes_again():
         # The room's only member on A comes and goes quickly: subscribe, unsubscribe and
         # subscribe again cross each other on the way to Redis.
         async def come_and_go(k):
-            c = await tp.websockets.connect(a.url + "/ws/churn", ping_interval=None)
+            c = await websockets.connect(a.url + "/ws/churn", ping_interval=None)
             if k % 3 == 0:
                 await c.send(f"churn {k}")
             await asyncio.sleep(random.random() * 0.003)
@@ -382,11 +385,6 @@ async def one_order_across_nodes_with_concurrent_senders():
                            f"{seq[k:k + 4]} against {want[k:k + 4]}")
 
 
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
-
-
 @test
 async def redis_restart_local_delivery_never_stops():
     async with Redis() as r, Nodes(r, 2, "--max-queue", "67108864") as (a, b):
@@ -422,13 +420,13 @@ async def redis_restart_local_delivery_never_stops():
         await asyncio.sleep(0.3)
         r.stop(signal.SIGKILL)
         await wait_cluster(a, lambda c: c["link"] != "up", "A's link down")
-        rss_before = rss_kib(a.proc.pid)
+        rss_before = vm_rss(a.proc.pid) // 1024
         # While Redis is away: big messages too, local delivery goes on, memory stays flat.
         big = "x" * 20000
         for _ in range(200):
             await sender.send(big)
         await asyncio.sleep(1.0)
-        rss_after = rss_kib(a.proc.pid)
+        rss_after = vm_rss(a.proc.pid) // 1024
         check(rss_after - rss_before < 16 * 1024,
               f"A's RSS grew from {rss_before} to {rss_after} KiB while Redis was away")
         st = cluster(a)
@@ -540,7 +538,7 @@ async def flood_with_redis_flapping_and_members_churning():
 
         async def churn(n):
             while not stop.is_set():
-                c = await tp.websockets.connect(n.url + "/ws/flood", ping_interval=None,
+                c = await websockets.connect(n.url + "/ws/flood", ping_interval=None,
                                                 close_timeout=1)
                 await asyncio.sleep(random.random() * 0.05)
                 await c.close()
@@ -587,8 +585,8 @@ async def flood_with_redis_flapping_and_members_churning():
 @test
 async def killed_node_leaves_the_others_undisturbed():
     async with Redis() as r:
-        a, c = tp.Server("--redis", r.addr), tp.Server("--redis", r.addr)
-        b = tp.Server("--redis", r.addr)
+        a, c = Server("--redis", r.addr), Server("--redis", r.addr)
+        b = Server("--redis", r.addr)
         await a.__aenter__()
         await c.__aenter__()
         await b.__aenter__()
@@ -661,14 +659,14 @@ async def two_nodes_behind_nginx():
             f.write(nginx_conf(d, port, [a.port, b.port]))
         proc = subprocess.Popen([NGINX, "-p", d, "-c", conf, "-e", os.path.join(d, "error.log")],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, preexec_fn=tp.die_with_parent)
+                                stderr=subprocess.PIPE, preexec_fn=harness.die_with_parent)
         OWN.append(proc)
         clients = []
         try:
             await wait_until(lambda: port_open(port) or proc.poll() is not None, "nginx", 10)
             check(proc.poll() is None, f"nginx exited: {proc.stderr.read().decode()}")
             for _ in range(4):  # round robin: two on each node
-                clients.append(await tp.websockets.connect(
+                clients.append(await websockets.connect(
                     f"ws://127.0.0.1:{port}/ws/behind", open_timeout=5, ping_interval=None))
             eq((a.stats()["connections"], b.stats()["connections"]), (2, 2),
                "connections per node through nginx")
@@ -702,7 +700,7 @@ def kill_own():
 
 async def run(selected):
     try:
-        return await tp.run(selected, bound=90, after=kill_own)
+        return await harness.run(selected, bound=90, after=kill_own)
     finally:
         kill_own()
 
@@ -710,15 +708,15 @@ async def run(selected):
 def main():
     def on_signal(signum, frame):
         kill_own()
-        tp.kill_all_and_exit(signum, frame)
+        harness.kill_all_and_exit(signum, frame)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     args = sys.argv[1:]
     if "--valgrind" in args:  # wsfwd under valgrind memcheck: exit 99 on any error or leak
         args.remove("--valgrind")
-        tp.WRAPPER = tp.VALGRIND
-        tp.SLOW = float(os.environ.get("WSFWD_E2E_SLOW", "10"))
+        harness.WRAPPER = harness.VALGRIND
+        harness.SLOW = float(os.environ.get("WSFWD_E2E_SLOW", "10"))
     names = []
     while "-k" in args:
         i = args.index("-k")
@@ -727,7 +725,7 @@ def main():
     if len(args) != 1:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
-    tp.WSFWD = os.path.abspath(args[0])
+    harness.WSFWD = os.path.abspath(args[0])
     selected = [t for t in TESTS if not names or any(n in t[0] for n in names)]
     print(f"wsfwd cluster e2e: {len(selected)} tests", flush=True)
     passed, failed, skipped = asyncio.run(run(selected))

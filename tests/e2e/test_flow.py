@@ -11,7 +11,7 @@ check that healthy readers (a full-speed one, one throttled to 3 MiB/s) get ever
 order, and are never closed, that the never-reader is cut in time, that a calm room beside a
 flooded one stays fast, that an /echo client that does not read is paced and not closed, and
 that the server's memory (VmRSS, sampled every 0.1 s) stays bounded. Same runner and options
-as test_python.py (whose Server, Raw and helpers this file reuses); last line "N passed, N
+as test_python.py (Server, Raw and helpers from harness.py); last line "N passed, N
 failed".
 """
 import asyncio
@@ -27,15 +27,13 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_python as e2e  # noqa: E402
-from test_python import T, Fail, Server, check, close_code, eq  # noqa: E402
+import harness  # noqa: E402
+from harness import T, Fail, Server, check, close_code, eq, frame, vm_rss  # noqa: E402
 
 import websockets  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
-from websockets.frames import apply_mask  # noqa: E402
 
-e2e.TESTS.clear()  # only the tests below
-test = e2e.test
+from harness import test  # noqa: E402
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -55,7 +53,7 @@ CUT_BY_TIME = re.compile(r"\(left room=(\S+)\) closed as a slow reader \(1008\):
 
 
 def valgrind():
-    return bool(e2e.WRAPPER)
+    return bool(harness.WRAPPER)
 
 
 def msg(sender, seq, size=SIZE):
@@ -67,30 +65,8 @@ def end_msg(sender, count):
     return struct.pack("!III", sender, END, count)
 
 
-def frame(opcode, payload):
-    """A masked client frame (RFC 6455 5.2), masked fast."""
-    n = len(payload)
-    if n < 126:
-        head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
-    elif n < 65536:
-        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
-    else:
-        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
-    key = os.urandom(4)
-    return head + key + apply_mask(payload, key)
-
-
 def mib(n):
     return n / MIB
-
-
-def vm_rss(pid):
-    """The process's VmRSS in bytes (0 once it is gone)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) * KIB
-    except (OSError, AttributeError):
-        return 0
 
 
 class Watch:
@@ -513,8 +489,8 @@ async def calm_room_stays_fast():
             sys.executable, os.path.abspath(__file__), "--room-a-child", s.url + "/ws/A",
             str(flood_s), str(cap), stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, start_new_session=True,
-            preexec_fn=e2e.die_with_parent)
-        e2e.PROCS.append(child)
+            preexec_fn=harness.die_with_parent)
+        harness.PROCS.append(child)
         try:
             ready = await asyncio.wait_for(child.stdout.readline(), T(10))
             eq(ready, b"ready\n", "room A's process")
@@ -800,7 +776,7 @@ async def slow_policy_drop_by_time():
         eq(st["connections"], 3, "connections")
         # Drained, it is a member like the others again.
         await sender.send(b"after")
-        eq(await e2e.recv(fast.ws), b"after", "the full-speed reader's next message")
+        eq(await harness.recv(fast.ws), b"after", "the full-speed reader's next message")
         never.sock.settimeout(T(5))
         eq(await asyncio.to_thread(never.read_frame), (True, 2, b"after"),
            "the never-reader's next frame once drained")
@@ -815,4 +791,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--room-a-child"]:
         asyncio.run(room_a_child(sys.argv[2], float(sys.argv[3]), int(sys.argv[4])))
     else:
-        e2e.main()
+        harness.main(__doc__)

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "support.h"
 #include "wsfwd.h"
 
 /* ---- Harness --------------------------------------------------------------------------- */
@@ -226,59 +227,6 @@ static void harness_free(harness *h)
     }
 }
 
-/* Take every pending byte of a connection's output. */
-static size_t drain(wsfwd_conn *c, uint8_t *out, size_t cap)
-{
-    size_t total = 0;
-    for (;;) {
-        wsfwd_iovec iov[4];
-        size_t n = wsfwd_conn_output(c, iov, 4);
-        if (n == 0) {
-            break;
-        }
-        size_t got = 0;
-        for (size_t i = 0; i < n; i++) {
-            assert_true(total + iov[i].len <= cap);
-            memcpy(out + total, iov[i].base, iov[i].len);
-            total += iov[i].len;
-            got += iov[i].len;
-        }
-        wsfwd_conn_consume(c, got);
-    }
-    assert_int_equal(wsfwd_conn_pending(c), 0);
-    return total;
-}
-
-/* Feed a copy of the bytes (feeding unmasks in place). */
-static int feed(wsfwd_conn *c, const uint8_t *data, size_t len)
-{
-    uint8_t *copy = malloc(len + 1);
-    assert_non_null(copy);
-    if (len > 0) {
-        memcpy(copy, data, len);
-    }
-    int rc = wsfwd_conn_feed(c, copy, len);
-    free(copy);
-    return rc;
-}
-
-static const uint8_t CLIENT_MASK[4] = {0x11, 0x22, 0x33, 0x44};
-
-/* Append one frame, masked as a client sends it when masked is true. */
-static size_t put_frame(uint8_t *buf, bool fin, int op, const void *payload, size_t len,
-                        bool masked)
-{
-    size_t n = wsfwd_frame_encode_header(buf, fin, (wsfwd_opcode)op, len,
-                                         masked ? CLIENT_MASK : NULL);
-    if (len > 0) {
-        memcpy(buf + n, payload, len);
-        if (masked) {
-            wsfwd_frame_mask(buf + n, len, CLIENT_MASK, 0);
-        }
-    }
-    return n + len;
-}
-
 static const char REQUEST[] = "GET /ws/room?x=1 HTTP/1.1\r\n"
                               "Host: example.com\r\n"
                               "Upgrade: websocket\r\n"
@@ -310,14 +258,14 @@ static void test_server_handshake_and_echo(void **state)
     uint8_t in[256];
     size_t n = sizeof REQUEST - 1;
     memcpy(in, REQUEST, n);
-    n += put_frame(in + n, true, WSFWD_OP_TEXT, "Hello", 5, true);
-    assert_int_equal(feed(h->conn, in, n), WSFWD_OK);
+    n += test_client_frame(in + n, true, WSFWD_OP_TEXT, "Hello", 5);
+    assert_int_equal(test_feed(h->conn, in, n), WSFWD_OK);
     assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_OPEN);
     assert_string_equal(h->log, "request /ws/room|open|msg 1 5 48656c6c6f|");
     assert_int_equal(h->outputs, 1);
 
     uint8_t out[1024];
-    size_t got = drain(h->conn, out, sizeof out);
+    size_t got = test_drain(h->conn, out, sizeof out);
     const char *resp = "HTTP/1.1 101 Switching Protocols\r\n";
     assert_memory_equal(out, resp, strlen(resp));
     assert_non_null(memmem(out, got, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n",
@@ -333,10 +281,10 @@ static void test_server_accepts_subprotocol(void **state)
     (void)state;
     harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
     h->request_decision = 101;
-    assert_int_equal(feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1), WSFWD_OK);
+    assert_int_equal(test_feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1), WSFWD_OK);
     assert_string_equal(wsfwd_conn_subprotocol(h->conn), "chat");
     uint8_t out[1024];
-    size_t got = drain(h->conn, out, sizeof out);
+    size_t got = test_drain(h->conn, out, sizeof out);
     assert_non_null(memmem(out, got, "Sec-WebSocket-Protocol: chat\r\n", 30));
     harness_free(h);
 }
@@ -346,12 +294,12 @@ static void test_server_refuses_and_responds(void **state)
     (void)state;
     harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
     h->request_decision = 404;
-    assert_int_equal(feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1),
+    assert_int_equal(test_feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1),
                      WSFWD_ERR_HS_REFUSED);
     assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSED);
     assert_false(wsfwd_conn_is_done(h->conn));
     uint8_t out[1024];
-    size_t got = drain(h->conn, out, sizeof out);
+    size_t got = test_drain(h->conn, out, sizeof out);
     assert_true(got > 12);
     assert_memory_equal(out, "HTTP/1.1 404", 12);
     assert_true(wsfwd_conn_is_done(h->conn));
@@ -361,9 +309,9 @@ static void test_server_refuses_and_responds(void **state)
     h = harness_new(WSFWD_ROLE_SERVER, NULL);
     h->request_decision = 200;
     const char *page = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-    assert_int_equal(feed(h->conn, (const uint8_t *)page, strlen(page)), WSFWD_OK);
+    assert_int_equal(test_feed(h->conn, (const uint8_t *)page, strlen(page)), WSFWD_OK);
     assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSED);
-    got = drain(h->conn, out, sizeof out);
+    got = test_drain(h->conn, out, sizeof out);
     assert_memory_equal(out, "HTTP/1.1 200", 12);
     assert_memory_equal(out + got - 8, "\r\n\r\npage", 8);
     harness_free(h);
@@ -371,9 +319,9 @@ static void test_server_refuses_and_responds(void **state)
     /* A callback that fails refuses with 500. */
     h = harness_new(WSFWD_ROLE_SERVER, NULL);
     h->request_decision = 1;
-    assert_int_equal(feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1),
+    assert_int_equal(test_feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1),
                      WSFWD_ERR_CALLBACK);
-    got = drain(h->conn, out, sizeof out);
+    got = test_drain(h->conn, out, sizeof out);
     assert_memory_equal(out, "HTTP/1.1 500", 12);
     harness_free(h);
 
@@ -407,10 +355,10 @@ static void test_server_default_refusals(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
-        int rc = feed(h->conn, (const uint8_t *)cases[i].request, strlen(cases[i].request));
+        int rc = test_feed(h->conn, (const uint8_t *)cases[i].request, strlen(cases[i].request));
         assert_int_equal(rc, cases[i].err);
         uint8_t out[1024];
-        drain(h->conn, out, sizeof out);
+        test_drain(h->conn, out, sizeof out);
         assert_memory_equal(out, cases[i].status, 12);
         assert_true(wsfwd_conn_is_done(h->conn));
         harness_free(h);
@@ -422,9 +370,9 @@ static void test_server_default_refusals(void **state)
     uint8_t big[2048];
     memset(big, 'a', sizeof big);
     memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
-    assert_int_equal(feed(h->conn, big, sizeof big), WSFWD_ERR_HTTP_TOO_LARGE);
+    assert_int_equal(test_feed(h->conn, big, sizeof big), WSFWD_ERR_HTTP_TOO_LARGE);
     uint8_t out[1024];
-    drain(h->conn, out, sizeof out);
+    test_drain(h->conn, out, sizeof out);
     assert_memory_equal(out, "HTTP/1.1 431", 12);
     harness_free(h);
 }
@@ -439,11 +387,11 @@ static unsigned fail_code(const uint8_t *in, size_t n, int expect_err, size_t ma
         wsfwd_config_set_max_message(h->cfg, max_message);
     }
     assert_int_equal(wsfwd_conn_set_open(h->conn), WSFWD_OK);
-    int rc = feed(h->conn, in, n);
+    int rc = test_feed(h->conn, in, n);
     assert_int_equal(rc, expect_err);
     assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSED);
     uint8_t out[4096];
-    size_t got = drain(h->conn, out, sizeof out);
+    size_t got = test_drain(h->conn, out, sizeof out);
     assert_true(got >= 4);
     /* The close frame is the last thing written. */
     wsfwd_frame_header fh;
@@ -490,33 +438,33 @@ static void test_protocol_errors(void **state)
     assert_int_equal(fail_code(ping_frag, sizeof ping_frag, WSFWD_ERR_CONTROL_FRAGMENTED, 0),
                      1002);
 
-    n = put_frame(b, true, WSFWD_OP_CONTINUATION, "x", 1, true);
+    n = test_client_frame(b, true, WSFWD_OP_CONTINUATION, "x", 1);
     assert_int_equal(fail_code(b, n, WSFWD_ERR_CONTINUATION, 0), 1002);
-    n = put_frame(b, false, WSFWD_OP_TEXT, "x", 1, true);
-    n += put_frame(b + n, true, WSFWD_OP_TEXT, "y", 1, true);
+    n = test_client_frame(b, false, WSFWD_OP_TEXT, "x", 1);
+    n += test_client_frame(b + n, true, WSFWD_OP_TEXT, "y", 1);
     assert_int_equal(fail_code(b, n, WSFWD_ERR_CONTINUATION, 0), 1002);
-    n = put_frame(b, true, WSFWD_OP_CLOSE, "\x03", 1, true);
+    n = test_client_frame(b, true, WSFWD_OP_CLOSE, "\x03", 1);
     assert_int_equal(fail_code(b, n, WSFWD_ERR_CLOSE_PAYLOAD, 0), 1002);
     static const uint16_t bad_codes[] = {0, 999, 1004, 1005, 1006, 1015, 1100, 2000, 2999, 5000};
     for (size_t i = 0; i < sizeof bad_codes / sizeof bad_codes[0]; i++) {
         uint8_t p[2] = {(uint8_t)(bad_codes[i] >> 8), (uint8_t)bad_codes[i]};
-        n = put_frame(b, true, WSFWD_OP_CLOSE, p, 2, true);
+        n = test_client_frame(b, true, WSFWD_OP_CLOSE, p, 2);
         assert_int_equal(fail_code(b, n, WSFWD_ERR_CLOSE_CODE, 0), 1002);
     }
-    n = put_frame(b, true, WSFWD_OP_CLOSE, "\x03\xe8\xff", 3, true);
+    n = test_client_frame(b, true, WSFWD_OP_CLOSE, "\x03\xe8\xff", 3);
     assert_int_equal(fail_code(b, n, WSFWD_ERR_UTF8, 0), 1007);
-    n = put_frame(b, true, WSFWD_OP_TEXT, "ok\xc0\xaf", 4, true);
+    n = test_client_frame(b, true, WSFWD_OP_TEXT, "ok\xc0\xaf", 4);
     assert_int_equal(fail_code(b, n, WSFWD_ERR_UTF8, 0), 1007);
     /* A character cut by the end of the message. */
-    n = put_frame(b, false, WSFWD_OP_TEXT, "\xe2\x82", 2, true);
-    n += put_frame(b + n, true, WSFWD_OP_CONTINUATION, "", 0, true);
+    n = test_client_frame(b, false, WSFWD_OP_TEXT, "\xe2\x82", 2);
+    n += test_client_frame(b + n, true, WSFWD_OP_CONTINUATION, "", 0);
     assert_int_equal(fail_code(b, n, WSFWD_ERR_UTF8, 0), 1007);
     /* Too big: one frame, and fragments that add up. */
     uint8_t payload[300] = {0};
-    n = put_frame(b, true, WSFWD_OP_BINARY, payload, 200, true);
+    n = test_client_frame(b, true, WSFWD_OP_BINARY, payload, 200);
     assert_int_equal(fail_code(b, n, WSFWD_ERR_TOO_BIG, 100), 1009);
-    n = put_frame(b, false, WSFWD_OP_BINARY, payload, 60, true);
-    n += put_frame(b + n, true, WSFWD_OP_CONTINUATION, payload, 60, true);
+    n = test_client_frame(b, false, WSFWD_OP_BINARY, payload, 60);
+    n += test_client_frame(b + n, true, WSFWD_OP_CONTINUATION, payload, 60);
     assert_int_equal(fail_code(b, n, WSFWD_ERR_TOO_BIG, 100), 1009);
 }
 
@@ -530,8 +478,8 @@ static void test_utf8_fails_fast(void **state)
     memset(text, 'a', sizeof text);
     text[10] = 0xff;
     uint8_t b[128];
-    size_t n = put_frame(b, true, WSFWD_OP_TEXT, text, sizeof text, true);
-    assert_int_equal(feed(h->conn, b, 6 + 20), WSFWD_ERR_UTF8);
+    size_t n = test_client_frame(b, true, WSFWD_OP_TEXT, text, sizeof text);
+    assert_int_equal(test_feed(h->conn, b, 6 + 20), WSFWD_ERR_UTF8);
     assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSED);
     (void)n;
     harness_free(h);
@@ -540,10 +488,10 @@ static void test_utf8_fails_fast(void **state)
        fragment does not continue. */
     h = harness_new(WSFWD_ROLE_SERVER, NULL);
     wsfwd_conn_set_open(h->conn);
-    n = put_frame(b, false, WSFWD_OP_TEXT, "ab\xe2", 3, true);
-    assert_int_equal(feed(h->conn, b, n), WSFWD_OK);
-    n = put_frame(b, true, WSFWD_OP_CONTINUATION, "zz", 2, true);
-    assert_int_equal(feed(h->conn, b, n), WSFWD_ERR_UTF8);
+    n = test_client_frame(b, false, WSFWD_OP_TEXT, "ab\xe2", 3);
+    assert_int_equal(test_feed(h->conn, b, n), WSFWD_OK);
+    n = test_client_frame(b, true, WSFWD_OP_CONTINUATION, "zz", 2);
+    assert_int_equal(test_feed(h->conn, b, n), WSFWD_ERR_UTF8);
     harness_free(h);
 }
 
@@ -555,13 +503,13 @@ static void test_queued_output_precedes_failure(void **state)
     h->on_message = ACT_ECHO;
     wsfwd_conn_set_open(h->conn);
     uint8_t b[128];
-    size_t n = put_frame(b, true, WSFWD_OP_TEXT, "one", 3, true);
-    n += put_frame(b + n, true, WSFWD_OP_PING, "p", 1, true);
+    size_t n = test_client_frame(b, true, WSFWD_OP_TEXT, "one", 3);
+    n += test_client_frame(b + n, true, WSFWD_OP_PING, "p", 1);
     b[n++] = 0xC1; /* RSV1 */
     b[n++] = 0x80;
-    assert_int_equal(feed(h->conn, b, n), WSFWD_ERR_RSV);
+    assert_int_equal(test_feed(h->conn, b, n), WSFWD_ERR_RSV);
     uint8_t out[256];
-    size_t got = drain(h->conn, out, sizeof out);
+    size_t got = test_drain(h->conn, out, sizeof out);
     const uint8_t expect[] = {0x81, 3, 'o', 'n', 'e', 0x8A, 1, 'p', 0x88};
     assert_true(got > sizeof expect);
     assert_memory_equal(out, expect, sizeof expect);
@@ -575,15 +523,15 @@ static void test_ping_pong_and_control_between_fragments(void **state)
     harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
     wsfwd_conn_set_open(h->conn);
     uint8_t b[256];
-    size_t n = put_frame(b, false, WSFWD_OP_TEXT, "Hel", 3, true);
-    n += put_frame(b + n, true, WSFWD_OP_PING, "are you there", 13, true);
-    n += put_frame(b + n, true, WSFWD_OP_PONG, "unsolicited", 11, true);
-    n += put_frame(b + n, true, WSFWD_OP_CONTINUATION, "lo", 2, true);
-    assert_int_equal(feed(h->conn, b, n), WSFWD_OK);
+    size_t n = test_client_frame(b, false, WSFWD_OP_TEXT, "Hel", 3);
+    n += test_client_frame(b + n, true, WSFWD_OP_PING, "are you there", 13);
+    n += test_client_frame(b + n, true, WSFWD_OP_PONG, "unsolicited", 11);
+    n += test_client_frame(b + n, true, WSFWD_OP_CONTINUATION, "lo", 2);
+    assert_int_equal(test_feed(h->conn, b, n), WSFWD_OK);
     assert_string_equal(h->log, "ctl 9 61726520796f75207468657265|ctl 10 756e736f6c696369746564|"
                                 "msg 1 5 48656c6c6f|");
     uint8_t out[64];
-    size_t got = drain(h->conn, out, sizeof out);
+    size_t got = test_drain(h->conn, out, sizeof out);
     assert_int_equal(got, 15);
     assert_int_equal(out[0], 0x8A);
     assert_int_equal(out[1], 13);
@@ -599,13 +547,13 @@ static void test_peer_initiated_close(void **state)
     harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
     wsfwd_conn_set_open(h->conn);
     uint8_t b[128];
-    size_t n = put_frame(b, true, WSFWD_OP_CLOSE, "\x03\xe9going", 7, true);
-    n += put_frame(b + n, true, WSFWD_OP_TEXT, "late", 4, true); /* after close: ignored */
-    assert_int_equal(feed(h->conn, b, n), WSFWD_OK);
+    size_t n = test_client_frame(b, true, WSFWD_OP_CLOSE, "\x03\xe9going", 7);
+    n += test_client_frame(b + n, true, WSFWD_OP_TEXT, "late", 4); /* after close: ignored */
+    assert_int_equal(test_feed(h->conn, b, n), WSFWD_OK);
     assert_string_equal(h->log, "close 1001 going 0|");
     assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSED);
     uint8_t out[64];
-    size_t got = drain(h->conn, out, sizeof out);
+    size_t got = test_drain(h->conn, out, sizeof out);
     const uint8_t echo[] = {0x88, 0x02, 0x03, 0xe9};
     assert_int_equal(got, sizeof echo);
     assert_memory_equal(out, echo, sizeof echo);
@@ -617,10 +565,10 @@ static void test_peer_initiated_close(void **state)
     /* An empty close is answered with an empty close and reported as 1005. */
     h = harness_new(WSFWD_ROLE_SERVER, NULL);
     wsfwd_conn_set_open(h->conn);
-    n = put_frame(b, true, WSFWD_OP_CLOSE, "", 0, true);
-    assert_int_equal(feed(h->conn, b, n), WSFWD_OK);
+    n = test_client_frame(b, true, WSFWD_OP_CLOSE, "", 0);
+    assert_int_equal(test_feed(h->conn, b, n), WSFWD_OK);
     assert_string_equal(h->log, "close 1005  0|");
-    got = drain(h->conn, out, sizeof out);
+    got = test_drain(h->conn, out, sizeof out);
     assert_int_equal(got, 2);
     assert_int_equal(out[0], 0x88);
     assert_int_equal(out[1], 0x00);
@@ -636,17 +584,17 @@ static void test_local_close(void **state)
     assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSING);
     assert_int_equal(wsfwd_conn_send(h->conn, WSFWD_OP_TEXT, "x", 1), WSFWD_ERR_CLOSED);
     uint8_t out[64];
-    size_t got = drain(h->conn, out, sizeof out);
+    size_t got = test_drain(h->conn, out, sizeof out);
     const uint8_t frame[] = {0x88, 0x05, 0x03, 0xe8, 'b', 'y', 'e'};
     assert_int_equal(got, sizeof frame);
     assert_memory_equal(out, frame, sizeof frame);
 
     /* Data and pings arriving meanwhile are read but not delivered or answered. */
     uint8_t b[128];
-    size_t n = put_frame(b, true, WSFWD_OP_TEXT, "late", 4, true);
-    n += put_frame(b + n, true, WSFWD_OP_PING, "", 0, true);
-    n += put_frame(b + n, true, WSFWD_OP_CLOSE, "\x03\xe8", 2, true);
-    assert_int_equal(feed(h->conn, b, n), WSFWD_OK);
+    size_t n = test_client_frame(b, true, WSFWD_OP_TEXT, "late", 4);
+    n += test_client_frame(b + n, true, WSFWD_OP_PING, "", 0);
+    n += test_client_frame(b + n, true, WSFWD_OP_CLOSE, "\x03\xe8", 2);
+    assert_int_equal(test_feed(h->conn, b, n), WSFWD_OK);
     assert_string_equal(h->log, "close 1000  0|");
     assert_int_equal(wsfwd_conn_pending(h->conn), 0);
     assert_true(wsfwd_conn_is_done(h->conn));
@@ -698,19 +646,28 @@ static void run_split(const uint8_t *in, size_t n, const size_t *cuts, size_t nc
 {
     harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
     h->on_message = ACT_ECHO;
-    size_t start = 0;
-    r->rc = WSFWD_OK;
-    for (size_t i = 0; i <= ncuts; i++) {
-        size_t end = i < ncuts ? cuts[i] : n;
-        int rc = feed(h->conn, in + start, end - start);
-        if (rc != WSFWD_OK) {
-            r->rc = rc;
-        }
-        start = end;
-    }
-    r->out_len = drain(h->conn, r->out, sizeof r->out);
+    r->rc = test_feed_cuts(h->conn, in, n, cuts, ncuts);
+    r->out_len = test_drain(h->conn, r->out, sizeof r->out);
     memcpy(r->log, h->log, h->log_len + 1);
     harness_free(h);
+}
+
+/* A stream fed whole, and the same stream in pieces that must give the same record. */
+typedef struct split_check {
+    const uint8_t *in;
+    size_t n;
+    const run_result *whole;
+    run_result *split;
+} split_check;
+
+static void check_split(const size_t *cuts, size_t ncuts, void *ud)
+{
+    split_check *sc = ud;
+    run_split(sc->in, sc->n, cuts, ncuts, sc->split);
+    assert_string_equal(sc->split->log, sc->whole->log);
+    assert_int_equal(sc->split->out_len, sc->whole->out_len);
+    assert_memory_equal(sc->split->out, sc->whole->out, sc->whole->out_len);
+    assert_int_equal(sc->split->rc, sc->whole->rc);
 }
 
 static size_t build_stream(uint8_t *b, bool with_large, bool bad_tail)
@@ -721,21 +678,24 @@ static size_t build_stream(uint8_t *b, bool with_large, bool bad_tail)
     for (size_t i = 0; i < sizeof big; i++) {
         big[i] = (uint8_t)(i * 7);
     }
-    n += put_frame(b + n, true, WSFWD_OP_TEXT, "Hello", 5, true);
-    n += put_frame(b + n, false, WSFWD_OP_TEXT, "\xce\xba\xe1", 3, true);
-    n += put_frame(b + n, true, WSFWD_OP_PING, "ping", 4, true);
-    n += put_frame(b + n, false, WSFWD_OP_CONTINUATION, "\xbd\xb9\xcf", 3, true);
-    n += put_frame(b + n, true, WSFWD_OP_CONTINUATION, "\x83", 1, true);
-    n += put_frame(b + n, true, WSFWD_OP_BINARY, big, 300, true);
-    n += put_frame(b + n, true, WSFWD_OP_TEXT, "", 0, true);
-    n += put_frame(b + n, true, WSFWD_OP_PONG, "", 0, true);
+    n += test_client_frame(b + n, true, WSFWD_OP_TEXT, "Hello", 5);
+    n += test_client_frame(b + n, false, WSFWD_OP_TEXT, "\xce\xba\xe1", 3);
+    n += test_client_frame(b + n, true, WSFWD_OP_PING, "ping", 4);
+    n += test_client_frame(b + n, false, WSFWD_OP_CONTINUATION, "\xbd\xb9\xcf", 3);
+    n += test_client_frame(b + n, true, WSFWD_OP_CONTINUATION, "\x83", 1);
+    n += test_client_frame(b + n, true, WSFWD_OP_BINARY, big, 300);
+    n += test_client_frame(b + n, true, WSFWD_OP_TEXT, "", 0);
+    n += test_client_frame(b + n, true, WSFWD_OP_PONG, "", 0);
     if (with_large) {
-        n += put_frame(b + n, true, WSFWD_OP_BINARY, big, sizeof big, true);
+        n += test_client_frame(b + n, true, WSFWD_OP_BINARY, big, sizeof big);
     }
     if (bad_tail) {
-        n += put_frame(b + n, true, WSFWD_OP_TEXT, "bad\xed\xa0\x80", 6, true);
+        n += test_client_frame(b + n, true, WSFWD_OP_TEXT, "bad\xed\xa0\x80", 6);
     } else {
-        n += put_frame(b + n, true, WSFWD_OP_CLOSE, "\x03\xe8" "bye", 5, true);
+        n += test_client_frame(b + n, true, WSFWD_OP_CLOSE,
+                               "\x03\xe8"
+                               "bye",
+                               5);
     }
     return n;
 }
@@ -753,22 +713,10 @@ static void test_every_split_gives_same_events(void **state)
         }
         assert_non_null(strstr(whole.log, bad ? "close 1007" : "close 1000 bye 0|"));
         assert_int_equal(whole.rc, bad ? WSFWD_ERR_UTF8 : WSFWD_OK);
-        for (size_t cut = 0; cut <= n; cut++) {
-            run_split(stream, n, &cut, 1, &split);
-            assert_string_equal(split.log, whole.log);
-            assert_int_equal(split.out_len, whole.out_len);
-            assert_memory_equal(split.out, whole.out, whole.out_len);
-            assert_int_equal(split.rc, whole.rc);
-        }
+        split_check sc = {stream, n, &whole, &split};
+        test_each_cut(n, check_split, &sc);
         /* Three pieces, over a coarser grid of cut pairs. */
-        for (size_t a = 0; a <= n; a += 11) {
-            for (size_t c = a; c <= n; c += 17) {
-                size_t cuts[2] = {a, c};
-                run_split(stream, n, cuts, 2, &split);
-                assert_string_equal(split.log, whole.log);
-                assert_memory_equal(split.out, whole.out, whole.out_len);
-            }
-        }
+        test_each_cut_pair(n, 11, 17, check_split, &sc);
     }
 }
 
@@ -780,21 +728,14 @@ static void test_byte_at_a_time_with_large_frame(void **state)
     static size_t cuts[80000];
     size_t n = build_stream(stream, true, false);
     run_split(stream, n, NULL, 0, &whole);
-    for (size_t i = 0; i < n - 1; i++) {
-        cuts[i] = i + 1;
-    }
-    run_split(stream, n, cuts, n - 1, &split);
-    assert_string_equal(split.log, whole.log);
-    assert_int_equal(split.out_len, whole.out_len);
-    assert_memory_equal(split.out, whole.out, whole.out_len);
+    split_check sc = {stream, n, &whole, &split};
+    test_bytewise(n, check_split, &sc);
     /* Irregular pieces. */
     size_t k = 0;
     for (size_t pos = 1, step = 1; pos < n; pos += step, step = step * 3 % 1021 + 1) {
         cuts[k++] = pos;
     }
-    run_split(stream, n, cuts, k, &split);
-    assert_string_equal(split.log, whole.log);
-    assert_memory_equal(split.out, whole.out, whole.out_len);
+    check_split(cuts, k, &sc);
 }
 
 /* ---- Client role and round trips ------------------------------------------------------- */
@@ -803,7 +744,7 @@ static void test_byte_at_a_time_with_large_frame(void **state)
 static int pump(wsfwd_conn *from, wsfwd_conn *to)
 {
     static uint8_t buf[1 << 18];
-    size_t n = drain(from, buf, sizeof buf);
+    size_t n = test_drain(from, buf, sizeof buf);
     return n > 0 ? wsfwd_conn_feed(to, buf, n) : WSFWD_OK;
 }
 
@@ -879,10 +820,10 @@ static void test_client_rejects_bad_responses(void **state)
         harness *h = harness_new(WSFWD_ROLE_CLIENT, NULL);
         assert_int_equal(wsfwd_conn_client_start(h->conn, "h", "/", "http://o", NULL), WSFWD_OK);
         uint8_t out[1024];
-        size_t got = drain(h->conn, out, sizeof out);
+        size_t got = test_drain(h->conn, out, sizeof out);
         assert_memory_equal(out, "GET / HTTP/1.1\r\n", 16);
         assert_non_null(memmem(out, got, "Origin: http://o\r\n", 18));
-        int rc = feed(h->conn, (const uint8_t *)cases[i].response, strlen(cases[i].response));
+        int rc = test_feed(h->conn, (const uint8_t *)cases[i].response, strlen(cases[i].response));
         assert_int_equal(rc, cases[i].err);
         assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSED);
         assert_true(wsfwd_conn_is_done(h->conn));
@@ -896,10 +837,10 @@ static void test_client_rejects_bad_responses(void **state)
     pump(cli->conn, srv->conn);
     pump(srv->conn, cli->conn);
     uint8_t b[16];
-    size_t n = put_frame(b, true, WSFWD_OP_TEXT, "m", 1, true);
-    assert_int_equal(feed(cli->conn, b, n), WSFWD_ERR_MASK);
+    size_t n = test_client_frame(b, true, WSFWD_OP_TEXT, "m", 1);
+    assert_int_equal(test_feed(cli->conn, b, n), WSFWD_ERR_MASK);
     uint8_t out[64];
-    size_t got = drain(cli->conn, out, sizeof out);
+    size_t got = test_drain(cli->conn, out, sizeof out);
     wsfwd_frame_header fh;
     assert_int_equal(wsfwd_frame_parse_header(out, got, WSFWD_ROLE_SERVER, &fh), WSFWD_OK);
     assert_int_equal(fh.opcode, WSFWD_OP_CLOSE);
@@ -927,10 +868,11 @@ static void test_server_keeps_request(void **state)
     harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
     assert_null(wsfwd_conn_request(h->conn));
     assert_int_equal(wsfwd_conn_keep_request(h->conn), WSFWD_ERR_STATE); /* no request yet */
-    assert_int_equal(feed(h->conn, (const uint8_t *)REQUEST, 10), WSFWD_OK);
+    assert_int_equal(test_feed(h->conn, (const uint8_t *)REQUEST, 10), WSFWD_OK);
     assert_int_equal(wsfwd_conn_keep_request(h->conn), WSFWD_ERR_STATE); /* incomplete */
     assert_null(wsfwd_conn_request(h->conn));
-    assert_int_equal(feed(h->conn, (const uint8_t *)REQUEST + 10, sizeof REQUEST - 11), WSFWD_OK);
+    assert_int_equal(test_feed(h->conn, (const uint8_t *)REQUEST + 10, sizeof REQUEST - 11),
+                     WSFWD_OK);
     assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_OPEN);
     assert_null(wsfwd_conn_request(h->conn));
     assert_int_equal(wsfwd_conn_keep_request(h->conn), WSFWD_ERR_STATE);
@@ -942,12 +884,12 @@ static void test_server_keeps_request(void **state)
         h = harness_new(WSFWD_ROLE_SERVER, NULL);
         h->keep_request = true;
         h->request_decision = decisions[i];
-        int rc = feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1);
+        int rc = test_feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1);
         assert_int_equal(rc, decisions[i] == 404 ? WSFWD_ERR_HS_REFUSED : WSFWD_OK);
         if (decisions[i] == 0) {
             uint8_t b[64];
-            size_t n = put_frame(b, true, WSFWD_OP_TEXT, "hi", 2, true);
-            assert_int_equal(feed(h->conn, b, n), WSFWD_OK);
+            size_t n = test_client_frame(b, true, WSFWD_OP_TEXT, "hi", 2);
+            assert_int_equal(test_feed(h->conn, b, n), WSFWD_OK);
         }
         const wsfwd_request *req = wsfwd_conn_request(h->conn);
         assert_non_null(req);
@@ -991,7 +933,7 @@ static void test_server_keeps_request_from_on_open(void **state)
     (void)state;
     harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
     wsfwd_config_on_open(h->cfg, open_keeps_request);
-    assert_int_equal(feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1), WSFWD_OK);
+    assert_int_equal(test_feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1), WSFWD_OK);
     assert_string_equal(h->log, "request /ws/room|open /ws/room|");
     assert_str(wsfwd_request_host(wsfwd_conn_request(h->conn)), "example.com");
     harness_free(h);
@@ -1032,12 +974,12 @@ static void test_client_reads_refusal(void **state)
         assert_int_equal(wsfwd_conn_client_start(h->conn, "h", "/", NULL, NULL), WSFWD_OK);
         assert_null(wsfwd_conn_response(h->conn));
         uint8_t out[1024];
-        (void)drain(h->conn, out, sizeof out);
+        (void)test_drain(h->conn, out, sizeof out);
         /* In two pieces: nothing to read before the response is complete. */
         const char *r = cases[i].response;
-        assert_int_equal(feed(h->conn, (const uint8_t *)r, 9), WSFWD_OK);
+        assert_int_equal(test_feed(h->conn, (const uint8_t *)r, 9), WSFWD_OK);
         assert_null(wsfwd_conn_response(h->conn));
-        int rc = feed(h->conn, (const uint8_t *)r + 9, strlen(r) - 9);
+        int rc = test_feed(h->conn, (const uint8_t *)r + 9, strlen(r) - 9);
         assert_int_equal(rc, cases[i].status == 101 ? WSFWD_ERR_HS_ACCEPT : WSFWD_ERR_HS_STATUS);
         assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSED);
         assert_null(strstr(h->log, "close"));
@@ -1050,7 +992,7 @@ static void test_client_reads_refusal(void **state)
         }
         assert_null(wsfwd_response_header(resp, "X-Absent").ptr);
         /* Still there after more bytes, which are ignored. */
-        assert_int_equal(feed(h->conn, (const uint8_t *)"more", 4), WSFWD_OK);
+        assert_int_equal(test_feed(h->conn, (const uint8_t *)"more", 4), WSFWD_OK);
         assert_ptr_equal(wsfwd_conn_response(h->conn), resp);
         harness_free(h);
     }
@@ -1058,7 +1000,7 @@ static void test_client_reads_refusal(void **state)
     /* No well-formed response: nothing to read. */
     harness *h = harness_new(WSFWD_ROLE_CLIENT, NULL);
     assert_int_equal(wsfwd_conn_client_start(h->conn, "h", "/", NULL, NULL), WSFWD_OK);
-    assert_int_equal(feed(h->conn, (const uint8_t *)"nonsense\r\n\r\n", 12),
+    assert_int_equal(test_feed(h->conn, (const uint8_t *)"nonsense\r\n\r\n", 12),
                      WSFWD_ERR_HTTP_RESPONSE);
     assert_null(wsfwd_conn_response(h->conn));
     harness_free(h);
@@ -1113,12 +1055,12 @@ static void test_free_inside_callbacks(void **state)
     uint8_t b[512];
     size_t n = sizeof REQUEST - 1;
     memcpy(b, REQUEST, n);
-    n += put_frame(b + n, true, WSFWD_OP_TEXT, "one", 3, true);
-    n += put_frame(b + n, false, WSFWD_OP_TEXT, "tw", 2, true);
-    n += put_frame(b + n, true, WSFWD_OP_PING, "p", 1, true);
-    n += put_frame(b + n, true, WSFWD_OP_CONTINUATION, "o", 1, true);
-    n += put_frame(b + n, true, WSFWD_OP_TEXT, "three", 5, true);
-    n += put_frame(b + n, true, WSFWD_OP_CLOSE, "\x03\xe8", 2, true);
+    n += test_client_frame(b + n, true, WSFWD_OP_TEXT, "one", 3);
+    n += test_client_frame(b + n, false, WSFWD_OP_TEXT, "tw", 2);
+    n += test_client_frame(b + n, true, WSFWD_OP_PING, "p", 1);
+    n += test_client_frame(b + n, true, WSFWD_OP_CONTINUATION, "o", 1);
+    n += test_client_frame(b + n, true, WSFWD_OP_TEXT, "three", 5);
+    n += test_client_frame(b + n, true, WSFWD_OP_CLOSE, "\x03\xe8", 2);
 
     /* Free at each kind of event, at each split: no use after free (ASan checks). */
     for (int which = 0; which < 5; which++) {
@@ -1131,9 +1073,9 @@ static void test_free_inside_callbacks(void **state)
             case 3: h->on_control = ACT_FREE; break;
             default: h->on_close = ACT_FREE; break;
             }
-            assert_int_equal(feed(h->conn, b, cut), WSFWD_OK);
+            assert_int_equal(test_feed(h->conn, b, cut), WSFWD_OK);
             if (h->conn != NULL) {
-                assert_int_equal(feed(h->conn, b + cut, n - cut), WSFWD_OK);
+                assert_int_equal(test_feed(h->conn, b + cut, n - cut), WSFWD_OK);
             }
             assert_null(h->conn);
             harness_free(h);
@@ -1148,9 +1090,9 @@ static void test_close_or_fail_inside_callbacks(void **state)
     h->on_message = ACT_CLOSE;
     wsfwd_conn_set_open(h->conn);
     uint8_t b[128];
-    size_t n = put_frame(b, true, WSFWD_OP_TEXT, "a", 1, true);
-    n += put_frame(b + n, true, WSFWD_OP_TEXT, "b", 1, true);
-    assert_int_equal(feed(h->conn, b, n), WSFWD_OK);
+    size_t n = test_client_frame(b, true, WSFWD_OP_TEXT, "a", 1);
+    n += test_client_frame(b + n, true, WSFWD_OP_TEXT, "b", 1);
+    assert_int_equal(test_feed(h->conn, b, n), WSFWD_OK);
     assert_string_equal(h->log, "msg 1 1 61|"); /* "b" came after our close: dropped */
     assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSING);
     harness_free(h);
@@ -1158,15 +1100,15 @@ static void test_close_or_fail_inside_callbacks(void **state)
     h = harness_new(WSFWD_ROLE_SERVER, NULL);
     h->on_message = ACT_FAIL;
     wsfwd_conn_set_open(h->conn);
-    assert_int_equal(feed(h->conn, b, n), WSFWD_ERR_CALLBACK);
+    assert_int_equal(test_feed(h->conn, b, n), WSFWD_ERR_CALLBACK);
     uint8_t out[256];
-    size_t got = drain(h->conn, out, sizeof out);
+    size_t got = test_drain(h->conn, out, sizeof out);
     assert_int_equal(close_code_at(out, got), 1011);
     harness_free(h);
 
     h = harness_new(WSFWD_ROLE_SERVER, NULL);
     h->on_open = ACT_FAIL;
-    assert_int_equal(feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1),
+    assert_int_equal(test_feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1),
                      WSFWD_ERR_CALLBACK);
     assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSED);
     harness_free(h);
@@ -1174,8 +1116,8 @@ static void test_close_or_fail_inside_callbacks(void **state)
     h = harness_new(WSFWD_ROLE_SERVER, NULL);
     h->on_control = ACT_FAIL;
     wsfwd_conn_set_open(h->conn);
-    n = put_frame(b, true, WSFWD_OP_PING, "", 0, true);
-    assert_int_equal(feed(h->conn, b, n), WSFWD_ERR_CALLBACK);
+    n = test_client_frame(b, true, WSFWD_OP_PING, "", 0);
+    assert_int_equal(test_feed(h->conn, b, n), WSFWD_ERR_CALLBACK);
     harness_free(h);
 }
 
@@ -1227,56 +1169,10 @@ static void test_output_signal_and_partial_consume(void **state)
 
 /* ---- Allocation failures --------------------------------------------------------------- */
 
-typedef struct counting_alloc {
-    long budget; /* allocations left before failing; negative: never fail */
-    long live;
-} counting_alloc;
-
-static void *ca_malloc(size_t size, void *ud)
-{
-    counting_alloc *a = ud;
-    if (a->budget == 0) {
-        return NULL;
-    }
-    if (a->budget > 0) {
-        a->budget--;
-    }
-    void *p = malloc(size);
-    if (p != NULL) {
-        a->live++;
-    }
-    return p;
-}
-
-static void *ca_realloc(void *ptr, size_t size, void *ud)
-{
-    counting_alloc *a = ud;
-    if (a->budget == 0) {
-        return NULL;
-    }
-    if (a->budget > 0) {
-        a->budget--;
-    }
-    void *p = realloc(ptr, size);
-    if (p != NULL && ptr == NULL) {
-        a->live++;
-    }
-    return p;
-}
-
-static void ca_free(void *ptr, void *ud)
-{
-    counting_alloc *a = ud;
-    if (ptr != NULL) {
-        a->live--;
-    }
-    free(ptr);
-}
-
 /* Run a full exchange; returns 1 if it went through without meeting a failure. */
-static int alloc_scenario(counting_alloc *ca)
+static int alloc_scenario(test_alloc *ca)
 {
-    wsfwd_allocator alloc = {ca_malloc, ca_realloc, ca_free, ca};
+    wsfwd_allocator alloc = test_alloc_hooks(ca);
     harness *h = harness_new(WSFWD_ROLE_SERVER, &alloc);
     if (h == NULL) {
         return 0;
@@ -1288,12 +1184,12 @@ static int alloc_scenario(counting_alloc *ca)
     size_t n = sizeof REQUEST - 1;
     memcpy(b, REQUEST, n);
     static uint8_t payload[2000];
-    n += put_frame(b + n, false, WSFWD_OP_BINARY, payload, 1000, true);
-    n += put_frame(b + n, true, WSFWD_OP_PING, "p", 1, true);
-    n += put_frame(b + n, true, WSFWD_OP_CONTINUATION, payload, 1000, true);
+    n += test_client_frame(b + n, false, WSFWD_OP_BINARY, payload, 1000);
+    n += test_client_frame(b + n, true, WSFWD_OP_PING, "p", 1);
+    n += test_client_frame(b + n, true, WSFWD_OP_CONTINUATION, payload, 1000);
     for (size_t i = 0; i < n; i += 700) {
         size_t k = n - i < 700 ? n - i : 700;
-        if (feed(h->conn, b + i, k) != WSFWD_OK) {
+        if (test_feed(h->conn, b + i, k) != WSFWD_OK) {
             ok = 0;
         }
     }
@@ -1325,7 +1221,9 @@ static void test_allocation_failures(void **state)
     (void)state;
     int done = 0;
     for (long budget = 0; budget < 200 && !done; budget++) {
-        counting_alloc ca = {budget, 0};
+        test_alloc ca;
+        test_alloc_init(&ca);
+        ca.budget = budget;
         done = alloc_scenario(&ca);
         assert_int_equal(ca.live, 0); /* every path freed what it took */
     }
@@ -1333,48 +1231,25 @@ static void test_allocation_failures(void **state)
 }
 
 /* A header's announced length costs nothing until the bytes come: memory follows what arrived. */
-typedef struct size_alloc {
-    size_t largest;
-} size_alloc;
-
-static void *sa_malloc(size_t size, void *ud)
-{
-    size_alloc *a = ud;
-    a->largest = size > a->largest ? size : a->largest;
-    return malloc(size);
-}
-
-static void *sa_realloc(void *ptr, size_t size, void *ud)
-{
-    size_alloc *a = ud;
-    a->largest = size > a->largest ? size : a->largest;
-    return realloc(ptr, size);
-}
-
-static void sa_free(void *ptr, void *ud)
-{
-    (void)ud;
-    free(ptr);
-}
-
 static void test_announced_length_is_not_allocated(void **state)
 {
     (void)state;
-    size_alloc sa = {0};
-    wsfwd_allocator alloc = {sa_malloc, sa_realloc, sa_free, &sa};
+    test_alloc sa;
+    test_alloc_init(&sa);
+    wsfwd_allocator alloc = test_alloc_hooks(&sa);
     harness *h = harness_new(WSFWD_ROLE_SERVER, &alloc);
     wsfwd_conn_set_open(h->conn);
     /* A masked binary frame that claims 1 MiB, then only 10 bytes of it, then more. */
     static uint8_t b[WSFWD_FRAME_HEADER_MAX + (1 << 20)];
-    size_t hl = wsfwd_frame_encode_header(b, true, WSFWD_OP_BINARY, 1 << 20, CLIENT_MASK);
+    size_t hl = wsfwd_frame_encode_header(b, true, WSFWD_OP_BINARY, 1 << 20, TEST_MASK);
     memset(b + hl, 'x', 1 << 20);
-    wsfwd_frame_mask(b + hl, 1 << 20, CLIENT_MASK, 0);
-    assert_int_equal(feed(h->conn, b, hl + 10), WSFWD_OK);
+    wsfwd_frame_mask(b + hl, 1 << 20, TEST_MASK, 0);
+    assert_int_equal(test_feed(h->conn, b, hl + 10), WSFWD_OK);
     assert_true(sa.largest <= 4096);
-    assert_int_equal(feed(h->conn, b + hl + 10, 100000), WSFWD_OK);
+    assert_int_equal(test_feed(h->conn, b + hl + 10, 100000), WSFWD_OK);
     assert_true(sa.largest <= 4 * (100000 + 10));
     /* The rest completes the message: the buffer ends at its exact size. */
-    assert_int_equal(feed(h->conn, b + hl + 100010, (1 << 20) - 100010), WSFWD_OK);
+    assert_int_equal(test_feed(h->conn, b + hl + 100010, (1 << 20) - 100010), WSFWD_OK);
     assert_non_null(strstr(h->log, "msg 2 1048576 "));
     assert_true(sa.largest <= (1 << 20));
     harness_free(h);
@@ -1409,19 +1284,11 @@ static void test_bad_arguments(void **state)
     harness_free(h);
 }
 
-static int failing_random(void *buf, size_t len, void *ud)
-{
-    (void)buf;
-    (void)len;
-    (void)ud;
-    return -1;
-}
-
 static void test_random_failure(void **state)
 {
     (void)state;
     harness *h = harness_new(WSFWD_ROLE_CLIENT, NULL);
-    wsfwd_config_set_random(h->cfg, failing_random, NULL);
+    wsfwd_config_set_random(h->cfg, test_failing_random, NULL);
     assert_int_equal(wsfwd_conn_client_start(h->conn, "h", "/", NULL, NULL), WSFWD_ERR_RANDOM);
     assert_int_equal(wsfwd_conn_pending(h->conn), 0);
     harness_free(h);
@@ -1439,7 +1306,7 @@ static void test_default_random(void **state)
         assert_int_equal(wsfwd_conn_new(cfg, WSFWD_ROLE_CLIENT, NULL, &c), WSFWD_OK);
         assert_int_equal(wsfwd_conn_client_start(c, "h", "/", NULL, NULL), WSFWD_OK);
         memset(out[i], 0, sizeof out[i]);
-        drain(c, out[i], sizeof out[i]);
+        test_drain(c, out[i], sizeof out[i]);
         wsfwd_conn_free(c);
     }
     assert_memory_not_equal(out[0], out[1], sizeof out[0]);
@@ -1669,7 +1536,7 @@ static void test_send_would_block(void **state)
         wsfwd_conn_consume(c, 12);
         assert_int_equal(wsfwd_conn_send(c, WSFWD_OP_TEXT, "0123456789", 10), WSFWD_OK);
         uint8_t out[2048];
-        size_t got = drain(c, out, sizeof out);
+        size_t got = test_drain(c, out, sizeof out);
         assert_int_equal(got, pending);
         for (size_t off = 0; off < got; off += 12) {
             assert_int_equal(out[off], 0x81);
@@ -1744,8 +1611,9 @@ static void loop_write(wsfwd_conn *c, loop_stream *s, size_t n)
 static void test_client_send_loop_never_closes(void **state)
 {
     (void)state;
-    counting_alloc ca = {-1, 0};
-    wsfwd_allocator alloc = {ca_malloc, ca_realloc, ca_free, &ca};
+    test_alloc ca;
+    test_alloc_init(&ca);
+    wsfwd_allocator alloc = test_alloc_hooks(&ca);
     harness *h = flow_harness(WSFWD_ROLE_CLIENT, &alloc, FQ);
     wsfwd_conn *c = h->conn;
     static loop_stream s;
@@ -1792,7 +1660,7 @@ static size_t put_fmsg(uint8_t *b, int k)
 {
     char text[FMSG];
     memset(text, 'a' + k % 26, sizeof text);
-    return put_frame(b, true, WSFWD_OP_TEXT, text, sizeof text, true);
+    return test_client_frame(b, true, WSFWD_OP_TEXT, text, sizeof text);
 }
 
 /* An echo server (on_message sends each message back) fills its own queue: the library tells
@@ -1810,7 +1678,7 @@ static void test_echo_embedder_told_congested(void **state)
     for (int cycle = 0; cycle < 2; cycle++) {
         int k = 0;
         while (!wsfwd_conn_is_congested(c)) {
-            assert_int_equal(feed(c, b, put_fmsg(b, k++)), WSFWD_OK);
+            assert_int_equal(test_feed(c, b, put_fmsg(b, k++)), WSFWD_OK);
         }
         assert_true(wsfwd_conn_pending(c) - FFRAME <= FQ_HIGH);
         assert_false(wsfwd_conn_is_paced(c));
@@ -1825,7 +1693,7 @@ static void test_echo_embedder_told_congested(void **state)
         wsfwd_conn_consume(c, wsfwd_conn_pending(c));
     }
     for (int k = 0; k < 100; k++) {
-        assert_int_equal(feed(c, b, put_fmsg(b, k)), WSFWD_OK);
+        assert_int_equal(test_feed(c, b, put_fmsg(b, k)), WSFWD_OK);
         assert_true(wsfwd_conn_pending(c) <= FQ);
     }
     assert_true(h->echo_blocked > 0);
@@ -1849,17 +1717,17 @@ static void test_pong_at_hard_cap(void **state)
         uint8_t ping[125];
         memset(ping, 'p', sizeof ping);
         uint8_t b[256];
-        size_t n = put_frame(b, true, WSFWD_OP_PING, ping, sizeof ping, true);
+        size_t n = test_client_frame(b, true, WSFWD_OP_PING, ping, sizeof ping);
         if (drop) {
-            assert_int_equal(feed(c, b, n), WSFWD_OK);
+            assert_int_equal(test_feed(c, b, n), WSFWD_OK);
             assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_OPEN);
             assert_int_equal(wsfwd_conn_pending(c), pending); /* the pong was dropped */
             assert_non_null(strstr(h->log, "ctl 9 "));
         } else {
-            assert_int_equal(feed(c, b, n), WSFWD_ERR_QUEUE_FULL);
+            assert_int_equal(test_feed(c, b, n), WSFWD_ERR_QUEUE_FULL);
             assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_CLOSED);
             static uint8_t out[4096];
-            size_t got = drain(c, out, sizeof out);
+            size_t got = test_drain(c, out, sizeof out);
             assert_int_equal(got, pending + 4 + strlen(wsfwd_strerror(WSFWD_ERR_QUEUE_FULL)));
             assert_int_equal(close_code_at(out + pending, got - pending), 1008);
         }
@@ -1927,7 +1795,7 @@ static void test_flow_events_in_order_after_drained(void **state)
     wsfwd_conn *c = h->conn;
     uint8_t b[256];
     for (int k = 0; !wsfwd_conn_is_congested(c); k++) {
-        assert_int_equal(feed(c, b, put_fmsg(b, k)), WSFWD_OK);
+        assert_int_equal(test_feed(c, b, put_fmsg(b, k)), WSFWD_OK);
     }
     assert_string_equal(h->log + strlen(h->log) - strlen("congested|"), "congested|");
     clear_log(h);
@@ -2011,15 +1879,15 @@ static void test_callback_contract(void **state)
     uint8_t in[512];
     size_t n = sizeof REQUEST - 1;
     memcpy(in, REQUEST, n);
-    n += put_frame(in + n, true, WSFWD_OP_TEXT, "a", 1, true);
-    n += put_frame(in + n, true, WSFWD_OP_PING, "p", 1, true);
-    n += put_frame(in + n, true, WSFWD_OP_CLOSE, "\x03\xe8", 2, true);
-    assert_int_equal(feed(h->conn, in, n), WSFWD_OK);
+    n += test_client_frame(in + n, true, WSFWD_OP_TEXT, "a", 1);
+    n += test_client_frame(in + n, true, WSFWD_OP_PING, "p", 1);
+    n += test_client_frame(in + n, true, WSFWD_OP_CLOSE, "\x03\xe8", 2);
+    assert_int_equal(test_feed(h->conn, in, n), WSFWD_OK);
     assert_string_equal(h->log, "request /ws/room|ok request|open|ok open|msg 1 1 61|ok message|"
                                 "ctl 9 70|ok control|close 1000  0|ok close|");
     /* The 101, then what each callback sent, the pong, the close: in the order queued. */
     static uint8_t out[2048];
-    size_t got = drain(h->conn, out, sizeof out);
+    size_t got = test_drain(h->conn, out, sizeof out);
     const uint8_t *end = memmem(out, got, "\r\n\r\n", 4);
     assert_non_null(end);
     end += 4;
@@ -2068,7 +1936,7 @@ static harness *open_timer_harness(uint32_t idle, uint32_t pong, uint32_t close,
 static void feed_text(wsfwd_conn *c, const char *text)
 {
     uint8_t b[256];
-    assert_int_equal(feed(c, b, put_frame(b, true, WSFWD_OP_TEXT, text, strlen(text), true)),
+    assert_int_equal(test_feed(c, b, test_client_frame(b, true, WSFWD_OP_TEXT, text, strlen(text))),
                      WSFWD_OK);
 }
 
@@ -2090,7 +1958,8 @@ static void test_timers_off(void **state)
             expect_tick(h->conn, t, WSFWD_OK, UINT64_MAX);
         }
         if (phase == 0) {
-            assert_int_equal(feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1), WSFWD_OK);
+            assert_int_equal(test_feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1),
+                             WSFWD_OK);
         } else if (phase == 1) {
             assert_int_equal(wsfwd_conn_close(h->conn, 1000, NULL, 0), WSFWD_OK);
         }
@@ -2108,7 +1977,7 @@ static void test_handshake_timeout_server(void **state)
     harness *h = timer_harness(WSFWD_ROLE_SERVER, 1000, 0, 0, 500);
     wsfwd_conn *c = h->conn;
     expect_tick(c, 5000, WSFWD_OK, 6000);
-    assert_int_equal(feed(c, (const uint8_t *)REQUEST, 20), WSFWD_OK);
+    assert_int_equal(test_feed(c, (const uint8_t *)REQUEST, 20), WSFWD_OK);
     expect_tick(c, 5600, WSFWD_OK, 6000);
     expect_tick(c, 5999, WSFWD_OK, 6000);
     assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_HANDSHAKE);
@@ -2117,14 +1986,14 @@ static void test_handshake_timeout_server(void **state)
     assert_true(wsfwd_conn_is_done(c));
     assert_int_equal(h->outputs, 0);
     expect_tick(c, 9000, WSFWD_OK, UINT64_MAX); /* reported once; no close timer after it */
-    assert_int_equal(feed(c, (const uint8_t *)REQUEST + 20, sizeof REQUEST - 21), WSFWD_OK);
+    assert_int_equal(test_feed(c, (const uint8_t *)REQUEST + 20, sizeof REQUEST - 21), WSFWD_OK);
     assert_string_equal(h->log, "");
     harness_free(h);
 
     /* In time: the handshake timer ends with the handshake. */
     h = timer_harness(WSFWD_ROLE_SERVER, 1000, 0, 0, 0);
     expect_tick(h->conn, 0, WSFWD_OK, 1000);
-    assert_int_equal(feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1), WSFWD_OK);
+    assert_int_equal(test_feed(h->conn, (const uint8_t *)REQUEST, sizeof REQUEST - 1), WSFWD_OK);
     expect_tick(h->conn, 999, WSFWD_OK, UINT64_MAX);
     expect_tick(h->conn, 5000, WSFWD_OK, UINT64_MAX);
     assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_OPEN);
@@ -2144,7 +2013,7 @@ static void test_handshake_timeout_client(void **state)
     expect_tick(c, 2100, WSFWD_ERR_HANDSHAKE_TIMEOUT, UINT64_MAX);
     assert_int_equal(wsfwd_conn_pending(c), 0);
     assert_true(wsfwd_conn_is_done(c));
-    assert_int_equal(feed(c, (const uint8_t *)"HTTP/1.1 101", 12), WSFWD_OK); /* ignored */
+    assert_int_equal(test_feed(c, (const uint8_t *)"HTTP/1.1 101", 12), WSFWD_OK); /* ignored */
     assert_string_equal(h->log, "");
     harness_free(h);
 }
@@ -2162,17 +2031,18 @@ static void test_idle_ping_and_pong_timeout(void **state)
     expect_tick(c, 1599, WSFWD_OK, 1600);
     assert_int_equal(wsfwd_conn_pending(c), 0);
     expect_tick(c, 1600, WSFWD_OK, 2100);
-    assert_int_equal(drain(c, out, sizeof out), 2);
+    assert_int_equal(test_drain(c, out, sizeof out), 2);
     assert_memory_equal(out, "\x89\x00", 2); /* an empty ping */
     /* The pong comes: the next ping is an idle time after it. */
-    assert_int_equal(feed(c, out, put_frame(out, true, WSFWD_OP_PONG, "", 0, true)), WSFWD_OK);
+    assert_int_equal(test_feed(c, out, test_client_frame(out, true, WSFWD_OP_PONG, "", 0)),
+                     WSFWD_OK);
     expect_tick(c, 1800, WSFWD_OK, 2800);
     expect_tick(c, 2800, WSFWD_OK, 3300);
-    assert_int_equal(drain(c, out, sizeof out), 2);
+    assert_int_equal(test_drain(c, out, sizeof out), 2);
     expect_tick(c, 3299, WSFWD_OK, 3300);
     assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_OPEN);
     expect_tick(c, 3300, WSFWD_ERR_PONG_TIMEOUT, 3600);
-    size_t n = drain(c, out, sizeof out);
+    size_t n = test_drain(c, out, sizeof out);
     assert_int_equal(close_code_at(out, n), 1001);
     assert_int_equal(wsfwd_conn_state(c), WSFWD_STATE_CLOSED);
     assert_string_equal(h->log, "msg 1 2 6869|ctl 10 |close 1001 no pong before the deadline -76|");
@@ -2192,7 +2062,7 @@ static void test_idle_ping_without_pong_timeout(void **state)
     uint8_t out[64];
     for (uint64_t t = 100; t <= 1000; t += 100) {
         expect_tick(c, t, WSFWD_OK, t + 100);
-        assert_int_equal(drain(c, out, sizeof out), 2);
+        assert_int_equal(test_drain(c, out, sizeof out), 2);
     }
     feed_text(c, "x");
     expect_tick(c, 1100, WSFWD_OK, 1200); /* the input counts as of now: no ping */
@@ -2248,7 +2118,8 @@ static void test_close_timeout(void **state)
     assert_int_equal(wsfwd_conn_close(c, 1000, NULL, 0), WSFWD_OK);
     expect_tick(c, 100, WSFWD_OK, 2100);
     uint8_t b[16];
-    assert_int_equal(feed(c, b, put_frame(b, true, WSFWD_OP_CLOSE, "\x03\xe8", 2, true)), WSFWD_OK);
+    assert_int_equal(test_feed(c, b, test_client_frame(b, true, WSFWD_OP_CLOSE, "\x03\xe8", 2)),
+                     WSFWD_OK);
     expect_tick(c, 1000, WSFWD_OK, 2100); /* CLOSING to CLOSED: the same closing phase */
     expect_tick(c, 2100, WSFWD_ERR_CLOSE_TIMEOUT, UINT64_MAX);
     assert_string_equal(h->log, "close 1000  0|"); /* told once, when the close came */
@@ -2328,7 +2199,7 @@ static void test_ping_failure(void **state)
     harness *h = timer_harness(WSFWD_ROLE_CLIENT, 0, 100, 100, 0);
     assert_int_equal(wsfwd_conn_set_open(h->conn), WSFWD_OK);
     expect_tick(h->conn, 0, WSFWD_OK, 100);
-    wsfwd_config_set_random(h->cfg, failing_random, NULL);
+    wsfwd_config_set_random(h->cfg, test_failing_random, NULL);
     expect_tick(h->conn, 100, WSFWD_ERR_RANDOM, UINT64_MAX);
     assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSED);
     assert_string_equal(h->log, "close 1011 the randomness source failed -6|");

@@ -7,13 +7,14 @@
 
 #include <cmocka.h>
 
+#include "support.h"
 #include "wsfwd.h"
 
 static const uint8_t MASK[4] = {0x37, 0xfa, 0x21, 0x3d};
 
 static int parse(const uint8_t *b, size_t n, wsfwd_role receiver, wsfwd_frame_header *h)
 {
-    return wsfwd_frame_parse_header(b, n, receiver, h);
+    return wsfwd_frame_parse_header(test_guarded(b, n), n, receiver, h); /* no byte past n */
 }
 
 /* RFC 6455 section 5.7's examples. */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "handshake.h"
+#include "support.h"
 #include "wsfwd.h"
 
 #define RFC_KEY "dGhlIHNhbXBsZSBub25jZQ=="
@@ -68,7 +69,8 @@ static void request_summary(const wsfwd_request *req, int rc, size_t consumed, c
     }
 }
 
-/* Feed data in pieces at the given split points; returns the last result. */
+/* Feed data in pieces at the given split points, each piece in guarded memory; returns the
+ * last result. */
 static int feed_split(wsfwd_request *req, const char *data, size_t len, const size_t *cuts,
                       size_t ncuts, size_t *consumed)
 {
@@ -78,7 +80,7 @@ static int feed_split(wsfwd_request *req, const char *data, size_t len, const si
     for (size_t i = 0; i <= ncuts; i++) {
         size_t end = i < ncuts ? cuts[i] : len;
         size_t used = 0;
-        rc = wsfwd_request_feed(req, (const uint8_t *)data + start, end - start, &used);
+        rc = wsfwd_request_feed(req, test_guarded(data + start, end - start), end - start, &used);
         *consumed += used;
         if (rc != WSFWD_INCOMPLETE) {
             break;
@@ -94,15 +96,35 @@ static wsfwd_request *parse_request(const char *text, size_t max, int *rc)
     wsfwd_request *req = NULL;
     assert_int_equal(wsfwd_request_new(NULL, max, &req), WSFWD_OK);
     size_t used = 0;
-    *rc = wsfwd_request_feed(req, (const uint8_t *)text, strlen(text), &used);
+    *rc = wsfwd_request_feed(req, test_guarded(text, strlen(text)), strlen(text), &used);
     return req;
+}
+
+/* A request fed in pieces must summarize as it does fed whole. */
+typedef struct split_check {
+    const char *text;
+    size_t len, max;
+    const char *want;
+} split_check;
+
+static void check_split(const size_t *cuts, size_t ncuts, void *ud)
+{
+    const split_check *sc = ud;
+    char got[2048];
+    size_t consumed;
+    wsfwd_request *req;
+    assert_int_equal(wsfwd_request_new(NULL, sc->max, &req), WSFWD_OK);
+    int rc = feed_split(req, sc->text, sc->len, cuts, ncuts, &consumed);
+    request_summary(req, rc, consumed, got, sizeof got);
+    assert_string_equal(got, sc->want);
+    wsfwd_request_free(req);
 }
 
 /* Check a request fed whole, split once at every point, and one byte at a time. */
 static void check_every_split(const char *text, size_t max)
 {
     size_t len = strlen(text);
-    char want[2048], got[2048];
+    char want[2048];
     size_t consumed;
     wsfwd_request *req;
 
@@ -111,24 +133,9 @@ static void check_every_split(const char *text, size_t max)
     request_summary(req, rc, consumed, want, sizeof want);
     wsfwd_request_free(req);
 
-    for (size_t cut = 0; cut <= len; cut++) {
-        assert_int_equal(wsfwd_request_new(NULL, max, &req), WSFWD_OK);
-        rc = feed_split(req, text, len, &cut, 1, &consumed);
-        request_summary(req, rc, consumed, got, sizeof got);
-        assert_string_equal(got, want);
-        wsfwd_request_free(req);
-    }
-    size_t *cuts = malloc(len * sizeof *cuts);
-    assert_non_null(cuts);
-    for (size_t i = 0; i < len; i++) {
-        cuts[i] = i + 1;
-    }
-    assert_int_equal(wsfwd_request_new(NULL, max, &req), WSFWD_OK);
-    rc = feed_split(req, text, len, cuts, len > 0 ? len - 1 : 0, &consumed);
-    request_summary(req, rc, consumed, got, sizeof got);
-    assert_string_equal(got, want);
-    wsfwd_request_free(req);
-    free(cuts);
+    split_check sc = {text, len, max, want};
+    test_each_cut(len, check_split, &sc);
+    test_bytewise(len, check_split, &sc);
 }
 
 /* ---- Accept and key -------------------------------------------------------------------- */
@@ -813,7 +820,7 @@ static wsfwd_response *parse_response(const char *text, int *rc)
     wsfwd_response *resp = NULL;
     assert_int_equal(wsfwd_response_new(NULL, 0, &resp), WSFWD_OK);
     size_t used;
-    *rc = wsfwd_response_feed(resp, (const uint8_t *)text, strlen(text), &used);
+    *rc = wsfwd_response_feed(resp, test_guarded(text, strlen(text)), strlen(text), &used);
     return resp;
 }
 
@@ -840,10 +847,11 @@ static void test_response_valid(void **state)
         assert_int_equal(wsfwd_response_status(resp), 0);
         assert_int_equal(wsfwd_response_check(resp, RFC_KEY, "chat"), WSFWD_INCOMPLETE);
         size_t used1 = 0, used2 = 0;
-        rc = wsfwd_response_feed(resp, (uint8_t *)buf, cut, &used1);
+        rc = wsfwd_response_feed(resp, test_guarded(buf, cut), cut, &used1);
         if (rc == WSFWD_INCOMPLETE) {
             assert_int_equal(used1, cut);
-            rc = wsfwd_response_feed(resp, (uint8_t *)buf + cut, len + 4 - cut, &used2);
+            rc = wsfwd_response_feed(resp, test_guarded(buf + cut, len + 4 - cut), len + 4 - cut,
+                                     &used2);
         }
         assert_int_equal(rc, WSFWD_OK);
         assert_int_equal(used1 + used2, len);
@@ -962,46 +970,6 @@ static void test_response_too_large(void **state)
 
 /* ---- Allocation failure injection ------------------------------------------------------ */
 
-typedef struct failing_alloc {
-    int calls;
-    int fail_at; /* the call that fails, 1-based; 0 never */
-    int live;    /* blocks outstanding */
-} failing_alloc;
-
-static bool should_fail(failing_alloc *f)
-{
-    return ++f->calls == f->fail_at;
-}
-
-static void *fa_malloc(size_t size, void *ud)
-{
-    failing_alloc *f = ud;
-    if (should_fail(f)) {
-        return NULL;
-    }
-    void *p = malloc(size);
-    f->live += p != NULL;
-    return p;
-}
-
-static void *fa_realloc(void *ptr, size_t size, void *ud)
-{
-    failing_alloc *f = ud;
-    if (should_fail(f)) {
-        return NULL;
-    }
-    void *p = realloc(ptr, size);
-    f->live += ptr == NULL && p != NULL;
-    return p;
-}
-
-static void fa_free(void *ptr, void *ud)
-{
-    failing_alloc *f = ud;
-    f->live -= ptr != NULL;
-    free(ptr);
-}
-
 /* One server exchange in 100-byte pieces, large enough to grow the buffer; true on success. */
 static bool request_scenario(const wsfwd_allocator *a, const char *text, size_t len)
 {
@@ -1015,7 +983,7 @@ static bool request_scenario(const wsfwd_allocator *a, const char *text, size_t 
     for (size_t off = 0; off < len; off += 100) {
         size_t n = len - off < 100 ? len - off : 100;
         size_t used;
-        rc = wsfwd_request_feed(req, (const uint8_t *)text + off, n, &used);
+        rc = wsfwd_request_feed(req, test_guarded(text + off, n), n, &used);
         if (rc == WSFWD_ERR_NOMEM) {
             ok = false;
             assert_int_equal(wsfwd_request_status(req), 500);
@@ -1046,7 +1014,7 @@ static bool response_scenario(const wsfwd_allocator *a, const char *text, size_t
         return false;
     }
     size_t used;
-    rc = wsfwd_response_feed(resp, (const uint8_t *)text, len, &used);
+    rc = wsfwd_response_feed(resp, test_guarded(text, len), len, &used);
     bool ok = rc == WSFWD_OK;
     if (ok) {
         assert_int_equal(wsfwd_response_check(resp, RFC_KEY, NULL), WSFWD_OK);
@@ -1072,8 +1040,10 @@ static void test_alloc_failures(void **state)
 
     int fail_at = 1;
     for (;; fail_at++) {
-        failing_alloc f = {0, fail_at, 0};
-        wsfwd_allocator a = {fa_malloc, fa_realloc, fa_free, &f};
+        test_alloc f;
+        test_alloc_init(&f);
+        f.fail_at = fail_at;
+        wsfwd_allocator a = test_alloc_hooks(&f);
         bool ok = request_scenario(&a, text, n);
         assert_int_equal(f.live, 0);
         if (ok) {
@@ -1085,8 +1055,10 @@ static void test_alloc_failures(void **state)
 
     const char *resp = RESP_101 RESP_UP RESP_ACCEPT "\r\n";
     for (fail_at = 1;; fail_at++) {
-        failing_alloc f = {0, fail_at, 0};
-        wsfwd_allocator a = {fa_malloc, fa_realloc, fa_free, &f};
+        test_alloc f;
+        test_alloc_init(&f);
+        f.fail_at = fail_at;
+        wsfwd_allocator a = test_alloc_hooks(&f);
         bool ok = response_scenario(&a, resp, strlen(resp));
         assert_int_equal(f.live, 0);
         if (ok) {
@@ -1150,8 +1122,10 @@ static void test_request_copy(void **state)
     /* Every allocation failure: NOMEM and nothing leaked. */
     req = parse_request(valid_request, 0, &rc);
     for (int fail_at = 1;; fail_at++) {
-        failing_alloc f = {0, fail_at, 0};
-        wsfwd_allocator a = {fa_malloc, fa_realloc, fa_free, &f};
+        test_alloc f;
+        test_alloc_init(&f);
+        f.fail_at = fail_at;
+        wsfwd_allocator a = test_alloc_hooks(&f);
         rc = wsfwd_request_copy(req, &a, &copy);
         if (rc == WSFWD_OK) {
             assert_true(fail_at > 3); /* struct, bytes, fields */
@@ -1197,7 +1171,7 @@ static void expect_decoded(const char *in, int rc, const char *out, size_t out_l
     char buf[64];
     memset(buf, '#', sizeof buf);
     size_t n = 99;
-    assert_int_equal(wsfwd_percent_decode(in, len, buf, sizeof buf, &n), rc);
+    assert_int_equal(wsfwd_percent_decode(test_guarded_str(in), len, buf, sizeof buf, &n), rc);
     if (rc != WSFWD_OK) {
         assert_int_equal(n, 0);
         assert_int_equal(buf[0], '#'); /* nothing written */
@@ -1206,11 +1180,11 @@ static void expect_decoded(const char *in, int rc, const char *out, size_t out_l
     assert_int_equal(n, out_len);
     assert_memory_equal(buf, out, out_len);
     /* In place gives the same. */
-    char inplace[64];
-    memcpy(inplace, in, len);
+    char *inplace = (char *)test_guard_new(in, len);
     assert_int_equal(wsfwd_percent_decode(inplace, len, inplace, len, &n), WSFWD_OK);
     assert_int_equal(n, out_len);
     assert_memory_equal(inplace, out, out_len);
+    test_guard_free((uint8_t *)inplace, len);
 }
 
 static void test_percent_decode(void **state)
@@ -1249,7 +1223,9 @@ static void test_percent_decode(void **state)
     assert_int_equal(wsfwd_percent_decode(NULL, 0, NULL, 0, &n), WSFWD_OK);
     assert_int_equal(n, 0);
     /* Only the len bytes given are read: an escape cut by len is bad. */
-    assert_int_equal(wsfwd_percent_decode("%41", 2, out, sizeof out, &n), WSFWD_ERR_PERCENT);
+    assert_int_equal(
+        wsfwd_percent_decode((const char *)test_guarded("%41", 2), 2, out, sizeof out, &n),
+        WSFWD_ERR_PERCENT);
 
     assert_int_equal(wsfwd_percent_decode("a", 1, out, sizeof out, NULL), WSFWD_ERR_INVALID);
     assert_int_equal(wsfwd_percent_decode(NULL, 1, out, sizeof out, &n), WSFWD_ERR_INVALID);

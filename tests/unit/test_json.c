@@ -9,18 +9,25 @@
 #include <string.h>
 
 #include "json.h"
+#include "support.h"
 
-/* Parse a copy of text (the reader writes into it); the copy lives until the next call. */
-static char buf[8192];
+/* Parse a copy of text (the reader writes into it); the copy lives until the next call. It ends
+ * right before a page that cannot be read: no NUL after it, and the reader must not look. */
+static uint8_t *buf;
+static size_t buf_len;
 static wsfwd_json_object obj;
+
+static int parse_bytes(const char *text, size_t n)
+{
+    test_guard_free(buf, buf_len);
+    buf = test_guard_new(text, n);
+    buf_len = n;
+    return wsfwd_json_parse((char *)buf, n, &obj);
+}
 
 static int parse(const char *text)
 {
-    size_t n = strlen(text);
-    assert_true(n < sizeof buf);
-    memcpy(buf, text, n);
-    memset(buf + n, 'X', sizeof buf - n); /* no NUL after it: the reader must not look */
-    return wsfwd_json_parse(buf, n, &obj);
+    return parse_bytes(text, strlen(text));
 }
 
 static void assert_str(wsfwd_str s, const char *want)
@@ -132,8 +139,7 @@ static void test_bad_strings(void **state)
         }
     }
     /* A raw NUL byte is a control character. */
-    memcpy(buf, "{\"k\":\"a\0b\"}", 11);
-    assert_int_equal(wsfwd_json_parse(buf, 11, &obj), WSFWD_JSON_ERR_STRING);
+    assert_int_equal(parse_bytes("{\"k\":\"a\0b\"}", 11), WSFWD_JSON_ERR_STRING);
 }
 
 static void test_syntax(void **state)

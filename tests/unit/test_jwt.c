@@ -13,6 +13,7 @@
 
 #include "base64.h"
 #include "sha256.h"
+#include "support.h"
 #include "wsfwd.h"
 
 static const char KEY_A[] = "secret-key-A-0123456789";
@@ -58,7 +59,7 @@ static void mint(const char *header, const char *payload, const char *key, char 
 
 static int verify(const char *token, const wsfwd_str *keys, size_t nkeys, int64_t now)
 {
-    return wsfwd_token_verify(token, strlen(token), keys, nkeys, now, &tok);
+    return wsfwd_token_verify(test_guarded_str(token), strlen(token), keys, nkeys, now, &tok);
 }
 
 /* Mint payload with key A and verify it at NOW with key A. */
@@ -79,7 +80,7 @@ static void assert_view(wsfwd_str s, const char *want)
 
 static int room(const char *name)
 {
-    return wsfwd_token_check_room(&tok, name, strlen(name));
+    return wsfwd_token_check_room(&tok, test_guarded_str(name), strlen(name));
 }
 
 /* --- HMAC-SHA256: RFC 4231 section 4, test cases 1 to 7 --- */
@@ -154,7 +155,8 @@ static void test_base64url(void **state)
         assert_int_equal(wsfwd_base64url_encode((const uint8_t *)texts[i], n, enc),
                          WSFWD_BASE64URL_LEN(n));
         assert_string_equal(enc, want[i]);
-        assert_int_equal(wsfwd_base64url_decode(enc, strlen(enc), dec, sizeof dec), (long)n);
+        assert_int_equal(
+            wsfwd_base64url_decode(test_guarded_str(enc), strlen(enc), dec, sizeof dec), (long)n);
         assert_memory_equal(dec, texts[i], n);
     }
     /* The url alphabet: 0xfb 0xff encode to "-_8", where plain base64 has "+/8=". */
@@ -174,7 +176,8 @@ static void test_base64url(void **state)
         "Zm9vYmF"};
     long want_bad[] = {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 2, -1};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        long got = wsfwd_base64url_decode(bad[i], strlen(bad[i]), dec, sizeof dec);
+        long got =
+            wsfwd_base64url_decode(test_guarded_str(bad[i]), strlen(bad[i]), dec, sizeof dec);
         if (got != want_bad[i]) {
             fail_msg("decode \"%s\": %ld, want %ld", bad[i], got, want_bad[i]);
         }
@@ -531,7 +534,8 @@ static void test_encoding(void **state)
         for (size_t si = 0; si < sizeof subst; si++) {
             memcpy(bad, t, len);
             bad[positions[pi]] = subst[si];
-            int rc = wsfwd_token_verify(bad, len, KEYS_A, 1, NOW, &tok);
+            int rc =
+                wsfwd_token_verify((const char *)test_guarded(bad, len), len, KEYS_A, 1, NOW, &tok);
             if (rc != WSFWD_ERR_TOKEN_MALFORMED) {
                 fail_msg("part %zu char 0x%02x: %d", pi, (unsigned char)subst[si], rc);
             }

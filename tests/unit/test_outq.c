@@ -10,38 +10,7 @@
 
 #include "mem.h"
 #include "outq.h"
-
-typedef struct counter {
-    long allocs;
-    long live;
-} counter;
-
-static void *c_malloc(size_t n, void *ud)
-{
-    counter *c = ud;
-    c->allocs++;
-    c->live++;
-    return malloc(n);
-}
-
-static void *c_realloc(void *p, size_t n, void *ud)
-{
-    counter *c = ud;
-    c->allocs++;
-    if (p == NULL) {
-        c->live++;
-    }
-    return realloc(p, n);
-}
-
-static void c_free(void *p, void *ud)
-{
-    counter *c = ud;
-    if (p != NULL) {
-        c->live--;
-    }
-    free(p);
-}
+#include "support.h"
 
 static wsfwd_buf *make(const wsfwd_allocator *a, const char *text)
 {
@@ -71,8 +40,9 @@ static size_t gather(wsfwd_outq *q, char *out, size_t cap)
 static void test_shared_buffer_is_referenced_not_copied(void **state)
 {
     (void)state;
-    counter cnt = {0, 0};
-    wsfwd_allocator a = {c_malloc, c_realloc, c_free, &cnt};
+    test_alloc cnt;
+    test_alloc_init(&cnt);
+    wsfwd_allocator a = test_alloc_hooks(&cnt);
     wsfwd_outmem m = {&a, NULL};
     wsfwd_buf *b = make(&a, "frame");
     wsfwd_outq q[3];
@@ -98,8 +68,9 @@ static void test_shared_buffer_is_referenced_not_copied(void **state)
 static void test_private_appends_share_a_buffer(void **state)
 {
     (void)state;
-    counter cnt = {0, 0};
-    wsfwd_allocator a = {c_malloc, c_realloc, c_free, &cnt};
+    test_alloc cnt;
+    test_alloc_init(&cnt);
+    wsfwd_allocator a = test_alloc_hooks(&cnt);
     wsfwd_outmem m = {&a, NULL};
     wsfwd_outq q;
     wsfwd_outq_init(&q);
@@ -129,8 +100,9 @@ static void test_private_appends_share_a_buffer(void **state)
 static void test_spill_to_ring_and_back(void **state)
 {
     (void)state;
-    counter cnt = {0, 0};
-    wsfwd_allocator a = {c_malloc, c_realloc, c_free, &cnt};
+    test_alloc cnt;
+    test_alloc_init(&cnt);
+    wsfwd_allocator a = test_alloc_hooks(&cnt);
     wsfwd_outmem m = {&a, NULL};
     wsfwd_outq q;
     wsfwd_outq_init(&q);
@@ -166,8 +138,9 @@ static void test_spill_to_ring_and_back(void **state)
 static void test_ring_cache_reuses_rings(void **state)
 {
     (void)state;
-    counter cnt = {0, 0};
-    wsfwd_allocator a = {c_malloc, c_realloc, c_free, &cnt};
+    test_alloc cnt;
+    test_alloc_init(&cnt);
+    wsfwd_allocator a = test_alloc_hooks(&cnt);
     wsfwd_ringcache rc;
     memset(&rc, 0, sizeof rc);
     rc.max_bytes = 1 << 20;

@@ -17,63 +17,8 @@
 
 #include <cmocka.h>
 
+#include "support.h"
 #include "wsfwd.h"
-
-/* ---- Counting allocator ------------------------------------------------------------------ */
-
-typedef struct counting_alloc {
-    long budget;  /* allocations left before failing; negative: never fail */
-    long live;    /* blocks allocated and not freed */
-    long calls;   /* malloc and realloc calls that succeeded */
-    long failed;  /* calls refused */
-} counting_alloc;
-
-static void *ca_malloc(size_t size, void *ud)
-{
-    counting_alloc *a = ud;
-    if (a->budget == 0) {
-        a->failed++;
-        return NULL;
-    }
-    if (a->budget > 0) {
-        a->budget--;
-    }
-    void *p = malloc(size == 0 ? 1 : size);
-    if (p != NULL) {
-        a->live++;
-        a->calls++;
-    }
-    return p;
-}
-
-static void *ca_realloc(void *ptr, size_t size, void *ud)
-{
-    counting_alloc *a = ud;
-    if (a->budget == 0) {
-        a->failed++;
-        return NULL;
-    }
-    if (a->budget > 0) {
-        a->budget--;
-    }
-    void *p = realloc(ptr, size == 0 ? 1 : size);
-    if (p != NULL) {
-        a->calls++;
-        if (ptr == NULL) {
-            a->live++;
-        }
-    }
-    return p;
-}
-
-static void ca_free(void *ptr, void *ud)
-{
-    counting_alloc *a = ud;
-    if (ptr != NULL) {
-        a->live--;
-    }
-    free(ptr);
-}
 
 /* ---- Deterministic randomness -------------------------------------------------------------- */
 
@@ -141,7 +86,7 @@ typedef struct world world;
 typedef void (*hook_fn)(world *w, enum cb where, member *m, int arg);
 
 struct world {
-    counting_alloc ca;
+    test_alloc ca;
     det_random rnd;
     wsfwd_config *cfg;
     wsfwd_hub *hub;
@@ -178,29 +123,6 @@ static member *mem_of(wsfwd_conn *c)
 /* ---- Receiving: drain a member's output as a socket would and parse the frames ----------- */
 
 static uint8_t drain_buf[1 << 21];
-
-/* Take every pending byte (output then consume), as a writev that takes everything. */
-static size_t take_output(wsfwd_conn *c, uint8_t *out, size_t cap)
-{
-    size_t total = 0;
-    for (;;) {
-        wsfwd_iovec iov[8];
-        size_t n = wsfwd_conn_output(c, iov, 8);
-        if (n == 0) {
-            break;
-        }
-        size_t got = 0;
-        for (size_t i = 0; i < n; i++) {
-            assert_true(total + iov[i].len <= cap);
-            memcpy(out + total, iov[i].base, iov[i].len);
-            total += iov[i].len;
-            got += iov[i].len;
-        }
-        wsfwd_conn_consume(c, got);
-    }
-    assert_int_equal(wsfwd_conn_pending(c), 0);
-    return total;
-}
 
 /* Parse server-to-client frames: whole messages, unmasked; a close frame ends the stream. */
 static void parse_into(member *m, const uint8_t *p, size_t len)
@@ -244,7 +166,7 @@ static void drain_member(member *m)
     if (m->conn == NULL) {
         return;
     }
-    size_t n = take_output(m->conn, drain_buf, sizeof drain_buf);
+    size_t n = test_drain(m->conn, drain_buf, sizeof drain_buf);
     parse_into(m, drain_buf, n);
 }
 
@@ -394,9 +316,9 @@ static world *world_new(void)
 {
     world *w = calloc(1, sizeof *w);
     assert_non_null(w);
-    w->ca.budget = -1;
+    test_alloc_init(&w->ca);
     w->rnd.seed = 42;
-    wsfwd_allocator alloc = {ca_malloc, ca_realloc, ca_free, &w->ca};
+    wsfwd_allocator alloc = test_alloc_hooks(&w->ca);
     assert_int_equal(wsfwd_config_new(&alloc, &w->cfg), WSFWD_OK);
     assert_int_equal(wsfwd_config_set_random(w->cfg, det_random_fn, &w->rnd), WSFWD_OK);
     wsfwd_config_set_user_data(w->cfg, w);
@@ -478,36 +400,12 @@ static void world_free(world *w)
     free(w);
 }
 
-/* A client's masked frame for the server side to read. */
-static const uint8_t CLIENT_MASK[4] = {0x37, 0xfa, 0x21, 0x3d};
-
-static size_t put_frame(uint8_t *buf, bool fin, int op, const void *payload, size_t len)
-{
-    size_t n = wsfwd_frame_encode_header(buf, fin, (wsfwd_opcode)op, len, CLIENT_MASK);
-    if (len > 0) {
-        memcpy(buf + n, payload, len);
-        wsfwd_frame_mask(buf + n, len, CLIENT_MASK, 0);
-    }
-    return n + len;
-}
-
-/* Feed a copy (feeding unmasks in place). */
-static int feed(wsfwd_conn *c, const uint8_t *data, size_t len)
-{
-    uint8_t *copy = malloc(len + 1);
-    assert_non_null(copy);
-    memcpy(copy, data, len);
-    int rc = wsfwd_conn_feed(c, copy, len);
-    free(copy);
-    return rc;
-}
-
 /* The member sends one whole text message to the server. */
 static int send_text(member *m, const char *text)
 {
     uint8_t buf[512];
-    size_t n = put_frame(buf, true, WSFWD_OP_TEXT, text, strlen(text));
-    return feed(m->conn, buf, n);
+    size_t n = test_client_frame(buf, true, WSFWD_OP_TEXT, text, strlen(text));
+    return test_feed(m->conn, buf, n);
 }
 
 static size_t count_rx(const member *m, const char *text)
@@ -766,7 +664,7 @@ static void test_join_moves_and_errors(void **state)
     assert_int_equal(wsfwd_pool_join(two, c->conn), WSFWD_ERR_STATE);
     member *d = add_member(w);
     uint8_t bad[] = {0x81, 0x00}; /* unmasked from a client: fails with 1002, CLOSED */
-    assert_int_equal(feed(d->conn, bad, sizeof bad), WSFWD_ERR_MASK);
+    assert_int_equal(test_feed(d->conn, bad, sizeof bad), WSFWD_ERR_MASK);
     assert_int_equal(wsfwd_conn_state(d->conn), WSFWD_STATE_CLOSED);
     assert_int_equal(wsfwd_hub_join(w->hub, d->conn, "two", 3), WSFWD_ERR_STATE);
     assert_null(wsfwd_conn_pool(d->conn));
@@ -1030,7 +928,7 @@ static void test_refused_handshake_leaves_pool(void **state)
     wsfwd_pool *p = find(w, "r");
     assert_int_equal(wsfwd_pool_size(p), 2);
     const char *bad = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"; /* not an upgrade: 400 */
-    assert_int_not_equal(feed(h->conn, (const uint8_t *)bad, strlen(bad)), WSFWD_OK);
+    assert_int_not_equal(test_feed(h->conn, (const uint8_t *)bad, strlen(bad)), WSFWD_OK);
     assert_int_equal(wsfwd_conn_state(h->conn), WSFWD_STATE_CLOSED);
     assert_null(wsfwd_conn_pool(h->conn));
     assert_int_equal(h->last_leave, WSFWD_LEAVE_CLOSED);
@@ -1086,8 +984,9 @@ static void test_conn_ids(void **state)
 {
     (void)state;
     /* Two configs fed the same deterministic stream give the same ids, in the same order. */
-    counting_alloc ca = {-1, 0, 0, 0};
-    wsfwd_allocator alloc = {ca_malloc, ca_realloc, ca_free, &ca};
+    test_alloc ca;
+    test_alloc_init(&ca);
+    wsfwd_allocator alloc = test_alloc_hooks(&ca);
     det_random r[3] = {{7, 0, 0}, {7, 0, 0}, {8, 0, 0}};
     wsfwd_config *cfg[3];
     char ids[3][4][WSFWD_ID_LEN + 1];
@@ -1158,23 +1057,15 @@ static void test_conn_ids(void **state)
     wsfwd_config_free(os);
 }
 
-/* A source that fails: no connection can be made without an id. */
-static int failing_random(void *buf, size_t len, void *ud)
-{
-    (void)buf;
-    (void)len;
-    (void)ud;
-    return -1;
-}
-
 static void test_conn_id_random_failure(void **state)
 {
     (void)state;
-    counting_alloc ca = {-1, 0, 0, 0};
-    wsfwd_allocator alloc = {ca_malloc, ca_realloc, ca_free, &ca};
+    test_alloc ca;
+    test_alloc_init(&ca);
+    wsfwd_allocator alloc = test_alloc_hooks(&ca);
     wsfwd_config *cfg;
     assert_int_equal(wsfwd_config_new(&alloc, &cfg), WSFWD_OK);
-    assert_int_equal(wsfwd_config_set_random(cfg, failing_random, NULL), WSFWD_OK);
+    assert_int_equal(wsfwd_config_set_random(cfg, test_failing_random, NULL), WSFWD_OK);
     wsfwd_conn *c = NULL;
     int rc = wsfwd_conn_new(cfg, WSFWD_ROLE_SERVER, NULL, &c);
     print_message("wsfwd_conn_new with a failing random source: %s\n", wsfwd_strerror(rc));
@@ -1230,14 +1121,14 @@ static void test_broadcast_basics(void **state)
 
     /* The frames on the wire: unmasked server frames carrying the payload. */
     uint8_t out[4096];
-    size_t n = take_output(m[0]->conn, out, sizeof out);
+    size_t n = test_drain(m[0]->conn, out, sizeof out);
     const uint8_t expect[] = {0x81, 6,    't', 'o', '-', 'a', 'l', 'l', 0x81, 5, 'n',
                               'o',  't',  '-', '1', 0x82, 3,    0,   1,   2,    0x81, 0};
     assert_int_equal(n, sizeof expect);
     assert_memory_equal(out, expect, sizeof expect);
-    n = take_output(m[1]->conn, out, sizeof out);
+    n = test_drain(m[1]->conn, out, sizeof out);
     assert_int_equal(n, 8 + 5 + 2);
-    n = take_output(m[2]->conn, out, sizeof out);
+    n = test_drain(m[2]->conn, out, sizeof out);
     assert_int_equal(n, 8 + 7 + 2);
 
     /* Longer payloads: the 16-bit and 64-bit length forms. */
@@ -1249,7 +1140,7 @@ static void test_broadcast_basics(void **state)
     assert_int_equal(wsfwd_pool_broadcast(p, WSFWD_OP_BINARY, big, sizeof big, NULL, NULL),
                      WSFWD_OK);
     static uint8_t o2[80000];
-    n = take_output(m[3]->conn, o2, sizeof o2);
+    n = test_drain(m[3]->conn, o2, sizeof o2);
     size_t skip = 8 + 7 + 5 + 2;
     assert_int_equal(n, skip + 4 + 300 + 10 + sizeof big);
     const uint8_t h16[] = {0x82, 126, 0x01, 0x2c};
@@ -1283,7 +1174,7 @@ static long allocs_per_broadcast_every(int n, bool check_shared, int every)
     }
     drain_all(w);
     const int rounds = 8;
-    long before = w->ca.calls;
+    long before = w->ca.allocs;
     static uint8_t payload[100];
     memset(payload, 'p', sizeof payload);
     for (int r = 0; r < rounds; r++) {
@@ -1321,7 +1212,7 @@ static long allocs_per_broadcast_every(int n, bool check_shared, int every)
             wsfwd_conn_consume(w->m[i]->conn, sum);
         }
     }
-    long calls = w->ca.calls - before;
+    long calls = w->ca.allocs - before;
     world_free(w);
     return calls;
 }
@@ -1395,13 +1286,13 @@ static void test_one_order(void **state)
             size_t n = 0;
             if (k % 3 == 1 && len > 10) {
                 size_t cut = len / 2;
-                n += put_frame(b + n, false, WSFWD_OP_TEXT, text, cut);
-                n += put_frame(b + n, true, WSFWD_OP_PING, "pg", 2);
+                n += test_client_frame(b + n, false, WSFWD_OP_TEXT, text, cut);
+                n += test_client_frame(b + n, true, WSFWD_OP_PING, "pg", 2);
                 pings[s]++;
-                n += put_frame(b + n, true, WSFWD_OP_CONTINUATION, text + cut, len - cut);
+                n += test_client_frame(b + n, true, WSFWD_OP_CONTINUATION, text + cut, len - cut);
             } else {
-                n += put_frame(b + n, true, k % 4 == 0 ? WSFWD_OP_BINARY : WSFWD_OP_TEXT, text,
-                               len);
+                n += test_client_frame(b + n, true, k % 4 == 0 ? WSFWD_OP_BINARY : WSFWD_OP_TEXT,
+                                       text, len);
             }
             slen[s] += n;
         }
@@ -1428,7 +1319,7 @@ static void test_one_order(void **state)
             if (k > slen[s] - spos[s]) {
                 k = slen[s] - spos[s];
             }
-            assert_int_equal(feed(m[s]->conn, stream[s] + spos[s], k), WSFWD_OK);
+            assert_int_equal(test_feed(m[s]->conn, stream[s] + spos[s], k), WSFWD_OK);
             spos[s] += k;
         } else if (r < 9) {
             /* A direct broadcast, to all or all but one. */
@@ -1510,8 +1401,8 @@ static void test_messages_only_to_on_message(void **state)
     wsfwd_pool *p = find(w, "r");
     assert_int_equal(send_text(m[0], "cb"), WSFWD_OK);
     uint8_t bin[64];
-    size_t bn = put_frame(bin, true, WSFWD_OP_BINARY, "\x01\x02", 2);
-    assert_int_equal(feed(m[0]->conn, bin, bn), WSFWD_OK);
+    size_t bn = test_client_frame(bin, true, WSFWD_OP_BINARY, "\x01\x02", 2);
+    assert_int_equal(test_feed(m[0]->conn, bin, bn), WSFWD_OK);
     drain_all(w);
     assert_int_equal(m[0]->nrx + m[1]->nrx + m[2]->nrx, 0);
     assert_string_equal(w->order, "cb|\x01\x02|");
@@ -1552,13 +1443,13 @@ static void test_leave_reasons(void **state)
     assert_int_equal(m[0]->last_leave, WSFWD_LEAVE_REQUESTED);
 
     uint8_t b[64];
-    size_t n = put_frame(b, true, WSFWD_OP_CLOSE, "\x03\xe8", 2); /* the peer closes */
-    assert_int_equal(feed(m[1]->conn, b, n), WSFWD_OK);
+    size_t n = test_client_frame(b, true, WSFWD_OP_CLOSE, "\x03\xe8", 2); /* the peer closes */
+    assert_int_equal(test_feed(m[1]->conn, b, n), WSFWD_OK);
     assert_int_equal(m[1]->last_leave, WSFWD_LEAVE_CLOSED);
     assert_null(wsfwd_conn_pool(m[1]->conn));
 
     uint8_t bad[] = {0x81, 0x00}; /* the connection fails: unmasked */
-    assert_int_equal(feed(m[2]->conn, bad, sizeof bad), WSFWD_ERR_MASK);
+    assert_int_equal(test_feed(m[2]->conn, bad, sizeof bad), WSFWD_ERR_MASK);
     assert_int_equal(m[2]->last_leave, WSFWD_LEAVE_CLOSED);
 
     assert_int_equal(wsfwd_conn_close(m[3]->conn, 1001, "bye", 3), WSFWD_OK); /* local close */
@@ -2628,9 +2519,9 @@ static int forward_message(wsfwd_conn *c, wsfwd_opcode op, const uint8_t *data, 
 }
 
 /* Join, broadcast (direct and forwarded), leave, a kept pool; returns 1 if nothing failed. */
-static int alloc_scenario(counting_alloc *ca)
+static int alloc_scenario(test_alloc *ca)
 {
-    wsfwd_allocator alloc = {ca_malloc, ca_realloc, ca_free, ca};
+    wsfwd_allocator alloc = test_alloc_hooks(ca);
     det_random rnd = {3, 0, 0};
     wsfwd_config *cfg = NULL;
     if (wsfwd_config_new(&alloc, &cfg) != WSFWD_OK) {
@@ -2667,7 +2558,7 @@ static int alloc_scenario(counting_alloc *ca)
     if (c[0] != NULL) {
         wsfwd_config_on_message(cfg, forward_message);
         uint8_t b[64];
-        size_t n = put_frame(b, true, WSFWD_OP_TEXT, "fwd", 3);
+        size_t n = test_client_frame(b, true, WSFWD_OP_TEXT, "fwd", 3);
         if (wsfwd_conn_feed(c[0], b, n) != WSFWD_OK) {
             ok = 0;
         }
@@ -2694,7 +2585,7 @@ static int alloc_scenario(counting_alloc *ca)
     /* Drain half of them, free the rest with output queued. */
     for (int i = 0; i < AN; i += 2) {
         if (c[i] != NULL) {
-            take_output(c[i], drain_buf, sizeof drain_buf);
+            test_drain(c[i], drain_buf, sizeof drain_buf);
         }
     }
     for (int i = 0; i < AN; i++) {
@@ -2711,7 +2602,9 @@ static void test_allocation_failures(void **state)
     int done = 0;
     long budget;
     for (budget = 0; budget < 1000 && !done; budget++) {
-        counting_alloc ca = {budget, 0, 0, 0};
+        test_alloc ca;
+        test_alloc_init(&ca);
+        ca.budget = budget;
         done = alloc_scenario(&ca);
         assert_int_equal(ca.live, 0); /* every path freed what it took */
     }
@@ -3021,13 +2914,13 @@ static void member_goes(world *w, member *m, enum go how)
     case GO_FREE: free_member(m); break;
     case GO_CLOSE: assert_int_equal(wsfwd_conn_close(m->conn, 1001, NULL, 0), WSFWD_OK); break;
     case GO_PEER_CLOSE:
-        n = put_frame(buf, true, WSFWD_OP_CLOSE, "\x03\xe8", 2);
-        assert_int_equal(feed(m->conn, buf, n), WSFWD_OK);
+        n = test_client_frame(buf, true, WSFWD_OP_CLOSE, "\x03\xe8", 2);
+        assert_int_equal(test_feed(m->conn, buf, n), WSFWD_OK);
         break;
     case GO_FAIL:
         buf[0] = 0x81; /* unmasked */
         buf[1] = 0x00;
-        assert_int_equal(feed(m->conn, buf, 2), WSFWD_ERR_MASK);
+        assert_int_equal(test_feed(m->conn, buf, 2), WSFWD_ERR_MASK);
         break;
     default: fail_msg("member_goes: %d", (int)how);
     }
@@ -3641,7 +3534,7 @@ static world *contract_world(int plan, bool fail_open, int *rc)
     g_plan = plan;
     w->fail_open = fail_open;
     w->hook = contract_hook;
-    *rc = feed(h->conn, (const uint8_t *)UPGRADE, strlen(UPGRADE));
+    *rc = test_feed(h->conn, (const uint8_t *)UPGRADE, strlen(UPGRADE));
     w->hook = NULL;
     w->fail_open = false;
     (void)a;
@@ -3727,8 +3620,8 @@ static void test_callback_contract_join(void **state)
     w->hook = contract_hook;
     assert_int_equal(wsfwd_conn_close(h->conn, 1000, NULL, 0), WSFWD_OK);
     uint8_t b[16];
-    size_t n = put_frame(b, true, WSFWD_OP_CLOSE, "\x03\xe8", 2);
-    assert_int_equal(feed(h->conn, b, n), WSFWD_OK);
+    size_t n = test_client_frame(b, true, WSFWD_OP_CLOSE, "\x03\xe8", 2);
+    assert_int_equal(test_feed(h->conn, b, n), WSFWD_OK);
     w->hook = NULL;
     assert_string_equal(w->ev, "Q|@0,0|J1|@0,1|O|@1,1|L1:1|@2,0|C1:1000|@3,0|");
     world_free(w);
@@ -3754,8 +3647,8 @@ static void test_callback_contract_join(void **state)
     /* The peer closes: on_leave, then on_close, both in CLOSED and out of the pool. */
     h = w->m[1];
     w->hook = contract_hook;
-    n = put_frame(b, true, WSFWD_OP_CLOSE, "\x03\xe8", 2);
-    assert_int_equal(feed(h->conn, b, n), WSFWD_OK);
+    n = test_client_frame(b, true, WSFWD_OP_CLOSE, "\x03\xe8", 2);
+    assert_int_equal(test_feed(h->conn, b, n), WSFWD_OK);
     w->hook = NULL;
     assert_string_equal(w->ev, "Q|@0,0|O|@1,0|J1|@1,1|L1:1|@3,0|C1:1000|@3,0|");
     world_free(w);

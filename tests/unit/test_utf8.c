@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 
+#include "support.h"
 #include "utf8.h"
 
 typedef struct sample {
@@ -56,7 +57,7 @@ static void test_samples_whole(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
         const sample *s = &samples[i];
-        int ok = wsfwd_utf8_valid((const uint8_t *)s->bytes, s->len);
+        int ok = wsfwd_utf8_valid(test_guarded(s->bytes, s->len), s->len);
         if (ok != s->valid) {
             fail_msg("sample %zu: expected %d, got %d", i, s->valid, ok);
         }
@@ -71,13 +72,13 @@ static void test_samples_split(void **state)
         const sample *s = &samples[i];
         const uint8_t *b = (const uint8_t *)s->bytes;
         for (size_t cut = 0; cut <= s->len; cut++) {
-            uint32_t st = wsfwd_utf8_step(WSFWD_UTF8_ACCEPT, b, cut);
-            st = wsfwd_utf8_step(st, b + cut, s->len - cut);
+            uint32_t st = wsfwd_utf8_step(WSFWD_UTF8_ACCEPT, test_guarded(b, cut), cut);
+            st = wsfwd_utf8_step(st, test_guarded(b + cut, s->len - cut), s->len - cut);
             assert_int_equal(st == WSFWD_UTF8_ACCEPT, s->valid);
         }
         uint32_t st = WSFWD_UTF8_ACCEPT;
         for (size_t k = 0; k < s->len; k++) {
-            st = wsfwd_utf8_step(st, b + k, 1);
+            st = wsfwd_utf8_step(st, test_guarded(b + k, 1), 1);
         }
         assert_int_equal(st == WSFWD_UTF8_ACCEPT, s->valid);
     }
@@ -124,7 +125,7 @@ static void test_all_code_points(void **state)
             n = 4;
         }
         int expect = !(cp >= 0xD800 && cp <= 0xDFFF);
-        assert_int_equal(wsfwd_utf8_valid(b, n), expect);
+        assert_int_equal(wsfwd_utf8_valid(test_guarded(b, n), n), expect);
     }
 }
 
