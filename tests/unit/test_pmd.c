@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "pmd.h"
+#include "support.h"
 
 /* ---- Server ---------------------------------------------------------------------------- */
 
@@ -26,7 +27,7 @@ static accepted accept_fields(const wsfwd_pmd_policy *pol, const char *const *fi
     wsfwd_str v[8];
     size_t n = 0;
     while (fields[n] != NULL) {
-        v[n].ptr = fields[n];
+        v[n].ptr = test_guarded_str(fields[n]); /* a read past the field faults */
         v[n].len = strlen(fields[n]);
         n++;
     }
@@ -318,7 +319,7 @@ static void test_offers(void **state)
 
 static int check1(const wsfwd_pmd_params *want, const char *field, wsfwd_pmd_params *out)
 {
-    wsfwd_str v = {field, strlen(field)};
+    wsfwd_str v = {test_guarded_str(field), strlen(field)};
     return wsfwd_pmd_check_response(&v, 1, want, out);
 }
 
