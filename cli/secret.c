@@ -41,8 +41,8 @@ static int read_bounded(int fd, char *buf, size_t cap, size_t *got)
 }
 
 /* Open and read the file: SECRET_OK with n bytes in buf, or SECRET_OPEN/NOT_REGULAR/READ. */
-static secret_status read_file(const char *path, const secret_rules *rules, char *buf,
-                               size_t *n, char *err, size_t err_cap)
+static secret_status read_file(const char *path, const secret_rules *rules, char *buf, size_t *n,
+                               char *err, size_t err_cap)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {

@@ -42,8 +42,7 @@ void wsfwd_siphash_key(uint64_t key[2], const uint8_t bytes[16])
     key[1] = le_word(bytes + 8, 8);
 }
 
-uint64_t wsfwd_siphash(const uint64_t key[2], const void *data, size_t len, unsigned c,
-                       unsigned d)
+uint64_t wsfwd_siphash(const uint64_t key[2], const void *data, size_t len, unsigned c, unsigned d)
 {
     const uint8_t *p = data;
     uint64_t v[4] = {key[0] ^ UINT64_C(0x736f6d6570736575), key[1] ^ UINT64_C(0x646f72616e646f6d),

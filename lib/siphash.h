@@ -13,8 +13,7 @@
  * SipHash-c-d of len bytes at data under the key (k0, k1). The tables use c=1, d=3
  * (SipHash-1-3); c=2, d=4 is the reference SipHash-2-4. data may be NULL when len is 0.
  */
-uint64_t wsfwd_siphash(const uint64_t key[2], const void *data, size_t len, unsigned c,
-                       unsigned d);
+uint64_t wsfwd_siphash(const uint64_t key[2], const void *data, size_t len, unsigned c, unsigned d);
 
 /* The 128-bit key as SipHash's reference code reads it: two little-endian words. */
 void wsfwd_siphash_key(uint64_t key[2], const uint8_t bytes[16]);

@@ -96,8 +96,7 @@ static void test_bounds(void **state)
     (void)state;
     expect_secret("0123456789abcde", 15, "0123456789abcde");
     expect_secret("0123456789abcde\r\n", 17, "0123456789abcde");
-    expect_status(&SMALL, "0123456789abcdef", 16, SECRET_TOO_LONG,
-                  "holds over 15 bytes");
+    expect_status(&SMALL, "0123456789abcdef", 16, SECRET_TOO_LONG, "holds over 15 bytes");
     expect_status(&SMALL, "0123456789abcdef\r\n", 18, SECRET_TOO_LONG, "over 15");
     static char big[10000];
     memset(big, 'a', sizeof big);

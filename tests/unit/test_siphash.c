@@ -60,7 +60,6 @@ static void test_siphash24_vectors(void **state)
     assert_int_equal(wsfwd_siphash(key, NULL, 0, 2, 4), SIPHASH24_VECTORS[0]);
 }
 
-
 /* SipHash-1-3 under the same key, messages 00 01 .. of length 0 to 16: the values of the two
    copies this one replaced (lib/pool.c's, cli/cluster.c's); the empty message's is also the
    first of the SipHash-1-3 vectors of Rust's siphasher crate. */

@@ -267,7 +267,8 @@ static void test_key_matters(void **state)
     size_t same = 0;
     for (uint32_t k = 0; k < 64; k++) {
         num_entry *ea = num_insert(&a, k, 0), *eb = num_insert(&b, k, 0);
-        same += (size_t)((unsigned char *)ea - a.entries) == (size_t)((unsigned char *)eb - b.entries);
+        same +=
+            (size_t)((unsigned char *)ea - a.entries) == (size_t)((unsigned char *)eb - b.entries);
     }
     assert_true(same < 8);
     wsfwd_table_free(&a);
@@ -277,12 +278,9 @@ static void test_key_matters(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty),
-        cmocka_unit_test(test_insert_find_remove),
-        cmocka_unit_test(test_pointer_entries),
-        cmocka_unit_test(test_many_against_reference),
-        cmocka_unit_test(test_walk_and_remove),
-        cmocka_unit_test(test_growth_failure_leaves_table),
+        cmocka_unit_test(test_empty),           cmocka_unit_test(test_insert_find_remove),
+        cmocka_unit_test(test_pointer_entries), cmocka_unit_test(test_many_against_reference),
+        cmocka_unit_test(test_walk_and_remove), cmocka_unit_test(test_growth_failure_leaves_table),
         cmocka_unit_test(test_key_matters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
