@@ -2,76 +2,37 @@
 
 #include "auth.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "secret.h"
 
 /* Read one key file; returns the key (malloc'd) or NULL with err set. */
 static char *read_key(const char *path, size_t *len, char *err, size_t err_cap)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, err_cap, "cannot open the auth secret file %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, err_cap, "the auth secret file %s is not a regular file", path);
-        close(fd);
-        return NULL;
-    }
-    /* One byte more than the longest key with its newline tells a file that is too long. */
-    char *buf = malloc(AUTH_MAX_KEY_LEN + 3);
+    static const secret_rules rules = {
+        .what = "auth secret file",
+        .min = AUTH_MIN_KEY_LEN,
+        .max = AUTH_MAX_KEY_LEN,
+        .regular = true,
+    };
+    char *buf = malloc(SECRET_BUF_SIZE(AUTH_MAX_KEY_LEN));
     if (buf == NULL) {
         snprintf(err, err_cap, "out of memory reading %s", path);
-        close(fd);
         return NULL;
     }
-    size_t n = 0;
-    while (n < AUTH_MAX_KEY_LEN + 3) {
-        ssize_t r = read(fd, buf + n, AUTH_MAX_KEY_LEN + 3 - n);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r < 0) {
-            snprintf(err, err_cap, "cannot read the auth secret file %s: %s", path,
-                     strerror(errno));
-            free(buf);
-            close(fd);
-            return NULL;
-        }
-        if (r == 0) {
-            break;
-        }
-        n += (size_t)r;
-    }
-    close(fd);
-    if (n > 0 && buf[n - 1] == '\n') {
-        n--;
-        if (n > 0 && buf[n - 1] == '\r') {
-            n--;
-        }
-    }
-    if (n > AUTH_MAX_KEY_LEN) {
-        snprintf(err, err_cap, "the auth secret file %s holds over %d bytes", path,
-                 AUTH_MAX_KEY_LEN);
-        free(buf);
-        return NULL;
-    }
-    if (n < AUTH_MIN_KEY_LEN) {
+    secret_status st = secret_read(path, &rules, buf, len, err, err_cap);
+    if (st == SECRET_TOO_SHORT) {
         snprintf(err, err_cap,
                  "the key in %s has %zu bytes; an HS256 key needs at least %d (RFC 7518 3.2), "
                  "e.g. from `openssl rand -hex 32`",
-                 path, n, AUTH_MIN_KEY_LEN);
+                 path, *len, AUTH_MIN_KEY_LEN);
+    }
+    if (st != SECRET_OK) {
         free(buf);
         return NULL;
     }
-    *len = n;
     return buf;
 }
 
@@ -100,10 +61,7 @@ void auth_keys_free(auth_keys *k)
 {
     for (size_t i = 0; i < k->n; i++) {
         /* Keys are secrets: wipe them before giving the memory back. */
-        volatile char *p = (volatile char *)(uintptr_t)k->keys[i].ptr;
-        for (size_t j = 0; j < k->keys[i].len; j++) {
-            p[j] = 0;
-        }
+        secret_wipe((void *)(uintptr_t)k->keys[i].ptr, k->keys[i].len);
         free((void *)(uintptr_t)k->keys[i].ptr);
         k->keys[i] = (wsfwd_str){NULL, 0};
     }

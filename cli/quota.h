@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "table.h" /* lib/: the library's internal keyed table */
+
 #define RATE_MAX 1000000u /* largest rate (messages per second) and burst */
 
 /* The rule: per_second messages a second on average, up to burst at once. 0: no limit. */
@@ -40,18 +42,7 @@ bool rate_bucket_take(rate_bucket *b, const rate_rule *r, uint32_t now_ms);
  * The table is keyed with a secret hash, so a client choosing its addresses cannot make the
  * lookups slow; it holds only addresses with at least one connection.
  */
-typedef struct addr_slot addr_slot;
-
-typedef struct addr_table {
-    addr_slot *slots; /* cap slots, cap a power of two (0 before the first add) */
-    size_t cap;
-    size_t used;
-    uint8_t key[16]; /* the SipHash key */
-} addr_table;
-
-/* SipHash-2-4 of data under a 16-byte key: the table's keyed hash (the server's own; the
-   library keeps its hashes to itself). */
-uint64_t siphash24(const uint8_t key[16], const void *data, size_t len);
+typedef wsfwd_table addr_table; /* entries: an address and its count (quota.c) */
 
 /* The 16-byte form of an address: in[0..4) for IPv4, in[0..16) for IPv6. */
 void addr_normalise(uint8_t out[16], const uint8_t *in, bool ipv6);

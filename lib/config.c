@@ -1,39 +1,15 @@
-#define _DEFAULT_SOURCE /* getrandom() or arc4random_buf() */
-
 #include "config.h"
 
-#include <errno.h>
 #include <string.h>
 
-#if defined(__linux__)
-#include <sys/random.h>
-#else
-#include <stdlib.h>
-#endif
-
 #include "mem.h"
+#include "random.h"
 
+/* The default randomness hook: the operating system's. */
 static int os_random(void *buf, size_t len, void *ud)
 {
     (void)ud;
-#if defined(__linux__)
-    uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = getrandom(p, len, 0);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-#else
-    arc4random_buf(buf, len);
-    return 0;
-#endif
+    return wsfwd_random_bytes(buf, len, 0);
 }
 
 int wsfwd_config_new(const wsfwd_allocator *alloc, wsfwd_config **out)

@@ -27,137 +27,19 @@
 
 #define DEFAULT_MAX_NAME 128
 
-/* ---- Keyed hashing of names (SipHash-1-3) ------------------------------------------------ */
+/* ---- The hub's table of pools by name ---------------------------------------------------- */
 
-static uint64_t rotl(uint64_t x, int b)
+/* An entry of hub->pools is a pointer to the pool, whose name is the key. */
+static const void *pool_key(const void *entry, size_t *len)
 {
-    return (x << b) | (x >> (64 - b));
+    const wsfwd_pool *pool = *(wsfwd_pool *const *)entry;
+    *len = pool->name_len;
+    return pool->name;
 }
 
-#define SIPROUND                                                                               \
-    do {                                                                                       \
-        v0 += v1;                                                                              \
-        v1 = rotl(v1, 13);                                                                     \
-        v1 ^= v0;                                                                              \
-        v0 = rotl(v0, 32);                                                                     \
-        v2 += v3;                                                                              \
-        v3 = rotl(v3, 16);                                                                     \
-        v3 ^= v2;                                                                              \
-        v0 += v3;                                                                              \
-        v3 = rotl(v3, 21);                                                                     \
-        v3 ^= v0;                                                                              \
-        v2 += v1;                                                                              \
-        v1 = rotl(v1, 17);                                                                     \
-        v1 ^= v2;                                                                              \
-        v2 = rotl(v2, 32);                                                                     \
-    } while (0)
-
-static uint64_t load_le64(const uint8_t *p)
+static size_t pool_count(const wsfwd_hub *hub)
 {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) {
-        v = v << 8 | p[i];
-    }
-    return v;
-}
-
-/* Exposed to the tests (with c=2, d=4 it is the reference SipHash-2-4). */
-uint64_t wsfwd_siphash(const uint64_t key[2], const void *data, size_t len, int c, int d);
-
-uint64_t wsfwd_siphash(const uint64_t key[2], const void *data, size_t len, int c, int d)
-{
-    const uint8_t *p = data;
-    uint64_t v0 = key[0] ^ UINT64_C(0x736f6d6570736575);
-    uint64_t v1 = key[1] ^ UINT64_C(0x646f72616e646f6d);
-    uint64_t v2 = key[0] ^ UINT64_C(0x6c7967656e657261);
-    uint64_t v3 = key[1] ^ UINT64_C(0x7465646279746573);
-    size_t whole = len & ~(size_t)7;
-    for (size_t i = 0; i < whole; i += 8) {
-        uint64_t m = load_le64(p + i);
-        v3 ^= m;
-        for (int r = 0; r < c; r++) {
-            SIPROUND;
-        }
-        v0 ^= m;
-    }
-    uint64_t last = (uint64_t)len << 56;
-    for (size_t i = whole; i < len; i++) {
-        last |= (uint64_t)p[i] << (8 * (i - whole));
-    }
-    v3 ^= last;
-    for (int r = 0; r < c; r++) {
-        SIPROUND;
-    }
-    v0 ^= last;
-    v2 ^= 0xff;
-    for (int r = 0; r < d; r++) {
-        SIPROUND;
-    }
-    return v0 ^ v1 ^ v2 ^ v3;
-}
-
-static uint64_t name_hash(const wsfwd_hub *hub, const char *name, size_t len)
-{
-    return wsfwd_siphash(hub->key, name, len, 1, 3);
-}
-
-/* ---- The hub's table --------------------------------------------------------------------- */
-
-static size_t slot_of(const wsfwd_hub *hub, const char *name, size_t len, uint64_t hash)
-{
-    size_t mask = hub->table_cap - 1;
-    for (size_t i = (size_t)hash & mask;; i = (i + 1) & mask) {
-        const wsfwd_pool *p = hub->table[i];
-        if (p == NULL || (p->hash == hash && p->name_len == len &&
-                          memcmp(p->name, name, len) == 0)) {
-            return i;
-        }
-    }
-}
-
-static int table_grow(wsfwd_hub *hub)
-{
-    size_t cap = hub->table_cap == 0 ? 16 : hub->table_cap * 2;
-    if (cap > SIZE_MAX / sizeof(wsfwd_pool *)) {
-        return WSFWD_ERR_NOMEM;
-    }
-    wsfwd_pool **table = wsfwd_mem_alloc(&hub->cfg->alloc, cap * sizeof *table);
-    if (table == NULL) {
-        return WSFWD_ERR_NOMEM;
-    }
-    memset(table, 0, cap * sizeof *table);
-    for (size_t i = 0; i < hub->table_cap; i++) {
-        wsfwd_pool *p = hub->table[i];
-        if (p != NULL) {
-            size_t j = (size_t)p->hash & (cap - 1);
-            while (table[j] != NULL) {
-                j = (j + 1) & (cap - 1);
-            }
-            table[j] = p;
-        }
-    }
-    wsfwd_mem_free(&hub->cfg->alloc, hub->table);
-    hub->table = table;
-    hub->table_cap = cap;
-    return WSFWD_OK;
-}
-
-/* Remove the pool at slot i, shifting back later entries of its probe run (no tombstones). */
-static void table_remove(wsfwd_hub *hub, size_t i)
-{
-    size_t mask = hub->table_cap - 1;
-    hub->table[i] = NULL;
-    for (size_t j = (i + 1) & mask; hub->table[j] != NULL; j = (j + 1) & mask) {
-        size_t home = (size_t)hub->table[j]->hash & mask;
-        /* Entry j may move to the hole i unless its home lies cyclically in (i, j]. */
-        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (!stays) {
-            hub->table[i] = hub->table[j];
-            hub->table[j] = NULL;
-            i = j;
-        }
-    }
-    hub->npools--;
+    return wsfwd_table_count(&hub->pools);
 }
 
 static void list_unlink_and_free(wsfwd_pool *pool)
@@ -184,8 +66,7 @@ static void pool_destroy(wsfwd_pool *pool)
     if (pool->dead) {
         return; /* out of the table already: its slot may hold a newer pool of that name */
     }
-    size_t i = slot_of(hub, pool->name, pool->name_len, pool->hash);
-    table_remove(hub, i);
+    wsfwd_table_remove(&hub->pools, wsfwd_table_find(&hub->pools, pool->name, pool->name_len));
     if (hub->iterating > 0) {
         pool->dead = true;
         return;
@@ -245,30 +126,25 @@ static int pool_get(wsfwd_hub *hub, const char *name, size_t len, wsfwd_pool **o
     if (!name_is_valid(hub, name, len)) {
         return WSFWD_ERR_POOL_NAME;
     }
-    uint64_t hash = name_hash(hub, name, len);
-    if (hub->table_cap > 0) {
-        size_t i = slot_of(hub, name, len, hash);
-        if (hub->table[i] != NULL) {
-            *out = hub->table[i];
-            return WSFWD_OK;
-        }
+    wsfwd_pool **slot = wsfwd_table_find(&hub->pools, name, len);
+    if (slot != NULL) {
+        *out = *slot;
+        return WSFWD_OK;
     }
-    if (hub->max_pools > 0 && hub->npools >= hub->max_pools) {
+    if (hub->max_pools > 0 && pool_count(hub) >= hub->max_pools) {
         return WSFWD_ERR_POOL_LIMIT;
     }
-    if ((hub->npools + 1) * 2 > hub->table_cap) {
-        int rc = table_grow(hub);
-        if (rc != WSFWD_OK) {
-            return rc;
-        }
+    slot = wsfwd_table_insert(&hub->pools, name, len); /* grows the table first */
+    if (slot == NULL) {
+        return WSFWD_ERR_NOMEM;
     }
     wsfwd_pool *pool = wsfwd_mem_alloc(&hub->cfg->alloc, sizeof *pool + len + 1);
     if (pool == NULL) {
+        wsfwd_table_remove(&hub->pools, slot);
         return WSFWD_ERR_NOMEM;
     }
     memset(pool, 0, sizeof *pool);
     pool->hub = hub;
-    pool->hash = hash;
     pool->name_len = len;
     memcpy(pool->name, name, len);
     pool->name[len] = '\0';
@@ -280,8 +156,7 @@ static int pool_get(wsfwd_hub *hub, const char *name, size_t len, wsfwd_pool **o
         hub->first = pool;
     }
     hub->last = pool;
-    hub->table[slot_of(hub, name, len, hash)] = pool;
-    hub->npools++;
+    *slot = pool;
     *out = pool;
     return WSFWD_OK;
 }
@@ -300,11 +175,14 @@ int wsfwd_hub_new(wsfwd_config *cfg, wsfwd_hub **out)
     memset(hub, 0, sizeof *hub);
     hub->cfg = cfg;
     hub->max_name = DEFAULT_MAX_NAME;
-    int rc = wsfwd_config_random(cfg, hub->key, sizeof hub->key);
+    /* Keyed hashing: room names come from the network. */
+    uint64_t key[2];
+    int rc = wsfwd_config_random(cfg, key, sizeof key);
     if (rc != WSFWD_OK) {
         wsfwd_mem_free(&cfg->alloc, hub);
         return rc;
     }
+    wsfwd_table_init(&hub->pools, &cfg->alloc, sizeof(wsfwd_pool *), 16, key, pool_key);
     *out = hub;
     return WSFWD_OK;
 }
@@ -329,7 +207,7 @@ void wsfwd_hub_free(wsfwd_hub *hub)
         wsfwd_mem_free(a, pool);
         pool = next;
     }
-    wsfwd_mem_free(a, hub->table);
+    wsfwd_table_free(&hub->pools);
     wsfwd_mem_free(a, hub);
 }
 
@@ -378,11 +256,11 @@ int wsfwd_hub_acquire(wsfwd_hub *hub, const char *name, size_t len, wsfwd_pool *
 
 wsfwd_pool *wsfwd_hub_find(const wsfwd_hub *hub, const char *name, size_t len)
 {
-    if (hub == NULL || hub->table_cap == 0 || (name == NULL && len > 0)) {
+    if (hub == NULL || (name == NULL && len > 0)) {
         return NULL;
     }
-    uint64_t hash = name_hash(hub, name, len);
-    return hub->table[slot_of(hub, name, len, hash)];
+    wsfwd_pool *const *slot = wsfwd_table_find(&hub->pools, name, len);
+    return slot != NULL ? *slot : NULL;
 }
 
 int wsfwd_hub_join(wsfwd_hub *hub, wsfwd_conn *c, const char *name, size_t len)
@@ -454,7 +332,7 @@ int wsfwd_hub_stats(const wsfwd_hub *hub, wsfwd_stats *out, size_t out_size)
         return WSFWD_ERR_INVALID;
     }
     wsfwd_stats st = hub->stats;
-    st.pools = hub->npools;
+    st.pools = pool_count(hub);
     return copy_stats(&st, out, out_size);
 }
 

@@ -4,6 +4,7 @@
 
 #include "conn.h"
 #include "member.h"
+#include "table.h"
 #include "wsfwd.h"
 
 /* A broadcast asked for while the pool was broadcasting: sent when that broadcast ends. */
@@ -30,7 +31,6 @@ struct wsfwd_pool {
     uint32_t deferred_cap;
     struct wsfwd_pool *prev; /* the hub's list of pools, in creation order */
     struct wsfwd_pool *next;
-    uint64_t hash;
     wsfwd_stats stats;
     size_t name_len;
     char name[];          /* NUL-terminated for convenience; may hold NUL bytes */
@@ -38,13 +38,10 @@ struct wsfwd_pool {
 
 struct wsfwd_hub {
     wsfwd_config *cfg;
-    wsfwd_pool **table; /* open addressing, linear probing, at most half full */
-    size_t table_cap;   /* a power of two, or 0 */
-    size_t npools;
+    wsfwd_table pools;  /* wsfwd_pool * by name (live pools only; dead ones are out) */
     wsfwd_pool *first;  /* every pool, dead ones included, for wsfwd_hub_foreach */
     wsfwd_pool *last;
     uint32_t iterating; /* wsfwd_hub_foreach calls on the stack */
-    uint64_t key[2];    /* keyed hashing: room names come from the network */
     size_t max_name;
     size_t max_pools;
     size_t max_members;
