@@ -167,13 +167,34 @@ void wsfwd_config_set_user_data(wsfwd_config *cfg, void *user_data)
     cfg->user_data = user_data;
 }
 
-void wsfwd_config_on_request(wsfwd_config *cfg, wsfwd_on_request_fn fn) { cfg->on_request = fn; }
-void wsfwd_config_on_open(wsfwd_config *cfg, wsfwd_on_open_fn fn) { cfg->on_open = fn; }
-void wsfwd_config_on_message(wsfwd_config *cfg, wsfwd_on_message_fn fn) { cfg->on_message = fn; }
-void wsfwd_config_on_control(wsfwd_config *cfg, wsfwd_on_control_fn fn) { cfg->on_control = fn; }
-void wsfwd_config_on_close(wsfwd_config *cfg, wsfwd_on_close_fn fn) { cfg->on_close = fn; }
-void wsfwd_config_on_output(wsfwd_config *cfg, wsfwd_on_output_fn fn) { cfg->on_output = fn; }
-void wsfwd_config_on_flow(wsfwd_config *cfg, wsfwd_on_flow_fn fn) { cfg->on_flow = fn; }
+void wsfwd_config_on_request(wsfwd_config *cfg, wsfwd_on_request_fn fn)
+{
+    cfg->on_request = fn;
+}
+void wsfwd_config_on_open(wsfwd_config *cfg, wsfwd_on_open_fn fn)
+{
+    cfg->on_open = fn;
+}
+void wsfwd_config_on_message(wsfwd_config *cfg, wsfwd_on_message_fn fn)
+{
+    cfg->on_message = fn;
+}
+void wsfwd_config_on_control(wsfwd_config *cfg, wsfwd_on_control_fn fn)
+{
+    cfg->on_control = fn;
+}
+void wsfwd_config_on_close(wsfwd_config *cfg, wsfwd_on_close_fn fn)
+{
+    cfg->on_close = fn;
+}
+void wsfwd_config_on_output(wsfwd_config *cfg, wsfwd_on_output_fn fn)
+{
+    cfg->on_output = fn;
+}
+void wsfwd_config_on_flow(wsfwd_config *cfg, wsfwd_on_flow_fn fn)
+{
+    cfg->on_flow = fn;
+}
 
 int wsfwd_config_random(wsfwd_config *cfg, void *buf, size_t len)
 {

@@ -17,10 +17,10 @@ struct wsfwd_config {
     size_t max_header;
     size_t max_queue;
     wsfwd_slow_policy slow_policy;
-    size_t high_mark;     /* a queue above it is congested: its senders are paced */
-    size_t low_mark;      /* ... until it is back at or below this */
-    bool marks_set;       /* set by the caller, else derived from max_queue */
-    uint32_t slow_timeout_ms; /* congested this long: the slow-reader policy (0: never) */
+    size_t high_mark;              /* a queue above it is congested: its senders are paced */
+    size_t low_mark;               /* ... until it is back at or below this */
+    bool marks_set;                /* set by the caller, else derived from max_queue */
+    uint32_t slow_timeout_ms;      /* congested this long: the slow-reader policy (0: never) */
     uint32_t handshake_timeout_ms; /* the deadlines of wsfwd_conn_tick (0: off, the default) */
     uint32_t idle_timeout_ms;
     uint32_t pong_timeout_ms;

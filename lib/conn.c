@@ -175,8 +175,7 @@ static int leave(wsfwd_conn *c, int rc)
     return rc == STOPPED ? WSFWD_OK : rc;
 }
 
-static void tell_close(wsfwd_conn *c, uint16_t code, const char *reason, size_t reason_len,
-                       int err)
+static void tell_close(wsfwd_conn *c, uint16_t code, const char *reason, size_t reason_len, int err)
 {
     if (c->close_told) {
         return;
@@ -458,8 +457,7 @@ static uint32_t phase_wait(const wsfwd_conn *c, uint32_t now, int *err)
         }
         *err = WSFWD_OK;
         return wait_until(now, c->quiet_since, cfg->idle_timeout_ms);
-    default:
-        return NO_WAIT;
+    default: return NO_WAIT;
     }
 }
 
@@ -574,7 +572,6 @@ void wsfwd_conn_tell_output(wsfwd_conn *c)
         }
     }
 }
-
 
 /* ---- Public: creation ------------------------------------------------------------------ */
 
@@ -831,8 +828,8 @@ const wsfwd_request *wsfwd_conn_request(const wsfwd_conn *c)
 
 /* ---- Client handshake ------------------------------------------------------------------ */
 
-int wsfwd_conn_client_start(wsfwd_conn *c, const char *host, const char *path,
-                            const char *origin, const char *subprotocols)
+int wsfwd_conn_client_start(wsfwd_conn *c, const char *host, const char *path, const char *origin,
+                            const char *subprotocols)
 {
     if (c == NULL || host == NULL || path == NULL) {
         return WSFWD_ERR_INVALID;
@@ -1273,8 +1270,8 @@ int wsfwd_conn_feed(wsfwd_conn *c, uint8_t *data, size_t len)
         /* Joined during on_request, then refused or failed before it opened. */
         wsfwd_pool_remove(c, WSFWD_LEAVE_CLOSED);
     }
-    if (rc == WSFWD_OK && len > 0 && (c->state == WSFWD_STATE_OPEN ||
-                                      c->state == WSFWD_STATE_CLOSING)) {
+    if (rc == WSFWD_OK && len > 0 &&
+        (c->state == WSFWD_STATE_OPEN || c->state == WSFWD_STATE_CLOSING)) {
         rc = feed_frames(c, data, len);
     }
     c->feeding = 0;
@@ -1350,7 +1347,8 @@ size_t wsfwd_conn_output(wsfwd_conn *c, wsfwd_iovec *iov, size_t max)
 #if defined(__GNUC__)
 __attribute__((noinline, cold))
 #endif
-static void consumed_congested(wsfwd_conn *c)
+static void
+consumed_congested(wsfwd_conn *c)
 {
     if (c->out.bytes <= c->cfg->low_mark) {
         enter(c);

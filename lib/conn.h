@@ -13,47 +13,47 @@ struct wsfwd_conn {
                           request (server) or a refused response (client), else NULL */
     char *subprotocol; /* agreed subprotocol, NULL for none */
 
-    wsfwd_outq out; /* output, in order */
+    wsfwd_outq out;          /* output, in order */
     struct wsfwd_pool *pool; /* the pool this connection is in, or NULL */
     uint32_t pool_index;     /* its slot in pool->members */
     uint8_t id[16];          /* a version 4 UUID */
 
     /* The frame being read */
     wsfwd_frame_header fh;
-    uint64_t frame_off;   /* payload bytes of this frame read so far */
+    uint64_t frame_off; /* payload bytes of this frame read so far */
     uint8_t hdr[WSFWD_FRAME_HEADER_MAX];
-    uint8_t hdr_len;      /* header bytes gathered while a header is split across feeds */
+    uint8_t hdr_len; /* header bytes gathered while a header is split across feeds */
     uint8_t ctl_len;
-    uint8_t *ctl;         /* a control payload split across feeds (125 bytes, on demand) */
+    uint8_t *ctl; /* a control payload split across feeds (125 bytes, on demand) */
 
     /* The message being assembled */
     uint8_t *msg;
     size_t msg_len;
     size_t msg_cap;
-    uint32_t utf8;        /* validation state across the message's fragments */
-    uint8_t msg_opcode;   /* TEXT or BINARY while a message is in progress, else 0 */
+    uint32_t utf8;      /* validation state across the message's fragments */
+    uint8_t msg_opcode; /* TEXT or BINARY while a message is in progress, else 0 */
 
-    uint8_t state;        /* wsfwd_state */
-    uint8_t role;         /* wsfwd_role */
-    uint16_t busy;        /* library calls on the stack, and deferred broadcasts naming it */
-    unsigned in_frame : 1;      /* header read, payload pending */
-    unsigned feeding : 1;       /* inside wsfwd_conn_feed */
-    unsigned in_request : 1;    /* inside on_request */
-    unsigned freed : 1;         /* wsfwd_conn_free called while busy */
-    unsigned close_told : 1;    /* on_close has been called */
-    unsigned out_told : 1;      /* on_output called for the output now queued */
-    unsigned congested : 1;     /* the queue passed the high mark, not yet back to the low */
-    unsigned timed : 1;         /* congested, and out.over_since holds when (wsfwd_conn_tick) */
-    unsigned dropping : 1;      /* congested past the slow timeout under the drop policy */
-    unsigned paced_pool : 1;    /* paced: it broadcast to its pool while a member was congested */
+    uint8_t state;               /* wsfwd_state */
+    uint8_t role;                /* wsfwd_role */
+    uint16_t busy;               /* library calls on the stack, and deferred broadcasts naming it */
+    unsigned in_frame : 1;       /* header read, payload pending */
+    unsigned feeding : 1;        /* inside wsfwd_conn_feed */
+    unsigned in_request : 1;     /* inside on_request */
+    unsigned freed : 1;          /* wsfwd_conn_free called while busy */
+    unsigned close_told : 1;     /* on_close has been called */
+    unsigned out_told : 1;       /* on_output called for the output now queued */
+    unsigned congested : 1;      /* the queue passed the high mark, not yet back to the low */
+    unsigned timed : 1;          /* congested, and out.over_since holds when (wsfwd_conn_tick) */
+    unsigned dropping : 1;       /* congested past the slow timeout under the drop policy */
+    unsigned paced_pool : 1;     /* paced: it broadcast to its pool while a member was congested */
     unsigned told_congested : 1; /* what on_flow said last (flow_sync) */
     unsigned told_paced : 1;
-    unsigned heard : 1;         /* input fed since the last wsfwd_conn_tick */
-    unsigned pinged : 1;        /* an idle ping is out: ping_at holds when */
-    unsigned timer_done : 1;    /* a handshake or close timeout was reported: no more */
-    uint8_t phase;              /* the phase whose deadline runs (conn.c, PHASE_*) */
-    unsigned keep_request : 1;  /* wsfwd_conn_keep_request: hs outlives the handshake */
-    int hs_result;              /* what a refused handshake returns from feed */
+    unsigned heard : 1;        /* input fed since the last wsfwd_conn_tick */
+    unsigned pinged : 1;       /* an idle ping is out: ping_at holds when */
+    unsigned timer_done : 1;   /* a handshake or close timeout was reported: no more */
+    uint8_t phase;             /* the phase whose deadline runs (conn.c, PHASE_*) */
+    unsigned keep_request : 1; /* wsfwd_conn_keep_request: hs outlives the handshake */
+    int hs_result;             /* what a refused handshake returns from feed */
 
     /* Times as of wsfwd_conn_tick, in milliseconds cut to 32 bits: differences stay right
        across the wrap, and for a caller's clock that itself wraps at 32 bits. */

@@ -70,8 +70,8 @@ int wsfwd_frame_parse_header(const uint8_t *buf, size_t len, wsfwd_role receiver
     return WSFWD_OK;
 }
 
-size_t wsfwd_frame_encode_header(uint8_t *out, bool fin, wsfwd_opcode opcode,
-                                 uint64_t payload_len, const uint8_t mask[4])
+size_t wsfwd_frame_encode_header(uint8_t *out, bool fin, wsfwd_opcode opcode, uint64_t payload_len,
+                                 const uint8_t mask[4])
 {
     size_t n = 0;
     uint8_t maskbit = mask != NULL ? 0x80 : 0;

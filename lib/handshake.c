@@ -266,8 +266,8 @@ static bool has_ctl(const char *s)
     return false;
 }
 
-int wsfwd_http_write_head(char *buf, size_t cap, size_t *len, int status,
-                          const char *content_type, const char *extra, size_t body_len)
+int wsfwd_http_write_head(char *buf, size_t cap, size_t *len, int status, const char *content_type,
+                          const char *extra, size_t body_len)
 {
     if (len == NULL || (buf == NULL && cap > 0) || status < 100 || status > 599 ||
         (content_type != NULL && has_ctl(content_type))) {
@@ -828,8 +828,8 @@ static bool request_offered(const wsfwd_request *req, const char *subprotocol)
     return false;
 }
 
-static int write_switching(const wsfwd_request *req, const char *subprotocol, char *buf,
-                           size_t cap, size_t *len)
+static int write_switching(const wsfwd_request *req, const char *subprotocol, char *buf, size_t cap,
+                           size_t *len)
 {
     int err = wsfwd_request_check(req);
     if (err == WSFWD_INCOMPLETE) {

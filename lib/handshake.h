@@ -18,7 +18,7 @@ const char *wsfwd_http_reason(int status);
  * Errors: WSFWD_ERR_INVALID (status outside 100-599, a control character in content_type, len
  * NULL), WSFWD_ERR_NOBUFS (*len gets the size needed).
  */
-int wsfwd_http_write_head(char *buf, size_t cap, size_t *len, int status,
-                          const char *content_type, const char *extra, size_t body_len);
+int wsfwd_http_write_head(char *buf, size_t cap, size_t *len, int status, const char *content_type,
+                          const char *extra, size_t body_len);
 
 #endif

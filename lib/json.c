@@ -147,24 +147,12 @@ static int parse_string(parser *p, wsfwd_str *out)
         switch (e) {
         case '"':
         case '\\':
-        case '/':
-            p->s[w++] = e;
-            break;
-        case 'b':
-            p->s[w++] = '\b';
-            break;
-        case 'f':
-            p->s[w++] = '\f';
-            break;
-        case 'n':
-            p->s[w++] = '\n';
-            break;
-        case 'r':
-            p->s[w++] = '\r';
-            break;
-        case 't':
-            p->s[w++] = '\t';
-            break;
+        case '/': p->s[w++] = e; break;
+        case 'b': p->s[w++] = '\b'; break;
+        case 'f': p->s[w++] = '\f'; break;
+        case 'n': p->s[w++] = '\n'; break;
+        case 'r': p->s[w++] = '\r'; break;
+        case 't': p->s[w++] = '\t'; break;
         case 'u': {
             int rc = unicode_escape(p, &w);
             if (rc != WSFWD_JSON_OK) {
@@ -172,8 +160,7 @@ static int parse_string(parser *p, wsfwd_str *out)
             }
             break;
         }
-        default:
-            return WSFWD_JSON_ERR_STRING;
+        default: return WSFWD_JSON_ERR_STRING;
         }
     }
 }
@@ -275,9 +262,7 @@ static int parse_value(parser *p, wsfwd_json_object *obj, wsfwd_json_member *m)
 {
     char c = peek(p);
     switch (c) {
-    case '"':
-        m->type = WSFWD_JSON_STRING;
-        return parse_string(p, &m->str);
+    case '"': m->type = WSFWD_JSON_STRING; return parse_string(p, &m->str);
     case 't':
         m->type = WSFWD_JSON_BOOL;
         m->boolean = true;
@@ -286,14 +271,9 @@ static int parse_value(parser *p, wsfwd_json_object *obj, wsfwd_json_member *m)
         m->type = WSFWD_JSON_BOOL;
         m->boolean = false;
         return parse_literal(p, "false");
-    case 'n':
-        m->type = WSFWD_JSON_NULL;
-        return parse_literal(p, "null");
-    case '[':
-        m->type = WSFWD_JSON_ARRAY;
-        return parse_array(p, obj, m);
-    case '{':
-        return WSFWD_JSON_ERR_TYPE;
+    case 'n': m->type = WSFWD_JSON_NULL; return parse_literal(p, "null");
+    case '[': m->type = WSFWD_JSON_ARRAY; return parse_array(p, obj, m);
+    case '{': return WSFWD_JSON_ERR_TYPE;
     default:
         if (c == '-' || is_digit(c)) {
             m->type = WSFWD_JSON_NUMBER;

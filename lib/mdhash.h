@@ -12,18 +12,17 @@
 typedef void (*wsfwd_md_compress)(uint32_t *h, const uint8_t block[64]);
 
 typedef struct wsfwd_md {
-    uint32_t h[8];             /* the chaining value (SHA-1 uses 5 words) */
-    uint64_t total;            /* bytes hashed so far */
-    uint8_t block[64];         /* the partial block */
-    size_t used;               /* bytes in block */
+    uint32_t h[8];     /* the chaining value (SHA-1 uses 5 words) */
+    uint64_t total;    /* bytes hashed so far */
+    uint8_t block[64]; /* the partial block */
+    size_t used;       /* bytes in block */
     wsfwd_md_compress compress;
-    unsigned words;            /* digest length in 32-bit words */
+    unsigned words; /* digest length in 32-bit words */
 } wsfwd_md;
 
 static inline uint32_t wsfwd_load_be32(const uint8_t *p)
 {
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) |
-           (uint32_t)p[3];
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
 }
 
 static inline void wsfwd_store_be32(uint8_t *p, uint32_t v)

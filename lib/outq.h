@@ -60,10 +60,10 @@ typedef struct wsfwd_outq {
     wsfwd_buf *inl[WSFWD_OUTQ_INLINE]; /* the slots used while ring is NULL */
     uint32_t head;
     uint32_t count;
-    uint32_t cap;                      /* a power of two */
-    uint32_t over_since;               /* for conn.c: when it passed the high mark (ms) */
-    size_t head_off;                   /* bytes of the head buffer already written */
-    size_t bytes;                      /* bytes queued in all */
+    uint32_t cap;        /* a power of two */
+    uint32_t over_since; /* for conn.c: when it passed the high mark (ms) */
+    size_t head_off;     /* bytes of the head buffer already written */
+    size_t bytes;        /* bytes queued in all */
 } wsfwd_outq;
 
 void wsfwd_outq_init(wsfwd_outq *q);

@@ -238,9 +238,18 @@ int wsfwd_hub_set_max_members(wsfwd_hub *hub, size_t per_pool)
     return WSFWD_OK;
 }
 
-void wsfwd_hub_set_user_data(wsfwd_hub *hub, void *user_data) { hub->user_data = user_data; }
-void wsfwd_hub_on_join(wsfwd_hub *hub, wsfwd_on_join_fn fn) { hub->on_join = fn; }
-void wsfwd_hub_on_leave(wsfwd_hub *hub, wsfwd_on_leave_fn fn) { hub->on_leave = fn; }
+void wsfwd_hub_set_user_data(wsfwd_hub *hub, void *user_data)
+{
+    hub->user_data = user_data;
+}
+void wsfwd_hub_on_join(wsfwd_hub *hub, wsfwd_on_join_fn fn)
+{
+    hub->on_join = fn;
+}
+void wsfwd_hub_on_leave(wsfwd_hub *hub, wsfwd_on_leave_fn fn)
+{
+    hub->on_leave = fn;
+}
 
 int wsfwd_hub_acquire(wsfwd_hub *hub, const char *name, size_t len, wsfwd_pool **out)
 {

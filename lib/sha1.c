@@ -50,8 +50,7 @@ static void sha1_block(uint32_t *h, const uint8_t block[64])
 
 void wsfwd_sha1_init(wsfwd_sha1 *ctx)
 {
-    static const uint32_t iv[5] = {0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u,
-                                   0xC3D2E1F0u};
+    static const uint32_t iv[5] = {0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u};
     wsfwd_md_init(ctx, iv, 5, sha1_block);
 }
 

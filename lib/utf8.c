@@ -9,26 +9,35 @@
 enum {
     S_ACCEPT = WSFWD_UTF8_ACCEPT,
     S_REJECT = WSFWD_UTF8_REJECT,
-    S_CONT1,  /* one continuation byte left: 80..BF */
-    S_CONT2,  /* two left: 80..BF, then one */
-    S_E0,     /* after E0: A0..BF (no overlong 3-byte forms), then one */
-    S_ED,     /* after ED: 80..9F (no surrogates), then one */
-    S_CONT3,  /* three left: 80..BF, then two */
-    S_F0,     /* after F0: 90..BF (no overlong 4-byte forms), then two */
-    S_F4      /* after F4: 80..8F (nothing past U+10FFFF), then two */
+    S_CONT1, /* one continuation byte left: 80..BF */
+    S_CONT2, /* two left: 80..BF, then one */
+    S_E0,    /* after E0: A0..BF (no overlong 3-byte forms), then one */
+    S_ED,    /* after ED: 80..9F (no surrogates), then one */
+    S_CONT3, /* three left: 80..BF, then two */
+    S_F0,    /* after F0: 90..BF (no overlong 4-byte forms), then two */
+    S_F4     /* after F4: 80..8F (nothing past U+10FFFF), then two */
 };
 
 static uint32_t lead(uint8_t b)
 {
-    if (b < 0x80) return S_ACCEPT;
-    if (b < 0xC2) return S_REJECT; /* a stray continuation, or an overlong 2-byte lead */
-    if (b < 0xE0) return S_CONT1;
-    if (b == 0xE0) return S_E0;
-    if (b == 0xED) return S_ED;
-    if (b < 0xF0) return S_CONT2;
-    if (b == 0xF0) return S_F0;
-    if (b < 0xF4) return S_CONT3;
-    if (b == 0xF4) return S_F4;
+    if (b < 0x80)
+        return S_ACCEPT;
+    if (b < 0xC2)
+        return S_REJECT; /* a stray continuation, or an overlong 2-byte lead */
+    if (b < 0xE0)
+        return S_CONT1;
+    if (b == 0xE0)
+        return S_E0;
+    if (b == 0xED)
+        return S_ED;
+    if (b < 0xF0)
+        return S_CONT2;
+    if (b == 0xF0)
+        return S_F0;
+    if (b < 0xF4)
+        return S_CONT3;
+    if (b == 0xF4)
+        return S_F4;
     return S_REJECT;
 }
 

@@ -56,9 +56,8 @@ static int on_request(wsfwd_conn *conn, const wsfwd_request *req, void *ud)
     (void)ud;
     if (!wsfwd_request_is_upgrade(req)) {
         static const char text[] = "chat_select: connect a WebSocket client to any path\n";
-        return wsfwd_conn_respond(conn, 200, "text/plain", text, sizeof text - 1) == WSFWD_OK
-                   ? 0
-                   : -1;
+        return wsfwd_conn_respond(conn, 200, "text/plain", text, sizeof text - 1) == WSFWD_OK ? 0
+                                                                                              : -1;
     }
     if (wsfwd_request_check(req) != WSFWD_OK) {
         return 0; /* decide nothing: the library refuses with the status the error warrants */

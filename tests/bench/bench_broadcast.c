@@ -280,7 +280,8 @@ static void bench_free(bench *b)
     free(b->dirty);
 }
 
-static const uint8_t message[PAYLOAD] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde";
+static const uint8_t message[PAYLOAD] =
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde";
 
 /* Exactly the measured work: `count` broadcasts, draining every `batch`. */
 NOINLINE void bench_run(bench *b, size_t count, size_t batch);
@@ -289,8 +290,7 @@ NOINLINE void bench_run(bench *b, size_t count, size_t batch)
 {
     for (size_t i = 1; i <= count; i++) {
         size_t delivered;
-        int rc = wsfwd_pool_broadcast(b->pool, WSFWD_OP_BINARY, message, PAYLOAD, NULL,
-                                      &delivered);
+        int rc = wsfwd_pool_broadcast(b->pool, WSFWD_OP_BINARY, message, PAYLOAD, NULL, &delivered);
         if (rc != WSFWD_OK || delivered != b->n) {
             fprintf(stderr, "bench_broadcast: broadcast: %s, %zu of %zu delivered\n",
                     wsfwd_strerror(rc), delivered, b->n);
@@ -415,9 +415,20 @@ static double callgrind_self(const char *self, size_t n, size_t count, size_t ba
     snprintf(ns, sizeof ns, "%zu", n);
     snprintf(cs, sizeof cs, "%zu", count);
     snprintf(bs, sizeof bs, "%zu", batch);
-    char *argv[] = {"valgrind", "--tool=callgrind", "--instr-atstart=no", outopt, "-q",
-                    (char *)self, "--callgrind", "--members", ns, "--broadcasts", cs,
-                    "--batch", bs, NULL};
+    char *argv[] = {"valgrind",
+                    "--tool=callgrind",
+                    "--instr-atstart=no",
+                    outopt,
+                    "-q",
+                    (char *)self,
+                    "--callgrind",
+                    "--members",
+                    ns,
+                    "--broadcasts",
+                    cs,
+                    "--batch",
+                    bs,
+                    NULL};
     pid_t pid;
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
@@ -469,9 +480,9 @@ int main(int argc, char **argv)
             check = 1;
         } else if (strcmp(argv[i], "--callgrind") == 0) {
             cg = 1;
-        } else if (i + 1 < argc && (strcmp(argv[i], "--members") == 0 ||
-                                    strcmp(argv[i], "--broadcasts") == 0 ||
-                                    strcmp(argv[i], "--batch") == 0)) {
+        } else if (i + 1 < argc &&
+                   (strcmp(argv[i], "--members") == 0 || strcmp(argv[i], "--broadcasts") == 0 ||
+                    strcmp(argv[i], "--batch") == 0)) {
             char *end;
             errno = 0;
             unsigned long long v = strtoull(argv[i + 1], &end, 10);

@@ -59,10 +59,10 @@
 typedef struct stream {
     uint8_t *buf;
     size_t len;
-    size_t payload;     /* bytes per message (one frame each) */
+    size_t payload; /* bytes per message (one frame each) */
     uint64_t messages;
     uint64_t payload_bytes;
-    uint64_t checksum;  /* sum of msg_sum() over the unmasked messages */
+    uint64_t checksum; /* sum of msg_sum() over the unmasked messages */
 } stream;
 
 typedef struct sink {
@@ -155,14 +155,12 @@ static void stream_build(stream *s, size_t payload, size_t target_bytes)
 
 static void sink_check(const char *who, const sink *k, const stream *s)
 {
-    if (k->messages != s->messages || k->bytes != s->payload_bytes ||
-        k->checksum != s->checksum) {
+    if (k->messages != s->messages || k->bytes != s->payload_bytes || k->checksum != s->checksum) {
         fprintf(stderr,
                 "bench_parse: %s parsed the %zu-byte stream wrong: %llu messages (expected "
                 "%llu), %llu payload bytes (expected %llu), checksum %s\n",
-                who, s->payload, (unsigned long long)k->messages,
-                (unsigned long long)s->messages, (unsigned long long)k->bytes,
-                (unsigned long long)s->payload_bytes,
+                who, s->payload, (unsigned long long)k->messages, (unsigned long long)s->messages,
+                (unsigned long long)k->bytes, (unsigned long long)s->payload_bytes,
                 k->checksum == s->checksum ? "ok" : "WRONG");
         exit(2);
     }
@@ -369,8 +367,7 @@ static double run_one(bench *b, int who, const stream *s)
         t1 = now();
         sink_check("wsfwd (direct)", &b->wsfwd_sink, s);
         break;
-    default:
-        die("unknown contender");
+    default: die("unknown contender");
     }
     return t1 - t0;
 }
@@ -412,8 +409,8 @@ static void measure(bench *b, size_t payload, size_t stream_bytes, int rounds, r
     for (int c = 0; c < NCONTENDERS; c++) {
         qsort(t[c], (size_t)rounds, sizeof t[c][0], cmp_double);
         r->best[c] = t[c][0];
-        r->median[c] = rounds % 2 ? t[c][rounds / 2]
-                                  : (t[c][rounds / 2 - 1] + t[c][rounds / 2]) / 2;
+        r->median[c] =
+            rounds % 2 ? t[c][rounds / 2] : (t[c][rounds / 2 - 1] + t[c][rounds / 2]) / 2;
     }
     free(s.buf);
 }
@@ -444,10 +441,9 @@ static int parse_size(const char *arg, size_t *out)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: bench_parse [--quick] [--check] [--mib N] [--rounds N] [--size 64|4k|1m]\n"
-            "       bench_parse [--mib N] [--rounds N] --callgrind 64|4k|1m "
-            "memcpy|wsfwd|wslay|direct\n");
+    fprintf(f, "usage: bench_parse [--quick] [--check] [--mib N] [--rounds N] [--size 64|4k|1m]\n"
+               "       bench_parse [--mib N] [--rounds N] --callgrind 64|4k|1m "
+               "memcpy|wsfwd|wslay|direct\n");
 }
 
 static int parse_count(const char *arg, long lo, long hi, long *out)
@@ -563,10 +559,10 @@ int main(int argc, char **argv)
                "\"wslay_median_mbps\":%.0f,\"wsfwd_over_memcpy\":%.3f,"
                "\"wsfwd_direct_mbps\":%.0f,\"wsfwd_direct_over_memcpy\":%.3f,"
                "\"wsfwd_over_wslay\":%.2f}\n",
-               r->payload, r->stream_bytes, (unsigned long long)r->messages, rounds, PIECE, m, w,
-               y, mbps(r->stream_bytes, r->median[C_MEMCPY]),
-               mbps(r->stream_bytes, r->median[C_WSFWD]),
-               mbps(r->stream_bytes, r->median[C_WSLAY]), w / m, d, d / m, w / y);
+               r->payload, r->stream_bytes, (unsigned long long)r->messages, rounds, PIECE, m, w, y,
+               mbps(r->stream_bytes, r->median[C_MEMCPY]),
+               mbps(r->stream_bytes, r->median[C_WSFWD]), mbps(r->stream_bytes, r->median[C_WSLAY]),
+               w / m, d, d / m, w / y);
         fflush(stdout);
     }
 
@@ -575,8 +571,8 @@ int main(int argc, char **argv)
            rounds, mib, PIECE / 1024);
     printf("wsfwd: copies each 64 KiB piece into a read buffer, then feeds it (like wslay's\n"
            "recv callback); direct: feeds the pieces in place, the copy being recv()'s job\n");
-    printf("%-7s %9s %9s %9s %9s %14s %15s %12s\n", "payload", "memcpy", "wsfwd", "direct",
-           "wslay", "wsfwd/memcpy", "direct/memcpy", "wsfwd/wslay");
+    printf("%-7s %9s %9s %9s %9s %14s %15s %12s\n", "payload", "memcpy", "wsfwd", "direct", "wslay",
+           "wsfwd/memcpy", "direct/memcpy", "wsfwd/wslay");
     int missed = 0;
     for (int i = 0; i < nres; i++) {
         result *r = &res[i];
@@ -584,8 +580,8 @@ int main(int argc, char **argv)
         double w = mbps(r->stream_bytes, r->best[C_WSFWD]);
         double y = mbps(r->stream_bytes, r->best[C_WSLAY]);
         double d = mbps(r->stream_bytes, r->best[C_DIRECT]);
-        printf("%-7s %9.0f %9.0f %9.0f %9.0f %14.3f %15.3f %12.2f\n", size_label(r->payload), m,
-               w, d, y, w / m, d / m, w / y);
+        printf("%-7s %9.0f %9.0f %9.0f %9.0f %14.3f %15.3f %12.2f\n", size_label(r->payload), m, w,
+               d, y, w / m, d / m, w / y);
         if (w <= y) {
             printf("  target missed: wsfwd not faster than wslay on %s frames\n",
                    size_label(r->payload));

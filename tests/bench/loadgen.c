@@ -80,13 +80,13 @@ typedef struct params {
     int subscribers; /* receive-only, total, spread over the rooms */
     int publishers;  /* per room; they also receive the other publishers of their room */
     size_t size;
-    int inflight;     /* closed loop: messages per publisher not yet at every receiver */
-    double rate;      /* open loop: messages per publisher per second */
-    double duration;  /* seconds of publishing */
-    long count;       /* closed loop: stop after this many messages per publisher (0: none) */
-    double gap;       /* closed loop: pause between messages (S4), seconds */
-    double drain;     /* seconds to wait for the last deliveries */
-    double stall;     /* no delivery for this long while some are due: the server stalled */
+    int inflight;    /* closed loop: messages per publisher not yet at every receiver */
+    double rate;     /* open loop: messages per publisher per second */
+    double duration; /* seconds of publishing */
+    long count;      /* closed loop: stop after this many messages per publisher (0: none) */
+    double gap;      /* closed loop: pause between messages (S4), seconds */
+    double drain;    /* seconds to wait for the last deliveries */
+    double stall;    /* no delivery for this long while some are due: the server stalled */
     int connect_batch;
     double connect_timeout;
     double timeout; /* whole run; 0: computed */
@@ -201,7 +201,7 @@ typedef struct lconn {
     int fd;
     int state;
     wsfwd_conn *conn;
-    uint32_t id;   /* index in g.conns */
+    uint32_t id; /* index in g.conns */
     uint32_t room;
     int pub;       /* publisher index (global) or -1 */
     bool want_out; /* EPOLLOUT registered */
@@ -216,8 +216,8 @@ typedef struct lconn {
 typedef struct publisher {
     lconn *c;
     uint32_t room, slot;
-    uint64_t sent;      /* next sequence number */
-    uint64_t done;      /* closed loop: messages that reached every receiver */
+    uint64_t sent;       /* next sequence number */
+    uint64_t done;       /* closed loop: messages that reached every receiver */
     uint32_t *remaining; /* closed loop ring [inflight]: receivers still to get it */
     uint64_t *sent_ts;   /* closed loop ring: send time */
     uint64_t next_at;    /* closed loop with --gap: not before this time */
@@ -246,12 +246,11 @@ static struct {
     /* open loop (--rate): round k, publisher i; period in ns (0: closed loop) */
     uint64_t ol_k, ol_period;
     int ol_i;
-    uint64_t lost, dup, reordered, self, cross, corrupt, disconnects, protocol_errors,
-        send_errors;
+    uint64_t lost, dup, reordered, self, cross, corrupt, disconnects, protocol_errors, send_errors;
     hist lat, done_lat, lag;
-    hist arrival; /* send to the kernel's receive timestamp of the read's last segment */
-    uint64_t now_kernel; /* that timestamp for the read being fed, monotonic ns (0: none) */
-    int64_t rt_offset;   /* realtime_offset() */
+    hist arrival;         /* send to the kernel's receive timestamp of the read's last segment */
+    uint64_t now_kernel;  /* that timestamp for the read being fed, monotonic ns (0: none) */
+    int64_t rt_offset;    /* realtime_offset() */
     uint64_t done_ns[64]; /* the first times-to-every-receiver, exact (S4's broadcasts) */
     int ndone;
     char fatal[256];
@@ -386,10 +385,26 @@ static void flush_dirty(void)
 
 /* ---- Messages ------------------------------------------------------------------------------- */
 
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static void put32(uint8_t *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+}
+static void put64(uint8_t *p, uint64_t v)
+{
+    memcpy(p, &v, 8);
+}
+static uint32_t get32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
 
 static void publish(publisher *pb, uint64_t stamp)
 {
@@ -447,13 +462,12 @@ static int on_open(wsfwd_conn *conn, void *ud)
     return 0;
 }
 
-static int on_message(wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data, size_t len,
-                      void *ud)
+static int on_message(wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data, size_t len, void *ud)
 {
     (void)ud;
     lconn *c = wsfwd_conn_user_data(conn);
-    if (op != WSFWD_OP_BINARY || len < HDR_LEN || get32(data) != MAGIC ||
-        get32(data + 12) != len || get32(data + 4) >= (uint32_t)g.npubs) {
+    if (op != WSFWD_OP_BINARY || len < HDR_LEN || get32(data) != MAGIC || get32(data + 12) != len ||
+        get32(data + 4) >= (uint32_t)g.npubs) {
         g.corrupt++;
         return 0;
     }
@@ -609,8 +623,8 @@ static void readable(lconn *c)
         struct cmsghdr align;
     } ctl;
     struct iovec iov = {.iov_base = rbuf, .iov_len = sizeof rbuf};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-                        .msg_controllen = sizeof ctl.buf};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
     ssize_t r = recvmsg(c->fd, &mh, 0);
     if (r < 0) {
         if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -654,8 +668,8 @@ static void readable(lconn *c)
 static int64_t send_due(uint64_t t)
 {
     for (;;) {
-        uint64_t due = g.t_start + g.ol_k * g.ol_period +
-                       (uint64_t)g.ol_i * g.ol_period / (uint64_t)g.npubs;
+        uint64_t due =
+            g.t_start + g.ol_k * g.ol_period + (uint64_t)g.ol_i * g.ol_period / (uint64_t)g.npubs;
         if (due > t) {
             uint64_t wait = (due - t) / 1000u;
             return wait < 50000 ? (int64_t)wait : 50000;
@@ -724,7 +738,8 @@ static bool server_alive(void)
     return g.p.server_pid <= 0 || kill((pid_t)g.p.server_pid, 0) == 0 || errno == EPERM;
 }
 
-/* ---- The server's /proc figures (the pid and all its descendants) ----------------------------- */
+/* ---- The server's /proc figures (the pid and all its descendants) -----------------------------
+ */
 
 static int read_file(const char *path, char *buf, size_t cap)
 {
@@ -758,8 +773,8 @@ static int proc_stat(long pid, long *ppid, uint64_t *ticks)
     long pp;
     unsigned long long f[17];
     if (sscanf(p + 2, "%c %ld %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
-               &state, &pp, &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8],
-               &f[9], &f[10], &f[11], &f[12]) != 15) {
+               &state, &pp, &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8], &f[9],
+               &f[10], &f[11], &f[12]) != 15) {
         return -1;
     }
     *ppid = pp;
@@ -960,7 +975,8 @@ static double run_phase(double rate, double duration)
         if (due_any && t - g.last_delivery > (uint64_t)(g.p.stall * 1e9) &&
             t - g.t_start > (uint64_t)(g.p.stall * 1e9)) {
             set_fatal("no delivery for %.1f s while %" PRIu64 " were due: the server stalled",
-                      g.p.stall, expected_deliveries() - exp_before - (g.deliveries - deliv_before));
+                      g.p.stall,
+                      expected_deliveries() - exp_before - (g.deliveries - deliv_before));
             break;
         }
         if (t - last_alive > 500000000u) {
@@ -997,7 +1013,10 @@ static uint64_t count_lost(void)
 
 /* ---- Reports -------------------------------------------------------------------------------- */
 
-static double us(uint64_t ns) { return (double)ns / 1000.0; }
+static double us(uint64_t ns)
+{
+    return (double)ns / 1000.0;
+}
 
 typedef struct result {
     double seconds, server_cpu;
@@ -1018,34 +1037,37 @@ static void report(const result *r, const char *extra_json, bool final)
     const params *p = &g.p;
     double dps = r->seconds > 0 ? (double)g.deliveries / r->seconds : 0;
     double mbps = r->seconds > 0 ? (double)g.payload_bytes / r->seconds / 1e6 : 0;
-    double cpu_per_m = g.deliveries > 0 && r->have_cpu ? r->server_cpu / ((double)g.deliveries / 1e6) : -1;
+    double cpu_per_m =
+        g.deliveries > 0 && r->have_cpu ? r->server_cpu / ((double)g.deliveries / 1e6) : -1;
     int conns = g.nconns;
-    printf("{\"scenario\":\"%s\",\"final\":%s,\"ok\":%s,\"rooms\":%d,\"subscribers\":%d,"
-           "\"publishers_per_room\":%d,\"connections\":%d,\"size\":%zu,\"inflight\":%d,"
-           "\"rate\":%.3f,\"duration\":%.3f,\"count\":%ld,\"seconds\":%.4f,\"messages_sent\":%" PRIu64
-           ",\"deliveries\":%" PRIu64 ",\"deliveries_per_s\":%.1f,\"payload_mb_per_s\":%.3f,"
-           "\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f,\"mean\":%.1f},"
-           "\"all_receivers_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f,\"n\":%" PRIu64 "},"
-           "\"send_lag_us\":{\"p99\":%.1f,\"max\":%.1f},"
-           "\"arrival_latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f,\"n\":%" PRIu64 "},"
-           "\"lost\":%" PRIu64 ",\"duplicated\":%" PRIu64 ",\"reordered\":%" PRIu64
-           ",\"self_delivered\":%" PRIu64 ",\"cross_room\":%" PRIu64 ",\"corrupt\":%" PRIu64
-           ",\"disconnects\":%" PRIu64 ",\"protocol_errors\":%" PRIu64 ",\"send_errors\":%" PRIu64
-           ",\"server_pid\":%ld,\"server_cpu_s\":%.3f,\"server_cpu_s_per_m_deliveries\":%.4f,"
-           "\"server_rss_before_kib\":%ld,\"server_rss_after_kib\":%ld,"
-           "\"server_rss_per_conn_kib\":%.4f%s%s,\"error\":\"%s\"}\n",
-           p->scenario, final ? "true" : "false", errors_zero() && !g.fatal[0] ? "true" : "false",
-           p->rooms, p->subscribers, p->publishers, conns, p->size, p->inflight, r->rate,
-           p->duration, p->count, r->seconds, r->sent, g.deliveries, dps, mbps,
-           us(hq(&g.lat, 0.5)), us(hq(&g.lat, 0.99)), us(hq(&g.lat, 0.999)), us(g.lat.max),
-           g.lat.n ? us(g.lat.sum / g.lat.n) : 0.0, us(hq(&g.done_lat, 0.5)),
-           us(hq(&g.done_lat, 0.99)), us(g.done_lat.max), g.done_lat.n, us(hq(&g.lag, 0.99)),
-           us(g.lag.max), us(hq(&g.arrival, 0.5)), us(hq(&g.arrival, 0.99)), us(g.arrival.max),
-           g.arrival.n, g.lost, g.dup, g.reordered, g.self, g.cross, g.corrupt, g.disconnects,
-           g.protocol_errors, g.send_errors, p->server_pid, r->have_cpu ? r->server_cpu : -1.0,
-           cpu_per_m, r->rss_before, r->rss_after,
-           r->rss_after > 0 && r->rss_before > 0 ? (double)(r->rss_after - r->rss_before) / conns : -1.0,
-           extra_json ? "," : "", extra_json ? extra_json : "", g.fatal);
+    printf(
+        "{\"scenario\":\"%s\",\"final\":%s,\"ok\":%s,\"rooms\":%d,\"subscribers\":%d,"
+        "\"publishers_per_room\":%d,\"connections\":%d,\"size\":%zu,\"inflight\":%d,"
+        "\"rate\":%.3f,\"duration\":%.3f,\"count\":%ld,\"seconds\":%.4f,\"messages_sent\":%" PRIu64
+        ",\"deliveries\":%" PRIu64 ",\"deliveries_per_s\":%.1f,\"payload_mb_per_s\":%.3f,"
+        "\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f,\"mean\":%.1f},"
+        "\"all_receivers_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f,\"n\":%" PRIu64 "},"
+        "\"send_lag_us\":{\"p99\":%.1f,\"max\":%.1f},"
+        "\"arrival_latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f,\"n\":%" PRIu64 "},"
+        "\"lost\":%" PRIu64 ",\"duplicated\":%" PRIu64 ",\"reordered\":%" PRIu64
+        ",\"self_delivered\":%" PRIu64 ",\"cross_room\":%" PRIu64 ",\"corrupt\":%" PRIu64
+        ",\"disconnects\":%" PRIu64 ",\"protocol_errors\":%" PRIu64 ",\"send_errors\":%" PRIu64
+        ",\"server_pid\":%ld,\"server_cpu_s\":%.3f,\"server_cpu_s_per_m_deliveries\":%.4f,"
+        "\"server_rss_before_kib\":%ld,\"server_rss_after_kib\":%ld,"
+        "\"server_rss_per_conn_kib\":%.4f%s%s,\"error\":\"%s\"}\n",
+        p->scenario, final ? "true" : "false", errors_zero() && !g.fatal[0] ? "true" : "false",
+        p->rooms, p->subscribers, p->publishers, conns, p->size, p->inflight, r->rate, p->duration,
+        p->count, r->seconds, r->sent, g.deliveries, dps, mbps, us(hq(&g.lat, 0.5)),
+        us(hq(&g.lat, 0.99)), us(hq(&g.lat, 0.999)), us(g.lat.max),
+        g.lat.n ? us(g.lat.sum / g.lat.n) : 0.0, us(hq(&g.done_lat, 0.5)),
+        us(hq(&g.done_lat, 0.99)), us(g.done_lat.max), g.done_lat.n, us(hq(&g.lag, 0.99)),
+        us(g.lag.max), us(hq(&g.arrival, 0.5)), us(hq(&g.arrival, 0.99)), us(g.arrival.max),
+        g.arrival.n, g.lost, g.dup, g.reordered, g.self, g.cross, g.corrupt, g.disconnects,
+        g.protocol_errors, g.send_errors, p->server_pid, r->have_cpu ? r->server_cpu : -1.0,
+        cpu_per_m, r->rss_before, r->rss_after,
+        r->rss_after > 0 && r->rss_before > 0 ? (double)(r->rss_after - r->rss_before) / conns
+                                              : -1.0,
+        extra_json ? "," : "", extra_json ? extra_json : "", g.fatal);
     fflush(stdout);
     if (p->quiet) {
         return;
@@ -1081,8 +1103,8 @@ static void report(const result *r, const char *extra_json, bool final)
                 us(g.lag.max));
     }
     fprintf(stderr,
-            "  %-22s lost %" PRIu64 "  duplicated %" PRIu64 "  reordered %" PRIu64
-            "  self %" PRIu64 "  cross-room %" PRIu64 "  corrupt %" PRIu64 "  disconnects %" PRIu64
+            "  %-22s lost %" PRIu64 "  duplicated %" PRIu64 "  reordered %" PRIu64 "  self %" PRIu64
+            "  cross-room %" PRIu64 "  corrupt %" PRIu64 "  disconnects %" PRIu64
             "  protocol %" PRIu64 "\n",
             "errors", g.lost, g.dup, g.reordered, g.self, g.cross, g.corrupt, g.disconnects,
             g.protocol_errors);
@@ -1104,25 +1126,26 @@ static void report(const result *r, const char *extra_json, bool final)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: loadgen --port PORT [--scenario S1|S2|S3|S4] [options]\n"
-            "  --host ADDR            IPv4 address of the server (default 127.0.0.1)\n"
-            "  --path TEMPLATE        request path; {room} is the room number (default /ws/r{room})\n"
-            "  --rooms N --subscribers N --publishers N (per room) --size BYTES\n"
-            "  --inflight N           closed loop window per publisher\n"
-            "  --rate R               open loop: messages per publisher per second (S3)\n"
-            "  --duration S --count N --gap S --drain S --stall S\n"
-            "  --search               S3: step --rates (default 2,5,10,15,20,30,40,60,80,100,150,200)\n"
-            "                         for --step-duration S (3) each; pass: no loss and p99 <=\n"
-            "                         --p99-bound-ms (50)\n"
-            "  --connect-batch N      connections in setup at once (default 200)\n"
-            "  --connect-timeout S    (default 60)   --timeout S  whole run (default: computed)\n"
-            "  --server-pid PID       read the server's CPU time and RSS from /proc\n"
-            "  --settle S             wait after the handshakes before reading RSS (default 0.5)\n"
-            "  --pub-port PORT        publishers connect to this port instead of --port\n"
-            "  --sub-ports P1,P2,...  subscribers spread round robin over these ports (several\n"
-            "                         nodes of one cluster, e.g. wsfwd --redis)\n"
-            "  --quiet                JSON only\n");
+    fprintf(
+        f,
+        "usage: loadgen --port PORT [--scenario S1|S2|S3|S4] [options]\n"
+        "  --host ADDR            IPv4 address of the server (default 127.0.0.1)\n"
+        "  --path TEMPLATE        request path; {room} is the room number (default /ws/r{room})\n"
+        "  --rooms N --subscribers N --publishers N (per room) --size BYTES\n"
+        "  --inflight N           closed loop window per publisher\n"
+        "  --rate R               open loop: messages per publisher per second (S3)\n"
+        "  --duration S --count N --gap S --drain S --stall S\n"
+        "  --search               S3: step --rates (default 2,5,10,15,20,30,40,60,80,100,150,200)\n"
+        "                         for --step-duration S (3) each; pass: no loss and p99 <=\n"
+        "                         --p99-bound-ms (50)\n"
+        "  --connect-batch N      connections in setup at once (default 200)\n"
+        "  --connect-timeout S    (default 60)   --timeout S  whole run (default: computed)\n"
+        "  --server-pid PID       read the server's CPU time and RSS from /proc\n"
+        "  --settle S             wait after the handshakes before reading RSS (default 0.5)\n"
+        "  --pub-port PORT        publishers connect to this port instead of --port\n"
+        "  --sub-ports P1,P2,...  subscribers spread round robin over these ports (several\n"
+        "                         nodes of one cluster, e.g. wsfwd --redis)\n"
+        "  --quiet                JSON only\n");
 }
 
 static void scenario_defaults(params *p, const char *s)
@@ -1302,8 +1325,8 @@ int main(int argc, char **argv)
     g.npubs = p->rooms * p->publishers;
     g.nconns = g.npubs + p->subscribers;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rlim_t)g.nconns + 16 > rl.rlim_cur) {
-        die(3, "%d connections need more descriptors than RLIMIT_NOFILE allows (%llu)",
-            g.nconns, (unsigned long long)rl.rlim_cur);
+        die(3, "%d connections need more descriptors than RLIMIT_NOFILE allows (%llu)", g.nconns,
+            (unsigned long long)rl.rlim_cur);
     }
 
     /* The whole run is bounded: alarm() ends it whatever happens. */
@@ -1431,8 +1454,9 @@ int main(int argc, char **argv)
                     sorted[b - 1] = t;
                 }
             }
-            double med = g.ndone % 2 ? (double)sorted[g.ndone / 2]
-                                     : ((double)sorted[g.ndone / 2 - 1] + (double)sorted[g.ndone / 2]) / 2;
+            double med = g.ndone % 2
+                             ? (double)sorted[g.ndone / 2]
+                             : ((double)sorted[g.ndone / 2 - 1] + (double)sorted[g.ndone / 2]) / 2;
             off += snprintf(extra + off, sizeof extra - (size_t)off,
                             ",\"broadcast_median_ms\":%.3f,\"broadcast_ms\":[", med / 1e6);
             for (int a = 0; a < g.ndone; a++) {
@@ -1489,8 +1513,8 @@ int main(int argc, char **argv)
                 break;
             }
             if (p99_ms > p->p99_bound_ms) {
-                snprintf(why, sizeof why, "p99 %.1f ms > %.1f ms at %g/s", p99_ms,
-                         p->p99_bound_ms, rate);
+                snprintf(why, sizeof why, "p99 %.1f ms > %.1f ms at %g/s", p99_ms, p->p99_bound_ms,
+                         rate);
                 failed_at = rate;
                 break;
             }

@@ -48,16 +48,16 @@
 /* FUZZ_HUB_TRACE=1 in the environment: every operation and callback on stderr (to read a
    reproducer). */
 static int trace_on = -1;
-#define TRACE(...)                                                                             \
-    do {                                                                                       \
-        if (trace_on < 0) {                                                                    \
-            trace_on = getenv("FUZZ_HUB_TRACE") != NULL;                                       \
-        }                                                                                      \
-        if (trace_on) {                                                                        \
-            fprintf(stderr, "%*s", H.depth * 2, "");                                           \
-            fprintf(stderr, __VA_ARGS__);                                                      \
-            fputc('\n', stderr);                                                               \
-        }                                                                                      \
+#define TRACE(...)                                                                                 \
+    do {                                                                                           \
+        if (trace_on < 0) {                                                                        \
+            trace_on = getenv("FUZZ_HUB_TRACE") != NULL;                                           \
+        }                                                                                          \
+        if (trace_on) {                                                                            \
+            fprintf(stderr, "%*s", H.depth * 2, "");                                               \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+        }                                                                                          \
     } while (0)
 
 /* ---- State ------------------------------------------------------------------------------- */
@@ -503,9 +503,7 @@ static void run_op(void)
     rec *r = pick_conn(a);
     TRACE("op %d a=%d b=%d (conn %d)", op % 17, a, b, r != NULL ? slot_of(r) : -1);
     switch (op % 17) {
-    case 0:
-        op_new(&H.r[a % NCONN], b);
-        break;
+    case 0: op_new(&H.r[a % NCONN], b); break;
     case 1: /* join by name */
         if (r != NULL) {
             const char *nm = NAMES[b % NNAMES];
@@ -647,8 +645,7 @@ static void run_op(void)
             CHECK(next == UINT64_MAX || next > now);
         }
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -742,8 +739,7 @@ static void on_flow(wsfwd_conn *c, wsfwd_flow event, void *ud)
         CHECK(r->congested);
         r->congested = false;
         break;
-    default:
-        CHECK(!"unknown flow event");
+    default: CHECK(!"unknown flow event");
     }
     /* The flag this event is about matches now (the other may have changed, still untold). */
     if (event == WSFWD_FLOW_PAUSE || event == WSFWD_FLOW_RESUME) {

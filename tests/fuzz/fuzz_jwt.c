@@ -160,12 +160,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t len = size - 9;
 
     switch (data[0] % 4) {
-    case 0:
-        verify(text, len, now, -1);
-        break;
-    case 1:
-        sign_and_verify(text, len, KEY1, sizeof KEY1 - 1, now, 1);
-        break;
+    case 0: verify(text, len, now, -1); break;
+    case 1: sign_and_verify(text, len, KEY1, sizeof KEY1 - 1, now, 1); break;
     case 2: {
         static const char header[] = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."; /* HS256, JWT */
         char *t = malloc(sizeof header + WSFWD_BASE64URL_LEN(len));
@@ -178,9 +174,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(t);
         break;
     }
-    default:
-        json_direct(data + 9, len);
-        break;
+    default: json_direct(data + 9, len); break;
     }
     return 0;
 }

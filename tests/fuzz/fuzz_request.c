@@ -131,8 +131,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc_split = WSFWD_INCOMPLETE;
     for (int i = 0; i < 3 && rc_split == WSFWD_INCOMPLETE; i++) {
         size_t used = 0;
-        rc_split = wsfwd_request_feed(split, req_bytes + bounds[i], bounds[i + 1] - bounds[i],
-                                      &used);
+        rc_split =
+            wsfwd_request_feed(split, req_bytes + bounds[i], bounds[i + 1] - bounds[i], &used);
         used_split += used;
     }
     if (rc_whole != rc_split || used_whole != used_split || observe(whole) != observe(split)) {

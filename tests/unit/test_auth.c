@@ -147,8 +147,8 @@ static void test_causes(void **state)
     assert_int_equal(auth_cause_of(WSFWD_ERR_TOKEN_NOT_YET_VALID), AUTH_NOT_YET_VALID);
     assert_int_equal(auth_cause_of(WSFWD_ERR_TOKEN_ROOM), AUTH_ROOM);
     assert_int_equal(auth_cause_of(WSFWD_ERR_INVALID), AUTH_MALFORMED);
-    const char *want[AUTH_CAUSES] = {"missing", "too_long", "malformed", "alg", "signature",
-                                     "claims", "expired", "not_yet_valid", "room"};
+    const char *want[AUTH_CAUSES] = {"missing", "too_long", "malformed",     "alg", "signature",
+                                     "claims",  "expired",  "not_yet_valid", "room"};
     for (int i = 0; i < AUTH_CAUSES; i++) {
         assert_string_equal(auth_cause_name((auth_cause)i), want[i]);
     }

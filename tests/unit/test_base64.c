@@ -1,8 +1,8 @@
 /* Base64: RFC 4648 section 10 vectors both ways, and everything the strict decoder rejects. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
 #include <cmocka.h>
 
 #include <string.h>
@@ -74,8 +74,8 @@ static void test_bad_chars(void **state)
 {
     (void)state;
     uint8_t out[16];
-    const char *bad[] = {"Zm9v!mFy", "Zm9 YmFy", "Zm9v\nmFy", "Zm9-YmFy", "Zm9_YmFy",
-                         "Zm9vYmF\x80"};
+    const char *bad[] = {"Zm9v!mFy", "Zm9 YmFy", "Zm9v\nmFy",
+                         "Zm9-YmFy", "Zm9_YmFy", "Zm9vYmF\x80"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(decode(bad[i], out, sizeof out), -1);
     }
@@ -87,7 +87,8 @@ static void test_bad_padding(void **state)
 {
     (void)state;
     uint8_t out[16];
-    const char *bad[] = {"Z===", "====", "Zg=a", "Zm=v", "Zg==Zm9v", "Zm8=Zm9v", "=m9v", "Zg=\x3d="};
+    const char *bad[] = {"Z===",     "====",     "Zg=a", "Zm=v",
+                         "Zg==Zm9v", "Zm8=Zm9v", "=m9v", "Zg=\x3d="};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(decode(bad[i], out, sizeof out), -1);
     }
@@ -128,10 +129,10 @@ static void test_capacity(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_encode_vectors),   cmocka_unit_test(test_decode_vectors),
+        cmocka_unit_test(test_encode_vectors),      cmocka_unit_test(test_decode_vectors),
         cmocka_unit_test(test_roundtrip_all_bytes), cmocka_unit_test(test_bad_chars),
-        cmocka_unit_test(test_bad_padding),      cmocka_unit_test(test_nonzero_pad_bits),
-        cmocka_unit_test(test_wrong_lengths),    cmocka_unit_test(test_capacity),
+        cmocka_unit_test(test_bad_padding),         cmocka_unit_test(test_nonzero_pad_bits),
+        cmocka_unit_test(test_wrong_lengths),       cmocka_unit_test(test_capacity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

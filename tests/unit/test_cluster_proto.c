@@ -1,8 +1,8 @@
 /* cli/cluster_proto.c: the Redis envelope, channel names, --redis URLs and the backoff. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
 #include <cmocka.h>
 
 #include <stdlib.h>
@@ -224,10 +224,25 @@ static void test_url_errors(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "", "localhost", "host:", "host:0", "host:65536", "host:12a", ":6379",
-        "http://host:6379", "redis://", "redis://host:99999", "redis://host:6379/x",
-        "redis://host/70000", "redis://pw@host", "redis://:a@b@host", "redis://[::1",
-        "redis://[::1]x", "redis://ho st", "redis://a\"b", "host:6379:1",
+        "",
+        "localhost",
+        "host:",
+        "host:0",
+        "host:65536",
+        "host:12a",
+        ":6379",
+        "http://host:6379",
+        "redis://",
+        "redis://host:99999",
+        "redis://host:6379/x",
+        "redis://host/70000",
+        "redis://pw@host",
+        "redis://:a@b@host",
+        "redis://[::1",
+        "redis://[::1]x",
+        "redis://ho st",
+        "redis://a\"b",
+        "host:6379:1",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cluster_url u;

@@ -25,15 +25,15 @@ typedef struct harness {
     wsfwd_conn *conn;
     char log[1 << 16];
     size_t log_len;
-    int outputs;           /* on_output calls */
+    int outputs; /* on_output calls */
     enum action on_message;
     enum action on_open;
     enum action on_close;
     enum action on_control;
-    int request_decision;  /* 0 default, 101 accept "chat", 404 refuse, 200 respond */
-    bool keep_request;     /* on_request calls wsfwd_conn_keep_request */
-    int flows[4];          /* on_flow calls, by wsfwd_flow event */
-    int echo_blocked;      /* ACT_ECHO sends refused with WSFWD_ERR_WOULD_BLOCK */
+    int request_decision; /* 0 default, 101 accept "chat", 404 refuse, 200 respond */
+    bool keep_request;    /* on_request calls wsfwd_conn_keep_request */
+    int flows[4];         /* on_flow calls, by wsfwd_flow event */
+    int echo_blocked;     /* ACT_ECHO sends refused with WSFWD_ERR_WOULD_BLOCK */
     void (*flow_hook)(struct harness *h, wsfwd_conn *c, wsfwd_flow event);
     /* Called first in on_request, on_open, on_message, on_control and on_close. */
     void (*hook)(struct harness *h, wsfwd_conn *c, const char *where);
@@ -73,13 +73,9 @@ static int do_action(harness *h, wsfwd_conn *c, enum action a)
         wsfwd_conn_free(c);
         h->conn = NULL;
         return 0;
-    case ACT_CLOSE:
-        assert_int_equal(wsfwd_conn_close(c, 1000, "done", 4), WSFWD_OK);
-        return 0;
-    case ACT_FAIL:
-        return -1;
-    default:
-        return 0;
+    case ACT_CLOSE: assert_int_equal(wsfwd_conn_close(c, 1000, "done", 4), WSFWD_OK); return 0;
+    case ACT_FAIL: return -1;
+    default: return 0;
     }
 }
 
@@ -96,12 +92,8 @@ static int cb_request(wsfwd_conn *c, const wsfwd_request *req, void *ud)
         h->hook(h, c, "request");
     }
     switch (h->request_decision) {
-    case 101:
-        assert_int_equal(wsfwd_conn_accept(c, "chat"), WSFWD_OK);
-        break;
-    case 404:
-        assert_int_equal(wsfwd_conn_refuse(c, 404), WSFWD_OK);
-        break;
+    case 101: assert_int_equal(wsfwd_conn_accept(c, "chat"), WSFWD_OK); break;
+    case 404: assert_int_equal(wsfwd_conn_refuse(c, 404), WSFWD_OK); break;
     case 200:
         assert_int_equal(wsfwd_conn_respond(c, 200, "text/plain", "page", 4), WSFWD_OK);
         break;
@@ -109,10 +101,8 @@ static int cb_request(wsfwd_conn *c, const wsfwd_request *req, void *ud)
         wsfwd_conn_free(c);
         h->conn = NULL;
         break;
-    case 1:
-        return 1;
-    default:
-        break;
+    case 1: return 1;
+    default: break;
     }
     return 0;
 }
@@ -268,8 +258,7 @@ static void test_server_handshake_and_echo(void **state)
     size_t got = test_drain(h->conn, out, sizeof out);
     const char *resp = "HTTP/1.1 101 Switching Protocols\r\n";
     assert_memory_equal(out, resp, strlen(resp));
-    assert_non_null(memmem(out, got, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n",
-                           52));
+    assert_non_null(memmem(out, got, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n", 52));
     const uint8_t echo[] = {0x81, 0x05, 'H', 'e', 'l', 'l', 'o'};
     assert_memory_equal(out + got - sizeof echo, echo, sizeof echo);
     assert_string_equal(wsfwd_conn_subprotocol(h->conn), "");
@@ -432,11 +421,9 @@ static void test_protocol_errors(void **state)
     const uint8_t topbit[] = {0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4};
     assert_int_equal(fail_code(topbit, sizeof topbit, WSFWD_ERR_LENGTH, 0), 1002);
     const uint8_t ping_long[] = {0x89, 0xFE, 0x00, 0x7E};
-    assert_int_equal(fail_code(ping_long, sizeof ping_long, WSFWD_ERR_CONTROL_TOO_LONG, 0),
-                     1002);
+    assert_int_equal(fail_code(ping_long, sizeof ping_long, WSFWD_ERR_CONTROL_TOO_LONG, 0), 1002);
     const uint8_t ping_frag[] = {0x09, 0x80, 1, 2, 3, 4};
-    assert_int_equal(fail_code(ping_frag, sizeof ping_frag, WSFWD_ERR_CONTROL_FRAGMENTED, 0),
-                     1002);
+    assert_int_equal(fail_code(ping_frag, sizeof ping_frag, WSFWD_ERR_CONTROL_FRAGMENTED, 0), 1002);
 
     n = test_client_frame(b, true, WSFWD_OP_CONTINUATION, "x", 1);
     assert_int_equal(fail_code(b, n, WSFWD_ERR_CONTINUATION, 0), 1002);
@@ -641,8 +628,7 @@ typedef struct run_result {
 } run_result;
 
 /* Feed the stream cut at the given points (sorted, may repeat) and record everything. */
-static void run_split(const uint8_t *in, size_t n, const size_t *cuts, size_t ncuts,
-                      run_result *r)
+static void run_split(const uint8_t *in, size_t n, const size_t *cuts, size_t ncuts, run_result *r)
 {
     harness *h = harness_new(WSFWD_ROLE_SERVER, NULL);
     h->on_message = ACT_ECHO;
@@ -756,9 +742,9 @@ static void test_client_server_round_trip(void **state)
     srv->on_message = ACT_ECHO;
     srv->request_decision = 101;
     assert_int_equal(wsfwd_conn_send(cli->conn, WSFWD_OP_TEXT, "x", 1), WSFWD_ERR_STATE);
-    assert_int_equal(wsfwd_conn_client_start(cli->conn, "localhost:8080", "/ws/room", NULL,
-                                             "chat, superchat"),
-                     WSFWD_OK);
+    assert_int_equal(
+        wsfwd_conn_client_start(cli->conn, "localhost:8080", "/ws/room", NULL, "chat, superchat"),
+        WSFWD_OK);
     assert_int_equal(wsfwd_conn_client_start(cli->conn, "h", "/", NULL, NULL), WSFWD_ERR_STATE);
     assert_int_equal(pump(cli->conn, srv->conn), WSFWD_OK);
     assert_int_equal(pump(srv->conn, cli->conn), WSFWD_OK);
@@ -1145,8 +1131,11 @@ static void test_output_signal_and_partial_consume(void **state)
         const uint8_t *p = iov[0].base;
         for (size_t i = 0; i < take; i++) {
             size_t pos = (seen + i) % (4 + sizeof big);
-            uint8_t expect = pos == 0 ? 0x82 : pos == 1 ? 126 : pos == 2 ? 0x13 :
-                             pos == 3 ? 0x88 : 'z';
+            uint8_t expect = pos == 0   ? 0x82
+                             : pos == 1 ? 126
+                             : pos == 2 ? 0x13
+                             : pos == 3 ? 0x88
+                                        : 'z';
             assert_int_equal(p[i], expect);
         }
         wsfwd_conn_consume(h->conn, take);

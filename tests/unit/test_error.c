@@ -51,10 +51,10 @@ static void test_every_error_has_a_description(void **state)
 static void test_close_codes(void **state)
 {
     (void)state;
-    static const int protocol[] = {WSFWD_ERR_RSV, WSFWD_ERR_OPCODE, WSFWD_ERR_MASK,
-                                   WSFWD_ERR_LENGTH, WSFWD_ERR_CONTROL_TOO_LONG,
-                                   WSFWD_ERR_CONTROL_FRAGMENTED, WSFWD_ERR_CONTINUATION,
-                                   WSFWD_ERR_CLOSE_PAYLOAD, WSFWD_ERR_CLOSE_CODE};
+    static const int protocol[] = {
+        WSFWD_ERR_RSV,          WSFWD_ERR_OPCODE,           WSFWD_ERR_MASK,
+        WSFWD_ERR_LENGTH,       WSFWD_ERR_CONTROL_TOO_LONG, WSFWD_ERR_CONTROL_FRAGMENTED,
+        WSFWD_ERR_CONTINUATION, WSFWD_ERR_CLOSE_PAYLOAD,    WSFWD_ERR_CLOSE_CODE};
     for (size_t i = 0; i < sizeof protocol / sizeof protocol[0]; i++) {
         assert_int_equal(wsfwd_error_close_code(protocol[i]), 1002);
     }
@@ -87,10 +87,10 @@ static void test_http_statuses(void **state)
 static void test_close_code_validity(void **state)
 {
     (void)state;
-    static const uint16_t valid[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011,
-                                     1012, 1013, 1014, 3000, 3999, 4000, 4999};
-    static const uint16_t invalid[] = {0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000,
-                                       2999, 5000, 65535};
+    static const uint16_t valid[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010,
+                                     1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999};
+    static const uint16_t invalid[] = {0,    999,  1004, 1005, 1006, 1015,
+                                       1016, 1100, 2000, 2999, 5000, 65535};
     for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++) {
         assert_true(wsfwd_close_code_is_valid(valid[i]));
     }

@@ -23,8 +23,7 @@ static void test_rfc_examples(void **state)
     (void)state;
     wsfwd_frame_header h;
     const uint8_t unmasked_hello[] = {0x81, 0x05, 'H', 'e', 'l', 'l', 'o'};
-    assert_int_equal(parse(unmasked_hello, sizeof unmasked_hello, WSFWD_ROLE_CLIENT, &h),
-                     WSFWD_OK);
+    assert_int_equal(parse(unmasked_hello, sizeof unmasked_hello, WSFWD_ROLE_CLIENT, &h), WSFWD_OK);
     assert_true(h.fin);
     assert_int_equal(h.opcode, WSFWD_OP_TEXT);
     assert_int_equal(h.payload_len, 5);
@@ -92,8 +91,7 @@ static void test_control_rules(void **state)
     wsfwd_frame_header h;
     for (unsigned op = 8; op <= 10; op++) {
         uint8_t unfinished[] = {(uint8_t)op, 0x00};
-        assert_int_equal(parse(unfinished, 2, WSFWD_ROLE_CLIENT, &h),
-                         WSFWD_ERR_CONTROL_FRAGMENTED);
+        assert_int_equal(parse(unfinished, 2, WSFWD_ROLE_CLIENT, &h), WSFWD_ERR_CONTROL_FRAGMENTED);
         uint8_t max[] = {(uint8_t)(0x80 | op), 125};
         assert_int_equal(parse(max, 2, WSFWD_ROLE_CLIENT, &h), WSFWD_OK);
         uint8_t too_long[] = {(uint8_t)(0x80 | op), 126, 0, 126};
@@ -144,7 +142,10 @@ static void test_encode_round_trip(void **state)
                 uint8_t buf[WSFWD_FRAME_HEADER_MAX];
                 size_t n = wsfwd_frame_encode_header(buf, fin, WSFWD_OP_BINARY, lengths[i],
                                                      masked ? MASK : NULL);
-                size_t expect = 2 + (lengths[i] > 65535 ? 8 : lengths[i] > 125 ? 2 : 0) +
+                size_t expect = 2 +
+                                (lengths[i] > 65535 ? 8
+                                 : lengths[i] > 125 ? 2
+                                                    : 0) +
                                 (masked ? 4 : 0);
                 assert_int_equal(n, expect);
                 wsfwd_frame_header h;
@@ -207,14 +208,10 @@ static void test_mask_in_pieces(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc_examples),
-        cmocka_unit_test(test_incomplete_headers),
-        cmocka_unit_test(test_rsv_and_opcodes),
-        cmocka_unit_test(test_control_rules),
-        cmocka_unit_test(test_masking_direction),
-        cmocka_unit_test(test_length_rules),
-        cmocka_unit_test(test_encode_round_trip),
-        cmocka_unit_test(test_mask_matches_definition),
+        cmocka_unit_test(test_rfc_examples),      cmocka_unit_test(test_incomplete_headers),
+        cmocka_unit_test(test_rsv_and_opcodes),   cmocka_unit_test(test_control_rules),
+        cmocka_unit_test(test_masking_direction), cmocka_unit_test(test_length_rules),
+        cmocka_unit_test(test_encode_round_trip), cmocka_unit_test(test_mask_matches_definition),
         cmocka_unit_test(test_mask_in_pieces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,8 +1,8 @@
 /* The opening handshake: accept value, request parser, responses, client request and check. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
 #include <cmocka.h>
 
 #include <stdio.h>
@@ -235,9 +235,9 @@ static void test_every_split_invalid(void **state)
     check_every_split("GET / HTTP/1.1\r\nHost: a\r\n bad fold\r\n\r\nxyz", 0);
     check_every_split("POST / HTTP/1.1\r\nHost: a\r\n\r\n", 0);
     check_every_split("GET / HTTP/1.1\nHost: a\nUpgrade: websocket\n\nrest", 0);
-    check_every_split(valid_request, 100); /* too large */
+    check_every_split(valid_request, 100);           /* too large */
     check_every_split("GET / HTTP/1.1\r\n\r\n", 18); /* exactly the limit */
-    check_every_split("GET / HTTP/1.1\r\n\r", 17);    /* one byte short of the limit */
+    check_every_split("GET / HTTP/1.1\r\n\r", 17);   /* one byte short of the limit */
 }
 
 static void test_bare_lf_accepted(void **state)
@@ -276,18 +276,18 @@ static const struct request_case request_cases[] = {
     {"http 0.9", GOOD, "GET / HTTP/0.9", WSFWD_OK, WSFWD_ERR_HTTP_VERSION, 400},
     {"http 1.2", GOOD, "GET / HTTP/1.2", WSFWD_OK, WSFWD_OK, 101},
     {"http 2.0", GOOD, "GET / HTTP/2.0", WSFWD_ERR_HTTP_MALFORMED, WSFWD_ERR_HTTP_MALFORMED, 400},
-    {"lowercase http", GOOD, "GET / http/1.1", WSFWD_ERR_HTTP_MALFORMED,
-     WSFWD_ERR_HTTP_MALFORMED, 400},
-    {"double space", GOOD, "GET  / HTTP/1.1", WSFWD_ERR_HTTP_MALFORMED,
-     WSFWD_ERR_HTTP_MALFORMED, 400},
+    {"lowercase http", GOOD, "GET / http/1.1", WSFWD_ERR_HTTP_MALFORMED, WSFWD_ERR_HTTP_MALFORMED,
+     400},
+    {"double space", GOOD, "GET  / HTTP/1.1", WSFWD_ERR_HTTP_MALFORMED, WSFWD_ERR_HTTP_MALFORMED,
+     400},
     {"no version", GOOD, "GET /", WSFWD_ERR_HTTP_MALFORMED, WSFWD_ERR_HTTP_MALFORMED, 400},
-    {"trailing space", GOOD, "GET / HTTP/1.1 ", WSFWD_ERR_HTTP_MALFORMED,
-     WSFWD_ERR_HTTP_MALFORMED, 400},
+    {"trailing space", GOOD, "GET / HTTP/1.1 ", WSFWD_ERR_HTTP_MALFORMED, WSFWD_ERR_HTTP_MALFORMED,
+     400},
     {"empty request line", GOOD, "", WSFWD_ERR_HTTP_MALFORMED, WSFWD_ERR_HTTP_MALFORMED, 400},
     {"ctl in target", GOOD, "GET /\x01 HTTP/1.1", WSFWD_ERR_HTTP_MALFORMED,
      WSFWD_ERR_HTTP_MALFORMED, 400},
-    {"bad method token", GOOD, "G(T / HTTP/1.1", WSFWD_ERR_HTTP_MALFORMED,
-     WSFWD_ERR_HTTP_MALFORMED, 400},
+    {"bad method token", GOOD, "G(T / HTTP/1.1", WSFWD_ERR_HTTP_MALFORMED, WSFWD_ERR_HTTP_MALFORMED,
+     400},
     {"no host", GOOD_UP GOOD_KEY GOOD_VER, NULL, WSFWD_OK, WSFWD_ERR_HS_HOST, 400},
     {"two hosts", GOOD "Host: h\r\n", NULL, WSFWD_OK, WSFWD_ERR_HS_HOST, 400},
     {"empty host", "Host:\r\n" GOOD_UP GOOD_KEY GOOD_VER, NULL, WSFWD_OK, WSFWD_ERR_HS_HOST, 400},
@@ -295,35 +295,44 @@ static const struct request_case request_cases[] = {
      WSFWD_ERR_HS_UPGRADE, 400},
     {"upgrade h2c", GOOD_HOST "Upgrade: h2c\r\nConnection: Upgrade\r\n" GOOD_KEY GOOD_VER, NULL,
      WSFWD_OK, WSFWD_ERR_HS_UPGRADE, 400},
-    {"upgrade websocketx", GOOD_HOST "Upgrade: websocketx\r\nConnection: Upgrade\r\n" GOOD_KEY
-     GOOD_VER, NULL, WSFWD_OK, WSFWD_ERR_HS_UPGRADE, 400},
-    {"upgrade in a list", GOOD_HOST "Upgrade: foo/2, WebSocket \r\nConnection: Upgrade\r\n" GOOD_KEY
-     GOOD_VER, NULL, WSFWD_OK, WSFWD_OK, 101},
-    {"upgrade repeated", GOOD_HOST "Upgrade: foo\r\nUpgrade: WEBSOCKET\r\nConnection: Upgrade\r\n"
-     GOOD_KEY GOOD_VER, NULL, WSFWD_OK, WSFWD_OK, 101},
+    {"upgrade websocketx",
+     GOOD_HOST "Upgrade: websocketx\r\nConnection: Upgrade\r\n" GOOD_KEY GOOD_VER, NULL, WSFWD_OK,
+     WSFWD_ERR_HS_UPGRADE, 400},
+    {"upgrade in a list",
+     GOOD_HOST "Upgrade: foo/2, WebSocket \r\nConnection: Upgrade\r\n" GOOD_KEY GOOD_VER, NULL,
+     WSFWD_OK, WSFWD_OK, 101},
+    {"upgrade repeated",
+     GOOD_HOST "Upgrade: foo\r\nUpgrade: WEBSOCKET\r\nConnection: Upgrade\r\n" GOOD_KEY GOOD_VER,
+     NULL, WSFWD_OK, WSFWD_OK, 101},
     {"no connection", GOOD_HOST "Upgrade: websocket\r\n" GOOD_KEY GOOD_VER, NULL, WSFWD_OK,
      WSFWD_ERR_HS_CONNECTION, 400},
-    {"connection keep-alive", GOOD_HOST "Upgrade: websocket\r\nConnection: keep-alive\r\n"
-     GOOD_KEY GOOD_VER, NULL, WSFWD_OK, WSFWD_ERR_HS_CONNECTION, 400},
-    {"connection keep-alive, Upgrade", GOOD_HOST "Upgrade: websocket\r\n"
-     "Connection: keep-alive, Upgrade\r\n" GOOD_KEY GOOD_VER, NULL, WSFWD_OK, WSFWD_OK, 101},
-    {"connection repeated", GOOD_HOST "Upgrade: websocket\r\nConnection: keep-alive\r\n"
-     "connection: upgrade\r\n" GOOD_KEY GOOD_VER, NULL, WSFWD_OK, WSFWD_OK, 101},
-    {"connection upgrades", GOOD_HOST "Upgrade: websocket\r\nConnection: Upgrades\r\n" GOOD_KEY
-     GOOD_VER, NULL, WSFWD_OK, WSFWD_ERR_HS_CONNECTION, 400},
+    {"connection keep-alive",
+     GOOD_HOST "Upgrade: websocket\r\nConnection: keep-alive\r\n" GOOD_KEY GOOD_VER, NULL, WSFWD_OK,
+     WSFWD_ERR_HS_CONNECTION, 400},
+    {"connection keep-alive, Upgrade",
+     GOOD_HOST "Upgrade: websocket\r\n"
+               "Connection: keep-alive, Upgrade\r\n" GOOD_KEY GOOD_VER,
+     NULL, WSFWD_OK, WSFWD_OK, 101},
+    {"connection repeated",
+     GOOD_HOST "Upgrade: websocket\r\nConnection: keep-alive\r\n"
+               "connection: upgrade\r\n" GOOD_KEY GOOD_VER,
+     NULL, WSFWD_OK, WSFWD_OK, 101},
+    {"connection upgrades",
+     GOOD_HOST "Upgrade: websocket\r\nConnection: Upgrades\r\n" GOOD_KEY GOOD_VER, NULL, WSFWD_OK,
+     WSFWD_ERR_HS_CONNECTION, 400},
     {"no key", GOOD_HOST GOOD_UP GOOD_VER, NULL, WSFWD_OK, WSFWD_ERR_HS_KEY, 400},
     {"two keys", GOOD GOOD_KEY, NULL, WSFWD_OK, WSFWD_ERR_HS_KEY, 400},
     {"key 15 bytes", GOOD_HOST GOOD_UP "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=\r\n" GOOD_VER,
      NULL, WSFWD_OK, WSFWD_ERR_HS_KEY, 400},
     {"key 12 bytes", GOOD_HOST GOOD_UP "Sec-WebSocket-Key: dGhlIHNhbXBsZSBu\r\n" GOOD_VER, NULL,
      WSFWD_OK, WSFWD_ERR_HS_KEY, 400},
-    {"key not base64", GOOD_HOST GOOD_UP "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZ!==\r\n"
-     GOOD_VER, NULL, WSFWD_OK, WSFWD_ERR_HS_KEY, 400},
+    {"key not base64", GOOD_HOST GOOD_UP "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZ!==\r\n" GOOD_VER,
+     NULL, WSFWD_OK, WSFWD_ERR_HS_KEY, 400},
     {"no version", GOOD_HOST GOOD_UP GOOD_KEY, NULL, WSFWD_OK, WSFWD_ERR_HS_VERSION, 426},
     {"version 8", GOOD_HOST GOOD_UP GOOD_KEY "Sec-WebSocket-Version: 8\r\n", NULL, WSFWD_OK,
      WSFWD_ERR_HS_VERSION, 426},
-    {"version list", GOOD_HOST GOOD_UP GOOD_KEY "Sec-WebSocket-Version: 13, 8\r\n", NULL,
-     WSFWD_OK, WSFWD_ERR_HS_VERSION, 426},
+    {"version list", GOOD_HOST GOOD_UP GOOD_KEY "Sec-WebSocket-Version: 13, 8\r\n", NULL, WSFWD_OK,
+     WSFWD_ERR_HS_VERSION, 426},
     {"version twice", GOOD GOOD_VER, NULL, WSFWD_OK, WSFWD_ERR_HS_VERSION, 426},
     {"host before version", GOOD_UP GOOD_KEY, NULL, WSFWD_OK, WSFWD_ERR_HS_HOST, 400},
     {"obs-fold", GOOD "X-A: 1\r\n  folded\r\n", NULL, WSFWD_ERR_HTTP_MALFORMED,
@@ -340,8 +349,8 @@ static const struct request_case request_cases[] = {
      WSFWD_ERR_HTTP_MALFORMED, 400},
     {"bare cr", GOOD "X-A: a\rz\r\n", NULL, WSFWD_ERR_HTTP_MALFORMED, WSFWD_ERR_HTTP_MALFORMED,
      400},
-    {"bad name char", GOOD "X(A): 1\r\n", NULL, WSFWD_ERR_HTTP_MALFORMED,
-     WSFWD_ERR_HTTP_MALFORMED, 400},
+    {"bad name char", GOOD "X(A): 1\r\n", NULL, WSFWD_ERR_HTTP_MALFORMED, WSFWD_ERR_HTTP_MALFORMED,
+     400},
     {"obs-text value", GOOD "X-A: caf\xc3\xa9\t!\r\n", NULL, WSFWD_OK, WSFWD_OK, 101},
 };
 
@@ -480,8 +489,8 @@ static void test_subprotocol_list(void **state)
 
     /* Past 32 offers the rest are ignored. */
     char many[1024];
-    size_t n = (size_t)snprintf(many, sizeof many, "GET / HTTP/1.1\r\n" GOOD
-                                "Sec-WebSocket-Protocol: p0");
+    size_t n =
+        (size_t)snprintf(many, sizeof many, "GET / HTTP/1.1\r\n" GOOD "Sec-WebSocket-Protocol: p0");
     for (int i = 1; i < 40; i++) {
         n += (size_t)snprintf(many + n, sizeof many - n, ", p%d", i);
     }
@@ -534,8 +543,7 @@ static void test_write_101(void **state)
     wsfwd_request *req = parse_request(valid_request, 0, &rc);
     char buf[512];
     size_t len = 0;
-    assert_int_equal(wsfwd_request_write_response(req, 101, NULL, buf, sizeof buf, &len),
-                     WSFWD_OK);
+    assert_int_equal(wsfwd_request_write_response(req, 101, NULL, buf, sizeof buf, &len), WSFWD_OK);
     const char *want = "HTTP/1.1 101 Switching Protocols\r\n"
                        "Upgrade: websocket\r\n"
                        "Connection: Upgrade\r\n"
@@ -606,9 +614,8 @@ static void test_write_errors(void **state)
     int rc;
     wsfwd_request *req =
         parse_request("GET / HTTP/1.1\r\n" GOOD_HOST GOOD_UP GOOD_VER "\r\n", 0, &rc);
-    expect_error_response(req,
-                          400, "400 Bad Request: Sec-WebSocket-Key missing, repeated or not 16 bytes\n",
-                          "");
+    expect_error_response(
+        req, 400, "400 Bad Request: Sec-WebSocket-Key missing, repeated or not 16 bytes\n", "");
     expect_error_response(req, 401, "401 Unauthorized\n",
                           "WWW-Authenticate: Bearer realm=\"wsfwd\"\r\n");
     expect_error_response(req, 403, "403 Forbidden\n", "");
@@ -631,8 +638,7 @@ static void test_write_errors(void **state)
 
     req = parse_request(valid_request, 50, &rc);
     expect_error_response(req, 431,
-                          "431 Request Header Fields Too Large: HTTP header block too large\n",
-                          "");
+                          "431 Request Header Fields Too Large: HTTP header block too large\n", "");
     wsfwd_request_free(req);
 
     /* A valid upgrade may still be refused; no rule is named then. */
@@ -694,8 +700,8 @@ static void test_http_head_helper(void **state)
     (void)state;
     char buf[256];
     size_t len = 0;
-    assert_int_equal(wsfwd_http_write_head(buf, sizeof buf, &len, 200, "text/html", "X-A: b\r\n", 5),
-                     WSFWD_OK);
+    assert_int_equal(
+        wsfwd_http_write_head(buf, sizeof buf, &len, 200, "text/html", "X-A: b\r\n", 5), WSFWD_OK);
     const char *want = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/html\r\n"
                        "Content-Length: 5\r\nX-A: b\r\n\r\n";
     assert_int_equal(len, strlen(want));
@@ -706,8 +712,10 @@ static void test_http_head_helper(void **state)
     assert_int_equal(len, strlen(want));
     assert_memory_equal(buf, want, len);
 
-    assert_int_equal(wsfwd_http_write_head(NULL, 0, &len, 200, NULL, NULL, 1234567), WSFWD_ERR_NOBUFS);
-    assert_int_equal(len, strlen("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1234567\r\n\r\n"));
+    assert_int_equal(wsfwd_http_write_head(NULL, 0, &len, 200, NULL, NULL, 1234567),
+                     WSFWD_ERR_NOBUFS);
+    assert_int_equal(
+        len, strlen("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1234567\r\n\r\n"));
     assert_int_equal(wsfwd_http_write_head(buf, sizeof buf, &len, 99, NULL, NULL, 0),
                      WSFWD_ERR_INVALID);
     assert_int_equal(wsfwd_http_write_head(buf, sizeof buf, &len, 600, NULL, NULL, 0),
@@ -875,8 +883,10 @@ static const struct response_case response_cases[] = {
     {"valid", RESP_101 RESP_UP RESP_ACCEPT "\r\n", NULL, WSFWD_OK, WSFWD_OK},
     {"no reason", "HTTP/1.1 101\r\n" RESP_UP RESP_ACCEPT "\r\n", NULL, WSFWD_OK, WSFWD_OK},
     {"empty reason", "HTTP/1.1 101 \r\n" RESP_UP RESP_ACCEPT "\r\n", NULL, WSFWD_OK, WSFWD_OK},
-    {"case", RESP_101 "UPGRADE: WebSocket\r\nconnection: keep-alive, upgrade\r\n"
-     "sec-websocket-accept: " RFC_ACCEPT "\r\n\r\n", NULL, WSFWD_OK, WSFWD_OK},
+    {"case",
+     RESP_101 "UPGRADE: WebSocket\r\nconnection: keep-alive, upgrade\r\n"
+              "sec-websocket-accept: " RFC_ACCEPT "\r\n\r\n",
+     NULL, WSFWD_OK, WSFWD_OK},
     {"status 200", "HTTP/1.1 200 OK\r\n" RESP_UP RESP_ACCEPT "\r\n", NULL, WSFWD_OK,
      WSFWD_ERR_HS_STATUS},
     {"status 400", "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", NULL, WSFWD_OK,
@@ -887,34 +897,44 @@ static const struct response_case response_cases[] = {
      WSFWD_OK, WSFWD_ERR_HS_RESP_UPGRADE},
     {"no connection", RESP_101 "Upgrade: websocket\r\n" RESP_ACCEPT "\r\n", NULL, WSFWD_OK,
      WSFWD_ERR_HS_RESP_CONNECTION},
-    {"connection close", RESP_101 "Upgrade: websocket\r\nConnection: close\r\n" RESP_ACCEPT
-     "\r\n", NULL, WSFWD_OK, WSFWD_ERR_HS_RESP_CONNECTION},
+    {"connection close", RESP_101 "Upgrade: websocket\r\nConnection: close\r\n" RESP_ACCEPT "\r\n",
+     NULL, WSFWD_OK, WSFWD_ERR_HS_RESP_CONNECTION},
     {"no accept", RESP_101 RESP_UP "\r\n", NULL, WSFWD_OK, WSFWD_ERR_HS_ACCEPT},
-    {"wrong accept", RESP_101 RESP_UP "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOp=\r\n"
-     "\r\n", NULL, WSFWD_OK, WSFWD_ERR_HS_ACCEPT},
-    {"accept case", RESP_101 RESP_UP "Sec-WebSocket-Accept: S3PPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
-     "\r\n", NULL, WSFWD_OK, WSFWD_ERR_HS_ACCEPT},
+    {"wrong accept",
+     RESP_101 RESP_UP "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOp=\r\n"
+                      "\r\n",
+     NULL, WSFWD_OK, WSFWD_ERR_HS_ACCEPT},
+    {"accept case",
+     RESP_101 RESP_UP "Sec-WebSocket-Accept: S3PPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+                      "\r\n",
+     NULL, WSFWD_OK, WSFWD_ERR_HS_ACCEPT},
     {"two accepts", RESP_101 RESP_UP RESP_ACCEPT RESP_ACCEPT "\r\n", NULL, WSFWD_OK,
      WSFWD_ERR_HS_ACCEPT},
     {"status before accept", "HTTP/1.1 200 OK\r\n\r\n", NULL, WSFWD_OK, WSFWD_ERR_HS_STATUS},
     {"proto offered", RESP_101 RESP_UP RESP_ACCEPT "Sec-WebSocket-Protocol: b\r\n\r\n", "a, b",
      WSFWD_OK, WSFWD_OK},
-    {"proto not offered", RESP_101 RESP_UP RESP_ACCEPT "Sec-WebSocket-Protocol: c\r\n\r\n",
-     "a, b", WSFWD_OK, WSFWD_ERR_HS_SUBPROTOCOL},
+    {"proto not offered", RESP_101 RESP_UP RESP_ACCEPT "Sec-WebSocket-Protocol: c\r\n\r\n", "a, b",
+     WSFWD_OK, WSFWD_ERR_HS_SUBPROTOCOL},
     {"proto none offered", RESP_101 RESP_UP RESP_ACCEPT "Sec-WebSocket-Protocol: a\r\n\r\n", NULL,
      WSFWD_OK, WSFWD_ERR_HS_SUBPROTOCOL},
     {"proto list", RESP_101 RESP_UP RESP_ACCEPT "Sec-WebSocket-Protocol: a, b\r\n\r\n", "a, b",
      WSFWD_OK, WSFWD_ERR_HS_SUBPROTOCOL},
-    {"proto twice", RESP_101 RESP_UP RESP_ACCEPT "Sec-WebSocket-Protocol: a\r\n"
-     "Sec-WebSocket-Protocol: a\r\n\r\n", "a", WSFWD_OK, WSFWD_ERR_HS_SUBPROTOCOL},
+    {"proto twice",
+     RESP_101 RESP_UP RESP_ACCEPT "Sec-WebSocket-Protocol: a\r\n"
+                                  "Sec-WebSocket-Protocol: a\r\n\r\n",
+     "a", WSFWD_OK, WSFWD_ERR_HS_SUBPROTOCOL},
     {"proto empty", RESP_101 RESP_UP RESP_ACCEPT "Sec-WebSocket-Protocol:\r\n\r\n", "a", WSFWD_OK,
      WSFWD_ERR_HS_SUBPROTOCOL},
-    {"proto case", RESP_101 RESP_UP RESP_ACCEPT "Sec-WebSocket-Protocol: A\r\n\r\n", "a",
-     WSFWD_OK, WSFWD_ERR_HS_SUBPROTOCOL},
-    {"extension", RESP_101 RESP_UP RESP_ACCEPT "Sec-WebSocket-Extensions: permessage-deflate\r\n"
-     "\r\n", NULL, WSFWD_OK, WSFWD_ERR_HS_EXTENSION},
-    {"proto before extension", RESP_101 RESP_UP RESP_ACCEPT "Sec-WebSocket-Protocol: c\r\n"
-     "Sec-WebSocket-Extensions: x\r\n\r\n", "a", WSFWD_OK, WSFWD_ERR_HS_SUBPROTOCOL},
+    {"proto case", RESP_101 RESP_UP RESP_ACCEPT "Sec-WebSocket-Protocol: A\r\n\r\n", "a", WSFWD_OK,
+     WSFWD_ERR_HS_SUBPROTOCOL},
+    {"extension",
+     RESP_101 RESP_UP RESP_ACCEPT "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+                                  "\r\n",
+     NULL, WSFWD_OK, WSFWD_ERR_HS_EXTENSION},
+    {"proto before extension",
+     RESP_101 RESP_UP RESP_ACCEPT "Sec-WebSocket-Protocol: c\r\n"
+                                  "Sec-WebSocket-Extensions: x\r\n\r\n",
+     "a", WSFWD_OK, WSFWD_ERR_HS_SUBPROTOCOL},
     {"http/1.0", "HTTP/1.0 101 Switching Protocols\r\n" RESP_UP RESP_ACCEPT "\r\n", NULL,
      WSFWD_ERR_HTTP_RESPONSE, WSFWD_ERR_HTTP_RESPONSE},
     {"two-digit status", "HTTP/1.1 10 X\r\n\r\n", NULL, WSFWD_ERR_HTTP_RESPONSE,
@@ -1031,8 +1051,8 @@ static void test_alloc_failures(void **state)
     (void)state;
     /* A request of about 3 KiB: the buffer starts at 1 KiB and is grown twice. */
     char text[4096];
-    size_t n = (size_t)snprintf(text, sizeof text, "GET / HTTP/1.1\r\n" GOOD
-                                "Sec-WebSocket-Protocol: a, b\r\n");
+    size_t n = (size_t)snprintf(text, sizeof text,
+                                "GET / HTTP/1.1\r\n" GOOD "Sec-WebSocket-Protocol: a, b\r\n");
     while (n < 3000) {
         n += (size_t)snprintf(text + n, sizeof text - n, "X-Filler: 0123456789abcdef\r\n");
     }

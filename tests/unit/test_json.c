@@ -1,8 +1,8 @@
 /* The strict JSON reader of token headers and claims: what it accepts, decodes and refuses. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
 #include <cmocka.h>
 
 #include <stdio.h>

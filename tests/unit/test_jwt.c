@@ -2,10 +2,10 @@
  * HMAC-SHA256 (RFC 4231), base64url, and room tokens: RFC 7515's HS256 example, then every
  * claim rule and every refusal, each with the error the server counts it under.
  */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
 #include <cmocka.h>
 
 #include <stdio.h>

@@ -24,7 +24,7 @@
 
 typedef struct det_random {
     uint64_t seed;
-    uint64_t pos;  /* bytes produced so far */
+    uint64_t pos; /* bytes produced so far */
     uint64_t calls;
 } det_random;
 
@@ -71,13 +71,13 @@ typedef struct member {
     int closes;          /* on_close calls */
     int close_err;
     unsigned close_cb_code;
-    int leaves;          /* on_leave calls */
-    int last_leave;      /* reason of the last one */
+    int leaves;     /* on_leave calls */
+    int last_leave; /* reason of the last one */
     int joins;
-    int flow[4];         /* on_flow calls, by wsfwd_flow event */
-    bool forward;        /* on_message broadcasts its messages to its pool, except to it */
-    bool echo;           /* on_message sends its messages back to it */
-    int echo_blocked;    /* echoes refused with WSFWD_ERR_WOULD_BLOCK */
+    int flow[4];      /* on_flow calls, by wsfwd_flow event */
+    bool forward;     /* on_message broadcasts its messages to its pool, except to it */
+    bool echo;        /* on_message sends its messages back to it */
+    int echo_blocked; /* echoes refused with WSFWD_ERR_WOULD_BLOCK */
 } member;
 
 enum cb { CB_OUTPUT, CB_LEAVE, CB_CLOSE, CB_MESSAGE, CB_JOIN, CB_FLOW, CB_REQUEST, CB_OPEN };
@@ -529,8 +529,8 @@ static void test_pool_names(void **state)
     assert_int_equal(wsfwd_hub_join(w->hub, a->conn, "", 0), WSFWD_ERR_POOL_NAME);
     assert_int_equal(wsfwd_hub_acquire(w->hub, "", 0, &p), WSFWD_ERR_POOL_NAME);
 
-    static const char *bad[] = {"\xff", "a\x80", "\xc0\x80", "\xe2\x82", "\xed\xa0\x80",
-                                "\xf4\x90\x80\x80", "ok\xc3"};
+    static const char *bad[] = {
+        "\xff", "a\x80", "\xc0\x80", "\xe2\x82", "\xed\xa0\x80", "\xf4\x90\x80\x80", "ok\xc3"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(wsfwd_hub_join(w->hub, a->conn, bad[i], strlen(bad[i])),
                          WSFWD_ERR_POOL_NAME);
@@ -561,8 +561,7 @@ static void test_pool_names(void **state)
     /* Multi-byte UTF-8 is counted in bytes: "é" is 2 bytes. */
     assert_int_equal(wsfwd_hub_set_max_name(w->hub, 4), WSFWD_OK);
     assert_int_equal(wsfwd_hub_join(w->hub, a->conn, "\xc3\xa9\xc3\xa9", 4), WSFWD_OK);
-    assert_int_equal(wsfwd_hub_join(w->hub, a->conn, "\xc3\xa9\xc3\xa9x", 5),
-                     WSFWD_ERR_POOL_NAME);
+    assert_int_equal(wsfwd_hub_join(w->hub, a->conn, "\xc3\xa9\xc3\xa9x", 5), WSFWD_ERR_POOL_NAME);
     assert_int_equal(wsfwd_hub_set_max_name(w->hub, 0), WSFWD_ERR_INVALID);
     assert_int_equal(wsfwd_hub_set_max_name(w->hub, 1000), WSFWD_OK);
     memset(name, 'x', sizeof name);
@@ -910,7 +909,8 @@ static void test_hub_foreach_while_pools_come_and_go(void **state)
         world_free(w);
     }
     print_message("hub_foreach: %d of 40 layouts skipped or repeated a pool when fn emptied "
-                  "pools, %d when fn made new pools\n", bad_leave, bad_join);
+                  "pools, %d when fn made new pools\n",
+                  bad_leave, bad_join);
     assert_int_equal(bad_leave, 0);
     assert_int_equal(bad_join, 0);
 }
@@ -1109,8 +1109,8 @@ static void test_broadcast_basics(void **state)
     assert_int_equal(wsfwd_pool_broadcast(p, WSFWD_OP_TEXT, NULL, 0, NULL, NULL), WSFWD_OK);
 
     /* Only whole data messages. */
-    static const int bad_ops[] = {WSFWD_OP_PING, WSFWD_OP_PONG, WSFWD_OP_CLOSE,
-                                  WSFWD_OP_CONTINUATION, 3, 0xB};
+    static const int bad_ops[] = {
+        WSFWD_OP_PING, WSFWD_OP_PONG, WSFWD_OP_CLOSE, WSFWD_OP_CONTINUATION, 3, 0xB};
     for (size_t i = 0; i < sizeof bad_ops / sizeof bad_ops[0]; i++) {
         d = 99;
         assert_int_equal(wsfwd_pool_broadcast(p, (wsfwd_opcode)bad_ops[i], "x", 1, NULL, &d),
@@ -1122,8 +1122,8 @@ static void test_broadcast_basics(void **state)
     /* The frames on the wire: unmasked server frames carrying the payload. */
     uint8_t out[4096];
     size_t n = test_drain(m[0]->conn, out, sizeof out);
-    const uint8_t expect[] = {0x81, 6,    't', 'o', '-', 'a', 'l', 'l', 0x81, 5, 'n',
-                              'o',  't',  '-', '1', 0x82, 3,    0,   1,   2,    0x81, 0};
+    const uint8_t expect[] = {0x81, 6,   't', 'o', '-',  'a', 'l', 'l', 0x81, 5,    'n',
+                              'o',  't', '-', '1', 0x82, 3,   0,   1,   2,    0x81, 0};
     assert_int_equal(n, sizeof expect);
     assert_memory_equal(out, expect, sizeof expect);
     n = test_drain(m[1]->conn, out, sizeof out);
@@ -1180,8 +1180,7 @@ static long allocs_per_broadcast_every(int n, bool check_shared, int every)
     for (int r = 0; r < rounds; r++) {
         size_t d = 0;
         assert_int_equal(
-            wsfwd_pool_broadcast(p, WSFWD_OP_BINARY, payload, sizeof payload, NULL, &d),
-            WSFWD_OK);
+            wsfwd_pool_broadcast(p, WSFWD_OP_BINARY, payload, sizeof payload, NULL, &d), WSFWD_OK);
         assert_int_equal(d, (size_t)n);
         if (check_shared && r == 0) {
             /* Every member's queue points at the same bytes: encoded once, not copied. */
@@ -1223,8 +1222,8 @@ static void test_encode_once(void **state)
     long a10 = allocs_per_broadcast(10, true);
     long a100 = allocs_per_broadcast(100, true);
     long a1000 = allocs_per_broadcast(1000, true);
-    print_message("allocations in 8 broadcasts: %ld (10), %ld (100), %ld (1000 members)\n",
-                  a10, a100, a1000);
+    print_message("allocations in 8 broadcasts: %ld (10), %ld (100), %ld (1000 members)\n", a10,
+                  a100, a1000);
     assert_int_equal(a10, a100);
     assert_int_equal(a10, a1000);
     assert_true(a10 <= 2 * 8);
@@ -1239,7 +1238,8 @@ static void test_encode_once_with_backlog(void **state)
     long a100 = allocs_per_broadcast_every(100, false, 4);
     long a1000 = allocs_per_broadcast_every(1000, false, 4);
     print_message("allocations in 8 broadcasts, drained every 4: %ld (10), %ld (100), "
-                  "%ld (1000 members)\n", a10, a100, a1000);
+                  "%ld (1000 members)\n",
+                  a10, a100, a1000);
     assert_int_equal(a10, a100);
     assert_int_equal(a10, a1000);
 }
@@ -1581,8 +1581,7 @@ static void test_slow_reader_dropped(void **state)
     world *w = world_new();
     assert_int_equal(wsfwd_config_set_max_queue(w->cfg, SLOW_Q), WSFWD_OK);
     assert_int_equal(wsfwd_config_set_slow_policy(w->cfg, WSFWD_SLOW_DROP), WSFWD_OK);
-    assert_int_equal(wsfwd_config_set_slow_policy(w->cfg, (wsfwd_slow_policy)9),
-                     WSFWD_ERR_INVALID);
+    assert_int_equal(wsfwd_config_set_slow_policy(w->cfg, (wsfwd_slow_policy)9), WSFWD_ERR_INVALID);
     member *m[SLOW_N];
     for (int i = 0; i < SLOW_N; i++) {
         m[i] = add_member(w);
@@ -1690,9 +1689,9 @@ static void test_counters(void **state)
     join(w, m[3], "b");
     wsfwd_pool *a = find(w, "a");
     wsfwd_pool *b = find(w, "b");
-    broadcast(a, "12345", NULL, 3);     /* 3 deliveries of 5 bytes */
-    broadcast(a, "123", m[0], 2);       /* 2 of 3 */
-    broadcast(b, "1234567", m[3], 0);   /* none */
+    broadcast(a, "12345", NULL, 3);   /* 3 deliveries of 5 bytes */
+    broadcast(a, "123", m[0], 2);     /* 2 of 3 */
+    broadcast(b, "1234567", m[3], 0); /* none */
     m[1]->forward = true;
     assert_int_equal(send_text(m[1], "ab"), WSFWD_OK); /* 2 of 2 */
 
@@ -1826,12 +1825,8 @@ static void reent_act(world *w, member *target)
             assert_int_equal(wsfwd_conn_close(target->conn, 1000, "r", 1), WSFWD_OK);
         }
         break;
-    case A_FREE:
-        free_member(target);
-        break;
-    case A_DRAIN:
-        drain_member(target);
-        break;
+    case A_FREE: free_member(target); break;
+    case A_DRAIN: drain_member(target); break;
     }
     (void)w;
 }
@@ -1844,8 +1839,9 @@ static void reent_hook(world *w, enum cb where, member *m, int arg)
     }
     /* on_output: the member R_SELF being delivered to; on_leave/on_close: the slow member
        being dropped mid-broadcast; on_message: the sender. */
-    member *self = where == CB_MESSAGE ? w->m[R_SENDER]
-                   : where == CB_OUTPUT ? w->m[R_SELF] : g_slow;
+    member *self = where == CB_MESSAGE  ? w->m[R_SENDER]
+                   : where == CB_OUTPUT ? w->m[R_SELF]
+                                        : g_slow;
     if (m != self) {
         return;
     }
@@ -1902,8 +1898,9 @@ static void run_reent_case(const reent_case *rc)
     drain_all(w);
 
     /* Who was acted on. */
-    member *self = rc->where == CB_MESSAGE ? m[R_SENDER] : rc->where == CB_OUTPUT ? m[R_SELF]
-                                                                                  : g_slow;
+    member *self = rc->where == CB_MESSAGE  ? m[R_SENDER]
+                   : rc->where == CB_OUTPUT ? m[R_SELF]
+                                            : g_slow;
     member *target = rc->tgt == T_SELF      ? self
                      : rc->tgt == T_EARLIER ? m[R_EARLIER]
                      : rc->tgt == T_LATER   ? m[R_LATER]
@@ -1973,8 +1970,8 @@ static void run_reent_table(enum cb where)
     for (size_t a = 0; a < 4; a++) {
         for (size_t t = 0; t < 4; t++) {
             reent_case rc = {where, acts[a], tgts[t]};
-            print_message("case: callback %d, action %d, target %d\n", (int)where,
-                          (int)acts[a], (int)tgts[t]);
+            print_message("case: callback %d, action %d, target %d\n", (int)where, (int)acts[a],
+                          (int)tgts[t]);
             run_reent_case(&rc);
         }
     }
@@ -2039,8 +2036,7 @@ static void special_hook(world *w, enum cb where, member *m, int arg)
             free_member(w->m[i]);
         }
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -2106,8 +2102,7 @@ static void test_reentrant_special(void **state)
                 drain_all(w);
                 assert_int_equal(count_rx(g_newcomer, "next"), 1);
                 break;
-            default:
-                break;
+            default: break;
             }
             wsfwd_stats st;
             wsfwd_hub_stats(w->hub, &st, sizeof st);
@@ -2149,8 +2144,7 @@ static void test_drain_inside_on_output(void **state)
 /* ---- The three re-entrancy holes of 0.1 (issue 11), each pinned ------------------------- */
 
 /* 1. on_leave frees the connection that a join is moving to another pool. */
-static void free_on_requested_leave(wsfwd_pool *pool, wsfwd_conn *c, wsfwd_leave_reason r,
-                                    void *ud)
+static void free_on_requested_leave(wsfwd_pool *pool, wsfwd_conn *c, wsfwd_leave_reason r, void *ud)
 {
     cb_leave(pool, c, r, ud);
     if (r == WSFWD_LEAVE_REQUESTED) {
@@ -2204,8 +2198,8 @@ static void nested_hook(world *w, enum cb where, member *m, int arg)
     }
     g_fired = 1;
     g_nested_delivered = 99;
-    g_nested_rc = wsfwd_pool_broadcast(g_nested_pool, WSFWD_OP_TEXT, "L", 1, m->conn,
-                                       &g_nested_delivered);
+    g_nested_rc =
+        wsfwd_pool_broadcast(g_nested_pool, WSFWD_OP_TEXT, "L", 1, m->conn, &g_nested_delivered);
     /* And one more from inside that: it goes after "L". */
     (void)wsfwd_pool_broadcast(g_nested_pool, WSFWD_OP_TEXT, "L2", 2, NULL, NULL);
 }
@@ -2228,8 +2222,7 @@ static void test_nested_broadcast_one_order(void **state)
         g_nested_pool = find(w, "room");
         char fill[220];
         memset(fill, 'f', sizeof fill);
-        assert_int_equal(wsfwd_conn_send(m[1]->conn, WSFWD_OP_TEXT, fill, sizeof fill),
-                         WSFWD_OK);
+        assert_int_equal(wsfwd_conn_send(m[1]->conn, WSFWD_OP_TEXT, fill, sizeof fill), WSFWD_OK);
         g_nested_where = wheres[k];
         g_fired = 0;
         g_nested_rc = -1;
@@ -2239,9 +2232,9 @@ static void test_nested_broadcast_one_order(void **state)
         memset(big, 'A', sizeof big);
         big[sizeof big - 1] = '\0';
         size_t d = 0;
-        assert_int_equal(wsfwd_pool_broadcast(g_nested_pool, WSFWD_OP_TEXT, big,
-                                              strlen(big), NULL, &d),
-                         WSFWD_OK);
+        assert_int_equal(
+            wsfwd_pool_broadcast(g_nested_pool, WSFWD_OP_TEXT, big, strlen(big), NULL, &d),
+            WSFWD_OK);
         w->in_broadcast = false;
         w->hook = NULL;
         assert_true(g_fired);
@@ -2550,8 +2543,7 @@ static int alloc_scenario(test_alloc *ca)
     wsfwd_pool *p = wsfwd_hub_find(hub, "room", 4);
     static uint8_t payload[3000];
     if (p == NULL ||
-        wsfwd_pool_broadcast(p, WSFWD_OP_BINARY, payload, sizeof payload, NULL, NULL) !=
-            WSFWD_OK ||
+        wsfwd_pool_broadcast(p, WSFWD_OP_BINARY, payload, sizeof payload, NULL, NULL) != WSFWD_OK ||
         wsfwd_pool_broadcast(p, WSFWD_OP_TEXT, "hi", 2, c[0], NULL) != WSFWD_OK) {
         ok = 0;
     }
@@ -3017,7 +3009,7 @@ static void test_flow_paced_sender_goes(void **state)
 enum fact { F_LEAVE, F_CLOSE, F_FREE };
 
 typedef struct flow_case {
-    int event;      /* the on_flow event that acts */
+    int event; /* the on_flow event that acts */
     enum fact act;
     bool on_sender; /* act on the paced sender m0, else on the congested member m2 */
     bool forward;   /* m0 sends a message its on_message forwards (feed), else broadcasts */
@@ -3040,17 +3032,13 @@ static void flow_reent_hook(world *w, enum cb where, member *m, int arg)
     g_fired = 1;
     member *t = w->m[g_fcase.on_sender ? FR_SENDER : FR_SLOW];
     switch (g_fcase.act) {
-    case F_LEAVE:
-        wsfwd_conn_leave(t->conn);
-        break;
+    case F_LEAVE: wsfwd_conn_leave(t->conn); break;
     case F_CLOSE:
         if (wsfwd_conn_state(t->conn) == WSFWD_STATE_OPEN) {
             assert_int_equal(wsfwd_conn_close(t->conn, 1000, NULL, 0), WSFWD_OK);
         }
         break;
-    default:
-        free_member(t);
-        break;
+    default: free_member(t); break;
     }
 }
 
@@ -3555,18 +3543,10 @@ static void join_act_hook(world *w, enum cb where, member *m, int arg)
     case 0:
         broadcast(p, "hi", NULL, 2); /* it is a member: it gets it too */
         break;
-    case 1:
-        wsfwd_conn_leave(m->conn);
-        break;
-    case 2:
-        join(w, m, "q");
-        break;
-    case 3:
-        free_member(m);
-        break;
-    default:
-        assert_int_equal(wsfwd_conn_close(m->conn, 1000, NULL, 0), WSFWD_OK);
-        break;
+    case 1: wsfwd_conn_leave(m->conn); break;
+    case 2: join(w, m, "q"); break;
+    case 3: free_member(m); break;
+    default: assert_int_equal(wsfwd_conn_close(m->conn, 1000, NULL, 0), WSFWD_OK); break;
     }
 }
 

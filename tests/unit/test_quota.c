@@ -63,7 +63,7 @@ static void test_bucket_clock_wraps_and_extremes(void **state)
     rate_rule one = {1, 1};
     rate_bucket_fill(&b, &one, UINT32_MAX - 499);
     assert_true(rate_bucket_take(&b, &one, UINT32_MAX - 499));
-    assert_false(rate_bucket_take(&b, &one, 0));  /* 500 ms after, across the wrap */
+    assert_false(rate_bucket_take(&b, &one, 0)); /* 500 ms after, across the wrap */
     assert_true(rate_bucket_take(&b, &one, 1000));
 }
 

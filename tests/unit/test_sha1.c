@@ -1,8 +1,8 @@
 /* SHA-1 against the FIPS 180 / RFC 3174 vectors, one-shot and split at every offset. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
 #include <cmocka.h>
 
 #include <stdio.h>

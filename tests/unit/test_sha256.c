@@ -1,8 +1,8 @@
 /* SHA-256 against the FIPS 180-4 examples, one-shot and incremental, split at every offset. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
 #include <cmocka.h>
 
 #include <stdio.h>

@@ -16,40 +16,45 @@ typedef struct sample {
     int valid;
 } sample;
 
-#define S(str, ok) {str, sizeof(str) - 1, ok}
+#define S(str, ok)                                                                                 \
+    {                                                                                              \
+        str, sizeof(str) - 1, ok                                                                   \
+    }
 
 static const sample samples[] = {
     S("", 1),
     S("hello, world", 1),
-    S("\xc2\xa2", 1),                  /* U+00A2 */
-    S("\xe2\x82\xac", 1),              /* U+20AC */
-    S("\xf0\x90\x8d\x88", 1),          /* U+10348 */
-    S("\xf4\x8f\xbf\xbf", 1),          /* U+10FFFF, the last code point */
-    S("\xed\x9f\xbf", 1),              /* U+D7FF, just below the surrogates */
-    S("\xee\x80\x80", 1),              /* U+E000, just above them */
-    S("\xef\xbb\xbf", 1),              /* BOM */
+    S("\xc2\xa2", 1),                                     /* U+00A2 */
+    S("\xe2\x82\xac", 1),                                 /* U+20AC */
+    S("\xf0\x90\x8d\x88", 1),                             /* U+10348 */
+    S("\xf4\x8f\xbf\xbf", 1),                             /* U+10FFFF, the last code point */
+    S("\xed\x9f\xbf", 1),                                 /* U+D7FF, just below the surrogates */
+    S("\xee\x80\x80", 1),                                 /* U+E000, just above them */
+    S("\xef\xbb\xbf", 1),                                 /* BOM */
     S("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5", 1), /* Greek "kosme" */
     S("plain ASCII long enough to use the word-at-a-time path 0123456789", 1),
-    S("\x80", 0),                      /* a lone continuation */
+    S("\x80", 0), /* a lone continuation */
     S("\xbf", 0),
-    S("\xc0\x80", 0),                  /* overlong NUL */
-    S("\xc1\xbf", 0),                  /* overlong 2-byte */
-    S("\xe0\x80\xaf", 0),              /* overlong 3-byte '/' */
-    S("\xe0\x9f\xbf", 0),              /* overlong U+07FF */
-    S("\xf0\x80\x80\xaf", 0),          /* overlong 4-byte */
-    S("\xf0\x8f\xbf\xbf", 0),          /* overlong U+FFFF */
-    S("\xed\xa0\x80", 0),              /* U+D800, a surrogate */
-    S("\xed\xbf\xbf", 0),              /* U+DFFF */
-    S("\xf4\x90\x80\x80", 0),          /* U+110000 */
+    S("\xc0\x80", 0),         /* overlong NUL */
+    S("\xc1\xbf", 0),         /* overlong 2-byte */
+    S("\xe0\x80\xaf", 0),     /* overlong 3-byte '/' */
+    S("\xe0\x9f\xbf", 0),     /* overlong U+07FF */
+    S("\xf0\x80\x80\xaf", 0), /* overlong 4-byte */
+    S("\xf0\x8f\xbf\xbf", 0), /* overlong U+FFFF */
+    S("\xed\xa0\x80", 0),     /* U+D800, a surrogate */
+    S("\xed\xbf\xbf", 0),     /* U+DFFF */
+    S("\xf4\x90\x80\x80", 0), /* U+110000 */
     S("\xf5\x80\x80\x80", 0),
     S("\xff", 0),
     S("\xfe", 0),
-    S("\xc2", 0),                      /* truncated */
+    S("\xc2", 0), /* truncated */
     S("\xe2\x82", 0),
     S("\xf0\x90\x8d", 0),
-    S("\xc2\x41", 0),                  /* continuation missing */
-    S("abc\xe2\x82\xac\x80", 0),       /* extra continuation */
-    S("0123456789abcdef\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80" "edited", 0),
+    S("\xc2\x41", 0),            /* continuation missing */
+    S("abc\xe2\x82\xac\x80", 0), /* extra continuation */
+    S("0123456789abcdef\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80"
+      "edited",
+      0),
 };
 
 static void test_samples_whole(void **state)

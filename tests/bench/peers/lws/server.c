@@ -156,8 +156,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     char name[ROOM_NAME_MAX];
 
     switch (reason) {
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        return room_of(wsi, name, sizeof name) ? 1 : 0;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: return room_of(wsi, name, sizeof name) ? 1 : 0;
 
     case LWS_CALLBACK_ESTABLISHED:
         memset(p, 0, sizeof *p);
@@ -230,8 +229,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         break;
     }
 
-    default:
-        break;
+    default: break;
     }
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
@@ -279,8 +277,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "lws-server: lws_create_context failed\n");
         return 1;
     }
-    fprintf(stderr, "lws-server (libwebsockets %s) listening on %s:%d\n",
-            lws_get_library_version(), host, port);
+    fprintf(stderr, "lws-server (libwebsockets %s) listening on %s:%d\n", lws_get_library_version(),
+            host, port);
     while (!interrupted && lws_service(ctx, 0) >= 0)
         ;
     lws_context_destroy(ctx);
