@@ -237,9 +237,10 @@ class Server:
             await asyncio.sleep(0.05)
 
 
-def frame(opcode, payload, fin=True, mask=True):
-    """One frame (RFC 6455 5.2): masked with a random key as a client sends it, or not."""
-    b0 = (0x80 if fin else 0) | opcode
+def frame(opcode, payload, fin=True, mask=True, rsv=0):
+    """One frame (RFC 6455 5.2): masked with a random key as a client sends it, or not; rsv
+    holds RSV1..RSV3 as bits 2..0 (RSV1, 4: a compressed message's first frame, RFC 7692)."""
+    b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
     n = len(payload)
     m = 0x80 if mask else 0
     if n < 126:
@@ -351,8 +352,8 @@ class Raw:
         self.send((req + "\r\n").encode())
         return self.read_head()
 
-    def send_frame(self, opcode, payload, fin=True, mask=True):
-        self.send(frame(opcode, payload, fin, mask))
+    def send_frame(self, opcode, payload, fin=True, mask=True, rsv=0):
+        self.send(frame(opcode, payload, fin, mask, rsv))
 
     def read_frame(self):
         """(fin, opcode, payload), or None at EOF."""
@@ -362,6 +363,7 @@ class Raw:
             if self.eof and not self.buf:
                 return None
             raise
+        self.last_rsv = (b0 >> 4) & 7  # RSV1..RSV3 of this frame (RSV1: compressed)
         n = b1 & 0x7F
         check(not (b1 & 0x80), "the server masked a frame")
         if n == 126:
