@@ -131,8 +131,27 @@ async function twoTabs() {
     eq(await second.locator('#messages li').allTextContents(), ['hello', 'you: and back'],
       "second tab's messages");
     eq(await first.locator('#text').inputValue(), '', 'the input is cleared after sending');
+    // permessage-deflate, which Chromium offers by default: the page shows what was negotiated,
+    // and a message long enough to be compressed both ways arrives intact.
+    for (const page of [first, second]) {
+      const ext = await page.locator('#ext').textContent();
+      eq(ext.startsWith('compressed: permessage-deflate') && ext.includes('server_no_context_takeover'),
+        true, `#ext: ${ext}`);
+    }
+    const long = 'compressible chat line, '.repeat(40).trim();
+    await first.locator('#text').fill(long);
+    await first.locator('#send').click();
+    await second.locator('#messages li', { hasText: 'compressible' }).waitFor();
+    eq(await second.locator('#messages li').nth(2).textContent(), long, 'the long message');
+    await second.locator('#text').fill(`${long} back`);
+    await second.locator('#send').click();
+    await first.locator('#messages li', { hasText: 'back' }).nth(1).waitFor();
+    eq(await first.locator('#messages li').nth(3).textContent(), `${long} back`,
+      'the long message back');
     const st = await (await fetch(`${s.http}/stats`)).json();
-    eq([st.connections, st.rooms, st.messages_in], [2, 1, 2], '/stats');
+    eq([st.connections, st.rooms, st.messages_in], [2, 1, 4], '/stats');
+    eq([st.deflate.compressed >= 2, st.deflate.inflated >= 2], [true, true],
+      `/stats deflate (the long messages compressed by wsfwd, inflated from Chromium): ${JSON.stringify(st.deflate)}`);
     if (screenshot) await first.screenshot({ path: screenshot, fullPage: true });
   });
 }

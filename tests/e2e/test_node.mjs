@@ -198,6 +198,35 @@ const tests = [
     await open('/ws');
     eq(await refused(s, '/echo'), 503, 'second connection');
   })],
+  ['permessage-deflate: compressing and plain clients in one room, in order', () => withServer(
+    [], async (s, open) => {
+      // ws compresses messages of 1 KiB and more by default (its threshold).
+      const z = [await open('/ws/z'), await open('/ws/z')];
+      const p = [await open('/ws/z', { perMessageDeflate: false }),
+        await open('/ws/z', { perMessageDeflate: false })];
+      eq(z.map((c) => c.ws.extensions.startsWith('permessage-deflate')), [true, true],
+        'extension negotiated by the compressing clients');
+      eq(p.map((c) => c.ws.extensions), ['', ''], 'no extension for the plain clients');
+      const all = [...z, ...p];
+      const msg = (i, from) => JSON.stringify({ from, i, text: 'chat '.repeat(i % 3 === 0 ? 2 : 400) });
+      const count = 30;
+      await Promise.all(all.map(async (c, k) => {
+        for (let i = 0; i < count; i++) await c.send(msg(i, k));
+      }));
+      for (let k = 0; k < all.length; k++) {
+        const next = new Map();
+        for (let n = 0; n < count * (all.length - 1); n++) {
+          const m = JSON.parse(await all[k].nextText());
+          const want = next.get(m.from) ?? 0;
+          eq(m.i, want, `client ${k}: order of the messages from ${m.from}`);
+          eq(JSON.stringify(m), msg(m.i, m.from), `client ${k}: message ${m.i} from ${m.from}`);
+          next.set(m.from, want + 1);
+        }
+      }
+      const st = await (await fetch(`${s.http}/stats`)).json();
+      assert(st.deflate.compressed > 0 && st.deflate.compressed <= count * all.length,
+        `compress calls ${st.deflate.compressed}`);
+    })],
 ];
 
 const ok = await run(`wsfwd e2e (node ${process.versions.node}, ws 8)`, tests);
