@@ -57,7 +57,7 @@ const char *client_label(const client *c, const wsfwd_hub *global, char *buf, si
         }
     }
     inet_ntop(c->ipv6 ? AF_INET6 : AF_INET, c->addr, host, sizeof host);
-    snprintf(buf, cap, c->ipv6 ? "conn=%s peer=[%s]:%u room=%s" : "conn=%s peer=%s:%u room=%s",
-             id, host, c->port, room);
+    snprintf(buf, cap, c->ipv6 ? "conn=%s peer=[%s]:%u room=%s" : "conn=%s peer=%s:%u room=%s", id,
+             host, c->port, room);
     return buf;
 }

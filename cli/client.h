@@ -20,9 +20,9 @@
  * line is written.
  */
 typedef struct client {
-    int fd;                   /* -1 once closed (the struct waits for the end of the turn) */
-    loop_handle ev;           /* its registration in the loop */
-    uint32_t index;           /* in the server's list of clients */
+    int fd;         /* -1 once closed (the struct waits for the end of the turn) */
+    loop_handle ev; /* its registration in the loop */
+    uint32_t index; /* in the server's list of clients */
     wsfwd_conn *conn;
     struct client *next_dirty;
     struct client *next_dead; /* closed, freed at the end of the loop turn */
@@ -31,13 +31,13 @@ typedef struct client {
     uint8_t addr[16];         /* the peer: IPv4 in the first 4 bytes, or IPv6 */
     uint16_t port;
     bool ipv6;
-    bool dirty;               /* on the dirty list: flush at the end of the loop turn */
-    bool shut;                /* FIN sent: reading only to drain */
-    bool websocket;           /* accepted as a WebSocket (counts toward --max-connections) */
+    bool dirty;     /* on the dirty list: flush at the end of the loop turn */
+    bool shut;      /* FIN sent: reading only to drain */
+    bool websocket; /* accepted as a WebSocket (counts toward --max-connections) */
     bool echo;
-    bool per_address;         /* counted in the routes' per-address table */
-    bool paused;              /* not read: paced by its room, or its echoes pile up */
-    bool congested;           /* counted in the congested_now counter */
+    bool per_address; /* counted in the routes' per-address table */
+    bool paused;      /* not read: paced by its room, or its echoes pile up */
+    bool congested;   /* counted in the congested_now counter */
 } client;
 
 /* Text form of an address, "1.2.3.4:5" or "[::1]:5". */

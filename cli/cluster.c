@@ -21,9 +21,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +50,10 @@ int cluster_open(cluster **out, loop *lp, const options *o, const cluster_rooms 
     return 0;
 }
 
-void cluster_free(cluster *cl) { (void)cl; }
+void cluster_free(cluster *cl)
+{
+    (void)cl;
+}
 
 bool cluster_on_message(cluster *cl, wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data,
                         size_t len)
@@ -122,7 +125,7 @@ typedef struct rconn {
     redisAsyncContext *ac;
     const char *name; /* "publish" or "subscribe" */
     bool want_read, want_write;
-    bool ready;    /* answered its PING */
+    bool ready;     /* answered its PING */
     loop_handle ev; /* its socket in the loop while ac is set */
 } rconn;
 
@@ -315,8 +318,7 @@ static size_t pool_channel(const cluster *cl, const wsfwd_pool *pool, char *out,
         return 0;
     }
     wsfwd_str name = wsfwd_pool_name(pool);
-    return cluster_channel(wsfwd_pool_hub(pool) == cl->hubs.global, name.ptr, name.len, out,
-                           cap);
+    return cluster_channel(wsfwd_pool_hub(pool) == cl->hubs.global, name.ptr, name.len, out, cap);
 }
 
 static wsfwd_pool *room_pool(const cluster *cl, const room *r)
@@ -870,13 +872,14 @@ int cluster_open(cluster **out, loop *lp, const options *o, const cluster_rooms 
     }
     const char *why = NULL;
     if (cluster_url_parse(o->redis, &cl->url, &why) != 0) {
-        fprintf(stderr, "wsfwd: --redis: %s (HOST:PORT or "
-                        "redis://[:PASSWORD@]HOST[:PORT][/DB])\n", why);
+        fprintf(stderr,
+                "wsfwd: --redis: %s (HOST:PORT or "
+                "redis://[:PASSWORD@]HOST[:PORT][/DB])\n",
+                why);
         free(cl);
         return -1;
     }
-    if ((o->redis_password_file != NULL &&
-         read_password(o->redis_password_file, &cl->url) != 0) ||
+    if ((o->redis_password_file != NULL && read_password(o->redis_password_file, &cl->url) != 0) ||
         cluster_resolve(cl) != 0) {
         free(cl);
         return -1;

@@ -84,8 +84,8 @@ static void refuse(routes *rt, wsfwd_conn *conn, int status, const char *why)
     client *c = wsfwd_conn_user_data(conn);
     char label[CLIENT_LABEL_MAX];
     stats_count_refusal(rt->env.counters, status);
-    LOG(LOG_DEBUG, "%s refused with %d: %s", client_label(c, rt->env.global, label, sizeof label), status,
-        why);
+    LOG(LOG_DEBUG, "%s refused with %d: %s", client_label(c, rt->env.global, label, sizeof label),
+        status, why);
     (void)wsfwd_conn_refuse(conn, status);
 }
 
@@ -166,12 +166,13 @@ static bool authorised(routes *rt, wsfwd_conn *conn, const wsfwd_request *req, c
         rt->env.counters->refused_auth[auth_cause_of(rc)]++;
         stats_count_refusal(rt->env.counters, 403);
         LOG(LOG_INFO, "%s refused with 403: %s (asked for room=%s, sub=%s)",
-            client_label(c, rt->env.global, label, sizeof label), wsfwd_strerror(rc), shown_room, sub);
+            client_label(c, rt->env.global, label, sizeof label), wsfwd_strerror(rc), shown_room,
+            sub);
         (void)wsfwd_conn_refuse(conn, 403);
         return false;
     }
-    LOG(LOG_DEBUG, "%s token accepted (sub=%s, key %zu)", client_label(c, rt->env.global, label, sizeof label),
-        sub, t.key_index + 1);
+    LOG(LOG_DEBUG, "%s token accepted (sub=%s, key %zu)",
+        client_label(c, rt->env.global, label, sizeof label), sub, t.key_index + 1);
     return true;
 }
 
@@ -287,8 +288,8 @@ int routes_on_request(routes *rt, wsfwd_conn *conn, const wsfwd_request *req)
         accepted(rt, c, conn, "echo");
         return 0;
     }
-    int rc =
-        global ? wsfwd_pool_join(rt->env.global_pool, conn) : wsfwd_hub_join(rt->env.rooms, conn, name, n);
+    int rc = global ? wsfwd_pool_join(rt->env.global_pool, conn)
+                    : wsfwd_hub_join(rt->env.rooms, conn, name, n);
     if (rc != WSFWD_OK) {
         refuse(rt, conn, rc == WSFWD_ERR_POOL_NAME ? 400 : 503, wsfwd_strerror(rc));
         return 0;

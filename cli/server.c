@@ -52,30 +52,30 @@ struct server {
     const options *opts;
     loop *lp;
     wsfwd_config *cfg;
-    wsfwd_hub *rooms;       /* /ws/<room> */
-    wsfwd_hub *global;      /* /ws: one kept pool, apart so no room name can reach it */
+    wsfwd_hub *rooms;  /* /ws/<room> */
+    wsfwd_hub *global; /* /ws: one kept pool, apart so no room name can reach it */
     wsfwd_pool *global_pool;
     routes *routes;
-    cluster *cluster;       /* --redis, else NULL */
-    rate_rule rate;         /* --rate-limit (per_second 0: off) */
+    cluster *cluster; /* --redis, else NULL */
+    rate_rule rate;   /* --rate-limit (per_second 0: off) */
     int listen_fd[MAX_LISTEN];
     loop_handle listen_h[MAX_LISTEN];
     size_t nlisten;
-    client **clients;       /* every TCP connection, in no order (client.index) */
+    client **clients; /* every TCP connection, in no order (client.index) */
     size_t nclients;
     size_t cap;
     client *dirty;
     client *dead;
-    int reserve_fd;         /* spare descriptor, given up to shed a connection at EMFILE */
+    int reserve_fd; /* spare descriptor, given up to shed a connection at EMFILE */
     uint64_t started;
     uint64_t last_fd_warning;
     bool stopping;
-    loop_timer stop_timer;  /* at: the end of --shutdown-timeout, once stopping */
-    loop_timer tick_timer;  /* at: the earliest next_tick of the clients, as far as known */
+    loop_timer stop_timer; /* at: the end of --shutdown-timeout, once stopping */
+    loop_timer tick_timer; /* at: the earliest next_tick of the clients, as far as known */
     stats_counters stats;
-    size_t unflushed;       /* bytes read since the last flush_dirty */
-    size_t flush_budget;    /* flush_dirty once unflushed reaches this, before the turn's end */
-    bool ticking;           /* inside a connection's tick: a slow close there is by time */
+    size_t unflushed;    /* bytes read since the last flush_dirty */
+    size_t flush_budget; /* flush_dirty once unflushed reaches this, before the turn's end */
+    bool ticking;        /* inside a connection's tick: a slow close there is by time */
     uint8_t rbuf[65536];
 };
 
@@ -542,8 +542,7 @@ static int on_message(wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data, si
     client *c = wsfwd_conn_user_data(conn);
     s->stats.messages_in++;
     s->stats.bytes_in += len;
-    if (s->rate.per_second > 0 &&
-        !rate_bucket_take(&c->bucket, &s->rate, (uint32_t)now_of(s))) {
+    if (s->rate.per_second > 0 && !rate_bucket_take(&c->bucket, &s->rate, (uint32_t)now_of(s))) {
         /* The excess reaches nobody, and nothing the sender sends after it either. */
         s->stats.rate_limited++;
         char label[CLIENT_LABEL_MAX];
@@ -596,13 +595,13 @@ static void on_close(wsfwd_conn *conn, uint16_t code, const char *reason, size_t
         }
     } else if (err != WSFWD_OK) {
         s->stats.protocol_errors++;
-        LOG(LOG_DEBUG, "%s failed with %u: %s", client_label(c, s->global, label, sizeof label), code,
-            wsfwd_strerror(err));
+        LOG(LOG_DEBUG, "%s failed with %u: %s", client_label(c, s->global, label, sizeof label),
+            code, wsfwd_strerror(err));
     } else {
         char shown[128];
         log_escape(reason, reason_len, shown, sizeof shown);
-        LOG(LOG_DEBUG, "%s closed by peer with %u \"%s\"", client_label(c, s->global, label, sizeof label),
-            code, shown);
+        LOG(LOG_DEBUG, "%s closed by peer with %u \"%s\"",
+            client_label(c, s->global, label, sizeof label), code, shown);
     }
 }
 
@@ -783,8 +782,8 @@ int server_open(server **out, const options *o)
         server_free(s);
         return -1;
     }
-    routes_env env = {o, s->lp, s->rooms, s->global, s->global_pool, &s->rate, &s->stats,
-                      respond_stats, s};
+    routes_env env = {o,        s->lp,     s->rooms,      s->global, s->global_pool,
+                      &s->rate, &s->stats, respond_stats, s};
     if (routes_open(&s->routes, &env) != 0) {
         server_free(s);
         return -1;

@@ -8,30 +8,28 @@
 #include "cluster.h"
 #include "jsonw.h"
 
+/* The statuses counted apart, in the order of the REFUSED_ kinds, and their keys. */
+static const int refused_status[REFUSED_OTHER] = {400, 401, 403, 404, 405, 426, 431, 503};
+static const char *const refused_key[REFUSED_KINDS] = {"400", "401", "403", "404",  "405",
+                                                       "426", "431", "503", "other"};
+
 void stats_count_refusal(stats_counters *st, int status)
 {
-    int kind;
-    switch (status) {
-    case 400: kind = REFUSED_400; break;
-    case 401: kind = REFUSED_401; break;
-    case 403: kind = REFUSED_403; break;
-    case 404: kind = REFUSED_404; break;
-    case 405: kind = REFUSED_405; break;
-    case 426: kind = REFUSED_426; break;
-    case 431: kind = REFUSED_431; break;
-    case 503: kind = REFUSED_503; break;
-    default: kind = REFUSED_OTHER; break;
+    int kind = REFUSED_OTHER;
+    for (int i = 0; i < REFUSED_OTHER; i++) {
+        if (refused_status[i] == status) {
+            kind = i;
+            break;
+        }
     }
     st->refused[kind]++;
 }
 
 static void write_refused(jsonw *w, const stats_counters *st)
 {
-    static const char *const kinds[REFUSED_KINDS] = {"400", "401", "403", "404", "405",
-                                                     "426", "431", "503", "other"};
     jsonw_object(w, "refused");
     for (int i = 0; i < REFUSED_KINDS; i++) {
-        jsonw_u64(w, kinds[i], st->refused[i]);
+        jsonw_u64(w, refused_key[i], st->refused[i]);
     }
     jsonw_u64(w, "fd_limit", st->refused_fd_limit);
     jsonw_u64(w, "per_address", st->refused_per_address);

@@ -16,8 +16,18 @@
 struct cluster;
 
 /* HTTP statuses counted per cause in /stats. */
-enum { REFUSED_400, REFUSED_401, REFUSED_403, REFUSED_404, REFUSED_405, REFUSED_426, REFUSED_431,
-       REFUSED_503, REFUSED_OTHER, REFUSED_KINDS };
+enum {
+    REFUSED_400,
+    REFUSED_401,
+    REFUSED_403,
+    REFUSED_404,
+    REFUSED_405,
+    REFUSED_426,
+    REFUSED_431,
+    REFUSED_503,
+    REFUSED_OTHER,
+    REFUSED_KINDS
+};
 
 typedef struct stats_counters {
     uint64_t accepted;
@@ -51,7 +61,7 @@ void stats_count_refusal(stats_counters *st, int status);
 typedef struct stats_input {
     const stats_counters *counters;
     uint64_t uptime_ms;
-    size_t connections;     /* accepted WebSocket connections */
+    size_t connections; /* accepted WebSocket connections */
     size_t tcp_connections;
     bool auth_required;
     const wsfwd_hub *rooms;
