@@ -3,11 +3,13 @@
  * docs/scaling.md for what it guarantees.
  *
  * Two hiredis asynchronous connections: `pub` for PUBLISH and the health-check PING, `sub`
- * in subscribe mode. Both are driven by the server's poll() loop through hiredis's event
- * hooks (addRead/delRead/addWrite/delWrite/cleanup): the hooks only record what each
- * connection waits for, cluster_before_poll puts the sockets in the pollfd array, and
- * cluster_after_poll calls redisAsyncHandleRead/Write. hiredis 0.14 has no timer hook, so
- * the connect timeout and the health check are timers of our own, checked every loop turn.
+ * in subscribe mode. Each socket is registered with the loop (loop.h) when its connection is
+ * made and unregistered by hiredis's cleanup hook; the hooks addRead/delRead/addWrite/delWrite
+ * set the events it waits for, and the loop's callback calls redisAsyncHandleRead/Write.
+ * hiredis 0.14 has no timer hook, so the connect timeout, the reconnection backoff and the
+ * health check are one loop timer of our own, armed for the earliest of them.
+ *
+ * It takes the loop, the options and the server's hubs; it reaches into nothing else.
  *
  * The link is up when both connections answered a PING (after AUTH and SELECT). Any error,
  * on either connection, takes the whole link down: both are closed, every message still in
@@ -19,10 +21,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <inttypes.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,15 +32,17 @@
 
 #include "cluster_proto.h"
 #include "log.h"
-#include "server_internal.h"
 
 #ifndef WSFWD_HAVE_HIREDIS
 
 /* A build without hiredis: --redis is refused; every other hook does nothing. */
 
-int cluster_open(server *s)
+int cluster_open(cluster **out, loop *lp, const options *o, const cluster_rooms *rooms)
 {
-    if (s->opts->redis != NULL) {
+    (void)lp;
+    (void)rooms;
+    *out = NULL;
+    if (o->redis != NULL) {
         fprintf(stderr, "wsfwd: --redis: this wsfwd was built without Redis support "
                         "(rebuild with libhiredis-dev installed, or -DWSFWD_REDIS=ON)\n");
         return -1;
@@ -47,20 +50,15 @@ int cluster_open(server *s)
     return 0;
 }
 
-void cluster_free(server *s) { (void)s; }
-
-size_t cluster_before_poll(server *s, int *timeout)
+void cluster_free(cluster *cl)
 {
-    (void)timeout;
-    return s->n;
+    (void)cl;
 }
 
-void cluster_after_poll(server *s) { (void)s; }
-
-bool cluster_on_message(server *s, wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data,
+bool cluster_on_message(cluster *cl, wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data,
                         size_t len)
 {
-    (void)s;
+    (void)cl;
     (void)conn;
     (void)op;
     (void)data;
@@ -68,26 +66,24 @@ bool cluster_on_message(server *s, wsfwd_conn *conn, wsfwd_opcode op, const uint
     return false;
 }
 
-void cluster_on_join(wsfwd_pool *pool, wsfwd_conn *conn, void *ud)
+void cluster_on_join(cluster *cl, wsfwd_pool *pool, wsfwd_conn *conn)
 {
-    (void)pool;
-    (void)conn;
-    (void)ud;
-}
-
-void cluster_on_leave(server *s, wsfwd_pool *pool, wsfwd_conn *conn)
-{
-    (void)s;
+    (void)cl;
     (void)pool;
     (void)conn;
 }
 
-size_t cluster_stats_json(const server *s, char *out, size_t cap)
+void cluster_on_leave(cluster *cl, wsfwd_pool *pool, wsfwd_conn *conn)
 {
-    (void)s;
-    (void)out;
-    (void)cap;
-    return 0;
+    (void)cl;
+    (void)pool;
+    (void)conn;
+}
+
+void cluster_stats_write(const cluster *cl, jsonw *w)
+{
+    (void)cl;
+    (void)w;
 }
 
 #else /* WSFWD_HAVE_HIREDIS */
@@ -129,12 +125,15 @@ typedef struct rconn {
     redisAsyncContext *ac;
     const char *name; /* "publish" or "subscribe" */
     bool want_read, want_write;
-    bool ready; /* answered its PING */
-    size_t slot; /* its pollfd slot this turn, or 0 */
+    bool ready;     /* answered its PING */
+    loop_handle ev; /* its socket in the loop while ac is set */
 } rconn;
 
 struct cluster {
-    server *s;
+    loop *lp;
+    cluster_rooms hubs;
+    size_t max_message; /* --max-message: the largest payload an envelope may carry */
+    loop_timer timer;   /* the earliest of next_attempt, connect_deadline, the ping's */
     cluster_url url;
     /* url.host resolved once at start (no lookup in the loop); each failed attempt moves on
        to the next address, as hiredis would try them in turn. */
@@ -313,16 +312,16 @@ static void room_remove(cluster *cl, room *r)
 }
 
 /* The channel of the pool a connection is in; 0 if none. */
-static size_t pool_channel(const server *s, const wsfwd_pool *pool, char *out, size_t cap)
+static size_t pool_channel(const cluster *cl, const wsfwd_pool *pool, char *out, size_t cap)
 {
     if (pool == NULL) {
         return 0;
     }
     wsfwd_str name = wsfwd_pool_name(pool);
-    return cluster_channel(wsfwd_pool_hub(pool) == s->global, name.ptr, name.len, out, cap);
+    return cluster_channel(wsfwd_pool_hub(pool) == cl->hubs.global, name.ptr, name.len, out, cap);
 }
 
-static wsfwd_pool *room_pool(const server *s, const room *r)
+static wsfwd_pool *room_pool(const cluster *cl, const room *r)
 {
     bool global;
     const char *name;
@@ -330,13 +329,13 @@ static wsfwd_pool *room_pool(const server *s, const room *r)
     if (cluster_channel_parse(r->ch, r->chlen, &global, &name, &nlen) != 0) {
         return NULL;
     }
-    return global ? s->global_pool : wsfwd_hub_find(s->rooms, name, nlen);
+    return global ? cl->hubs.global_pool : wsfwd_hub_find(cl->hubs.rooms, name, nlen);
 }
 
 static void deliver(cluster *cl, room *r, uint8_t opcode, const uint8_t *data, size_t len,
                     const wsfwd_conn *except)
 {
-    wsfwd_pool *pool = room_pool(cl->s, r);
+    wsfwd_pool *pool = room_pool(cl, r);
     if (pool != NULL) {
         r->busy++; /* a slow member closed by the broadcast leaves the room meanwhile */
         (void)wsfwd_pool_broadcast(pool, (wsfwd_opcode)opcode, data, len, except, NULL);
@@ -348,10 +347,12 @@ static void room_last_left(cluster *cl, room *r);
 
 /* ---- Commands ------------------------------------------------------------------------------- */
 
+/* Note the first error of the turn; the link is torn down by the timer, due at once. */
 static void fail(cluster *cl, const char *fmt, const char *detail)
 {
     if (!cl->failed) {
         cl->failed = true;
+        loop_timer_set(&cl->timer, 0);
         snprintf(cl->fail_why, sizeof cl->fail_why, fmt, detail != NULL ? detail : "?");
     }
 }
@@ -451,7 +452,7 @@ static void on_message_from_redis(cluster *cl, const char *ch, size_t chlen, con
         return; /* a room left meanwhile */
     }
     cluster_envelope e;
-    int rc = cluster_envelope_decode(data, len, cl->s->opts->max_message, &e);
+    int rc = cluster_envelope_decode(data, len, cl->max_message, &e);
     if (rc != CLUSTER_ENV_OK) {
         log_malformed(cl, ch, chlen, cluster_envelope_strerror(rc));
         return;
@@ -542,15 +543,44 @@ static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
 
 /* ---- The link ------------------------------------------------------------------------------- */
 
-static void ev_add_read(void *p) { ((rconn *)p)->want_read = true; }
-static void ev_del_read(void *p) { ((rconn *)p)->want_read = false; }
-static void ev_add_write(void *p) { ((rconn *)p)->want_write = true; }
-static void ev_del_write(void *p) { ((rconn *)p)->want_write = false; }
+/* What the socket waits for, as hiredis asks through its hooks. */
+static void rconn_sync(rconn *rc)
+{
+    if (rc->ev.slot != LOOP_NONE) {
+        loop_set_events(rc->cl->lp, &rc->ev,
+                        (rc->want_read ? LOOP_IN : 0u) | (rc->want_write ? LOOP_OUT : 0u));
+    }
+}
 
-/* hiredis frees the context (its own error, or ours): forget it. */
+static void ev_add_read(void *p)
+{
+    ((rconn *)p)->want_read = true;
+    rconn_sync(p);
+}
+
+static void ev_del_read(void *p)
+{
+    ((rconn *)p)->want_read = false;
+    rconn_sync(p);
+}
+
+static void ev_add_write(void *p)
+{
+    ((rconn *)p)->want_write = true;
+    rconn_sync(p);
+}
+
+static void ev_del_write(void *p)
+{
+    ((rconn *)p)->want_write = false;
+    rconn_sync(p);
+}
+
+/* hiredis frees the context (its own error, or ours): forget it, and its socket. */
 static void ev_cleanup(void *p)
 {
     rconn *rc = p;
+    loop_del(rc->cl->lp, &rc->ev);
     rc->ac = NULL;
     rc->want_read = rc->want_write = false;
     rc->ready = false;
@@ -580,7 +610,7 @@ static void link_up(cluster *cl)
     cl->link = LINK_UP;
     cl->attempts = 0;
     cl->warned = false;
-    cl->next_ping = cl->s->now + PING_INTERVAL_MS;
+    cl->next_ping = loop_now(cl->lp) + PING_INTERVAL_MS;
     cl->ping_out = false;
     LOG(LOG_INFO, "redis: link to %s:%d up (node %s): rooms are shared with the other nodes",
         cl->url.host, cl->url.port, cl->node_hex);
@@ -634,6 +664,8 @@ static void on_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
     }
 }
 
+static void rconn_on_ready(void *owner, loop_handle *h, unsigned events);
+
 static int rconn_open(cluster *cl, rconn *rc)
 {
     redisAsyncContext *ac = redisAsyncConnect(cl->addrs[cl->addr_cur], cl->url.port);
@@ -643,6 +675,12 @@ static int rconn_open(cluster *cl, rconn *rc)
     }
     if (ac->err) {
         fail(cl, "cannot connect: %s", ac->errstr);
+        redisAsyncFree(ac);
+        return -1;
+    }
+    /* The connect completes when the socket turns writable. */
+    if (loop_add(cl->lp, &rc->ev, ac->c.fd, LOOP_OUT, rconn_on_ready, rc) != 0) {
+        fail(cl, "cannot connect: %s", "out of memory");
         redisAsyncFree(ac);
         return -1;
     }
@@ -656,7 +694,6 @@ static int rconn_open(cluster *cl, rconn *rc)
     ac->ev.addWrite = ev_add_write;
     ac->ev.delWrite = ev_del_write;
     ac->ev.cleanup = ev_cleanup;
-    /* The connect completes when the socket turns writable. */
     rc->want_write = true;
     rc->want_read = false;
     redisAsyncSetConnectCallback(ac, on_connect);
@@ -686,7 +723,7 @@ static int rconn_open(cluster *cl, rconn *rc)
 static void link_connect(cluster *cl)
 {
     cl->link = LINK_CONNECTING;
-    cl->connect_deadline = cl->s->now + cl->timeout_ms;
+    cl->connect_deadline = loop_now(cl->lp) + cl->timeout_ms;
     LOG(LOG_DEBUG, "redis: connecting to %s:%d", cl->url.host, cl->url.port);
     if (rconn_open(cl, &cl->pub) == 0) {
         (void)rconn_open(cl, &cl->sub);
@@ -744,7 +781,7 @@ static void link_down(cluster *cl)
     if (cl->attempts < 16) {
         cl->attempts++;
     }
-    cl->next_attempt = cl->s->now + wait;
+    cl->next_attempt = loop_now(cl->lp) + wait;
     if (was) {
         cl->link_losses++;
     }
@@ -790,29 +827,8 @@ static int read_password(const char *path, cluster_url *u)
     return 0;
 }
 
-int cluster_open(server *s)
+static int cluster_resolve(cluster *cl)
 {
-    const options *o = s->opts;
-    if (o->redis == NULL) {
-        return 0;
-    }
-    cluster *cl = calloc(1, sizeof *cl);
-    if (cl == NULL) {
-        fprintf(stderr, "wsfwd: out of memory\n");
-        return -1;
-    }
-    const char *why = NULL;
-    if (cluster_url_parse(o->redis, &cl->url, &why) != 0) {
-        fprintf(stderr, "wsfwd: --redis: %s (HOST:PORT or "
-                        "redis://[:PASSWORD@]HOST[:PORT][/DB])\n", why);
-        free(cl);
-        return -1;
-    }
-    if (o->redis_password_file != NULL &&
-        read_password(o->redis_password_file, &cl->url) != 0) {
-        free(cl);
-        return -1;
-    }
     /* hiredis would look the name up with a blocking getaddrinfo() at every connect: look it up
        once here, at start-up, and connect to the address from then on. */
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
@@ -821,7 +837,6 @@ int cluster_open(server *s)
     if (gai != 0 || ai == NULL) {
         fprintf(stderr, "wsfwd: --redis: cannot resolve '%s': %s\n", cl->url.host,
                 gai != 0 ? gai_strerror(gai) : "no address");
-        free(cl);
         return -1;
     }
     for (struct addrinfo *p = ai; p != NULL && cl->naddrs < 4; p = p->ai_next) {
@@ -837,13 +852,45 @@ int cluster_open(server *s)
     freeaddrinfo(ai);
     if (cl->naddrs == 0) {
         fprintf(stderr, "wsfwd: --redis: '%s' has no IPv4 or IPv6 address\n", cl->url.host);
+        return -1;
+    }
+    return 0;
+}
+
+static void cluster_on_timer(void *owner);
+
+int cluster_open(cluster **out, loop *lp, const options *o, const cluster_rooms *rooms)
+{
+    *out = NULL;
+    if (o->redis == NULL) {
+        return 0;
+    }
+    cluster *cl = calloc(1, sizeof *cl);
+    if (cl == NULL) {
+        fprintf(stderr, "wsfwd: out of memory\n");
+        return -1;
+    }
+    const char *why = NULL;
+    if (cluster_url_parse(o->redis, &cl->url, &why) != 0) {
+        fprintf(stderr,
+                "wsfwd: --redis: %s (HOST:PORT or "
+                "redis://[:PASSWORD@]HOST[:PORT][/DB])\n",
+                why);
         free(cl);
         return -1;
     }
-    cl->s = s;
+    if ((o->redis_password_file != NULL && read_password(o->redis_password_file, &cl->url) != 0) ||
+        cluster_resolve(cl) != 0) {
+        free(cl);
+        return -1;
+    }
+    cl->lp = lp;
+    cl->hubs = *rooms;
+    cl->max_message = o->max_message;
     cl->pub.cl = cl->sub.cl = cl;
     cl->pub.name = "publish";
     cl->sub.name = "subscribe";
+    cl->pub.ev.slot = cl->sub.ev.slot = LOOP_NONE;
     uint64_t a = rand64(), b = rand64();
     memcpy(cl->node, &a, 8);
     memcpy(cl->node + 8, &b, 8);
@@ -856,17 +903,18 @@ int cluster_open(server *s)
     cl->max_inflight = o->redis_max_inflight;
     cl->timeout_ms = o->redis_timeout_ms;
     cl->link = LINK_DOWN;
-    cl->next_attempt = s->now; /* at once, from the loop */
+    cl->next_attempt = loop_now(lp); /* at once, from the loop */
+    loop_timer_add(lp, &cl->timer, cluster_on_timer, cl);
+    loop_timer_set(&cl->timer, cl->next_attempt);
     snprintf(cl->fail_why, sizeof cl->fail_why, "not connected yet");
-    s->cluster = cl;
     LOG(LOG_INFO, "redis: node %s, Redis at %s:%d, %s order", cl->node_hex, cl->url.host,
         cl->url.port, cl->local_first ? "local-first" : "one");
+    *out = cl;
     return 0;
 }
 
-void cluster_free(server *s)
+void cluster_free(cluster *cl)
 {
-    cluster *cl = s->cluster;
     if (cl == NULL) {
         return;
     }
@@ -887,103 +935,56 @@ void cluster_free(server *s)
     }
     free(cl->buckets);
     free(cl);
-    s->cluster = NULL;
 }
 
-/* ---- The poll() loop ------------------------------------------------------------------------ */
+/* ---- In the loop ---------------------------------------------------------------------------- */
 
-static bool ensure_slots(server *s, size_t extra)
+/* The timer's deadline: at once after an error, else the link state's next deadline. */
+static void cluster_arm(cluster *cl)
 {
-    if (s->n + extra <= s->cap) {
-        return true;
-    }
-    size_t cap = s->cap * 2;
-    while (cap < s->n + extra) {
-        cap *= 2;
-    }
-    struct pollfd *pfds = realloc(s->pfds, cap * sizeof *pfds);
-    if (pfds == NULL) {
-        return false;
-    }
-    s->pfds = pfds;
-    client **clients = realloc(s->clients, cap * sizeof *clients);
-    if (clients == NULL) {
-        return false;
-    }
-    s->clients = clients;
-    s->cap = cap;
-    return true;
-}
-
-static void lower(int *timeout, uint64_t now, uint64_t at)
-{
-    int t = at > now ? (int)(at - now > 60000 ? 60000 : at - now) : 0;
-    if (*timeout < 0 || t < *timeout) {
-        *timeout = t;
-    }
-}
-
-size_t cluster_before_poll(server *s, int *timeout)
-{
-    cluster *cl = s->cluster;
-    if (cl == NULL) {
-        return s->n;
-    }
-    cl->pub.slot = cl->sub.slot = 0;
-    uint64_t now = s->now;
-    if (cl->link == LINK_DOWN) {
-        lower(timeout, now, cl->next_attempt);
+    uint64_t at;
+    if (cl->failed) {
+        at = 0;
+    } else if (cl->link == LINK_DOWN) {
+        at = cl->next_attempt;
     } else if (cl->link == LINK_CONNECTING) {
-        lower(timeout, now, cl->connect_deadline);
+        at = cl->connect_deadline;
     } else {
-        lower(timeout, now, cl->ping_out ? cl->ping_sent + cl->timeout_ms : cl->next_ping);
+        at = cl->ping_out ? cl->ping_sent + cl->timeout_ms : cl->next_ping;
     }
-    if (!ensure_slots(s, 2)) {
-        return s->n;
-    }
-    size_t n = s->n;
-    rconn *rcs[2] = {&cl->pub, &cl->sub};
-    for (int i = 0; i < 2; i++) {
-        rconn *rc = rcs[i];
-        if (rc->ac == NULL || rc->ac->c.fd < 0) {
-            continue;
-        }
-        short ev = (short)((rc->want_read ? POLLIN : 0) | (rc->want_write ? POLLOUT : 0));
-        s->pfds[n].fd = rc->ac->c.fd;
-        s->pfds[n].events = ev;
-        s->pfds[n].revents = 0;
-        rc->slot = n;
-        n++;
-    }
-    return n;
+    loop_timer_set(&cl->timer, at);
 }
 
-static void handle(rconn *rc, short re)
+/* A Redis socket is ready. */
+static void rconn_on_ready(void *owner, loop_handle *h, unsigned events)
 {
-    if (rc->ac != NULL && (re & (POLLOUT | POLLERR | POLLHUP)) && rc->want_write) {
+    rconn *rc = owner;
+    (void)h;
+    if (rc->ac != NULL && (events & (LOOP_OUT | LOOP_ERR)) && rc->want_write) {
         redisAsyncHandleWrite(rc->ac);
     }
-    if (rc->ac != NULL && (re & (POLLIN | POLLERR | POLLHUP))) {
+    if (rc->ac != NULL && (events & (LOOP_IN | LOOP_ERR))) {
         redisAsyncHandleRead(rc->ac);
+    }
+    cluster_arm(rc->cl);
+}
+
+static void ping(cluster *cl, uint64_t now)
+{
+    if (redisAsyncCommand(cl->pub.ac, on_ping_reply, &cl->pub, "PING") != REDIS_OK) {
+        fail(cl, "cannot send PING: %s", cl->pub.ac->errstr);
+    } else {
+        cl->ping_out = true;
+        cl->ping_sent = now;
+        cl->next_ping = now + PING_INTERVAL_MS;
     }
 }
 
-void cluster_after_poll(server *s)
+/* The connect timeout, the reconnection, the health check; the teardown after an error. */
+static void cluster_on_timer(void *owner)
 {
-    cluster *cl = s->cluster;
-    if (cl == NULL) {
-        return;
-    }
-    short re_pub = cl->pub.slot != 0 ? s->pfds[cl->pub.slot].revents : 0;
-    short re_sub = cl->sub.slot != 0 ? s->pfds[cl->sub.slot].revents : 0;
-    cl->pub.slot = cl->sub.slot = 0;
-    if (re_sub != 0) {
-        handle(&cl->sub, re_sub);
-    }
-    if (re_pub != 0) {
-        handle(&cl->pub, re_pub);
-    }
-    uint64_t now = s->now;
+    cluster *cl = owner;
+    uint64_t now = loop_now(cl->lp);
     if (!cl->failed) {
         if (cl->link == LINK_DOWN && now >= cl->next_attempt) {
             link_connect(cl);
@@ -993,33 +994,26 @@ void cluster_after_poll(server *s)
             if (cl->ping_out && now - cl->ping_sent >= cl->timeout_ms) {
                 fail(cl, "%s", "no answer to PING before the timeout (--redis-timeout)");
             } else if (!cl->ping_out && now >= cl->next_ping) {
-                if (redisAsyncCommand(cl->pub.ac, on_ping_reply, &cl->pub, "PING") != REDIS_OK) {
-                    fail(cl, "cannot send PING: %s", cl->pub.ac->errstr);
-                } else {
-                    cl->ping_out = true;
-                    cl->ping_sent = now;
-                    cl->next_ping = now + PING_INTERVAL_MS;
-                }
+                ping(cl, now);
             }
         }
     }
     if (cl->failed) {
         link_down(cl);
     }
+    cluster_arm(cl);
 }
 
 /* ---- Hooks from the server ------------------------------------------------------------------ */
 
-void cluster_on_join(wsfwd_pool *pool, wsfwd_conn *conn, void *ud)
+void cluster_on_join(cluster *cl, wsfwd_pool *pool, wsfwd_conn *conn)
 {
     (void)conn;
-    server *s = ud;
-    cluster *cl = s->cluster;
     if (cl == NULL) {
         return;
     }
     char ch[CHANNEL_MAX];
-    size_t len = pool_channel(s, pool, ch, sizeof ch);
+    size_t len = pool_channel(cl, pool, ch, sizeof ch);
     if (len == 0) {
         return;
     }
@@ -1037,14 +1031,13 @@ void cluster_on_join(wsfwd_pool *pool, wsfwd_conn *conn, void *ud)
     }
 }
 
-void cluster_on_leave(server *s, wsfwd_pool *pool, wsfwd_conn *conn)
+void cluster_on_leave(cluster *cl, wsfwd_pool *pool, wsfwd_conn *conn)
 {
-    cluster *cl = s->cluster;
     if (cl == NULL) {
         return;
     }
     char ch[CHANNEL_MAX];
-    size_t len = pool_channel(s, pool, ch, sizeof ch);
+    size_t len = pool_channel(cl, pool, ch, sizeof ch);
     room *r = len > 0 ? room_find(cl, ch, len) : NULL;
     if (r == NULL || r->members == 0) {
         return;
@@ -1071,10 +1064,9 @@ static void room_last_left(cluster *cl, room *r)
     } /* SUBSCRIBING: unsubscribed when the subscription is confirmed; UNSUBSCRIBING: wait. */
 }
 
-bool cluster_on_message(server *s, wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data,
+bool cluster_on_message(cluster *cl, wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data,
                         size_t len)
 {
-    cluster *cl = s->cluster;
     if (cl == NULL) {
         return false;
     }
@@ -1083,7 +1075,7 @@ bool cluster_on_message(server *s, wsfwd_conn *conn, wsfwd_opcode op, const uint
         return false;
     }
     char ch[CHANNEL_MAX];
-    size_t chlen = pool_channel(s, pool, ch, sizeof ch);
+    size_t chlen = pool_channel(cl, pool, ch, sizeof ch);
     room *r = chlen > 0 ? room_find(cl, ch, chlen) : NULL;
     if (cl->link != LINK_UP || r == NULL || cl->failed) {
         cl->local_only++;
@@ -1149,30 +1141,33 @@ bool cluster_on_message(server *s, wsfwd_conn *conn, wsfwd_opcode op, const uint
     return true;
 }
 
-size_t cluster_stats_json(const server *s, char *out, size_t cap)
+void cluster_stats_write(const cluster *cl, jsonw *w)
 {
-    const cluster *cl = s->cluster;
     if (cl == NULL) {
-        return 0;
+        return;
     }
     static const char *const states[] = {"down", "connecting", "up"};
-    int n = snprintf(
-        out, cap,
-        ",\"cluster\":{\"node\":\"%s\",\"redis\":\"%s:%d\",\"link\":\"%s\",\"order\":\"%s\","
-        "\"rooms\":%zu,\"subscribed_rooms\":%zu,\"published\":%" PRIu64 ",\"received\":%" PRIu64
-        ",\"not_crossed\":%" PRIu64 ",\"local_only\":%" PRIu64 ",\"dropped_inflight\":%" PRIu64
-        ",\"inflight_bytes\":%zu,\"max_inflight_bytes\":%zu,\"malformed\":%" PRIu64
-        ",\"publish_errors\":%" PRIu64 ",\"link_losses\":%" PRIu64 ",\"reconnects\":%" PRIu64
-        "}",
-        cl->node_hex, cl->url.host, cl->url.port, states[cl->link],
-        cl->local_first ? "local-first" : "one", cl->nrooms, cl->nsubscribed, cl->published,
-        cl->received, cl->local_only + cl->dropped_inflight, cl->local_only,
-        cl->dropped_inflight, cl->inflight, cl->max_inflight, cl->malformed,
-        cl->publish_errors, cl->link_losses, cl->reconnects);
-    if (n < 0 || (size_t)n >= cap) {
-        return 0;
-    }
-    return (size_t)n;
+    char redis[sizeof cl->url.host + 8];
+    snprintf(redis, sizeof redis, "%s:%d", cl->url.host, cl->url.port);
+    jsonw_object(w, "cluster");
+    jsonw_str(w, "node", cl->node_hex);
+    jsonw_str(w, "redis", redis);
+    jsonw_str(w, "link", states[cl->link]);
+    jsonw_str(w, "order", cl->local_first ? "local-first" : "one");
+    jsonw_u64(w, "rooms", cl->nrooms);
+    jsonw_u64(w, "subscribed_rooms", cl->nsubscribed);
+    jsonw_u64(w, "published", cl->published);
+    jsonw_u64(w, "received", cl->received);
+    jsonw_u64(w, "not_crossed", cl->local_only + cl->dropped_inflight);
+    jsonw_u64(w, "local_only", cl->local_only);
+    jsonw_u64(w, "dropped_inflight", cl->dropped_inflight);
+    jsonw_u64(w, "inflight_bytes", cl->inflight);
+    jsonw_u64(w, "max_inflight_bytes", cl->max_inflight);
+    jsonw_u64(w, "malformed", cl->malformed);
+    jsonw_u64(w, "publish_errors", cl->publish_errors);
+    jsonw_u64(w, "link_losses", cl->link_losses);
+    jsonw_u64(w, "reconnects", cl->reconnects);
+    jsonw_end(w);
 }
 
 #endif /* WSFWD_HAVE_HIREDIS */

@@ -1,14 +1,14 @@
 /*
  * Rooms across several wsfwd nodes through Redis pub/sub (--redis). The server calls these
- * hooks; with no --redis every one of them does nothing (s->cluster is NULL), and in a build
- * without hiredis cluster_open refuses --redis.
+ * hooks; with no --redis cluster_open gives NULL and every hook does nothing with it, and in a
+ * build without hiredis cluster_open refuses --redis.
  *
  * Each room with local members has a channel (cluster_proto.h), subscribed when its first
  * local member joins and unsubscribed when its last leaves. With the link up, a member's
  * message is published and delivered to the local members only when it comes back on the
  * subscription (so every node delivers a room's messages in Redis's one order); with the
- * link down it is broadcast locally at once. The Redis sockets live in the server's poll()
- * array, after the clients, through hiredis's event hooks.
+ * link down it is broadcast locally at once. The Redis sockets are registered with the loop
+ * through hiredis's event hooks, and the cluster's deadlines are one loop timer.
  */
 #ifndef WSFWD_CLI_CLUSTER_H
 #define WSFWD_CLI_CLUSTER_H
@@ -16,36 +16,36 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "jsonw.h"
+#include "loop.h"
+#include "options.h"
 #include "wsfwd.h"
 
-typedef struct server server;
 typedef struct cluster cluster;
 
-/* Set up s->cluster when --redis was given (the first connection attempt is made by the
-   loop). Returns 0, or -1 after printing why. */
-int cluster_open(server *s);
-void cluster_free(server *s);
+/* The server's rooms: the hub of /ws/<room>, and /ws's hub and its one pool. */
+typedef struct cluster_rooms {
+    wsfwd_hub *rooms;
+    wsfwd_hub *global;
+    wsfwd_pool *global_pool;
+} cluster_rooms;
 
-/* Before poll(): put the Redis sockets after s->n and lower *timeout to the next Redis timer.
-   Returns the number of pollfds to poll. */
-size_t cluster_before_poll(server *s, int *timeout);
-
-/* After poll() (s->now updated): handle the Redis sockets and timers. Must run before the
-   clients are handled (their slots may then be reused). */
-void cluster_after_poll(server *s);
+/* Set up *out when --redis was given (else *out is NULL); the first connection attempt is
+   made from the loop. Returns 0, or -1 after printing why. */
+int cluster_open(cluster **out, loop *lp, const options *o, const cluster_rooms *rooms);
+void cluster_free(cluster *cl);
 
 /* A pool member's message (on_message): forward it through the cluster. Returns true if it
    was handled (delivered locally now, or on its way through Redis); false without --redis,
    when the caller broadcasts it itself. */
-bool cluster_on_message(server *s, wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data,
+bool cluster_on_message(cluster *cl, wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data,
                         size_t len);
 
-/* Hub callbacks: count local members per room. */
-void cluster_on_join(wsfwd_pool *pool, wsfwd_conn *conn, void *ud);
-void cluster_on_leave(server *s, wsfwd_pool *pool, wsfwd_conn *conn);
+/* From the hubs' on_join and on_leave: count local members per room. */
+void cluster_on_join(cluster *cl, wsfwd_pool *pool, wsfwd_conn *conn);
+void cluster_on_leave(cluster *cl, wsfwd_pool *pool, wsfwd_conn *conn);
 
-/* Append ,"cluster":{...} to a JSON object being written into out (cap bytes). Returns the
-   bytes written, or 0 (nothing written) without a cluster or if it does not fit. */
-size_t cluster_stats_json(const server *s, char *out, size_t cap);
+/* Write the member "cluster":{...} into the open object; nothing without a cluster. */
+void cluster_stats_write(const cluster *cl, jsonw *w);
 
 #endif

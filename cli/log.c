@@ -1,8 +1,10 @@
+/* Log lines on stderr (log.h). Owns the level. */
 #define _POSIX_C_SOURCE 200809L
 
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -48,4 +50,31 @@ void log_msg(log_level level, const char *fmt, ...)
     va_end(ap);
     /* One write per line, so lines from a burst never interleave mid-line. */
     fprintf(stderr, "%s\n", line);
+}
+
+void log_escape(const char *in, size_t len, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        bool plain = ch >= 0x20 && ch < 0x7f && ch != '\\' && ch != '"';
+        size_t need = plain ? 1 : 4;
+        if (o + need + 4 >= cap) {
+            if (o + 4 <= cap) {
+                memcpy(out + o, "...", 3);
+                o += 3;
+            }
+            break;
+        }
+        if (plain) {
+            out[o++] = (char)ch;
+        } else {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[ch >> 4];
+            out[o++] = hex[ch & 15];
+        }
+    }
+    out[o] = '\0';
 }

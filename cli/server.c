@@ -1,13 +1,15 @@
 /*
- * The poll() loop. One pollfd array, kept in step with the clients as they come and go (never
- * rebuilt); slots 0..nfixed-1 hold the wake-up pipe and the listeners. Each loop turn reads
- * and feeds every readable client, then writes, with one writev each, every client the library
- * marked as having output (the dirty list), and asks poll() for POLLOUT only where a write was
- * cut short. The connections' deadlines are the library's (wsfwd_conn_tick): each client is
- * ticked after its I/O, and a scan ticks those whose deadline came (see check_timers).
+ * The server: libwsfwd on non-blocking sockets, the listeners and the clients registered with
+ * the loop (loop.h). Owns struct server: the library's config and hubs, the clients, the
+ * counters. Each loop turn reads and feeds every readable client, then writes, with one writev
+ * each, every client the library marked as having output (the dirty list), and asks for
+ * writability only where a write was cut short. The connections' deadlines are the library's
+ * (wsfwd_conn_tick): each client is ticked after its I/O, and a scan ticks those whose deadline
+ * came (check_timers, a loop timer).
  *
  * The library's callbacks never close sockets: they only mark clients. Sockets are closed by
- * the loop itself, between events.
+ * the server itself, between events. Routing is routes.c's, /stats stats.c's, the cluster
+ * cluster.c's: each gets what it needs when it is set up.
  */
 #define _GNU_SOURCE /* accept4 */
 
@@ -16,24 +18,26 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "cluster.h"
 #include "log.h"
-#include "server_internal.h"
+#include "loop.h"
+#include "quota.h"
+#include "routes.h"
+#include "stats.h"
 
 _Static_assert(sizeof(wsfwd_iovec) == sizeof(struct iovec), "wsfwd_iovec is an iovec");
 
@@ -44,38 +48,55 @@ _Static_assert(sizeof(wsfwd_iovec) == sizeof(struct iovec), "wsfwd_iovec is an i
 #define FLUSH_BUDGET_MAX (256 * 1024) /* bytes read in a turn before its output is written */
 #define SCAN_GAP_MS 10 /* the least time between two scans of the clients' deadlines */
 
+struct server {
+    const options *opts;
+    loop *lp;
+    wsfwd_config *cfg;
+    wsfwd_hub *rooms;  /* /ws/<room> */
+    wsfwd_hub *global; /* /ws: one kept pool, apart so no room name can reach it */
+    wsfwd_pool *global_pool;
+    routes *routes;
+    cluster *cluster; /* --redis, else NULL */
+    rate_rule rate;   /* --rate-limit (per_second 0: off) */
+    int listen_fd[MAX_LISTEN];
+    loop_handle listen_h[MAX_LISTEN];
+    size_t nlisten;
+    client **clients; /* every TCP connection, in no order (client.index) */
+    size_t nclients;
+    size_t cap;
+    client *dirty;
+    client *dead;
+    int reserve_fd; /* spare descriptor, given up to shed a connection at EMFILE */
+    uint64_t started;
+    uint64_t last_fd_warning;
+    bool stopping;
+    loop_timer stop_timer; /* at: the end of --shutdown-timeout, once stopping */
+    loop_timer tick_timer; /* at: the earliest next_tick of the clients, as far as known */
+    stats_counters stats;
+    size_t unflushed;    /* bytes read since the last flush_dirty */
+    size_t flush_budget; /* flush_dirty once unflushed reaches this, before the turn's end */
+    bool ticking;        /* inside a connection's tick: a slow close there is by time */
+    uint8_t rbuf[65536];
+};
+
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t reload_requested;
-static int wake_fd = -1; /* write end of the self-pipe, for the signal handler */
-
-/* From a signal handler: wake poll() through the self-pipe. */
-static void wake_loop(void)
-{
-    if (wake_fd >= 0) {
-        int saved = errno;
-        ssize_t r = write(wake_fd, "x", 1);
-        (void)r;
-        errno = saved;
-    }
-}
 
 void server_stop_from_signal(void)
 {
     stop_requested = 1;
-    wake_loop();
+    loop_wake_from_signal();
 }
 
 void server_reload_from_signal(void)
 {
     reload_requested = 1;
-    wake_loop();
+    loop_wake_from_signal();
 }
 
-static uint64_t now_ms(void)
+static uint64_t now_of(const server *s)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return loop_now(s->lp);
 }
 
 /* ---- Clients ----------------------------------------------------------------------------- */
@@ -86,11 +107,11 @@ static void client_tick(server *s, client *c);
    output waits. */
 static void client_update_events(server *s, client *c)
 {
-    short ev = c->paused && !c->shut ? 0 : POLLIN;
+    unsigned ev = c->paused && !c->shut ? 0 : LOOP_IN;
     if (!c->shut && wsfwd_conn_pending(c->conn) > 0) {
-        ev |= POLLOUT;
+        ev |= LOOP_OUT;
     }
-    s->pfds[c->slot].events = ev;
+    loop_set_events(s->lp, &c->ev, ev);
 }
 
 /* Flow control: stop reading a paced sender (TCP slows it down), or an echo client whose
@@ -112,15 +133,12 @@ static void client_sync_pause(server *s, client *c)
     client_update_events(s, c);
 }
 
+static void client_on_ready(void *owner, loop_handle *h, unsigned events);
+
 static client *client_add(server *s, int fd, const struct sockaddr_storage *addr)
 {
-    if (s->n == s->cap) {
-        size_t cap = s->cap * 2;
-        struct pollfd *pfds = realloc(s->pfds, cap * sizeof *pfds);
-        if (pfds == NULL) {
-            return NULL;
-        }
-        s->pfds = pfds;
+    if (s->nclients == s->cap) {
+        size_t cap = s->cap == 0 ? 64 : s->cap * 2;
         client **clients = realloc(s->clients, cap * sizeof *clients);
         if (clients == NULL) {
             return NULL;
@@ -136,15 +154,15 @@ static client *client_add(server *s, int fd, const struct sockaddr_storage *addr
         free(c);
         return NULL;
     }
+    if (loop_add(s->lp, &c->ev, fd, LOOP_IN, client_on_ready, s) != 0) {
+        wsfwd_conn_free(c->conn);
+        free(c);
+        return NULL;
+    }
     c->fd = fd;
-    c->slot = (uint32_t)s->n;
+    c->index = (uint32_t)s->nclients;
     client_set_peer(c, addr);
-    s->pfds[s->n].fd = fd;
-    s->pfds[s->n].events = POLLIN;
-    s->pfds[s->n].revents = 0;
-    s->clients[s->n] = c;
-    s->n++;
-    s->nclients++;
+    s->clients[s->nclients++] = c;
     s->stats.accepted++;
     client_tick(s, c); /* starts --handshake-timeout */
     return c;
@@ -173,25 +191,21 @@ static void client_close(server *s, client *c, const char *why)
         return;
     }
     char label[CLIENT_LABEL_MAX];
-    LOG(LOG_DEBUG, "%s closed: %s", client_label(s, c, label, sizeof label), why);
-    if (c->websocket) {
-        s->nwebsockets--;
-        routes_forget(s, c);
-    }
+    LOG(LOG_DEBUG, "%s closed: %s", client_label(c, s->global, label, sizeof label), why);
+    routes_forget(s->routes, c);
     if (c->paused) {
         s->stats.paused_now--;
     }
     client_count_congested(s, c, false);
+    loop_del(s->lp, &c->ev);
     close(c->fd);
     c->fd = -1;
-    /* Move the last slot into this one. */
-    size_t last = s->n - 1;
-    if (c->slot != last) {
-        s->pfds[c->slot] = s->pfds[last];
-        s->clients[c->slot] = s->clients[last];
-        s->clients[c->slot]->slot = c->slot;
+    /* Move the last client into this one's place. */
+    size_t last = s->nclients - 1;
+    if (c->index != last) {
+        s->clients[c->index] = s->clients[last];
+        s->clients[c->index]->index = c->index;
     }
-    s->n--;
     s->nclients--;
     wsfwd_conn_free(c->conn);
     c->conn = NULL;
@@ -272,10 +286,10 @@ static void client_settle(server *s, client *c)
 static void client_tick(server *s, client *c)
 {
     s->ticking = true;
-    int rc = wsfwd_conn_tick(c->conn, s->now, &c->next_tick);
+    int rc = wsfwd_conn_tick(c->conn, now_of(s), &c->next_tick);
     s->ticking = false;
-    if (c->next_tick < s->next_timer) {
-        s->next_timer = c->next_tick;
+    if (c->next_tick < s->tick_timer.at) {
+        loop_timer_set(&s->tick_timer, c->next_tick);
     }
     char label[CLIENT_LABEL_MAX];
     switch (rc) {
@@ -295,7 +309,7 @@ static void client_tick(server *s, client *c)
         if (s->opts->slow_policy == WSFWD_SLOW_DROP) {
             s->stats.cut_by_time++;
             LOG(LOG_INFO, "%s is a slow reader: its room's messages skip it until it catches up",
-                client_label(s, c, label, sizeof label));
+                client_label(c, s->global, label, sizeof label));
         }
         break;
     default:
@@ -334,11 +348,11 @@ static void client_read(server *s, client *c)
         if (rc != WSFWD_OK) {
             int status = wsfwd_error_http_status(rc);
             if (before == WSFWD_STATE_HANDSHAKE && status != 0) {
-                routes_count_refusal(s, status);
+                stats_count_refusal(&s->stats, status);
             }
             if (rc != WSFWD_ERR_HS_REFUSED) {
                 char label[CLIENT_LABEL_MAX];
-                LOG(LOG_DEBUG, "%s failed: %s", client_label(s, c, label, sizeof label),
+                LOG(LOG_DEBUG, "%s failed: %s", client_label(c, s->global, label, sizeof label),
                     wsfwd_strerror(rc));
             }
         }
@@ -458,8 +472,8 @@ static void accept_burst(server *s, int lfd)
                     }
                     s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
                 }
-                if (s->now - s->last_fd_warning >= 10000) {
-                    s->last_fd_warning = s->now;
+                if (now_of(s) - s->last_fd_warning >= 10000) {
+                    s->last_fd_warning = now_of(s);
                     LOG(LOG_WARN, "out of file descriptors: refusing connections");
                 }
             }
@@ -474,7 +488,30 @@ static void accept_burst(server *s, int lfd)
             return;
         }
         char label[CLIENT_LABEL_MAX];
-        LOG(LOG_DEBUG, "%s accepted", client_label(s, c, label, sizeof label));
+        LOG(LOG_DEBUG, "%s accepted", client_label(c, s->global, label, sizeof label));
+    }
+}
+
+static void on_listener(void *owner, loop_handle *h, unsigned events)
+{
+    server *s = owner;
+    if (events & LOOP_IN) {
+        accept_burst(s, s->listen_fd[h - s->listen_h]);
+    }
+}
+
+/* A client's socket is ready (h is its c->ev). */
+static void client_on_ready(void *owner, loop_handle *h, unsigned events)
+{
+    server *s = owner;
+    client *c = (client *)(void *)((char *)h - offsetof(client, ev));
+    if (c->paused && !c->shut && (events & LOOP_ERR)) {
+        client_close(s, c, "connection lost while paced");
+    } else if (events & (LOOP_IN | LOOP_ERR)) {
+        client_read(s, c);
+    }
+    if (events & LOOP_OUT) {
+        mark_dirty(s, c); /* no-op once closed */
     }
 }
 
@@ -492,7 +529,7 @@ static void echo_over_cap(server *s, client *c)
     s->stats.echo_slow_closes++;
     char label[CLIENT_LABEL_MAX];
     LOG(LOG_INFO, "%s closed as a slow reader (1008): its backlog passed --max-queue",
-        client_label(s, c, label, sizeof label));
+        client_label(c, s->global, label, sizeof label));
     static const char reason[] = "slow reader: output queue full";
     (void)wsfwd_conn_close(c->conn, WSFWD_CLOSE_POLICY, reason, sizeof reason - 1);
 }
@@ -505,12 +542,12 @@ static int on_message(wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data, si
     client *c = wsfwd_conn_user_data(conn);
     s->stats.messages_in++;
     s->stats.bytes_in += len;
-    if (s->rate.per_second > 0 && !rate_bucket_take(&c->bucket, &s->rate, (uint32_t)s->now)) {
+    if (s->rate.per_second > 0 && !rate_bucket_take(&c->bucket, &s->rate, (uint32_t)now_of(s))) {
         /* The excess reaches nobody, and nothing the sender sends after it either. */
         s->stats.rate_limited++;
         char label[CLIENT_LABEL_MAX];
         LOG(LOG_INFO, "%s closed: over --rate-limit %u/s (1008)",
-            client_label(s, c, label, sizeof label), s->rate.per_second);
+            client_label(c, s->global, label, sizeof label), s->rate.per_second);
         (void)wsfwd_conn_close(conn, WSFWD_CLOSE_POLICY, "message rate limit exceeded", 27);
         return 0;
     }
@@ -525,7 +562,8 @@ static int on_message(wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data, si
             echo_over_cap(s, c);
             rc = WSFWD_OK;
         }
-    } else if (wsfwd_conn_pool(conn) != NULL && !cluster_on_message(s, conn, op, data, len)) {
+    } else if (wsfwd_conn_pool(conn) != NULL &&
+               !cluster_on_message(s->cluster, conn, op, data, len)) {
         rc = wsfwd_pool_broadcast(wsfwd_conn_pool(conn), op, data, len, conn, NULL);
     }
     /* A slow reader met its policy inside the call; anything else is out of memory. */
@@ -553,26 +591,33 @@ static void on_close(wsfwd_conn *conn, uint16_t code, const char *reason, size_t
         if (c->echo) {
             s->stats.echo_slow_closes++;
             LOG(LOG_INFO, "%s closed as a slow reader (1008)",
-                client_label(s, c, label, sizeof label));
+                client_label(c, s->global, label, sizeof label));
         }
     } else if (err != WSFWD_OK) {
         s->stats.protocol_errors++;
-        LOG(LOG_DEBUG, "%s failed with %u: %s", client_label(s, c, label, sizeof label), code,
-            wsfwd_strerror(err));
+        LOG(LOG_DEBUG, "%s failed with %u: %s", client_label(c, s->global, label, sizeof label),
+            code, wsfwd_strerror(err));
     } else {
         char shown[128];
         log_escape(reason, reason_len, shown, sizeof shown);
-        LOG(LOG_DEBUG, "%s closed by peer with %u \"%s\"", client_label(s, c, label, sizeof label),
-            code, shown);
+        LOG(LOG_DEBUG, "%s closed by peer with %u \"%s\"",
+            client_label(c, s->global, label, sizeof label), code, shown);
     }
 }
 
-/* A member left its room: log the slow readers, with the room they were in. */
+/* A member joined its room: the cluster counts it. */
+static void on_join(wsfwd_pool *pool, wsfwd_conn *conn, void *ud)
+{
+    server *s = ud;
+    cluster_on_join(s->cluster, pool, conn);
+}
+
+/* A member left its room: the cluster counts it; log the slow readers, with their room. */
 static void on_leave(wsfwd_pool *pool, wsfwd_conn *conn, wsfwd_leave_reason reason, void *ud)
 {
     server *s = ud;
     client *c = wsfwd_conn_user_data(conn);
-    cluster_on_leave(s, pool, conn);
+    cluster_on_leave(s->cluster, pool, conn);
     if (reason == WSFWD_LEAVE_SLOW && log_enabled(LOG_INFO)) {
         char label[CLIENT_LABEL_MAX];
         char room[64];
@@ -582,7 +627,7 @@ static void on_leave(wsfwd_pool *pool, wsfwd_conn *conn, wsfwd_leave_reason reas
         } else {
             log_escape(name.ptr, name.len, room, sizeof room);
         }
-        client_label(s, c, label, sizeof label);
+        client_label(c, s->global, label, sizeof label);
         if (s->ticking) {
             LOG(LOG_INFO, "%s (left room=%s) closed as a slow reader (1008): its backlog stayed "
                           "past the high mark for --slow-timeout %u ms",
@@ -632,11 +677,83 @@ static int make_hub(server *s, wsfwd_hub **hub)
     }
     wsfwd_hub_set_user_data(*hub, s);
     wsfwd_hub_on_leave(*hub, on_leave);
-    wsfwd_hub_on_join(*hub, cluster_on_join);
+    wsfwd_hub_on_join(*hub, on_join);
     if (wsfwd_hub_set_max_name(*hub, s->opts->max_room_name) != WSFWD_OK ||
         wsfwd_hub_set_max_pools(*hub, s->opts->max_rooms) != WSFWD_OK ||
         wsfwd_hub_set_max_members(*hub, s->opts->max_room_members) != WSFWD_OK) {
         return -1;
+    }
+    return 0;
+}
+
+static int on_request(wsfwd_conn *conn, const wsfwd_request *req, void *ud)
+{
+    server *s = ud;
+    return routes_on_request(s->routes, conn, req);
+}
+
+static void respond_stats(void *ud, wsfwd_conn *conn)
+{
+    server *s = ud;
+    stats_input in = {
+        .counters = &s->stats,
+        .uptime_ms = now_of(s) - s->started,
+        .connections = routes_connections(s->routes),
+        .tcp_connections = s->nclients,
+        .auth_required = routes_keys(s->routes) > 0,
+        .rooms = s->rooms,
+        .global = s->global,
+        .cluster = s->cluster,
+    };
+    stats_respond(conn, &in);
+}
+
+static int setup_library(server *s)
+{
+    const options *o = s->opts;
+    if (wsfwd_config_new(NULL, &s->cfg) != WSFWD_OK ||
+        wsfwd_config_set_max_message(s->cfg, o->max_message) != WSFWD_OK ||
+        wsfwd_config_set_max_header(s->cfg, o->max_header) != WSFWD_OK ||
+        wsfwd_config_set_max_queue(s->cfg, o->max_queue) != WSFWD_OK ||
+        wsfwd_config_set_slow_policy(s->cfg, o->slow_policy) != WSFWD_OK ||
+        wsfwd_config_set_slow_timeout(s->cfg, o->slow_timeout_ms) != WSFWD_OK ||
+        wsfwd_config_set_handshake_timeout(s->cfg, o->handshake_timeout_ms) != WSFWD_OK ||
+        wsfwd_config_set_idle_timeout(s->cfg, o->idle_timeout_ms) != WSFWD_OK ||
+        wsfwd_config_set_pong_timeout(s->cfg, o->pong_timeout_ms) != WSFWD_OK ||
+        wsfwd_config_set_close_timeout(s->cfg, o->close_timeout_ms) != WSFWD_OK ||
+        make_hub(s, &s->rooms) != 0 || make_hub(s, &s->global) != 0) {
+        fprintf(stderr, "wsfwd: cannot set up the library\n");
+        return -1;
+    }
+    wsfwd_config_set_user_data(s->cfg, s);
+    wsfwd_config_on_request(s->cfg, on_request);
+    wsfwd_config_on_message(s->cfg, on_message);
+    wsfwd_config_on_close(s->cfg, on_close);
+    wsfwd_config_on_output(s->cfg, on_output);
+    wsfwd_config_on_flow(s->cfg, on_flow);
+    if (wsfwd_hub_acquire(s->global, "global", 6, &s->global_pool) != WSFWD_OK) {
+        fprintf(stderr, "wsfwd: cannot set up the global pool\n");
+        return -1;
+    }
+    return 0;
+}
+
+static void check_timers(void *owner);
+
+/* Every listener, registered with the loop; prints why and returns -1 on error. Nothing is
+   logged before every listener is open: a bind error is then the only line. */
+static int open_listeners(server *s, char bound[][64])
+{
+    for (size_t i = 0; i < s->opts->nlisten; i++) {
+        int fd = open_listener(s->opts->listen[i], bound[i], sizeof bound[i]);
+        if (fd < 0) {
+            return -1;
+        }
+        s->listen_fd[s->nlisten++] = fd; /* closed by server_free from here on */
+        if (loop_add(s->lp, &s->listen_h[i], fd, LOOP_IN, on_listener, s) != 0) {
+            fprintf(stderr, "wsfwd: cannot set up: %s\n", strerror(errno));
+            return -1;
+        }
     }
     return 0;
 }
@@ -651,94 +768,44 @@ int server_open(server **out, const options *o)
     s->opts = o;
     s->rate = (rate_rule){(uint32_t)o->rate_limit, (uint32_t)o->rate_burst};
     s->reserve_fd = -1;
-    s->wake[0] = s->wake[1] = -1;
-    s->now = now_ms();
-    s->started = s->now;
-    s->next_timer = UINT64_MAX;
     raise_fd_limit();
-    if (wsfwd_config_new(NULL, &s->cfg) != WSFWD_OK ||
-        wsfwd_config_set_max_message(s->cfg, o->max_message) != WSFWD_OK ||
-        wsfwd_config_set_max_header(s->cfg, o->max_header) != WSFWD_OK ||
-        wsfwd_config_set_max_queue(s->cfg, o->max_queue) != WSFWD_OK ||
-        wsfwd_config_set_slow_policy(s->cfg, o->slow_policy) != WSFWD_OK ||
-        wsfwd_config_set_slow_timeout(s->cfg, o->slow_timeout_ms) != WSFWD_OK ||
-        wsfwd_config_set_handshake_timeout(s->cfg, o->handshake_timeout_ms) != WSFWD_OK ||
-        wsfwd_config_set_idle_timeout(s->cfg, o->idle_timeout_ms) != WSFWD_OK ||
-        wsfwd_config_set_pong_timeout(s->cfg, o->pong_timeout_ms) != WSFWD_OK ||
-        wsfwd_config_set_close_timeout(s->cfg, o->close_timeout_ms) != WSFWD_OK ||
-        make_hub(s, &s->rooms) != 0 || make_hub(s, &s->global) != 0) {
-        fprintf(stderr, "wsfwd: cannot set up the library\n");
+    s->lp = loop_new();
+    if (s->lp == NULL) {
+        fprintf(stderr, "wsfwd: cannot set up: %s\n", strerror(errno));
         server_free(s);
         return -1;
     }
-    wsfwd_config_set_user_data(s->cfg, s);
-    wsfwd_config_on_request(s->cfg, routes_on_request);
-    wsfwd_config_on_message(s->cfg, on_message);
-    wsfwd_config_on_close(s->cfg, on_close);
-    wsfwd_config_on_output(s->cfg, on_output);
-    wsfwd_config_on_flow(s->cfg, on_flow);
-    if (wsfwd_hub_acquire(s->global, "global", 6, &s->global_pool) != WSFWD_OK) {
-        fprintf(stderr, "wsfwd: cannot set up the global pool\n");
+    s->started = now_of(s);
+    loop_timer_add(s->lp, &s->tick_timer, check_timers, s);
+    loop_timer_add(s->lp, &s->stop_timer, NULL, s);
+    if (setup_library(s) != 0) {
         server_free(s);
         return -1;
     }
-
-    if (o->nauth_files > 0) {
-        char err[512];
-        if (auth_keys_load(&s->keys, o->auth_files, o->nauth_files, err, sizeof err) != 0) {
-            fprintf(stderr, "wsfwd: %s\n", err);
-            server_free(s);
-            return -1;
-        }
-    }
-    if (addr_table_init(&s->per_address) != 0) {
-        fprintf(stderr, "wsfwd: cannot seed the address table: %s\n", strerror(errno));
+    routes_env env = {o,        s->lp,     s->rooms,      s->global, s->global_pool,
+                      &s->rate, &s->stats, respond_stats, s};
+    if (routes_open(&s->routes, &env) != 0) {
         server_free(s);
         return -1;
     }
     /* A quarter of the queue limit, at most 256 KiB: what one turn may read before it writes. */
     s->flush_budget = o->max_queue / 4 < FLUSH_BUDGET_MAX ? o->max_queue / 4 : FLUSH_BUDGET_MAX;
-    s->cap = 64;
-    s->pfds = calloc(s->cap, sizeof *s->pfds);
-    s->clients = calloc(s->cap, sizeof *s->clients);
-    if (s->pfds == NULL || s->clients == NULL || pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
-        fprintf(stderr, "wsfwd: cannot set up: %s\n", strerror(errno));
-        server_free(s);
-        return -1;
-    }
-    s->pfds[0].fd = s->wake[0];
-    s->pfds[0].events = POLLIN;
-    s->n = 1;
-    /* nfixed follows n, so server_free closes the listeners opened before a failure (and
-       takes no slot for a client). Nothing is logged before every listener is open: a bind
-       error is then the only line. */
-    s->nfixed = s->n;
     char bound[MAX_LISTEN][64];
-    for (size_t i = 0; i < o->nlisten; i++) {
-        int fd = open_listener(o->listen[i], bound[i], sizeof bound[i]);
-        if (fd < 0) {
-            server_free(s);
-            return -1;
-        }
-        s->pfds[s->n].fd = fd;
-        s->pfds[s->n].events = POLLIN;
-        s->n++;
-        s->nfixed = s->n;
-    }
-    /* Before the "listening on" lines: a Redis host that cannot be resolved or a password file
-       that cannot be read is then the only line. */
-    if (cluster_open(s) != 0) {
+    /* The cluster before the "listening on" lines: a Redis host that cannot be resolved or a
+       password file that cannot be read is then the only line. */
+    cluster_rooms hubs = {s->rooms, s->global, s->global_pool};
+    if (open_listeners(s, bound) != 0 || cluster_open(&s->cluster, s->lp, o, &hubs) != 0) {
         server_free(s);
         return -1;
     }
     for (size_t i = 0; i < o->nlisten; i++) {
         LOG(LOG_INFO, "listening on %s", bound[i]);
     }
-    if (s->keys.n > 0) {
-        LOG(LOG_INFO, "room tokens required (%zu key%s)", s->keys.n, s->keys.n > 1 ? "s" : "");
+    size_t keys = routes_keys(s->routes);
+    if (keys > 0) {
+        LOG(LOG_INFO, "room tokens required (%zu key%s)", keys, keys > 1 ? "s" : "");
     }
     s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    wake_fd = s->wake[1];
     *out = s;
     return 0;
 }
@@ -748,28 +815,24 @@ void server_free(server *s)
     if (s == NULL) {
         return;
     }
-    while (s->n > s->nfixed) {
-        client_close(s, s->clients[s->n - 1], "server stopped");
+    while (s->nclients > 0) {
+        client_close(s, s->clients[s->nclients - 1], "server stopped");
     }
     free_dead(s);
-    cluster_free(s);
-    for (size_t i = 1; i < s->nfixed; i++) {
-        close(s->pfds[i].fd);
+    cluster_free(s->cluster);
+    for (size_t i = 0; i < s->nlisten; i++) {
+        if (s->listen_fd[i] >= 0) {
+            close(s->listen_fd[i]);
+        }
     }
-    if (s->wake[0] >= 0) {
-        close(s->wake[0]);
-        close(s->wake[1]);
-    }
-    wake_fd = -1;
     if (s->reserve_fd >= 0) {
         close(s->reserve_fd);
     }
+    routes_free(s->routes);
     wsfwd_hub_free(s->rooms);
     wsfwd_hub_free(s->global);
-    auth_keys_free(&s->keys);
-    addr_table_free(&s->per_address);
     wsfwd_config_free(s->cfg);
-    free(s->pfds);
+    loop_free(s->lp);
     free(s->clients);
     free(s);
 }
@@ -794,32 +857,38 @@ static void flush_dirty(server *s)
 
 /* Timers: each client's next deadline is known after its last tick; a scan ticks those due.
    O(n) per scan, but a scan comes only when a deadline is due, at most every SCAN_GAP_MS. */
-static void check_timers(server *s)
+static void check_timers(void *owner)
 {
-    s->next_timer = UINT64_MAX;
-    for (size_t i = s->n; i-- > s->nfixed;) {
+    server *s = owner;
+    uint64_t now = now_of(s);
+    loop_timer_set(&s->tick_timer, UINT64_MAX);
+    for (size_t i = s->nclients; i-- > 0;) {
+        if (i >= s->nclients) {
+            continue;
+        }
         client *c = s->clients[i];
-        if (c->next_tick <= s->now) {
-            client_tick(s, c); /* may close c: its slot then holds a visited client */
-        } else if (c->next_tick < s->next_timer) {
-            s->next_timer = c->next_tick;
+        if (c->next_tick <= now) {
+            client_tick(s, c); /* may close c: its place then holds a visited client */
+        } else if (c->next_tick < s->tick_timer.at) {
+            loop_timer_set(&s->tick_timer, c->next_tick);
         }
     }
-    if (s->next_timer < s->now + SCAN_GAP_MS) {
-        s->next_timer = s->now + SCAN_GAP_MS;
+    if (s->tick_timer.at < now + SCAN_GAP_MS) {
+        loop_timer_set(&s->tick_timer, now + SCAN_GAP_MS);
     }
 }
 
 static void begin_shutdown(server *s)
 {
     s->stopping = true;
-    s->stop_deadline = s->now + s->opts->shutdown_timeout_ms;
+    loop_timer_set(&s->stop_timer, now_of(s) + s->opts->shutdown_timeout_ms);
     LOG(LOG_INFO, "shutting down: closing %zu connections", s->nclients);
-    for (size_t i = 1; i < s->nfixed; i++) {
-        close(s->pfds[i].fd);
-        s->pfds[i].fd = -1; /* poll() ignores negative descriptors */
+    for (size_t i = 0; i < s->nlisten; i++) {
+        loop_del(s->lp, &s->listen_h[i]);
+        close(s->listen_fd[i]);
+        s->listen_fd[i] = -1;
     }
-    for (size_t i = s->n; i-- > s->nfixed;) {
+    for (size_t i = s->nclients; i-- > 0;) {
         client *c = s->clients[i];
         wsfwd_state st = wsfwd_conn_state(c->conn);
         if (st == WSFWD_STATE_OPEN) {
@@ -831,80 +900,28 @@ static void begin_shutdown(server *s)
     }
 }
 
-/* How long poll() may sleep: until the next deadline (a client's, or the shutdown's). */
-static int poll_timeout(const server *s)
-{
-    uint64_t due = s->next_timer;
-    if (s->stopping && s->stop_deadline < due) {
-        due = s->stop_deadline;
-    }
-    if (due == UINT64_MAX) {
-        return -1;
-    }
-    return due <= s->now ? 0 : due - s->now > INT_MAX ? INT_MAX : (int)(due - s->now);
-}
-
 int server_run(server *s)
 {
     for (;;) {
-        s->now = now_ms();
+        uint64_t now = loop_update_clock(s->lp);
         if (reload_requested) {
             reload_requested = 0;
-            routes_reload_keys(s);
+            routes_reload_keys(s->routes);
         }
         if (stop_requested && !s->stopping) {
             begin_shutdown(s);
             flush_dirty(s);
         }
-        if (s->stopping && (s->n == s->nfixed || s->now >= s->stop_deadline)) {
+        if (s->stopping && (s->nclients == 0 || now >= s->stop_timer.at)) {
             break;
         }
-        int timeout = poll_timeout(s);
-        size_t npoll = cluster_before_poll(s, &timeout);
-        int ready = poll(s->pfds, npoll, timeout);
-        if (ready < 0 && errno != EINTR) {
+        if (loop_poll(s->lp) != 0) {
             LOG(LOG_ERROR, "poll: %s", strerror(errno));
             return 1;
         }
-        s->now = now_ms();
-        cluster_after_poll(s);
-        if (ready > 0) {
-            if (s->pfds[0].revents & POLLIN) {
-                char drain[64];
-                while (read(s->wake[0], drain, sizeof drain) > 0) {
-                }
-            }
-            for (size_t i = 1; i < s->nfixed; i++) {
-                if (s->pfds[i].fd >= 0 && (s->pfds[i].revents & POLLIN)) {
-                    accept_burst(s, s->pfds[i].fd);
-                }
-            }
-            /* Backwards, so the swap in client_close only moves visited slots. */
-            for (size_t i = s->n; i-- > s->nfixed;) {
-                if (i >= s->n) {
-                    continue;
-                }
-                client *c = s->clients[i];
-                short re = s->pfds[i].revents;
-                s->pfds[i].revents = 0;
-                if (re == 0) {
-                    continue;
-                }
-                if (c->paused && !c->shut && (re & (POLLHUP | POLLERR))) {
-                    client_close(s, c, "connection lost while paced");
-                } else if (re & (POLLIN | POLLHUP | POLLERR)) {
-                    client_read(s, c);
-                }
-                if (re & POLLOUT) {
-                    mark_dirty(s, c); /* no-op once closed */
-                }
-            }
-        }
         flush_dirty(s);
-        if (s->now >= s->next_timer) {
-            check_timers(s);
-            flush_dirty(s);
-        }
+        loop_run_timers(s->lp); /* the clients' deadlines, the cluster's */
+        flush_dirty(s);
         free_dead(s);
     }
     LOG(LOG_INFO, "stopped");

@@ -1,0 +1,55 @@
+/*
+ * One TCP connection of the server, and what the logs say about it: the peer's address kept
+ * compactly, formatted only when a line is written (client_label).
+ */
+#ifndef WSFWD_CLI_CLIENT_H
+#define WSFWD_CLI_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "loop.h"
+#include "quota.h"
+#include "wsfwd.h"
+
+/*
+ * Kept small (80 bytes): with the library's connection, an idle client costs the server well
+ * under half a kilobyte. Ids, addresses and room names for the logs are formatted only when a
+ * line is written.
+ */
+typedef struct client {
+    int fd;         /* -1 once closed (the struct waits for the end of the turn) */
+    loop_handle ev; /* its registration in the loop */
+    uint32_t index; /* in the server's list of clients */
+    wsfwd_conn *conn;
+    struct client *next_dirty;
+    struct client *next_dead; /* closed, freed at the end of the loop turn */
+    uint64_t next_tick;       /* when its connection needs wsfwd_conn_tick (UINT64_MAX: never) */
+    rate_bucket bucket;       /* messages left under --rate-limit */
+    uint8_t addr[16];         /* the peer: IPv4 in the first 4 bytes, or IPv6 */
+    uint16_t port;
+    bool ipv6;
+    bool dirty;     /* on the dirty list: flush at the end of the loop turn */
+    bool shut;      /* FIN sent: reading only to drain */
+    bool websocket; /* accepted as a WebSocket (counts toward --max-connections) */
+    bool echo;
+    bool per_address; /* counted in the routes' per-address table */
+    bool paused;      /* not read: paced by its room, or its echoes pile up */
+    bool congested;   /* counted in the congested_now counter */
+} client;
+
+/* Text form of an address, "1.2.3.4:5" or "[::1]:5". */
+void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap);
+
+/* Remember the peer's address compactly. */
+void client_set_peer(client *c, const struct sockaddr_storage *ss);
+
+/* "conn=<id> peer=<address> room=<name>" for a log line about c (room name escaped; a member
+   of the hub global shows as "(global)"). */
+const char *client_label(const client *c, const wsfwd_hub *global, char *buf, size_t cap);
+
+#define CLIENT_LABEL_MAX 200
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * The event loop: one poll() per turn over every registered descriptor. It owns the pollfd
+ * array and its growth, the registrations (a descriptor, its events, a callback and its owner),
+ * the wake-up pipe, the clock (monotonic milliseconds, read once per turn) and the timers the
+ * peers declare (the earliest one bounds poll()'s sleep).
+ *
+ * A registration is named by a loop_handle the owner keeps inside its own struct: the loop
+ * rewrites it when it moves the registration (an unregistered slot is filled at once by the
+ * last one), so every operation is O(1). Callbacks may register and unregister any descriptor,
+ * their own included: the turn visits slots from the last down, so a move never hides a
+ * descriptor that is ready. The interface does not say poll(): an epoll backend fits behind it.
+ */
+#ifndef WSFWD_CLI_LOOP_H
+#define WSFWD_CLI_LOOP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct loop loop;
+
+/* What a descriptor waits for, and what happened to it (LOOP_ERR covers hang-up and error). */
+enum { LOOP_IN = 1, LOOP_OUT = 2, LOOP_ERR = 4 };
+
+/* Where a registration is, kept by its owner; LOOP_NONE when not registered. */
+typedef struct loop_handle {
+    uint32_t slot;
+} loop_handle;
+
+/* A descriptor is ready: events is a mix of LOOP_IN, LOOP_OUT and LOOP_ERR; h is the handle it
+   was registered with (an owner of many descriptors finds the one from it). */
+typedef void loop_fn(void *owner, loop_handle *h, unsigned events);
+
+#define LOOP_NONE UINT32_MAX
+
+/* A deadline a peer declares: fn runs once the clock reaches at (UINT64_MAX: never). The owner
+   keeps the struct; fn may re-arm it. With fn NULL the timer only ends poll()'s sleep. */
+typedef struct loop_timer {
+    uint64_t at;
+    void (*fn)(void *owner);
+    void *owner;
+    struct loop_timer *next; /* the loop's list */
+} loop_timer;
+
+/* Returns NULL when out of memory or descriptors (errno set). */
+loop *loop_new(void);
+/* Frees the loop; the owners close their own descriptors. */
+void loop_free(loop *lp);
+
+/* Register fd. Returns 0, or -1 when out of memory (h stays LOOP_NONE). */
+int loop_add(loop *lp, loop_handle *h, int fd, unsigned events, loop_fn *fn, void *owner);
+void loop_set_events(loop *lp, const loop_handle *h, unsigned events);
+/* Unregister; a handle that is LOOP_NONE is left alone. */
+void loop_del(loop *lp, loop_handle *h);
+
+/* Declare a timer (once); then set t->at (loop_timer_set) whenever its deadline changes. */
+void loop_timer_add(loop *lp, loop_timer *t, void (*fn)(void *owner), void *owner);
+static inline void loop_timer_set(loop_timer *t, uint64_t at)
+{
+    t->at = at;
+}
+
+/* Monotonic milliseconds, as read at the start of the turn (or by loop_update_clock). */
+uint64_t loop_now(const loop *lp);
+uint64_t loop_update_clock(loop *lp);
+
+/*
+ * One turn: sleep in poll() until a descriptor is ready or the earliest timer is due, read
+ * the clock, and call back every ready descriptor. Returns -1 if poll() failed (not EINTR).
+ */
+int loop_poll(loop *lp);
+/* Call every timer whose deadline has come (after loop_poll and the owner's own work). */
+void loop_run_timers(loop *lp);
+
+/* Wake loop_poll from a signal handler (async-signal-safe). */
+void loop_wake_from_signal(void);
+
+#endif

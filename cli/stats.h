@@ -1,0 +1,75 @@
+/*
+ * The server's counters and the /stats document. The counters are kept by the server (and
+ * its routing, which counts refusals); stats_respond writes them, with the hubs' figures and
+ * the cluster's own object, through the JSON writer.
+ */
+#ifndef WSFWD_CLI_STATS_H
+#define WSFWD_CLI_STATS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "wsfwd.h"
+
+struct cluster;
+
+/* HTTP statuses counted per cause in /stats. */
+enum {
+    REFUSED_400,
+    REFUSED_401,
+    REFUSED_403,
+    REFUSED_404,
+    REFUSED_405,
+    REFUSED_426,
+    REFUSED_431,
+    REFUSED_503,
+    REFUSED_OTHER,
+    REFUSED_KINDS
+};
+
+typedef struct stats_counters {
+    uint64_t accepted;
+    uint64_t messages_in;
+    uint64_t bytes_in;
+    uint64_t echoed;
+    uint64_t echoed_bytes;
+    uint64_t bytes_read;
+    uint64_t bytes_written;
+    uint64_t handshake_timeouts;
+    uint64_t idle_timeouts;
+    uint64_t protocol_errors;
+    uint64_t echo_slow_closes;
+    uint64_t echo_slow_drops;
+    uint64_t paused_now;    /* clients not read now (flow control) */
+    uint64_t pauses;        /* times a client stopped being read */
+    uint64_t congested_now; /* open clients past the high mark, not yet cut */
+    uint64_t cut_by_time;   /* slow readers cut by --slow-timeout (closed, or dropped from) */
+    uint64_t cut_by_bytes;  /* slow readers cut by --max-queue */
+    uint64_t refused_fd_limit;
+    uint64_t refused[REFUSED_KINDS];
+    uint64_t refused_auth[AUTH_CAUSES]; /* the 401 and 403 of room tokens, by cause */
+    uint64_t refused_per_address;       /* 503: --max-connections-per-address */
+    uint64_t rate_limited;              /* closed with 1008: --rate-limit */
+} stats_counters;
+
+/* Count a refused request under its HTTP status. */
+void stats_count_refusal(stats_counters *st, int status);
+
+/* What /stats shows besides the counters. */
+typedef struct stats_input {
+    const stats_counters *counters;
+    uint64_t uptime_ms;
+    size_t connections; /* accepted WebSocket connections */
+    size_t tcp_connections;
+    bool auth_required;
+    const wsfwd_hub *rooms;
+    const wsfwd_hub *global;
+    const struct cluster *cluster; /* NULL without --redis */
+} stats_input;
+
+/* Answer GET /stats on conn (500 if the document does not fit). */
+void stats_respond(wsfwd_conn *conn, const stats_input *in);
+
+#endif

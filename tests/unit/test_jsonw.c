@@ -1,0 +1,74 @@
+/* The JSON writer of /stats (cli/jsonw.c): commas, nesting, escaping, a buffer too small. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "jsonw.h"
+
+static void assert_written(const jsonw *w, const char *want)
+{
+    assert_true(jsonw_ok(w));
+    assert_int_equal(jsonw_len(w), strlen(want));
+    assert_memory_equal(w->buf, want, strlen(want));
+}
+
+static void test_nested(void **state)
+{
+    (void)state;
+    char buf[256];
+    jsonw w;
+    jsonw_init(&w, buf, sizeof buf);
+    jsonw_object(&w, NULL);
+    jsonw_str(&w, "v", "0.2.0");
+    jsonw_u64(&w, "n", UINT64_MAX);
+    jsonw_object(&w, "o");
+    jsonw_object(&w, "empty");
+    jsonw_end(&w);
+    jsonw_bool(&w, "t", true);
+    jsonw_end(&w);
+    jsonw_bool(&w, "f", false);
+    jsonw_end(&w);
+    jsonw_raw(&w, "\n");
+    assert_written(&w,
+                   "{\"v\":\"0.2.0\",\"n\":18446744073709551615,\"o\":{\"empty\":{},\"t\":true},"
+                   "\"f\":false}\n");
+}
+
+static void test_escaped(void **state)
+{
+    (void)state;
+    char buf[64];
+    jsonw w;
+    jsonw_init(&w, buf, sizeof buf);
+    jsonw_object(&w, NULL);
+    jsonw_str(&w, "s", "a\"b\\c\n");
+    jsonw_end(&w);
+    assert_written(&w, "{\"s\":\"a\\\"b\\\\c\\u000a\"}");
+}
+
+static void test_too_small(void **state)
+{
+    (void)state;
+    char buf[8];
+    jsonw w;
+    jsonw_init(&w, buf, sizeof buf);
+    jsonw_object(&w, NULL);
+    jsonw_u64(&w, "abc", 12345);
+    jsonw_end(&w);
+    assert_false(jsonw_ok(&w));
+    assert_true(jsonw_len(&w) <= sizeof buf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nested),
+        cmocka_unit_test(test_escaped),
+        cmocka_unit_test(test_too_small),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
