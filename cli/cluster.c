@@ -27,11 +27,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "cluster_proto.h"
 #include "log.h"
+#include "random.h"
+#include "secret.h"
+#include "table.h"
 
 #ifndef WSFWD_HAVE_HIREDIS
 
@@ -110,12 +112,10 @@ typedef struct pending {
 } pending;
 
 typedef struct room {
-    struct room *next; /* hash chain */
     pending *head, *tail;
     size_t members;
     enum room_state state;
     unsigned busy; /* inside a broadcast to it: a last leave is handled after */
-    uint64_t hash;
     size_t chlen;
     char ch[];
 } room;
@@ -160,11 +160,8 @@ struct cluster {
     size_t max_inflight;
     size_t inflight;     /* bytes held in pending entries, or of unanswered PUBLISHes */
     unsigned timeout_ms;
-    room **buckets;
-    size_t nbuckets;
-    size_t nrooms;
+    wsfwd_table rooms; /* room * by channel */
     size_t nsubscribed;
-    uint64_t hash_key[2];
     /* Counters for /stats. */
     uint64_t published;
     uint64_t received;
@@ -179,7 +176,7 @@ struct cluster {
 static uint64_t rand64(void)
 {
     uint64_t v = 0;
-    if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v) {
+    if (wsfwd_random_bytes(&v, sizeof v, WSFWD_RANDOM_NONBLOCK) != 0) {
         v = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15u ^ (uint64_t)(uintptr_t)&v;
     }
     return v;
@@ -187,101 +184,34 @@ static uint64_t rand64(void)
 
 /* ---- Rooms ---------------------------------------------------------------------------------- */
 
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-
-static void sip_round(uint64_t v[4])
+/* An entry of cl->rooms: a pointer to the room, whose channel is the key. */
+static const void *room_key(const void *entry, size_t *len)
 {
-    v[0] += v[1];
-    v[1] = ROTL(v[1], 13);
-    v[1] ^= v[0];
-    v[0] = ROTL(v[0], 32);
-    v[2] += v[3];
-    v[3] = ROTL(v[3], 16);
-    v[3] ^= v[2];
-    v[0] += v[3];
-    v[3] = ROTL(v[3], 21);
-    v[3] ^= v[0];
-    v[2] += v[1];
-    v[1] = ROTL(v[1], 17);
-    v[1] ^= v[2];
-    v[2] = ROTL(v[2], 32);
-}
-
-/* SipHash-1-3 under a random key: room names come from clients, so the table must not let
-   them choose collisions. */
-static uint64_t hash_bytes(const uint64_t key[2], const char *p, size_t n)
-{
-    uint64_t v[4] = {key[0] ^ 0x736f6d6570736575u, key[1] ^ 0x646f72616e646f6du,
-                     key[0] ^ 0x6c7967656e657261u, key[1] ^ 0x7465646279746573u};
-    const unsigned char *in = (const unsigned char *)p;
-    size_t whole = n & ~(size_t)7;
-    for (size_t i = 0; i < whole; i += 8) {
-        uint64_t m = 0;
-        for (int k = 7; k >= 0; k--) {
-            m = m << 8 | in[i + (size_t)k];
-        }
-        v[3] ^= m;
-        sip_round(v);
-        v[0] ^= m;
-    }
-    uint64_t last = (uint64_t)(n & 0xff) << 56;
-    for (size_t i = whole; i < n; i++) {
-        last |= (uint64_t)in[i] << (8 * (i - whole));
-    }
-    v[3] ^= last;
-    sip_round(v);
-    v[0] ^= last;
-    v[2] ^= 0xff;
-    sip_round(v);
-    sip_round(v);
-    sip_round(v);
-    return v[0] ^ v[1] ^ v[2] ^ v[3];
+    const room *r = *(room *const *)entry;
+    *len = r->chlen;
+    return r->ch;
 }
 
 static room *room_find(cluster *cl, const char *ch, size_t len)
 {
-    if (cl->nbuckets == 0) {
-        return NULL;
-    }
-    uint64_t h = hash_bytes(cl->hash_key, ch, len);
-    for (room *r = cl->buckets[h & (cl->nbuckets - 1)]; r != NULL; r = r->next) {
-        if (r->hash == h && r->chlen == len && memcmp(r->ch, ch, len) == 0) {
-            return r;
-        }
-    }
-    return NULL;
+    room **slot = wsfwd_table_find(&cl->rooms, ch, len);
+    return slot != NULL ? *slot : NULL;
 }
 
 static room *room_add(cluster *cl, const char *ch, size_t len)
 {
-    if (cl->nrooms >= cl->nbuckets) {
-        size_t cap = cl->nbuckets == 0 ? 64 : cl->nbuckets * 2;
-        room **b = calloc(cap, sizeof *b);
-        if (b == NULL) {
-            return NULL;
-        }
-        for (size_t i = 0; i < cl->nbuckets; i++) {
-            while (cl->buckets[i] != NULL) {
-                room *r = cl->buckets[i];
-                cl->buckets[i] = r->next;
-                r->next = b[r->hash & (cap - 1)];
-                b[r->hash & (cap - 1)] = r;
-            }
-        }
-        free(cl->buckets);
-        cl->buckets = b;
-        cl->nbuckets = cap;
+    room **slot = wsfwd_table_insert(&cl->rooms, ch, len);
+    if (slot == NULL) {
+        return NULL;
     }
     room *r = calloc(1, sizeof *r + len);
     if (r == NULL) {
+        wsfwd_table_remove(&cl->rooms, slot);
         return NULL;
     }
     memcpy(r->ch, ch, len);
     r->chlen = len;
-    r->hash = hash_bytes(cl->hash_key, ch, len);
-    r->next = cl->buckets[r->hash & (cl->nbuckets - 1)];
-    cl->buckets[r->hash & (cl->nbuckets - 1)] = r;
-    cl->nrooms++;
+    *slot = r;
     return r;
 }
 
@@ -298,16 +228,11 @@ static void pending_free_all(cluster *cl, room *r)
 
 static void room_remove(cluster *cl, room *r)
 {
-    room **pp = &cl->buckets[r->hash & (cl->nbuckets - 1)];
-    while (*pp != r) {
-        pp = &(*pp)->next;
-    }
-    *pp = r->next;
+    wsfwd_table_remove(&cl->rooms, wsfwd_table_find(&cl->rooms, r->ch, r->chlen));
     pending_free_all(cl, r);
     if (r->state == ROOM_SUBSCRIBED) {
         cl->nsubscribed--;
     }
-    cl->nrooms--;
     free(r);
 }
 
@@ -618,11 +543,12 @@ static void link_up(cluster *cl)
         cl->reconnects++;
     }
     cl->was_up = true;
-    for (size_t i = 0; i < cl->nbuckets && !cl->failed; i++) {
-        for (room *r = cl->buckets[i]; r != NULL && !cl->failed; r = r->next) {
-            if (r->members > 0 && r->state == ROOM_IDLE) {
-                room_subscribe(cl, r);
-            }
+    wsfwd_table_iter it;
+    wsfwd_table_iter_init(&cl->rooms, &it);
+    for (room **slot; !cl->failed && (slot = wsfwd_table_iter_next(&cl->rooms, &it)) != NULL;) {
+        room *r = *slot;
+        if (r->members > 0 && r->state == ROOM_IDLE) {
+            room_subscribe(cl, r);
         }
     }
 }
@@ -748,27 +674,26 @@ static void link_down(cluster *cl)
     cl->pub.ready = cl->sub.ready = false;
     cl->tearing = false;
     size_t rescued = 0;
-    for (size_t i = 0; i < cl->nbuckets; i++) {
-        room *r = cl->buckets[i];
-        while (r != NULL) {
-            room *next = r->next;
-            while (r->head != NULL) {
-                pending *p = r->head;
-                r->head = p->next;
-                cl->inflight -= p->size;
-                cluster_envelope e;
-                if (cluster_envelope_decode(p->env, p->size, 0, &e) == CLUSTER_ENV_OK) {
-                    deliver(cl, r, e.opcode, e.payload, e.len, p->sender);
-                }
-                rescued++;
-                free(p);
+    /* The walk may remove the room it is on (table.h); deliver() defers any other removal. */
+    wsfwd_table_iter it;
+    wsfwd_table_iter_init(&cl->rooms, &it);
+    for (room **slot; (slot = wsfwd_table_iter_next(&cl->rooms, &it)) != NULL;) {
+        room *r = *slot;
+        while (r->head != NULL) {
+            pending *p = r->head;
+            r->head = p->next;
+            cl->inflight -= p->size;
+            cluster_envelope e;
+            if (cluster_envelope_decode(p->env, p->size, 0, &e) == CLUSTER_ENV_OK) {
+                deliver(cl, r, e.opcode, e.payload, e.len, p->sender);
             }
-            r->tail = NULL;
-            r->state = ROOM_IDLE;
-            if (r->members == 0) {
-                room_remove(cl, r);
-            }
-            r = next;
+            rescued++;
+            free(p);
+        }
+        r->tail = NULL;
+        r->state = ROOM_IDLE;
+        if (r->members == 0) {
+            room_remove(cl, r);
         }
     }
     cl->nsubscribed = 0;
@@ -800,29 +725,25 @@ static void link_down(cluster *cl)
 /* --redis-password-file: the file's bytes without one final newline, 1 to 255 of them. */
 static int read_password(const char *path, cluster_url *u)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "wsfwd: cannot open the Redis password file %s: %s\n", path,
-                strerror(errno));
+    const secret_rules rules = {.what = "Redis password file",
+                                .min = 1,
+                                .max = sizeof u->password - 1,
+                                .no_nul = true};
+    char buf[SECRET_BUF_SIZE(sizeof u->password - 1)];
+    char err[512];
+    size_t n;
+    secret_status st = secret_read(path, &rules, buf, &n, err, sizeof err);
+    if (st == SECRET_OPEN) {
+        fprintf(stderr, "wsfwd: %s\n", err);
         return -1;
     }
-    char buf[sizeof u->password + 2];
-    size_t n = fread(buf, 1, sizeof buf, f);
-    bool err = ferror(f) != 0;
-    fclose(f);
-    if (n > 0 && buf[n - 1] == '\n') {
-        n--;
-        if (n > 0 && buf[n - 1] == '\r') {
-            n--;
-        }
-    }
-    if (err || n == 0 || n >= sizeof u->password || memchr(buf, '\0', n) != NULL) {
+    if (st != SECRET_OK) {
         fprintf(stderr, "wsfwd: the Redis password file %s must hold 1 to %zu bytes (no NUL)\n",
                 path, sizeof u->password - 1);
         return -1;
     }
-    memcpy(u->password, buf, n);
-    u->password[n] = '\0';
+    memcpy(u->password, buf, n + 1);
+    secret_wipe(buf, sizeof buf);
     u->has_password = true;
     return 0;
 }
@@ -897,8 +818,8 @@ int cluster_open(cluster **out, loop *lp, const options *o, const cluster_rooms 
     for (int i = 0; i < CLUSTER_NODE_ID_LEN; i++) {
         snprintf(cl->node_hex + 2 * i, 3, "%02x", cl->node[i]);
     }
-    cl->hash_key[0] = rand64();
-    cl->hash_key[1] = rand64();
+    uint64_t key[2] = {rand64(), rand64()};
+    wsfwd_table_init(&cl->rooms, NULL, sizeof(room *), 64, key, room_key);
     cl->local_first = o->redis_local_first;
     cl->max_inflight = o->redis_max_inflight;
     cl->timeout_ms = o->redis_timeout_ms;
@@ -925,15 +846,13 @@ void cluster_free(cluster *cl)
     if (cl->sub.ac != NULL) {
         redisAsyncFree(cl->sub.ac);
     }
-    for (size_t i = 0; i < cl->nbuckets; i++) {
-        while (cl->buckets[i] != NULL) {
-            room *r = cl->buckets[i];
-            cl->buckets[i] = r->next;
-            pending_free_all(cl, r);
-            free(r);
-        }
+    wsfwd_table_iter it;
+    wsfwd_table_iter_init(&cl->rooms, &it);
+    for (room **slot; (slot = wsfwd_table_iter_next(&cl->rooms, &it)) != NULL;) {
+        pending_free_all(cl, *slot);
+        free(*slot);
     }
-    free(cl->buckets);
+    wsfwd_table_free(&cl->rooms);
     free(cl);
 }
 
@@ -1154,7 +1073,7 @@ void cluster_stats_write(const cluster *cl, jsonw *w)
     jsonw_str(w, "redis", redis);
     jsonw_str(w, "link", states[cl->link]);
     jsonw_str(w, "order", cl->local_first ? "local-first" : "one");
-    jsonw_u64(w, "rooms", cl->nrooms);
+    jsonw_u64(w, "rooms", wsfwd_table_count(&cl->rooms));
     jsonw_u64(w, "subscribed_rooms", cl->nsubscribed);
     jsonw_u64(w, "published", cl->published);
     jsonw_u64(w, "received", cl->received);
