@@ -615,12 +615,9 @@ static wsfwd_buf *bcast_compress(wsfwd_pool *pool, bcast *b, int bits, size_t *z
     return f;
 }
 
-/* The frame for member c: compressed if it negotiated permessage-deflate and that shrinks. */
+/* The frame for member c, which negotiated permessage-deflate: compressed if that shrinks. */
 static wsfwd_buf *bcast_frame(wsfwd_pool *pool, bcast *b, const wsfwd_conn *c, size_t *zlen)
 {
-    if (c->pmd == NULL || b->len < pool->hub->cfg->deflate_min_size) {
-        return b->plain;
-    }
     int i = wsfwd_pmdc_send_bits(c->pmd) - WSFWD_PMD_MIN_BITS;
     if (!(b->tried & (1u << i))) {
         b->tried = (uint16_t)(b->tried | (1u << i));
@@ -642,35 +639,65 @@ static void bcast_done(wsfwd_pool *pool, bcast *b)
     }
 }
 
-/* Queue the frame on every open member but except; returns the number of members. */
-static size_t send_frame(wsfwd_pool *pool, wsfwd_buf *frame, const wsfwd_conn *except, size_t len)
+/* Queue the frame on every open member but except; returns how many took it. */
+static size_t push_all(wsfwd_pool *pool, wsfwd_buf *frame, const wsfwd_conn *except)
 {
     size_t sent = 0;
-    uint64_t zsent = 0;
-    uint64_t zbytes = 0;
-    bcast b;
-    memset(&b, 0, sizeof b);
-    b.plain = frame;
-    b.len = len;
     uint32_t n = pool->count; /* members who join meanwhile are past n */
     for (uint32_t i = 0; i < n; i++) {
         wsfwd_conn *c = pool->members[i];
         if (c == NULL || c == except || c->state != WSFWD_STATE_OPEN) {
             continue;
         }
+        if (wsfwd_conn_push(c, frame) == WSFWD_OK) {
+            sent++;
+        }
+    }
+    return sent;
+}
+
+/* push_all(), with the compressed frame for the members that negotiated permessage-deflate. */
+static size_t push_all_deflate(wsfwd_pool *pool, bcast *b, const wsfwd_conn *except)
+{
+    size_t sent = 0;
+    uint64_t zsent = 0;
+    uint64_t zbytes = 0;
+    uint32_t n = pool->count;
+    for (uint32_t i = 0; i < n; i++) {
+        wsfwd_conn *c = pool->members[i];
+        if (c == NULL || c == except || c->state != WSFWD_STATE_OPEN) {
+            continue;
+        }
         size_t zlen = 0;
-        wsfwd_buf *f = c->pmd != NULL ? bcast_frame(pool, &b, c, &zlen) : frame;
+        wsfwd_buf *f = c->pmd != NULL ? bcast_frame(pool, b, c, &zlen) : b->plain;
         if (wsfwd_conn_push(c, f) == WSFWD_OK) {
             sent++;
-            zsent += f != frame;
+            zsent += f != b->plain;
             zbytes += zlen;
         }
     }
-    bcast_done(pool, &b);
     pool->stats.deflated_out += zsent;
     pool->stats.deflated_bytes_out += zbytes;
     pool->hub->stats.deflated_out += zsent;
     pool->hub->stats.deflated_bytes_out += zbytes;
+    return sent;
+}
+
+/* Queue the frame on every open member but except; returns the number of members. */
+static size_t send_frame(wsfwd_pool *pool, wsfwd_buf *frame, const wsfwd_conn *except, size_t len)
+{
+    const wsfwd_config *cfg = pool->hub->cfg;
+    size_t sent;
+    if (cfg->has_deflate && len >= cfg->deflate_min_size) {
+        bcast b;
+        memset(&b, 0, sizeof b);
+        b.plain = frame;
+        b.len = len;
+        sent = push_all_deflate(pool, &b, except);
+        bcast_done(pool, &b);
+    } else {
+        sent = push_all(pool, frame, except);
+    }
     /* A member holds the pool up: slow the sender down (not for its own backlog). */
     if (pool->congested > 0 && except != NULL && except->pool == pool && !except->paced_pool &&
         pool->congested > (wsfwd_conn_counts_congested(except) ? 1u : 0u)) {
