@@ -43,7 +43,8 @@ typedef enum wsfwd_inflate_status {
 typedef struct wsfwd_deflate_codec {
     /*
      * Compress one whole message with a fresh context (RFC 7692 section 7.2.1): raw DEFLATE
-     * (RFC 1951, no zlib header) with a window of at most 2^window_bits bytes (8 to 15), ended
+     * (RFC 1951, no zlib header) with a window of at most 2^window_bits bytes (from
+     * min_window_bits to 15), ended
      * by a sync flush whose final empty stored block's 4 bytes 00 00 FF FF are removed. Write
      * at most cap bytes to out; return the length, or 0 when it does not fit or fails (the
      * message then goes uncompressed). cap is at least len + len / 8 + 64.
@@ -71,9 +72,9 @@ typedef struct wsfwd_deflate_codec {
     wsfwd_inflate_status (*inflate)(void *user_data, void *stream, const uint8_t **in,
                                     size_t *in_len, uint8_t *out, size_t out_cap, size_t *produced);
 
-    /* Forget the stream's history: called before a stream is reused for another connection's
-       message. (A peer that does not keep its context costs no stream between messages: the
-       library keeps one spare stream per config for them.) */
+    /* Forget the stream's history. Called when a message ends from a peer that does not
+       keep its context: the stream then goes to the config's one spare, for the next such
+       message of any connection, so those peers hold no stream between messages. */
     void (*inflate_reset)(void *user_data, void *stream);
 
     void (*inflate_free)(void *user_data, void *stream);
