@@ -1235,9 +1235,9 @@ static int inflate_some(wsfwd_conn *c, void *stream, const uint8_t *in, size_t n
         size_t room = full ? sizeof spill : c->msg_cap - c->msg_len;
         size_t before = n;
         size_t produced = 0;
-        if (k->inflate(k->user_data, stream, &in, &n, out, room, &produced) != WSFWD_INFLATE_OK ||
-            produced > room || n > before) {
-            return WSFWD_ERR_INFLATE;
+        wsfwd_inflate_status st = k->inflate(k->user_data, stream, &in, &n, out, room, &produced);
+        if (produced > room || n > before) {
+            return WSFWD_ERR_INFLATE; /* a codec that breaks its contract */
         }
         if (produced > 0 && full) {
             return WSFWD_ERR_TOO_BIG;
@@ -1249,6 +1249,15 @@ static int inflate_some(wsfwd_conn *c, void *stream, const uint8_t *in, size_t n
             }
         }
         c->msg_len += produced;
+        /* What came out before bad data is checked first, as it would be had the bad data
+           arrived in a later piece: the error is the same however the input is split. */
+        if (st != WSFWD_INFLATE_OK && st != WSFWD_INFLATE_END) {
+            return WSFWD_ERR_INFLATE;
+        }
+        if (st == WSFWD_INFLATE_END) {
+            c->pmd->ended = true; /* what follows in the message is ignored */
+            return WSFWD_OK;
+        }
         if (produced == room) {
             continue; /* filled: there may be more */
         }
@@ -1268,8 +1277,8 @@ static int compressed_payload(wsfwd_conn *c, const uint8_t *p, size_t n, bool en
     if (stream == NULL) {
         return fail(c, WSFWD_ERR_NOMEM);
     }
-    int rc = inflate_some(c, stream, p, n, false);
-    if (rc == WSFWD_OK && end) {
+    int rc = c->pmd->ended ? WSFWD_OK : inflate_some(c, stream, p, n, false);
+    if (rc == WSFWD_OK && end && !c->pmd->ended) {
         rc = inflate_some(c, stream, wsfwd_pmd_tail, WSFWD_PMD_TAIL_LEN, true);
     }
     if (rc == WSFWD_OK && end && c->msg_opcode == WSFWD_OP_TEXT && c->utf8 != WSFWD_UTF8_ACCEPT) {

@@ -90,11 +90,16 @@ void *wsfwd_pmdc_stream(wsfwd_config *cfg, wsfwd_pmdc *z)
 
 void wsfwd_pmdc_message_end(wsfwd_config *cfg, wsfwd_pmdc *z)
 {
-    if (z->stream == NULL || !peer_resets(z)) {
+    bool ended = z->ended;
+    z->ended = false;
+    if (z->stream == NULL || (!peer_resets(z) && !ended)) {
+        return;
+    }
+    cfg->codec.inflate_reset(cfg->codec.user_data, z->stream);
+    if (!peer_resets(z)) {
         return;
     }
     /* Idle connections hold no stream: the config keeps one for the next message. */
-    cfg->codec.inflate_reset(cfg->codec.user_data, z->stream);
     wsfwd_config_drop_spare(cfg);
     cfg->spare_stream = z->stream;
     cfg->spare_bits = z->bits;

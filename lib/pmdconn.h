@@ -18,6 +18,7 @@ typedef struct wsfwd_pmdc {
     wsfwd_pmd_params params;
     uint8_t role;    /* wsfwd_role of the connection */
     bool compressed; /* the message being received had RSV1 on its first frame */
+    bool ended;      /* its stream ended (a final block): the rest of it is ignored */
     uint8_t bits;    /* the window of stream */
     void *stream;    /* the inflate stream, made at the first compressed message */
 } wsfwd_pmdc;
@@ -38,7 +39,8 @@ int wsfwd_pmdc_send_bits(const wsfwd_pmdc *z);
 /* The inflate stream for the message that begins; NULL when the codec cannot make one. */
 void *wsfwd_pmdc_stream(wsfwd_config *cfg, wsfwd_pmdc *z);
 
-/* The message ended: a peer without context takeover gives its stream back to the config. */
+/* The message ended: a stream that ended is reset; a peer without context takeover gives
+   its stream back to the config. */
 void wsfwd_pmdc_message_end(wsfwd_config *cfg, wsfwd_pmdc *z);
 
 /*

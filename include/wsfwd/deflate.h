@@ -32,8 +32,11 @@ extern "C" {
 
 /* What an inflate call reports. */
 typedef enum wsfwd_inflate_status {
-    WSFWD_INFLATE_OK = 0,    /* consumed what it could and produced what it could */
-    WSFWD_INFLATE_ERROR = -1 /* the data is not valid DEFLATE (the connection fails, 1007) */
+    WSFWD_INFLATE_OK = 0,     /* consumed what it could and produced what it could */
+    WSFWD_INFLATE_ERROR = -1, /* the data is not valid DEFLATE (the connection fails, 1007) */
+    WSFWD_INFLATE_END = 1     /* the stream ended (a block with BFINAL set) and all its output
+                                 was produced: the library ignores the rest of the message and
+                                 resets the stream (inflate_reset) before the next one */
 } wsfwd_inflate_status;
 
 /*
@@ -65,16 +68,18 @@ typedef struct wsfwd_deflate_codec {
      * *in_len past what was consumed and set *produced. Called again with more room while the
      * last call filled out, and with more input as it arrives; the library feeds the message's
      * 00 00 FF FF tail itself at its end. The stream keeps its state between calls and
-     * messages, until inflate_reset. A stream that ended (a block with BFINAL set) should
-     * consume and drop what follows it; a call that neither consumes nor produces while it
-     * had input and room fails the message (1007), except on the 00 00 FF FF tail.
+     * messages, until inflate_reset. When the stream ends (a block with BFINAL set), return
+     * WSFWD_INFLATE_END (zlib: Z_STREAM_END) and leave the stream as it is. A call that
+     * neither consumes nor produces while it had input and room fails the message (1007),
+     * except on the 00 00 FF FF tail.
      */
     wsfwd_inflate_status (*inflate)(void *user_data, void *stream, const uint8_t **in,
                                     size_t *in_len, uint8_t *out, size_t out_cap, size_t *produced);
 
     /* Forget the stream's history. Called when a message ends from a peer that does not
-       keep its context: the stream then goes to the config's one spare, for the next such
-       message of any connection, so those peers hold no stream between messages. */
+       keep its context (the stream then goes to the config's one spare, for the next such
+       message of any connection, so those peers hold no stream between messages), and after
+       a message whose stream ended (WSFWD_INFLATE_END). */
     void (*inflate_reset)(void *user_data, void *stream);
 
     void (*inflate_free)(void *user_data, void *stream);

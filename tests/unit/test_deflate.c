@@ -90,11 +90,8 @@ static wsfwd_inflate_status z_inflate(void *ud, void *stream, const uint8_t **in
     size_t used = *in_len - s->avail_in;
     *in += used;
     *in_len -= used;
-    if (rc == Z_STREAM_END) { /* BFINAL: what follows is dropped */
-        inflateReset(s);
-        *in += *in_len;
-        *in_len = 0;
-        return WSFWD_INFLATE_OK;
+    if (rc == Z_STREAM_END) { /* a final block: the library ignores what follows */
+        return WSFWD_INFLATE_END;
     }
     return rc == Z_OK || rc == Z_BUF_ERROR ? WSFWD_INFLATE_OK : WSFWD_INFLATE_ERROR;
 }
