@@ -1227,6 +1227,103 @@ static void test_broadcast_windows_and_relay(void **state)
     assert_int_equal(z.live_streams, 0);
 }
 
+/* A broadcast asked for from a callback of a running one is deferred, and compressed too. */
+static wsfwd_pool *defer_pool;
+static int defer_left;
+
+static void defer_output(wsfwd_conn *c, void *ud)
+{
+    (void)c;
+    (void)ud;
+    if (defer_left > 0) {
+        defer_left--;
+        static char second[300];
+        memset(second, 'b', sizeof second);
+        assert_int_equal(
+            wsfwd_pool_broadcast(defer_pool, WSFWD_OP_TEXT, second, sizeof second, NULL, NULL),
+            WSFWD_OK);
+    }
+}
+
+static void test_broadcast_deferred(void **state)
+{
+    (void)state;
+    zcodec z = {0};
+    wsfwd_config *cfg = config_new(&z, NULL);
+    zcodec zc = {0};
+    wsfwd_config *ccfg = config_new(&zc, NULL);
+    wsfwd_hub *hub;
+    assert_int_equal(wsfwd_hub_new(cfg, &hub), WSFWD_OK);
+    pair pr[3];
+    for (size_t i = 0; i < 3; i++) {
+        pair_open(&pr[i], cfg, ccfg);
+        assert_int_equal(wsfwd_hub_join(hub, pr[i].srv.conn, "d", 1), WSFWD_OK);
+    }
+    defer_pool = wsfwd_hub_find(hub, "d", 1);
+    wsfwd_config_on_output(cfg, defer_output);
+    defer_left = 1;
+    static char first[300];
+    memset(first, 'a', sizeof first);
+    assert_int_equal(
+        wsfwd_pool_broadcast(defer_pool, WSFWD_OP_TEXT, first, sizeof first, NULL, NULL), WSFWD_OK);
+    assert_int_equal(z.compress_calls, 2);
+    static char second[300];
+    memset(second, 'b', sizeof second);
+    char expect[128];
+    snprintf(expect, sizeof expect, "msg 1 300 %08x|msg 1 300 %08x|",
+             checksum((const uint8_t *)first, 300), checksum((const uint8_t *)second, 300));
+    for (size_t i = 0; i < 3; i++) {
+        static uint8_t out[1024];
+        size_t n = test_drain(pr[i].srv.conn, out, sizeof out);
+        assert_true(n < 100);
+        assert_int_equal(wsfwd_conn_feed(pr[i].cli.conn, out, n), WSFWD_OK);
+        assert_string_equal(pr[i].cli.log, expect);
+        pair_close(&pr[i]);
+    }
+    wsfwd_hub_free(hub);
+    wsfwd_config_free(cfg);
+    wsfwd_config_free(ccfg);
+}
+
+/* A final block (BFINAL) ends the stream: the rest of the message is ignored, however it is
+   split, and the next message of a peer that keeps its context inflates from a fresh one. */
+static void test_final_block(void **state)
+{
+    (void)state;
+    zcodec z = {0};
+    wsfwd_config *cfg = config_new(&z, NULL);
+    uint8_t zb[256];
+    z_stream s;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(deflateInit2(&s, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    s.next_in = (Bytef *)(uintptr_t) "first message";
+    s.avail_in = 13;
+    s.next_out = zb;
+    s.avail_out = sizeof zb;
+    assert_int_equal(deflate(&s, Z_FINISH), Z_STREAM_END);
+    size_t zn = sizeof zb - s.avail_out;
+    deflateEnd(&s);
+    memcpy(zb + zn, "junk", 4); /* after the end: ignored */
+    zn += 4;
+    static uint8_t in[1024];
+    size_t n = test_client_frame(in, false, WSFWD_OP_TEXT, zb, zn / 2);
+    in[0] |= 0x40;
+    n += test_client_frame(in + n, true, WSFWD_OP_CONTINUATION, zb + zn / 2, zn - zn / 2);
+    uint8_t zb2[64];
+    size_t zn2 = deflate_msg("second", 6, zb2, sizeof zb2, 15);
+    size_t at = n;
+    n += test_client_frame(in + n, true, WSFWD_OP_TEXT, zb2, zn2);
+    in[at] |= 0x40;
+    char expect[128];
+    snprintf(expect, sizeof expect, "msg 1 13 %08x|msg 1 6 %08x|",
+             checksum((const uint8_t *)"first message", 13),
+             checksum((const uint8_t *)"second", 6));
+    split_ctx sc = {cfg, in, n, expect};
+    test_each_cut(n, feed_split, &sc);
+    wsfwd_config_free(cfg);
+    assert_int_equal(z.live_streams, 0);
+}
+
 /* ---- Allocation failures --------------------------------------------------------------------- */
 
 static void test_allocation_failures(void **state)
@@ -1307,6 +1404,8 @@ int main(void)
         cmocka_unit_test(test_min_size),
         cmocka_unit_test(test_broadcast_mixed),
         cmocka_unit_test(test_broadcast_windows_and_relay),
+        cmocka_unit_test(test_broadcast_deferred),
+        cmocka_unit_test(test_final_block),
         cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
