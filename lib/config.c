@@ -235,6 +235,9 @@ int wsfwd_config_set_deflate(wsfwd_config *cfg, const wsfwd_deflate_codec *codec
     if (cfg == NULL) {
         return WSFWD_ERR_INVALID;
     }
+    if (cfg->deflate_conns > 0) {
+        return WSFWD_ERR_STATE; /* their streams and state are the codec's */
+    }
     wsfwd_deflate_codec c;
     memset(&c, 0, sizeof c);
     if (codec != NULL) {
@@ -249,8 +252,7 @@ int wsfwd_config_set_deflate(wsfwd_config *cfg, const wsfwd_deflate_codec *codec
             c.min_window_bits = 8;
         }
     }
-    /* A spare stream belongs to the codec that made it. Connections already open keep
-       using the codec they negotiated with: change it before making connections. */
+    /* A spare stream belongs to the codec that made it. */
     wsfwd_config_drop_spare(cfg);
     cfg->codec = c;
     cfg->has_deflate = codec != NULL;

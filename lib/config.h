@@ -47,8 +47,9 @@ struct wsfwd_config {
     bool deflate_client_no_context; /* ask clients for client_no_context_takeover */
     uint8_t deflate_server_bits;
     uint8_t deflate_client_bits;
-    uint8_t spare_bits; /* the window of spare_stream */
-    void *spare_stream; /* an inflate stream kept for peers without context takeover */
+    uint8_t spare_bits;   /* the window of spare_stream */
+    void *spare_stream;   /* an inflate stream kept for peers without context takeover */
+    size_t deflate_conns; /* connections that negotiated with the codec: it cannot change */
     size_t deflate_min_size;
     uint8_t *zbuf;
     size_t zbuf_cap;

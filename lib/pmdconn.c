@@ -37,6 +37,7 @@ wsfwd_pmdc *wsfwd_pmdc_new(wsfwd_config *cfg, const wsfwd_pmd_params *p, wsfwd_r
         memset(z, 0, sizeof *z);
         z->params = *p;
         z->role = (uint8_t)role;
+        cfg->deflate_conns++;
     }
     return z;
 }
@@ -49,6 +50,7 @@ void wsfwd_pmdc_free(wsfwd_config *cfg, wsfwd_pmdc *z)
     if (z->stream != NULL) {
         cfg->codec.inflate_free(cfg->codec.user_data, z->stream);
     }
+    cfg->deflate_conns--;
     wsfwd_mem_free(&cfg->alloc, z);
 }
 

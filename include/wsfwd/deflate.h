@@ -90,7 +90,8 @@ typedef struct wsfwd_deflate_codec {
 /*
  * Plug a codec into the config (copied: min(codec_size, sizeof) bytes, the rest NULL); NULL
  * removes it. Every member but min_window_bits must be set. Connections made from then on
- * negotiate the extension. Returns WSFWD_OK or WSFWD_ERR_INVALID.
+ * negotiate the extension. Returns WSFWD_OK, WSFWD_ERR_INVALID, or WSFWD_ERR_STATE while a
+ * connection that negotiated with the current codec exists (set it before they are made).
  */
 WSFWD_API int wsfwd_config_set_deflate(wsfwd_config *cfg, const wsfwd_deflate_codec *codec,
                                        size_t codec_size);

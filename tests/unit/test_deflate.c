@@ -425,10 +425,23 @@ static void test_server_negotiation(void **state)
         }
         wsfwd_conn_free(p.conn);
     }
+    /* More Sec-WebSocket-Extensions fields than are read: 400. */
+    char many[17 * 32 + 1] = "";
+    for (int i = 0; i < 17; i++) {
+        strcat(many, "Sec-WebSocket-Extensions: x\r\n");
+    }
+    peer m = {0};
+    assert_int_equal(wsfwd_conn_new(cfg, WSFWD_ROLE_SERVER, &m, &m.conn), WSFWD_OK);
+    char mresp[2048];
+    assert_int_equal(server_handshake(m.conn, many, mresp, sizeof mresp), WSFWD_ERR_HS_EXTENSIONS);
+    assert_memory_equal(mresp, "HTTP/1.1 400 ", 13);
+    wsfwd_conn_free(m.conn);
     /* Asking client_no_context_takeover and a smaller client window by config. */
     assert_int_equal(wsfwd_config_set_deflate_params(cfg, 12, 10, true), WSFWD_OK);
     peer p;
     open_server(&p, cfg, "permessage-deflate; client_max_window_bits");
+    /* The codec cannot change under a connection that uses it. */
+    assert_int_equal(wsfwd_config_set_deflate(cfg, NULL, 0), WSFWD_ERR_STATE);
     wsfwd_deflate_params d;
     assert_true(wsfwd_conn_deflate(p.conn, &d, sizeof d));
     assert_true(d.client_no_context_takeover);
