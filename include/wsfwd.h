@@ -18,6 +18,7 @@
  *   wsfwd/handshake.h  the opening handshake (RFC 6455 section 4), both roles
  *   wsfwd/conn.h       configuration and connections
  *   wsfwd/hub.h        the hub and its pools (rooms)
+ *   wsfwd/deflate.h    permessage-deflate (RFC 7692) with a codec the caller plugs in
  *   wsfwd/token.h      room tokens (JWT, HS256)
  */
 #ifndef WSFWD_H
@@ -25,6 +26,7 @@
 
 #include "wsfwd/base.h"
 #include "wsfwd/conn.h"
+#include "wsfwd/deflate.h"
 #include "wsfwd/frame.h"
 #include "wsfwd/handshake.h"
 #include "wsfwd/hub.h"

@@ -34,6 +34,9 @@ int wsfwd_config_new(const wsfwd_allocator *alloc, wsfwd_config **out)
     cfg->slow_policy = WSFWD_SLOW_CLOSE;
     cfg->rings.max_bytes = WSFWD_RING_CACHE_BYTES;
     cfg->random = os_random;
+    cfg->deflate_server_bits = 15;
+    cfg->deflate_client_bits = 15;
+    cfg->deflate_min_size = WSFWD_DEFAULT_DEFLATE_MIN_SIZE;
     *out = cfg;
     return WSFWD_OK;
 }
@@ -42,6 +45,8 @@ void wsfwd_config_free(wsfwd_config *cfg)
 {
     if (cfg != NULL) {
         wsfwd_allocator a = cfg->alloc;
+        wsfwd_config_drop_spare(cfg);
+        wsfwd_mem_free(&a, cfg->zbuf);
         wsfwd_ringcache_clear(&cfg->rings, &a);
         wsfwd_mem_free(&a, cfg);
     }
@@ -212,5 +217,70 @@ int wsfwd_config_random(wsfwd_config *cfg, void *buf, size_t len)
     cfg->pool_left -= len;
     memcpy(buf, cfg->pool + cfg->pool_left, len);
     memset(cfg->pool + cfg->pool_left, 0, len);
+    return WSFWD_OK;
+}
+
+/* ---- permessage-deflate ------------------------------------------------------------------ */
+
+void wsfwd_config_drop_spare(wsfwd_config *cfg)
+{
+    if (cfg->spare_stream != NULL) {
+        cfg->codec.inflate_free(cfg->codec.user_data, cfg->spare_stream);
+        cfg->spare_stream = NULL;
+    }
+}
+
+int wsfwd_config_set_deflate(wsfwd_config *cfg, const wsfwd_deflate_codec *codec, size_t codec_size)
+{
+    if (cfg == NULL) {
+        return WSFWD_ERR_INVALID;
+    }
+    if (cfg->deflate_conns > 0) {
+        return WSFWD_ERR_STATE; /* their streams and state are the codec's */
+    }
+    wsfwd_deflate_codec c;
+    memset(&c, 0, sizeof c);
+    if (codec != NULL) {
+        /* The members a caller's older header has end within its size; the rest stay NULL. */
+        memcpy(&c, codec, codec_size < sizeof c ? codec_size : sizeof c);
+        if (c.compress == NULL || c.inflate_new == NULL || c.inflate == NULL ||
+            c.inflate_reset == NULL || c.inflate_free == NULL || c.min_window_bits < 0 ||
+            c.min_window_bits > 15) {
+            return WSFWD_ERR_INVALID;
+        }
+        if (c.min_window_bits == 0) {
+            c.min_window_bits = 8;
+        }
+    }
+    /* A spare stream belongs to the codec that made it. */
+    wsfwd_config_drop_spare(cfg);
+    cfg->codec = c;
+    cfg->has_deflate = codec != NULL;
+    return WSFWD_OK;
+}
+
+static bool bits_valid(int bits)
+{
+    return bits >= 8 && bits <= 15;
+}
+
+int wsfwd_config_set_deflate_params(wsfwd_config *cfg, int server_window_bits,
+                                    int client_window_bits, bool client_no_context_takeover)
+{
+    if (cfg == NULL || !bits_valid(server_window_bits) || !bits_valid(client_window_bits)) {
+        return WSFWD_ERR_INVALID;
+    }
+    cfg->deflate_server_bits = (uint8_t)server_window_bits;
+    cfg->deflate_client_bits = (uint8_t)client_window_bits;
+    cfg->deflate_client_no_context = client_no_context_takeover;
+    return WSFWD_OK;
+}
+
+int wsfwd_config_set_deflate_min_size(wsfwd_config *cfg, size_t bytes)
+{
+    if (cfg == NULL) {
+        return WSFWD_ERR_INVALID;
+    }
+    cfg->deflate_min_size = bytes;
     return WSFWD_OK;
 }

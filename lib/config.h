@@ -10,6 +10,7 @@
 #define WSFWD_DEFAULT_MAX_QUEUE ((size_t)1 << 20)
 #define WSFWD_RING_CACHE_BYTES ((size_t)4 << 20)
 #define WSFWD_DEFAULT_SLOW_TIMEOUT_MS 5000
+#define WSFWD_DEFAULT_DEFLATE_MIN_SIZE ((size_t)64)
 
 struct wsfwd_config {
     wsfwd_allocator alloc;
@@ -40,10 +41,27 @@ struct wsfwd_config {
     /* Output-queue rings of connections that fell behind, kept for the next backlog. */
     wsfwd_ringcache rings;
 
+    /* permessage-deflate: the codec (has_deflate), what is asked and accepted, and the
+       scratch buffer messages are compressed into (lib/pmdconn.c). */
+    bool has_deflate;
+    bool deflate_client_no_context; /* ask clients for client_no_context_takeover */
+    uint8_t deflate_server_bits;
+    uint8_t deflate_client_bits;
+    uint8_t spare_bits;   /* the window of spare_stream */
+    void *spare_stream;   /* an inflate stream kept for peers without context takeover */
+    size_t deflate_conns; /* connections that negotiated with the codec: it cannot change */
+    size_t deflate_min_size;
+    uint8_t *zbuf;
+    size_t zbuf_cap;
+    wsfwd_deflate_codec codec;
+
     /* Random bytes fetched ahead, so a client mask costs no system call. */
     uint8_t pool[256];
     size_t pool_left;
 };
+
+/* Free the spare inflate stream, if any. */
+void wsfwd_config_drop_spare(wsfwd_config *cfg);
 
 /* Fill buf with len random bytes. Returns WSFWD_OK or WSFWD_ERR_RANDOM. */
 int wsfwd_config_random(wsfwd_config *cfg, void *buf, size_t len);

@@ -17,14 +17,20 @@
 #include "handshake.h"
 #include "mem.h"
 #include "member.h"
+#include "pmdconn.h"
 #include "utf8.h"
 #include "uuid.h"
 
 /* Internal result: a callback freed the connection; unwind without touching it. */
 #define STOPPED 2
 
+/* At most this many Sec-WebSocket-Extensions fields are read; more fail the handshake. */
+#define MAX_EXTENSION_FIELDS 16
+
 typedef struct hs_client {
     wsfwd_response *resp;
+    bool offered; /* permessage-deflate was offered, asking for want */
+    wsfwd_pmd_params want;
     char key[WSFWD_KEY_LEN + 1];
     char protocols[]; /* the offered list, "" for none */
 } hs_client;
@@ -47,8 +53,9 @@ static void out_commit(wsfwd_conn *c, size_t n)
     wsfwd_outq_commit(&c->out, n);
 }
 
-/* Queue one whole frame, masked with a fresh key in the client role. */
-static int queue_frame(wsfwd_conn *c, wsfwd_opcode op, const void *payload, size_t len)
+/* Queue one whole frame, masked with a fresh key in the client role; RSV1 when compressed. */
+static int queue_frame_rsv(wsfwd_conn *c, wsfwd_opcode op, const void *payload, size_t len,
+                           bool compressed)
 {
     uint8_t mask[4];
     const uint8_t *maskp = NULL;
@@ -67,6 +74,9 @@ static int queue_frame(wsfwd_conn *c, wsfwd_opcode op, const void *payload, size
         return WSFWD_ERR_NOMEM;
     }
     size_t hlen = wsfwd_frame_encode_header(p, true, op, len, maskp);
+    if (compressed) {
+        p[0] |= WSFWD_RSV1_BIT;
+    }
     if (len > 0) {
         memcpy(p + hlen, payload, len);
         if (maskp != NULL) {
@@ -75,6 +85,11 @@ static int queue_frame(wsfwd_conn *c, wsfwd_opcode op, const void *payload, size
     }
     out_commit(c, hlen + len);
     return WSFWD_OK;
+}
+
+static int queue_frame(wsfwd_conn *c, wsfwd_opcode op, const void *payload, size_t len)
+{
+    return queue_frame_rsv(c, op, payload, len, false);
 }
 
 static int queue_close(wsfwd_conn *c, uint16_t code, const char *reason, size_t reason_len)
@@ -110,6 +125,7 @@ static void destroy(wsfwd_conn *c)
         }
     }
     wsfwd_outq_clear(&c->out, outmem(c));
+    wsfwd_pmdc_free(c->cfg, c->pmd);
     wsfwd_mem_free(a, c->subprotocol);
     wsfwd_mem_free(a, c->msg);
     wsfwd_mem_free(a, c->ctl);
@@ -632,23 +648,66 @@ static int in_request(const wsfwd_conn *c)
     return c != NULL && c->in_request && c->state == WSFWD_STATE_HANDSHAKE && !c->freed;
 }
 
-/* Queue the request's response with this status; the size is asked for first. */
+/*
+ * The server's choice among the request's permessage-deflate offers (none without a codec).
+ * Returns 1 with *out and the answer in buf, 0 for no extension, or WSFWD_ERR_HS_EXTENSIONS
+ * when the fields break the syntax (or are too many to read).
+ */
+static int negotiate(const wsfwd_conn *c, wsfwd_pmd_params *out, char *buf, size_t cap)
+{
+    if (!c->cfg->has_deflate) {
+        return 0;
+    }
+    wsfwd_str v[MAX_EXTENSION_FIELDS];
+    size_t n = wsfwd_request_fields(c->hs, "Sec-WebSocket-Extensions", v, MAX_EXTENSION_FIELDS);
+    if (n > MAX_EXTENSION_FIELDS) {
+        return WSFWD_ERR_HS_EXTENSIONS;
+    }
+    wsfwd_pmd_policy policy;
+    wsfwd_pmdc_policy(c->cfg, &policy);
+    int rc = wsfwd_pmd_accept(v, n, &policy, out, buf, cap);
+    return rc < 0 ? WSFWD_ERR_HS_EXTENSIONS : rc;
+}
+
+/* Queue the request's response with this status; the size is asked for first. A 101
+   answers permessage-deflate when negotiated, and sets c->pmd. */
 static int queue_response(wsfwd_conn *c, int status, const char *subprotocol)
 {
+    char answer[WSFWD_PMD_TEXT_MAX];
+    answer[0] = '\0';
+    wsfwd_pmdc *z = NULL;
+    if (status == 101) {
+        wsfwd_pmd_params params;
+        int rc = negotiate(c, &params, answer, sizeof answer);
+        if (rc < 0) {
+            return rc;
+        }
+        if (rc == 1) {
+            z = wsfwd_pmdc_new(c->cfg, &params, WSFWD_ROLE_SERVER);
+            if (z == NULL) {
+                return WSFWD_ERR_NOMEM;
+            }
+        }
+    }
     size_t need = 0;
-    int rc = wsfwd_request_write_response(c->hs, status, subprotocol, NULL, 0, &need);
-    if (rc != WSFWD_ERR_NOBUFS) {
-        return rc == WSFWD_OK ? WSFWD_ERR_INVALID : rc;
+    int rc = wsfwd_request_write_response_ext(c->hs, status, subprotocol, answer, NULL, 0, &need);
+    uint8_t *p = NULL;
+    if (rc == WSFWD_ERR_NOBUFS) {
+        p = out_reserve(c, need);
+        rc = p == NULL ? WSFWD_ERR_NOMEM
+                       : wsfwd_request_write_response_ext(c->hs, status, subprotocol, answer,
+                                                          (char *)p, need, &need);
+    } else if (rc == WSFWD_OK) {
+        rc = WSFWD_ERR_INVALID;
     }
-    uint8_t *p = out_reserve(c, need);
-    if (p == NULL) {
-        return WSFWD_ERR_NOMEM;
-    }
-    rc = wsfwd_request_write_response(c->hs, status, subprotocol, (char *)p, need, &need);
     if (rc != WSFWD_OK) {
+        wsfwd_pmdc_free(c->cfg, z);
         return rc;
     }
     out_commit(c, need);
+    if (z != NULL) {
+        c->pmd = z;
+    }
     return WSFWD_OK;
 }
 
@@ -762,6 +821,13 @@ static int feed_server_handshake(wsfwd_conn *c, const uint8_t *data, size_t len,
         return WSFWD_OK;
     }
     int check = rc == WSFWD_OK ? wsfwd_request_check(c->hs) : rc;
+    if (check == WSFWD_OK) {
+        /* A valid upgrade whose extension offers break the syntax is refused with 400. */
+        wsfwd_pmd_params params;
+        char answer[WSFWD_PMD_TEXT_MAX];
+        int neg = negotiate(c, &params, answer, sizeof answer);
+        check = neg < 0 ? neg : WSFWD_OK;
+    }
     if (rc == WSFWD_OK && c->cfg->on_request != NULL) {
         c->in_request = 1;
         int r = c->cfg->on_request(c, c->hs, c->cfg->user_data);
@@ -844,7 +910,17 @@ int wsfwd_conn_client_start(wsfwd_conn *c, const char *host, const char *path, c
         return WSFWD_ERR_NOMEM;
     }
     h->resp = NULL;
+    h->offered = c->cfg->has_deflate;
     memcpy(h->protocols, plen > 0 ? subprotocols : "", plen + 1);
+    char offer[WSFWD_PMD_TEXT_MAX];
+    offer[0] = '\0';
+    if (h->offered) {
+        wsfwd_pmdc_want(c->cfg, &h->want);
+        if (wsfwd_pmd_write_offer(&h->want, offer, sizeof offer) < 0) {
+            wsfwd_mem_free(a, h);
+            return WSFWD_ERR_INVALID;
+        }
+    }
 
     uint8_t nonce[16];
     int rc = wsfwd_config_random(c->cfg, nonce, sizeof nonce);
@@ -854,8 +930,8 @@ int wsfwd_conn_client_start(wsfwd_conn *c, const char *host, const char *path, c
     }
     size_t need = 0;
     if (rc == WSFWD_OK) {
-        rc =
-            wsfwd_handshake_write_request(host, path, origin, subprotocols, h->key, NULL, 0, &need);
+        rc = wsfwd_handshake_write_request_ext(host, path, origin, subprotocols, offer, h->key,
+                                               NULL, 0, &need);
         rc = rc == WSFWD_ERR_NOBUFS ? WSFWD_OK : rc == WSFWD_OK ? WSFWD_ERR_INVALID : rc;
     }
     uint8_t *p = NULL;
@@ -864,8 +940,8 @@ int wsfwd_conn_client_start(wsfwd_conn *c, const char *host, const char *path, c
         rc = p == NULL ? WSFWD_ERR_NOMEM : WSFWD_OK;
     }
     if (rc == WSFWD_OK) {
-        rc = wsfwd_handshake_write_request(host, path, origin, subprotocols, h->key, (char *)p,
-                                           need, &need);
+        rc = wsfwd_handshake_write_request_ext(host, path, origin, subprotocols, offer, h->key,
+                                               (char *)p, need, &need);
     }
     if (rc != WSFWD_OK) {
         wsfwd_response_free(h->resp);
@@ -887,6 +963,23 @@ const wsfwd_response *wsfwd_conn_response(const wsfwd_conn *c)
     return wsfwd_response_status(h->resp) != 0 ? h->resp : NULL;
 }
 
+/* The server's answer to the offer: permessage-deflate within what was offered, or none. */
+static int check_extensions(wsfwd_conn *c, const hs_client *h)
+{
+    wsfwd_str v[MAX_EXTENSION_FIELDS];
+    size_t n = wsfwd_response_fields(h->resp, "Sec-WebSocket-Extensions", v, MAX_EXTENSION_FIELDS);
+    if (n > MAX_EXTENSION_FIELDS) {
+        return WSFWD_ERR_HS_EXTENSION;
+    }
+    wsfwd_pmd_params params;
+    int rc = wsfwd_pmd_check_response(v, n, &h->want, &params);
+    if (rc != 1) {
+        return rc;
+    }
+    c->pmd = wsfwd_pmdc_new(c->cfg, &params, WSFWD_ROLE_CLIENT);
+    return c->pmd != NULL ? WSFWD_OK : WSFWD_ERR_NOMEM;
+}
+
 static int feed_client_handshake(wsfwd_conn *c, const uint8_t *data, size_t len, size_t *used)
 {
     hs_client *h = c->hs;
@@ -901,7 +994,11 @@ static int feed_client_handshake(wsfwd_conn *c, const uint8_t *data, size_t len,
         return WSFWD_OK;
     }
     if (rc == WSFWD_OK) {
-        rc = wsfwd_response_check(h->resp, h->key, h->protocols[0] != '\0' ? h->protocols : NULL);
+        rc = wsfwd_response_check_ext(h->resp, h->key,
+                                      h->protocols[0] != '\0' ? h->protocols : NULL, h->offered);
+    }
+    if (rc == WSFWD_OK && h->offered) {
+        rc = check_extensions(c, h);
     }
     if (rc == WSFWD_OK) {
         wsfwd_str proto = wsfwd_response_subprotocol(h->resp);
@@ -1060,16 +1157,28 @@ static int on_control_frame(wsfwd_conn *c, const uint8_t *p, size_t n)
     return WSFWD_OK;
 }
 
-/* A frame header arrived: check what needs the connection's state, then note the message. */
+/* Whether the data frame being read belongs to a compressed message. */
+static bool compressed(const wsfwd_conn *c)
+{
+    return c->pmd != NULL && c->pmd->compressed;
+}
+
+/* A frame header arrived: check what needs the connection's state, then note the message.
+   RSV1 (let through by the parser only when permessage-deflate was negotiated) may mark the
+   first frame of a data message only. */
 static int begin_frame(wsfwd_conn *c)
 {
     uint8_t op = c->fh.opcode;
+    bool rsv1 = (c->fh.rsv & WSFWD_RSV1) != 0;
     if (op & 0x8) {
-        return WSFWD_OK;
+        return rsv1 ? fail(c, WSFWD_ERR_RSV) : WSFWD_OK;
     }
     if (op == WSFWD_OP_CONTINUATION) {
         if (c->msg_opcode == 0) {
             return fail(c, WSFWD_ERR_CONTINUATION);
+        }
+        if (rsv1) {
+            return fail(c, WSFWD_ERR_RSV);
         }
     } else {
         if (c->msg_opcode != 0) {
@@ -1077,11 +1186,116 @@ static int begin_frame(wsfwd_conn *c)
         }
         c->msg_opcode = op;
         c->utf8 = WSFWD_UTF8_ACCEPT;
+        if (c->pmd != NULL) {
+            c->pmd->compressed = rsv1;
+        }
     }
-    if (c->fh.payload_len > c->cfg->max_message - c->msg_len) {
+    /* A compressed message's limit applies to its inflated size, as it inflates. */
+    if (!compressed(c) && c->fh.payload_len > c->cfg->max_message - c->msg_len) {
         return fail(c, WSFWD_ERR_TOO_BIG);
     }
     return WSFWD_OK;
+}
+
+/* Room for more inflated bytes: the message buffer grown, doubling, never past the limit. */
+static int inflate_room(wsfwd_conn *c)
+{
+    size_t max = c->cfg->max_message;
+    size_t cap = c->msg_cap == 0 ? 4096 : c->msg_cap > max / 2 ? max : c->msg_cap * 2;
+    if (cap > max) {
+        cap = max;
+    }
+    uint8_t *m = wsfwd_mem_realloc(&c->cfg->alloc, c->msg, cap);
+    if (m == NULL) {
+        return WSFWD_ERR_NOMEM;
+    }
+    c->msg = m;
+    c->msg_cap = cap;
+    return WSFWD_OK;
+}
+
+/*
+ * Inflate n bytes into the message buffer, UTF-8-checking text as it comes. At the limit,
+ * output goes to a few bytes on the stack: any byte there means the message is too big.
+ * tail: the 00 00 FF FF the library appends, which a stream that ended may leave unread.
+ */
+static int inflate_some(wsfwd_conn *c, void *stream, const uint8_t *in, size_t n, bool tail)
+{
+    const wsfwd_deflate_codec *k = &c->cfg->codec;
+    for (;;) {
+        uint8_t spill[16];
+        if (c->msg_len == c->msg_cap && c->msg_cap < c->cfg->max_message) {
+            int rc = inflate_room(c);
+            if (rc != WSFWD_OK) {
+                return rc;
+            }
+        }
+        bool full = c->msg_len == c->msg_cap;
+        uint8_t *out = full ? spill : c->msg + c->msg_len;
+        size_t room = full ? sizeof spill : c->msg_cap - c->msg_len;
+        size_t before = n;
+        size_t produced = 0;
+        wsfwd_inflate_status st = k->inflate(k->user_data, stream, &in, &n, out, room, &produced);
+        if (produced > room || n > before) {
+            return WSFWD_ERR_INFLATE; /* a codec that breaks its contract */
+        }
+        if (produced > 0 && full) {
+            return WSFWD_ERR_TOO_BIG;
+        }
+        if (c->msg_opcode == WSFWD_OP_TEXT) {
+            c->utf8 = wsfwd_utf8_step(c->utf8, out, produced);
+            if (c->utf8 == WSFWD_UTF8_REJECT) {
+                return WSFWD_ERR_UTF8;
+            }
+        }
+        c->msg_len += produced;
+        /* What came out before bad data is checked first, as it would be had the bad data
+           arrived in a later piece: the error is the same however the input is split. */
+        if (st != WSFWD_INFLATE_OK && st != WSFWD_INFLATE_END) {
+            return WSFWD_ERR_INFLATE;
+        }
+        if (st == WSFWD_INFLATE_END) {
+            c->pmd->ended = true; /* what follows in the message is ignored */
+            return WSFWD_OK;
+        }
+        if (produced == room) {
+            continue; /* filled: there may be more */
+        }
+        if (n == 0) {
+            return WSFWD_OK;
+        }
+        if (n == before && produced == 0) {
+            return tail ? WSFWD_OK : WSFWD_ERR_INFLATE; /* stuck: data after the end */
+        }
+    }
+}
+
+/* n bytes (unmasked) of a compressed message; end: the message's last. */
+static int compressed_payload(wsfwd_conn *c, const uint8_t *p, size_t n, bool end)
+{
+    void *stream = wsfwd_pmdc_stream(c->cfg, c->pmd);
+    if (stream == NULL) {
+        return fail(c, WSFWD_ERR_NOMEM);
+    }
+    int rc = c->pmd->ended ? WSFWD_OK : inflate_some(c, stream, p, n, false);
+    if (rc == WSFWD_OK && end && !c->pmd->ended) {
+        rc = inflate_some(c, stream, wsfwd_pmd_tail, WSFWD_PMD_TAIL_LEN, true);
+    }
+    if (rc == WSFWD_OK && end && c->msg_opcode == WSFWD_OP_TEXT && c->utf8 != WSFWD_UTF8_ACCEPT) {
+        rc = WSFWD_ERR_UTF8;
+    }
+    if (rc != WSFWD_OK) {
+        return fail(c, rc);
+    }
+    if (!end) {
+        return WSFWD_OK;
+    }
+    wsfwd_pmdc_message_end(c->cfg, c->pmd);
+    rc = deliver(c, c->msg, c->msg_len);
+    if (rc != STOPPED) {
+        message_reset(c);
+    }
+    return rc;
 }
 
 /* n payload bytes of the current frame (still masked if `masked`); the frame may end with them. */
@@ -1091,8 +1305,10 @@ static int frame_payload(wsfwd_conn *c, uint8_t *p, size_t n, bool masked)
     uint64_t moff = c->frame_off;
     c->frame_off += n;
     bool last = c->frame_off == c->fh.payload_len;
-    /* Bytes bound for the reassembly buffer are unmasked on their way there. */
-    bool append = !(c->fh.opcode & 0x8) && c->state == WSFWD_STATE_OPEN &&
+    /* Bytes bound for the reassembly buffer are unmasked on their way there; compressed
+       ones are unmasked in place and inflated into it. */
+    bool z = !(c->fh.opcode & 0x8) && compressed(c);
+    bool append = !(c->fh.opcode & 0x8) && c->state == WSFWD_STATE_OPEN && !z &&
                   !(whole && c->fh.fin && c->msg_len == 0);
     if (masked && !append) {
         wsfwd_frame_mask(p, n, c->fh.mask, moff);
@@ -1130,6 +1346,9 @@ static int frame_payload(wsfwd_conn *c, uint8_t *p, size_t n, bool masked)
             message_reset(c);
         }
         return WSFWD_OK;
+    }
+    if (z) {
+        return compressed_payload(c, p, n, last && c->fh.fin);
     }
     const uint8_t *plain = p;
     if (append) {
@@ -1170,8 +1389,9 @@ static int frame_payload(wsfwd_conn *c, uint8_t *p, size_t n, bool masked)
 static int read_header(wsfwd_conn *c, const uint8_t *data, size_t len, size_t *used)
 {
     wsfwd_role receiver = (wsfwd_role)c->role;
+    uint8_t rsv = c->pmd != NULL ? WSFWD_RSV1 : 0;
     if (c->hdr_len == 0) {
-        int rc = wsfwd_frame_parse_header(data, len, receiver, &c->fh);
+        int rc = wsfwd_frame_parse(data, len, receiver, rsv, &c->fh);
         if (rc == WSFWD_OK) {
             *used = c->fh.header_len;
             return WSFWD_OK;
@@ -1185,7 +1405,7 @@ static int read_header(wsfwd_conn *c, const uint8_t *data, size_t len, size_t *u
     memcpy(c->hdr + c->hdr_len, data, take);
     size_t before = c->hdr_len;
     c->hdr_len = (uint8_t)(c->hdr_len + take);
-    int rc = wsfwd_frame_parse_header(c->hdr, c->hdr_len, receiver, &c->fh);
+    int rc = wsfwd_frame_parse(c->hdr, c->hdr_len, receiver, rsv, &c->fh);
     if (rc == WSFWD_INCOMPLETE) {
         *used = take;
         return rc;
@@ -1299,7 +1519,32 @@ int wsfwd_conn_send(wsfwd_conn *c, wsfwd_opcode op, const void *data, size_t len
     if (over_limit(c, WSFWD_FRAME_HEADER_MAX + len)) {
         return leave(c, WSFWD_ERR_WOULD_BLOCK); /* the caller's to decide, not a slow reader */
     }
+    if (!control && c->pmd != NULL && len >= c->cfg->deflate_min_size) {
+        const uint8_t *zp;
+        size_t zn = wsfwd_pmdc_compress(c->cfg, wsfwd_pmdc_send_bits(c->pmd), data, len, &zp);
+        if (zn > 0) {
+            return leave(c, queue_frame_rsv(c, op, zp, zn, true));
+        }
+    }
     return leave(c, queue_frame(c, op, data, len));
+}
+
+bool wsfwd_conn_deflate(const wsfwd_conn *c, wsfwd_deflate_params *out, size_t out_size)
+{
+    if (c == NULL || c->pmd == NULL) {
+        return false;
+    }
+    if (out != NULL) {
+        const wsfwd_pmd_params *p = &c->pmd->params;
+        wsfwd_deflate_params d;
+        memset(&d, 0, sizeof d);
+        d.server_no_context_takeover = p->server_no_context_takeover;
+        d.client_no_context_takeover = p->client_no_context_takeover;
+        d.server_max_window_bits = p->server_max_window_bits;
+        d.client_max_window_bits = p->client_max_window_bits;
+        memcpy(out, &d, out_size < sizeof d ? out_size : sizeof d);
+    }
+    return true;
 }
 
 int wsfwd_conn_close(wsfwd_conn *c, uint16_t code, const char *reason, size_t reason_len)

@@ -9,9 +9,10 @@
 struct wsfwd_conn {
     wsfwd_config *cfg;
     void *user_data;
-    void *hs;          /* handshake state while the handshake runs; after it, a kept
-                          request (server) or a refused response (client), else NULL */
-    char *subprotocol; /* agreed subprotocol, NULL for none */
+    void *hs;               /* handshake state while the handshake runs; after it, a kept
+                               request (server) or a refused response (client), else NULL */
+    char *subprotocol;      /* agreed subprotocol, NULL for none */
+    struct wsfwd_pmdc *pmd; /* permessage-deflate state when negotiated, else NULL */
 
     wsfwd_outq out;          /* output, in order */
     struct wsfwd_pool *pool; /* the pool this connection is in, or NULL */

@@ -32,6 +32,7 @@ const char *wsfwd_strerror(int err)
     case WSFWD_ERR_HS_VERSION: return "Sec-WebSocket-Version is not 13";
     case WSFWD_ERR_HS_REFUSED: return "handshake refused by the application";
     case WSFWD_ERR_PERCENT: return "bad percent-encoding";
+    case WSFWD_ERR_HS_EXTENSIONS: return "malformed Sec-WebSocket-Extensions";
     case WSFWD_ERR_HS_STATUS: return "handshake response status is not 101";
     case WSFWD_ERR_HS_ACCEPT: return "Sec-WebSocket-Accept missing or wrong";
     case WSFWD_ERR_HS_SUBPROTOCOL: return "server chose a subprotocol that was not offered";
@@ -39,7 +40,7 @@ const char *wsfwd_strerror(int err)
     case WSFWD_ERR_HTTP_RESPONSE: return "malformed HTTP response";
     case WSFWD_ERR_HS_RESP_UPGRADE: return "response Upgrade header does not name websocket";
     case WSFWD_ERR_HS_RESP_CONNECTION: return "response Connection header does not name Upgrade";
-    case WSFWD_ERR_RSV: return "reserved bit set without an extension";
+    case WSFWD_ERR_RSV: return "reserved bit set that no negotiated extension allows";
     case WSFWD_ERR_OPCODE: return "reserved opcode";
     case WSFWD_ERR_MASK: return "wrong masking for this direction";
     case WSFWD_ERR_LENGTH: return "frame length not minimally encoded or too large";
@@ -57,6 +58,7 @@ const char *wsfwd_strerror(int err)
     case WSFWD_ERR_HANDSHAKE_TIMEOUT: return "opening handshake timed out";
     case WSFWD_ERR_PONG_TIMEOUT: return "no pong before the deadline";
     case WSFWD_ERR_CLOSE_TIMEOUT: return "closing handshake timed out";
+    case WSFWD_ERR_INFLATE: return "invalid compressed data";
     case WSFWD_ERR_POOL_NAME: return "pool name empty, too long or not UTF-8";
     case WSFWD_ERR_POOL_LIMIT: return "too many pools";
     case WSFWD_ERR_POOL_FULL: return "pool full";
@@ -85,7 +87,8 @@ uint16_t wsfwd_error_close_code(int err)
     case WSFWD_ERR_CONTINUATION:
     case WSFWD_ERR_CLOSE_PAYLOAD:
     case WSFWD_ERR_CLOSE_CODE: return WSFWD_CLOSE_PROTOCOL_ERROR;
-    case WSFWD_ERR_UTF8: return WSFWD_CLOSE_INVALID_PAYLOAD;
+    case WSFWD_ERR_UTF8:
+    case WSFWD_ERR_INFLATE: return WSFWD_CLOSE_INVALID_PAYLOAD;
     case WSFWD_ERR_PONG_TIMEOUT: return WSFWD_CLOSE_GOING_AWAY;
     case WSFWD_ERR_TOO_BIG: return WSFWD_CLOSE_TOO_BIG;
     case WSFWD_ERR_QUEUE_FULL:
@@ -106,6 +109,7 @@ int wsfwd_error_http_status(int err)
     case WSFWD_ERR_HS_UPGRADE:
     case WSFWD_ERR_HS_CONNECTION:
     case WSFWD_ERR_HS_KEY:
+    case WSFWD_ERR_HS_EXTENSIONS:
     case WSFWD_ERR_PERCENT: return 400;
     case WSFWD_ERR_TOKEN_TOO_LONG:
     case WSFWD_ERR_TOKEN_MALFORMED:

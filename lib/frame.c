@@ -11,6 +11,12 @@ static bool opcode_is_known(uint8_t op)
 int wsfwd_frame_parse_header(const uint8_t *buf, size_t len, wsfwd_role receiver,
                              wsfwd_frame_header *h)
 {
+    return wsfwd_frame_parse(buf, len, receiver, 0, h);
+}
+
+int wsfwd_frame_parse(const uint8_t *buf, size_t len, wsfwd_role receiver, uint8_t rsv_allowed,
+                      wsfwd_frame_header *h)
+{
     if (len < 2) {
         return WSFWD_INCOMPLETE;
     }
@@ -22,7 +28,7 @@ int wsfwd_frame_parse_header(const uint8_t *buf, size_t len, wsfwd_role receiver
     h->masked = (b1 & 0x80) != 0;
 
     /* Reject what the first two bytes already condemn, before waiting for more. */
-    if (h->rsv != 0) {
+    if ((h->rsv & ~rsv_allowed) != 0) {
         return WSFWD_ERR_RSV;
     }
     if (!opcode_is_known(h->opcode)) {

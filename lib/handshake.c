@@ -828,8 +828,8 @@ static bool request_offered(const wsfwd_request *req, const char *subprotocol)
     return false;
 }
 
-static int write_switching(const wsfwd_request *req, const char *subprotocol, char *buf, size_t cap,
-                           size_t *len)
+static int write_switching(const wsfwd_request *req, const char *subprotocol,
+                           const char *extensions, char *buf, size_t cap, size_t *len)
 {
     int err = wsfwd_request_check(req);
     if (err == WSFWD_INCOMPLETE) {
@@ -855,6 +855,9 @@ static int write_switching(const wsfwd_request *req, const char *subprotocol, ch
     out_header(&o, "Sec-WebSocket-Accept", accept);
     if (subprotocol != NULL) {
         out_header(&o, "Sec-WebSocket-Protocol", subprotocol);
+    }
+    if (extensions != NULL && extensions[0] != '\0') {
+        out_header(&o, "Sec-WebSocket-Extensions", extensions);
     }
     out_str(&o, "\r\n");
     return out_finish(&o, len);
@@ -906,14 +909,43 @@ static int write_error(const wsfwd_request *req, int status, char *buf, size_t c
 int wsfwd_request_write_response(const wsfwd_request *req, int status, const char *subprotocol,
                                  char *buf, size_t cap, size_t *len)
 {
+    return wsfwd_request_write_response_ext(req, status, subprotocol, NULL, buf, cap, len);
+}
+
+int wsfwd_request_write_response_ext(const wsfwd_request *req, int status, const char *subprotocol,
+                                     const char *extensions, char *buf, size_t cap, size_t *len)
+{
     if (req == NULL || len == NULL || (buf == NULL && cap > 0)) {
         return WSFWD_ERR_INVALID;
     }
     *len = 0;
     if (status == 101) {
-        return write_switching(req, subprotocol, buf, cap, len);
+        return write_switching(req, subprotocol, extensions, buf, cap, len);
     }
     return write_error(req, status, buf, cap, len);
+}
+
+/* Every field named name, in order: up to max of them into out; returns how many there are. */
+static size_t block_fields(const hs_block *b, const char *name, wsfwd_str *out, size_t max)
+{
+    size_t n = 0;
+    if (b->result != WSFWD_OK) {
+        return 0;
+    }
+    for (size_t i = 0; i < b->nfields; i++) {
+        if (str_ieq(b->fields[i].name, name)) {
+            if (n < max) {
+                out[n] = b->fields[i].value;
+            }
+            n++;
+        }
+    }
+    return n;
+}
+
+size_t wsfwd_request_fields(const wsfwd_request *req, const char *name, wsfwd_str *out, size_t max)
+{
+    return block_fields(&req->blk, name, out, max);
 }
 
 /* ---- Client side: the request ---------------------------------------------------------- */
@@ -940,10 +972,19 @@ int wsfwd_handshake_write_request(const char *host, const char *path, const char
                                   const char *subprotocols, const char *key, char *buf, size_t cap,
                                   size_t *len)
 {
+    return wsfwd_handshake_write_request_ext(host, path, origin, subprotocols, NULL, key, buf, cap,
+                                             len);
+}
+
+int wsfwd_handshake_write_request_ext(const char *host, const char *path, const char *origin,
+                                      const char *subprotocols, const char *extensions,
+                                      const char *key, char *buf, size_t cap, size_t *len)
+{
     if (len == NULL || (buf == NULL && cap > 0) || host == NULL || path == NULL || key == NULL ||
         host[0] == '\0' || !value_is_clean(host) || !path_is_valid(path) ||
         (origin != NULL && !value_is_clean(origin)) ||
-        (subprotocols != NULL && !value_is_clean(subprotocols))) {
+        (subprotocols != NULL && !value_is_clean(subprotocols)) ||
+        (extensions != NULL && !value_is_clean(extensions))) {
         return WSFWD_ERR_INVALID;
     }
     wsfwd_str k = {key, strlen(key)};
@@ -964,6 +1005,9 @@ int wsfwd_handshake_write_request(const char *host, const char *path, const char
     }
     if (subprotocols != NULL && subprotocols[0] != '\0') {
         out_header(&o, "Sec-WebSocket-Protocol", subprotocols);
+    }
+    if (extensions != NULL && extensions[0] != '\0') {
+        out_header(&o, "Sec-WebSocket-Extensions", extensions);
     }
     out_str(&o, "\r\n");
     return out_finish(&o, len);
@@ -1091,7 +1135,19 @@ static bool response_extensions_empty(const hs_block *b)
     return true;
 }
 
+size_t wsfwd_response_fields(const wsfwd_response *resp, const char *name, wsfwd_str *out,
+                             size_t max)
+{
+    return block_fields(&resp->blk, name, out, max);
+}
+
 int wsfwd_response_check(const wsfwd_response *resp, const char *key, const char *subprotocols)
+{
+    return wsfwd_response_check_ext(resp, key, subprotocols, false);
+}
+
+int wsfwd_response_check_ext(const wsfwd_response *resp, const char *key, const char *subprotocols,
+                             bool offered_extensions)
 {
     if (resp == NULL || key == NULL) {
         return WSFWD_ERR_INVALID;
@@ -1125,7 +1181,7 @@ int wsfwd_response_check(const wsfwd_response *resp, const char *key, const char
             return WSFWD_ERR_HS_SUBPROTOCOL;
         }
     }
-    if (!response_extensions_empty(b)) {
+    if (!offered_extensions && !response_extensions_empty(b)) {
         return WSFWD_ERR_HS_EXTENSION;
     }
     return WSFWD_OK;

@@ -21,8 +21,10 @@
 
 #include <string.h>
 
+#include "frame.h"
 #include "mem.h"
 #include "outq.h"
+#include "pmdconn.h"
 #include "utf8.h"
 
 #define DEFAULT_MAX_NAME 128
@@ -568,8 +570,77 @@ int wsfwd_pool_foreach(wsfwd_pool *pool, int (*fn)(wsfwd_conn *conn, void *ud), 
 
 /* ---- Broadcast ---------------------------------------------------------------------------- */
 
-/* Queue the frame on every open member but except; returns the number of members. */
-static size_t send_frame(wsfwd_pool *pool, wsfwd_buf *frame, const wsfwd_conn *except, size_t len)
+/*
+ * One broadcast's frames: the plain one, and the compressed ones made on demand, one per
+ * server window size (8 to 15) that a recipient negotiated, each at most once. z[i] NULL
+ * with bit i of tried set: it did not shrink, so those members get the plain frame too.
+ */
+typedef struct bcast {
+    wsfwd_buf *plain;
+    size_t len; /* the payload's */
+    uint16_t tried;
+    wsfwd_buf *z[8];
+    size_t zlen[8];
+} bcast;
+
+static void bcast_add(wsfwd_stats *st, uint64_t in, uint64_t out)
+{
+    st->deflate_calls++;
+    st->deflate_bytes_in += in;
+    st->deflate_bytes_out += out;
+}
+
+/* Compress the broadcast's payload for a window of 2^bits into a frame of its own. */
+static wsfwd_buf *bcast_compress(wsfwd_pool *pool, bcast *b, int bits, size_t *zlen)
+{
+    wsfwd_config *cfg = pool->hub->cfg;
+    const uint8_t *payload = b->plain->data + (b->plain->len - b->len);
+    const uint8_t *zp;
+    size_t zn = wsfwd_pmdc_compress(cfg, bits, payload, b->len, &zp);
+    bcast_add(&pool->stats, b->len, zn > 0 ? zn : b->len);
+    bcast_add(&pool->hub->stats, b->len, zn > 0 ? zn : b->len);
+    if (zn == 0) {
+        return NULL;
+    }
+    wsfwd_buf *f = wsfwd_buf_new(&cfg->alloc, WSFWD_FRAME_HEADER_MAX + zn);
+    if (f == NULL) {
+        return NULL; /* short of memory: the plain frame will do */
+    }
+    wsfwd_opcode op = (wsfwd_opcode)(b->plain->data[0] & 0x0F);
+    f->len = wsfwd_frame_encode_header(f->data, true, op, zn, NULL);
+    f->data[0] |= WSFWD_RSV1_BIT;
+    memcpy(f->data + f->len, zp, zn);
+    f->len += zn;
+    *zlen = zn;
+    return f;
+}
+
+/* The frame for member c, which negotiated permessage-deflate: compressed if that shrinks. */
+static wsfwd_buf *bcast_frame(wsfwd_pool *pool, bcast *b, const wsfwd_conn *c, size_t *zlen)
+{
+    int i = wsfwd_pmdc_send_bits(c->pmd) - WSFWD_PMD_MIN_BITS;
+    if (!(b->tried & (1u << i))) {
+        b->tried = (uint16_t)(b->tried | (1u << i));
+        b->z[i] = bcast_compress(pool, b, i + WSFWD_PMD_MIN_BITS, &b->zlen[i]);
+    }
+    if (b->z[i] == NULL) {
+        return b->plain;
+    }
+    *zlen = b->zlen[i];
+    return b->z[i];
+}
+
+static void bcast_done(wsfwd_pool *pool, bcast *b)
+{
+    for (size_t i = 0; i < 8; i++) {
+        if (b->z[i] != NULL) {
+            wsfwd_buf_unref(&pool->hub->cfg->alloc, b->z[i]);
+        }
+    }
+}
+
+/* Queue the frame on every open member but except; returns how many took it. */
+static size_t push_all(wsfwd_pool *pool, wsfwd_buf *frame, const wsfwd_conn *except)
 {
     size_t sent = 0;
     uint32_t n = pool->count; /* members who join meanwhile are past n */
@@ -581,6 +652,51 @@ static size_t send_frame(wsfwd_pool *pool, wsfwd_buf *frame, const wsfwd_conn *e
         if (wsfwd_conn_push(c, frame) == WSFWD_OK) {
             sent++;
         }
+    }
+    return sent;
+}
+
+/* push_all(), with the compressed frame for the members that negotiated permessage-deflate. */
+static size_t push_all_deflate(wsfwd_pool *pool, bcast *b, const wsfwd_conn *except)
+{
+    size_t sent = 0;
+    uint64_t zsent = 0;
+    uint64_t zbytes = 0;
+    uint32_t n = pool->count;
+    for (uint32_t i = 0; i < n; i++) {
+        wsfwd_conn *c = pool->members[i];
+        if (c == NULL || c == except || c->state != WSFWD_STATE_OPEN) {
+            continue;
+        }
+        size_t zlen = 0;
+        wsfwd_buf *f = c->pmd != NULL ? bcast_frame(pool, b, c, &zlen) : b->plain;
+        if (wsfwd_conn_push(c, f) == WSFWD_OK) {
+            sent++;
+            zsent += f != b->plain;
+            zbytes += zlen;
+        }
+    }
+    pool->stats.deflated_out += zsent;
+    pool->stats.deflated_bytes_out += zbytes;
+    pool->hub->stats.deflated_out += zsent;
+    pool->hub->stats.deflated_bytes_out += zbytes;
+    return sent;
+}
+
+/* Queue the frame on every open member but except; returns the number of members. */
+static size_t send_frame(wsfwd_pool *pool, wsfwd_buf *frame, const wsfwd_conn *except, size_t len)
+{
+    const wsfwd_config *cfg = pool->hub->cfg;
+    size_t sent;
+    if (cfg->has_deflate && len >= cfg->deflate_min_size) {
+        bcast b;
+        memset(&b, 0, sizeof b);
+        b.plain = frame;
+        b.len = len;
+        sent = push_all_deflate(pool, &b, except);
+        bcast_done(pool, &b);
+    } else {
+        sent = push_all(pool, frame, except);
     }
     /* A member holds the pool up: slow the sender down (not for its own backlog). */
     if (pool->congested > 0 && except != NULL && except->pool == pool && !except->paced_pool &&

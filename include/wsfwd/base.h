@@ -35,9 +35,10 @@ extern "C" {
  * them. wsfwd_stats alone may grow, only at its end, and each function that fills it takes
  * the caller's sizeof (wsfwd_hub_stats(hub, &st, sizeof st)): the library writes at most that
  * many bytes, so a caller built against older headers is never overrun, and fields the
- * library does not know are left untouched. A size argument rather than a leading size field,
- * because the compiler makes every caller pass it, where a field could be left unset. Every
- * other public struct is frozen, its size and layout fixed: wsfwd_str, wsfwd_iovec,
+ * library does not know are left untouched. wsfwd_deflate_codec and wsfwd_deflate_params grow
+ * the same way (only at their end, passed with the caller's sizeof). A size argument rather than a
+ * leading size field, because the compiler makes every caller pass it, where a field could be left
+ * unset. Every other public struct is frozen, its size and layout fixed: wsfwd_str, wsfwd_iovec,
  * wsfwd_allocator (copied by value by wsfwd_config_new, wsfwd_request_new and
  * wsfwd_response_new), wsfwd_frame_header and wsfwd_token (filled by the library in the
  * caller's storage); a later need gets a new struct and a new function. tests/abi checks this.
@@ -86,6 +87,7 @@ typedef enum wsfwd_error {
     WSFWD_ERR_HS_VERSION = -28,     /* 426: Sec-WebSocket-Version is not 13 */
     WSFWD_ERR_HS_REFUSED = -29,     /* the application refused the handshake */
     WSFWD_ERR_PERCENT = -30,        /* 400: a '%' not followed by two hex digits */
+    WSFWD_ERR_HS_EXTENSIONS = -31,  /* 400: Sec-WebSocket-Extensions breaks the syntax */
 
     /* The opening handshake, client side (checking the server's response) */
     WSFWD_ERR_HS_STATUS = -40,          /* the status is not 101 */
@@ -97,7 +99,9 @@ typedef enum wsfwd_error {
     WSFWD_ERR_HS_RESP_CONNECTION = -46, /* Connection missing or without "Upgrade" */
 
     /* Frames and messages (each maps to an RFC 6455 close code, see wsfwd_error_close_code) */
-    WSFWD_ERR_RSV = -60,                /* 1002: an RSV bit set, no extension negotiated */
+    WSFWD_ERR_RSV = -60,                /* 1002: an RSV bit set that no extension negotiated
+                                           allows (RSV1: permessage-deflate, first frame of
+                                           a data message only) */
     WSFWD_ERR_OPCODE = -61,             /* 1002: a reserved opcode */
     WSFWD_ERR_MASK = -62,               /* 1002: masked from a server or unmasked from a client */
     WSFWD_ERR_LENGTH = -63,             /* 1002: length not minimally encoded, or top bit set */
@@ -122,6 +126,7 @@ typedef enum wsfwd_error {
                                            idle ping */
     WSFWD_ERR_CLOSE_TIMEOUT = -77,      /* the closing phase passed the close timeout: drop
                                            the TCP connection now */
+    WSFWD_ERR_INFLATE = -78,            /* 1007: a compressed message is not valid DEFLATE */
 
     /* Hub and pools */
     WSFWD_ERR_POOL_NAME = -80,  /* a pool name that is empty, too long or not UTF-8 */

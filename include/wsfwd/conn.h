@@ -198,7 +198,8 @@ WSFWD_API int wsfwd_conn_client_start(wsfwd_conn *conn, const char *host, const 
  * Errors: WSFWD_ERR_STATE (not inside on_request, or decided already), the request's own
  * error when it is not a valid upgrade (WSFWD_ERR_HTTP_*, WSFWD_ERR_HS_*: see
  * wsfwd_request_check), WSFWD_ERR_INVALID (a subprotocol the client did not offer),
- * WSFWD_ERR_NOMEM.
+ * WSFWD_ERR_HS_EXTENSIONS (with a deflate codec: Sec-WebSocket-Extensions breaks the syntax;
+ * refuse with 400), WSFWD_ERR_NOMEM.
  */
 WSFWD_API int wsfwd_conn_accept(wsfwd_conn *conn, const char *subprotocol);
 /* Server role, inside on_request: refuse with an HTTP status (e.g. 403, 404, 503).

@@ -59,6 +59,12 @@ typedef struct wsfwd_stats {
     uint64_t bytes_out;    /* payload bytes delivered */
     uint64_t slow_closes;  /* members closed by the slow-reader policy */
     uint64_t slow_drops;   /* messages skipped for a slow member (drop policy) */
+    /* permessage-deflate (wsfwd/deflate.h); bytes_in and bytes_out count inflated payloads. */
+    uint64_t deflate_calls;      /* codec compress calls: at most one per broadcast and window */
+    uint64_t deflate_bytes_in;   /* payload bytes given to them */
+    uint64_t deflate_bytes_out;  /* what they made (the input's size when it did not shrink) */
+    uint64_t deflated_out;       /* deliveries sent compressed (counted in messages_out too) */
+    uint64_t deflated_bytes_out; /* their compressed payload bytes (bytes_out: inflated) */
 } wsfwd_stats;
 
 /*

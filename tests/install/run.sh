@@ -34,7 +34,7 @@ cmake --install "$build" --prefix "$prefix"
 
 step "installed files"
 for f in include/wsfwd.h include/wsfwd/base.h include/wsfwd/frame.h include/wsfwd/handshake.h \
-    include/wsfwd/conn.h include/wsfwd/hub.h include/wsfwd/token.h \
+    include/wsfwd/conn.h include/wsfwd/hub.h include/wsfwd/token.h include/wsfwd/deflate.h \
     "$libdir/libwsfwd.so" "$libdir/libwsfwd.so.$soversion" "$libdir/libwsfwd.so.$version" \
     "$libdir/libwsfwd.a" "$libdir/pkgconfig/wsfwd.pc" \
     "$libdir/cmake/wsfwd/wsfwdConfig.cmake" "$libdir/cmake/wsfwd/wsfwdConfigVersion.cmake" \
@@ -92,6 +92,7 @@ headers=(
     conn 'wsfwd_config *c; if (wsfwd_config_new(NULL, &c) != WSFWD_OK) return 1; wsfwd_config_free(c); return 0;'
     hub 'wsfwd_config *c; wsfwd_hub *h; if (wsfwd_config_new(NULL, &c) != WSFWD_OK || wsfwd_hub_new(c, &h) != WSFWD_OK) return 1; wsfwd_hub_free(h); wsfwd_config_free(c); return 0;'
     token 'return wsfwd_token_check_room(NULL, "r", 1) != WSFWD_ERR_INVALID;'
+    deflate 'return wsfwd_config_set_deflate(NULL, NULL, 0) != WSFWD_ERR_INVALID || wsfwd_conn_deflate(NULL, NULL, 0);'
 )
 [[ $(find "$prefix/include/wsfwd" -name '*.h' | wc -l) == $((${#headers[@]} / 2)) ]] \
     || fail "include/wsfwd/ holds headers this test does not cover"
