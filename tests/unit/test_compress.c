@@ -356,6 +356,7 @@ static void stats_and_no_room(void **state)
     k.c.inflate_free(k.c.user_data, NULL);
     compress_codec_stats(k.ctx, &st);
     assert_int_equal(st.inflate_streams, 0);
+    compress_codec_free(k.ctx);
     assert_int_equal(compress_codec_init(&k.ctx, 0, &k.c), -1);
     assert_int_equal(compress_codec_init(&k.ctx, 10, &k.c), -1);
     compress_codec_free(NULL);
