@@ -354,6 +354,15 @@ static void stats_and_no_room(void **state)
     assert_int_equal(st.inflate_streams, 1);
     k.c.inflate_free(k.c.user_data, s);
     k.c.inflate_free(k.c.user_data, NULL);
+    /* Inflate windows 8..15 (a client may compress with 2^8); others refused. */
+    s = k.c.inflate_new(k.c.user_data, 8);
+    assert_non_null(s);
+    k.c.inflate_free(k.c.user_data, s);
+    assert_null(k.c.inflate_new(k.c.user_data, 7));
+    assert_null(k.c.inflate_new(k.c.user_data, 16));
+    /* An empty message is the single byte 00 (RFC 7692 section 7.2.3.6). */
+    assert_int_equal(k.c.compress(k.c.user_data, 15, in, 0, out, 64), 1);
+    assert_int_equal(out[0], 0x00);
     compress_codec_stats(k.ctx, &st);
     assert_int_equal(st.inflate_streams, 0);
     compress_codec_free(k.ctx);
