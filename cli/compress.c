@@ -157,35 +157,46 @@ static bool restart_after_final(inflate_stream *s)
     return have == 0 || inflateSetDictionary(&s->z, s->dict, have) == Z_OK;
 }
 
+static uInt clamp_uint(size_t n)
+{
+    return n > UINT_MAX ? UINT_MAX : (uInt)n;
+}
+
+/* Returns with all input consumed or out full (or on error), as the library expects. */
 static wsfwd_inflate_status codec_inflate(void *user_data, void *stream, const uint8_t **in,
                                           size_t *in_len, uint8_t *out, size_t out_cap,
                                           size_t *produced)
 {
     (void)user_data;
     inflate_stream *s = stream;
-    uInt in_n = *in_len > UINT_MAX ? UINT_MAX : (uInt)*in_len;
-    uInt out_n = out_cap > UINT_MAX ? UINT_MAX : (uInt)out_cap;
-    s->z.next_in = (Bytef *)(uintptr_t)*in;
-    s->z.avail_in = in_n;
-    s->z.next_out = out;
-    s->z.avail_out = out_n;
+    size_t made = 0;
     wsfwd_inflate_status st = WSFWD_INFLATE_OK;
-    while (s->z.avail_out > 0) {
+    while (made < out_cap) {
+        uInt in_n = clamp_uint(*in_len), out_n = clamp_uint(out_cap - made);
+        s->z.next_in = (Bytef *)(uintptr_t)*in; /* zlib does not write through next_in */
+        s->z.avail_in = in_n;
+        s->z.next_out = out + made;
+        s->z.avail_out = out_n;
         int rc = inflate(&s->z, Z_SYNC_FLUSH);
+        size_t used = in_n - s->z.avail_in, got = out_n - s->z.avail_out;
+        *in += used;
+        *in_len -= used;
+        made += got;
         if (rc == Z_STREAM_END) {
-            if (!restart_after_final(s))
+            if (!restart_after_final(s)) {
                 st = WSFWD_INFLATE_ERROR;
-            else if (s->z.avail_in > 0)
-                continue;
+                break;
+            }
         } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
             st = WSFWD_INFLATE_ERROR;
+            break;
+        } else if (used == 0 && got == 0) {
+            break; /* no progress: input used up (or needs more) */
         }
-        break;
+        if (*in_len == 0)
+            break;
     }
-    size_t used = in_n - s->z.avail_in;
-    *in += used;
-    *in_len -= used;
-    *produced = out_n - s->z.avail_out;
+    *produced = made;
     return st;
 }
 

@@ -1,7 +1,8 @@
 /*
  * The DEFLATE codec wsfwd plugs into the library (wsfwd/deflate.h), on zlib: one reused
  * compressor per window size (deflateReset per message, no allocation per message) and raw
- * inflate streams. Counters for /stats. Built only with WSFWD_HAVE_DEFLATE.
+ * inflate streams. Counters for /stats. Built only with WSFWD_HAVE_DEFLATE. Not
+ * thread-safe: the compressors are shared by every connection (wsfwd is one thread).
  */
 #ifndef WSFWD_CLI_COMPRESS_H
 #define WSFWD_CLI_COMPRESS_H
