@@ -102,6 +102,12 @@ need_hiredis() {
     pkg-config --exists hiredis 2>/dev/null || missing_pkgs+=(libhiredis-dev)
 }
 redis_opt() { [[ $CI == true ]] && echo -DWSFWD_REDIS=ON || echo -DWSFWD_REDIS=AUTO; }
+# permessage-deflate in wsfwd needs zlib: the same rule (WSFWD_DEFLATE=ON under CI=true).
+need_zlib() {
+    [[ $CI == true ]] || return 0
+    pkg-config --exists zlib 2>/dev/null || missing_pkgs+=(zlib1g-dev)
+}
+deflate_opt() { [[ $CI == true ]] && echo -DWSFWD_DEFLATE=ON || echo -DWSFWD_DEFLATE=AUTO; }
 
 phase_gcc() {
     need_cmd cmake cmake
@@ -112,13 +118,15 @@ phase_gcc() {
     need_cmd readelf binutils
     need_cmocka
     need_hiredis
+    need_zlib
     # Without abidw the abi test skips itself; under CI it must run.
     if [[ $CI == true ]]; then
         need_cmd abidw abigail-tools
         need_cmd abidiff abigail-tools
     fi
     check_deps || return
-    configure gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DWSFWD_WERROR=ON "$(redis_opt)"
+    configure gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DWSFWD_WERROR=ON "$(redis_opt)" \
+        "$(deflate_opt)"
     run_ctest gcc 'unit|install|symbols|abi|example'
 }
 
@@ -128,9 +136,10 @@ phase_clang() {
     need_cmd clang-format clang-format
     need_cmd pkg-config pkg-config
     need_cmocka
+    need_zlib
     check_deps || return
     configure clang -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DWSFWD_WERROR=ON \
-        -DWSFWD_BUILD_BENCH=OFF
+        -DWSFWD_BUILD_BENCH=OFF "$(deflate_opt)"
     run_ctest clang 'unit|format'
 }
 
@@ -140,9 +149,10 @@ phase_sanitize() {
     need_cmd pkg-config pkg-config
     need_cmocka
     command -v clang >/dev/null && need_clang_runtime address,undefined
+    need_zlib
     check_deps || return
     configure sanitize -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DWSFWD_SANITIZE=ON \
-        -DWSFWD_BUILD_BENCH=OFF
+        -DWSFWD_BUILD_BENCH=OFF "$(deflate_opt)"
     # Reports go to files too, so a report from a test that still exits 0 fails the phase.
     local reports=$root/build/sanitize/sanitizer-reports
     rm -rf "$reports"
@@ -189,9 +199,10 @@ phase_coverage() {
     need_cmd gcovr gcovr
     need_cmd pkg-config pkg-config
     need_cmocka
+    need_zlib
     check_deps || return
     configure coverage -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Debug -DWSFWD_COVERAGE=ON \
-        -DWSFWD_BUILD_BENCH=OFF
+        -DWSFWD_BUILD_BENCH=OFF "$(deflate_opt)"
     find "$root/build/coverage" -name '*.gcda' -delete
     run_ctest coverage unit
     say "line coverage of lib/ (minimum $COVERAGE_MIN%)"
@@ -205,7 +216,8 @@ phase_bench() {
     need_cmd cmake cmake
     check_deps || return
     if [[ ! -f $root/build/gcc/CTestTestfile.cmake ]]; then
-        configure gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DWSFWD_WERROR=ON
+        configure gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DWSFWD_WERROR=ON \
+            "$(redis_opt)" "$(deflate_opt)"
     else
         cmake --build "$root/build/gcc" -j "$JOBS"
     fi
@@ -232,10 +244,11 @@ phase_e2e() {
     need_cmd gcc build-essential
     need_cmocka
     need_hiredis
+    need_zlib
     check_deps || return
     if [[ ! -f $root/build/gcc/CTestTestfile.cmake ]]; then
         configure gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DWSFWD_WERROR=ON \
-            "$(redis_opt)"
+            "$(redis_opt)" "$(deflate_opt)"
     else
         cmake --build "$root/build/gcc" -j "$JOBS"
     fi
