@@ -17,9 +17,10 @@ typedef struct compress_ctx compress_ctx;
 /* What the codec did since compress_codec_init. */
 typedef struct compress_stats {
     uint64_t calls;           /* compress() calls */
-    uint64_t bytes_in;        /* bytes given to compress() */
-    uint64_t bytes_out;       /* bytes it returned (0 for messages that went uncompressed) */
-    uint64_t failed;          /* calls that returned 0 (did not fit, or zlib failed) */
+    uint64_t bytes_in;        /* bytes given to the calls whose output was shorter */
+    uint64_t bytes_out;       /* what those calls returned */
+    uint64_t plain;           /* the other calls: output not shorter (the library then sends
+                                 the message plain), did not fit, or zlib failed */
     uint64_t inflate_streams; /* inflate streams alive now */
 } compress_stats;
 

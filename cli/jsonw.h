@@ -29,6 +29,8 @@ void jsonw_end(jsonw *w);
 
 void jsonw_u64(jsonw *w, const char *key, uint64_t v);
 void jsonw_bool(jsonw *w, const char *key, bool v);
+/* num / den as a number with two decimals (rounded down); 0 when den is 0. */
+void jsonw_ratio(jsonw *w, const char *key, uint64_t num, uint64_t den);
 /* v is escaped as JSON needs. */
 void jsonw_str(jsonw *w, const char *key, const char *v);
 /* Raw text after the value (such as a final newline). */

@@ -20,6 +20,11 @@
 #else
 #define HAVE_HIREDIS 0
 #endif
+#ifdef WSFWD_HAVE_DEFLATE
+#define HAVE_DEFLATE 1
+#else
+#define HAVE_DEFLATE 0
+#endif
 
 #define MS_MAX 86400000u   /* a day: the longest time any option takes */
 #define OPTION_NAME_MAX 64 /* a longer name is unknown, and reported with its value */
@@ -32,6 +37,8 @@
 static const char *const SLOW_POLICIES[] = {"close", "drop", NULL};
 static const char *const REDIS_ORDERS[] = {"one", "local-first", NULL};
 static const char *const LOG_LEVELS[] = {"error", "warn", "info", "debug", NULL}; /* log.h */
+static const char *const ON_OFF[] = {"on", "off", NULL};
+static const char *const CLIENT_CONTEXTS[] = {"keep", "reset", NULL};
 
 static void pick_slow_policy(options *o, size_t i)
 {
@@ -41,6 +48,16 @@ static void pick_slow_policy(options *o, size_t i)
 static void pick_redis_order(options *o, size_t i)
 {
     o->redis_local_first = i == 1;
+}
+
+static void pick_deflate(options *o, size_t i)
+{
+    o->deflate = i == 0;
+}
+
+static void pick_client_context(options *o, size_t i)
+{
+    o->deflate_client_reset = i == 1;
 }
 
 static void pick_log_level(options *o, size_t i)
@@ -207,6 +224,42 @@ static const option_spec TABLE[] = {
      .field = FIELD(rate_burst),
      .def_note = ": N of --rate-limit",
      .help = "messages a connection may send at once within --rate-limit"},
+    {.name = "--deflate",
+     .arg = "on|off",
+     .kind = OPTION_CHOICE,
+     .choices = ON_OFF,
+     .pick = pick_deflate,
+     .needs = "zlib",
+     .def = HAVE_DEFLATE ? "on" : "off",
+     .help = "answer permessage-deflate offers (RFC 7692): each broadcast compressed once"},
+    {.name = "--deflate-level",
+     .arg = "N",
+     .kind = OPTION_NUMBER,
+     .min = 1,
+     .max = 9,
+     .field = FIELD(deflate_level),
+     .needs = "zlib",
+     .def = "1",
+     .help = "zlib's compression level: 1 fastest, 9 smallest"},
+    {.name = "--deflate-min-size",
+     .arg = "BYTES",
+     .kind = OPTION_NUMBER,
+     .min = 0,
+     .max = (size_t)1 << 31,
+     .field = FIELD(deflate_min_size),
+     .needs = "zlib",
+     .def = "64",
+     .help = "messages shorter than this are sent uncompressed"},
+    {.name = "--deflate-client-context",
+     .arg = "keep|reset",
+     .kind = OPTION_CHOICE,
+     .choices = CLIENT_CONTEXTS,
+     .pick = pick_client_context,
+     .needs = "zlib",
+     .def = "keep",
+     .help = "keep: let clients compress against their earlier messages (an inflate stream "
+             "of about 40 KiB kept per such client); reset: ask them not to "
+             "(client_no_context_takeover)"},
     {.name = "--handshake-timeout",
      .arg = "MS",
      .kind = OPTION_MS,
@@ -260,7 +313,7 @@ static const option_spec TABLE[] = {
      .kind = OPTION_TEXT,
      .field = FIELD(redis),
      .check = check_redis,
-     .cluster = true,
+     .needs = "hiredis",
      .def_note = ": none, a node alone",
      .help = "share rooms with the other nodes on this Redis; URL: "
              "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]"},
@@ -269,7 +322,7 @@ static const option_spec TABLE[] = {
      .kind = OPTION_CHOICE,
      .choices = REDIS_ORDERS,
      .pick = pick_redis_order,
-     .cluster = true,
+     .needs = "hiredis",
      .def = "one",
      .help = "one: one order per room on every node; local-first: local members first, "
              "without that guarantee"},
@@ -279,7 +332,7 @@ static const option_spec TABLE[] = {
      .min = 1024,
      .max = (size_t)1 << 34,
      .field = FIELD(redis_max_inflight),
-     .cluster = true,
+     .needs = "hiredis",
      .def = "16777216",
      .help = "local messages on their way through Redis before more stay local"},
     {.name = "--redis-timeout",
@@ -288,7 +341,7 @@ static const option_spec TABLE[] = {
      .min = 10,
      .max = MS_MAX,
      .field = FIELD(redis_timeout_ms),
-     .cluster = true,
+     .needs = "hiredis",
      .def = "2000",
      .help = "connect and PING timeout"},
     {.name = "--redis-password-file",
@@ -296,7 +349,7 @@ static const option_spec TABLE[] = {
      .kind = OPTION_TEXT,
      .field = FIELD(redis_password_file),
      .path = true,
-     .cluster = true,
+     .needs = "hiredis",
      .def_note = ": the URL's, if any",
      .help = "the Redis password, read from PATH rather than given in the URL; needs --redis"},
     {.name = "--version",
@@ -311,6 +364,14 @@ static const option_spec TABLE[] = {
 };
 
 #define TABLE_LEN (sizeof TABLE / sizeof TABLE[0])
+
+bool options_built_with(const char *library)
+{
+    if (strcmp(library, "hiredis") == 0) {
+        return HAVE_HIREDIS;
+    }
+    return strcmp(library, "zlib") == 0 && HAVE_DEFLATE;
+}
 
 const option_spec *options_table(size_t *n)
 {
@@ -461,6 +522,11 @@ static int finish(options *o, FILE *err)
         fprintf(err, "wsfwd: --redis-password-file needs --redis\n");
         return 2;
     }
+    if (o->deflate && !HAVE_DEFLATE) {
+        fprintf(err, "wsfwd: --deflate on: this wsfwd was built without permessage-deflate "
+                     "(install zlib1g-dev and rebuild; see README.md)\n");
+        return 2;
+    }
     if (o->rate_burst > 0 && o->rate_limit == 0) {
         fprintf(err, "wsfwd: --rate-burst needs --rate-limit\n");
         return 2;
@@ -569,8 +635,8 @@ static void print_entry(FILE *out, const option_spec *r)
         snprintf(text, sizeof text, "%s", r->help);
     }
     print_wrapped(out, text, col);
-    if (r->cluster && !HAVE_HIREDIS) {
-        fprintf(out, "%*s[not in this build: no hiredis]\n", HELP_COLUMN, "");
+    if (r->needs != NULL && !options_built_with(r->needs)) {
+        fprintf(out, "%*s[not in this build: no %s]\n", HELP_COLUMN, "", r->needs);
     }
 }
 

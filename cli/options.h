@@ -47,6 +47,10 @@ typedef struct options {
     size_t redis_max_inflight; /* bytes of local messages on their way through Redis */
     unsigned redis_timeout_ms;
     const char *redis_password_file; /* AUTH password from a file, not the command line */
+    bool deflate;                    /* permessage-deflate (compress.c) */
+    bool deflate_client_reset;       /* ask clients for client_no_context_takeover */
+    size_t deflate_level;            /* zlib's 1..9 */
+    size_t deflate_min_size;         /* messages shorter go uncompressed */
 } options;
 
 typedef enum option_kind {
@@ -78,8 +82,12 @@ typedef struct option_spec {
     void (*run)(FILE *out);                     /* FLAG */
     const char *many; /* LIST: what the values are, in "at most MAX NAME MANY" */
     bool path;        /* TEXT, LIST: a path, so not empty */
-    bool cluster;     /* needs hiredis: --help says when this build has none */
+    const char *needs; /* "hiredis", "zlib": an optional library; --help says when this build
+                          has none */
 } option_spec;
+
+/* Whether this build has the optional library a row needs ("hiredis", "zlib"). */
+bool options_built_with(const char *library);
 
 /* The table, in --help's order; *n gets its length. */
 const option_spec *options_table(size_t *n);

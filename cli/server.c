@@ -33,6 +33,9 @@
 
 #include "client.h"
 #include "cluster.h"
+#ifdef WSFWD_HAVE_DEFLATE
+#include "compress.h"
+#endif
 #include "log.h"
 #include "loop.h"
 #include "quota.h"
@@ -57,6 +60,9 @@ struct server {
     wsfwd_pool *global_pool;
     routes *routes;
     cluster *cluster; /* --redis, else NULL */
+#ifdef WSFWD_HAVE_DEFLATE
+    compress_ctx *codec; /* --deflate on, else NULL */
+#endif
     rate_rule rate;   /* --rate-limit (per_second 0: off) */
     int listen_fd[MAX_LISTEN];
     loop_handle listen_h[MAX_LISTEN];
@@ -542,6 +548,7 @@ static int on_message(wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data, si
     client *c = wsfwd_conn_user_data(conn);
     s->stats.messages_in++;
     s->stats.bytes_in += len;
+    s->stats.inflated += wsfwd_conn_message_compressed(conn);
     if (s->rate.per_second > 0 && !rate_bucket_take(&c->bucket, &s->rate, (uint32_t)now_of(s))) {
         /* The excess reaches nobody, and nothing the sender sends after it either. */
         s->stats.rate_limited++;
@@ -692,9 +699,34 @@ static int on_request(wsfwd_conn *conn, const wsfwd_request *req, void *ud)
     return routes_on_request(s->routes, conn, req);
 }
 
+/* The deflate object of /stats: the codec's counters and the hubs' compressed deliveries. */
+static void deflate_stats(const server *s, stats_deflate *out)
+{
+    memset(out, 0, sizeof *out);
+#ifdef WSFWD_HAVE_DEFLATE
+    if (s->codec != NULL) {
+        compress_stats cs;
+        compress_codec_stats(s->codec, &cs);
+        out->enabled = true;
+        out->calls = cs.calls;
+        out->bytes_in = cs.bytes_in;
+        out->bytes_out = cs.bytes_out;
+        out->plain = cs.plain;
+        out->inflate_streams = cs.inflate_streams;
+    }
+#endif
+    wsfwd_stats rooms, global;
+    wsfwd_hub_stats(s->rooms, &rooms, sizeof rooms);
+    wsfwd_hub_stats(s->global, &global, sizeof global);
+    out->sent_compressed = rooms.deflated_out + global.deflated_out;
+    out->inflated = s->stats.inflated;
+}
+
 static void respond_stats(void *ud, wsfwd_conn *conn)
 {
     server *s = ud;
+    stats_deflate z;
+    deflate_stats(s, &z);
     stats_input in = {
         .counters = &s->stats,
         .uptime_ms = now_of(s) - s->started,
@@ -704,8 +736,32 @@ static void respond_stats(void *ud, wsfwd_conn *conn)
         .rooms = s->rooms,
         .global = s->global,
         .cluster = s->cluster,
+        .deflate = &z,
     };
     stats_respond(conn, &in);
+}
+
+/* permessage-deflate: the zlib codec (compress.c) plugged into the config, with
+   --deflate-level, --deflate-min-size and --deflate-client-context. */
+static int setup_deflate(server *s)
+{
+    const options *o = s->opts;
+    if (!o->deflate) {
+        return 0;
+    }
+#ifdef WSFWD_HAVE_DEFLATE
+    wsfwd_deflate_codec codec;
+    if (compress_codec_init(&s->codec, (int)o->deflate_level, &codec) != 0 ||
+        wsfwd_config_set_deflate(s->cfg, &codec, sizeof codec) != WSFWD_OK ||
+        wsfwd_config_set_deflate_params(s->cfg, 15, 15, o->deflate_client_reset) != WSFWD_OK ||
+        wsfwd_config_set_deflate_min_size(s->cfg, o->deflate_min_size) != WSFWD_OK) {
+        fprintf(stderr, "wsfwd: cannot set up permessage-deflate\n");
+        return -1;
+    }
+    return 0;
+#else
+    return -1; /* options.c refuses --deflate on without zlib */
+#endif
 }
 
 static int setup_library(server *s)
@@ -723,6 +779,9 @@ static int setup_library(server *s)
         wsfwd_config_set_close_timeout(s->cfg, o->close_timeout_ms) != WSFWD_OK ||
         make_hub(s, &s->rooms) != 0 || make_hub(s, &s->global) != 0) {
         fprintf(stderr, "wsfwd: cannot set up the library\n");
+        return -1;
+    }
+    if (setup_deflate(s) != 0) {
         return -1;
     }
     wsfwd_config_set_user_data(s->cfg, s);
@@ -832,6 +891,9 @@ void server_free(server *s)
     wsfwd_hub_free(s->rooms);
     wsfwd_hub_free(s->global);
     wsfwd_config_free(s->cfg);
+#ifdef WSFWD_HAVE_DEFLATE
+    compress_codec_free(s->codec); /* after the config and every connection using it */
+#endif
     loop_free(s->lp);
     free(s->clients);
     free(s);

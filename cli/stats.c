@@ -52,6 +52,21 @@ static void write_flow(jsonw *w, const stats_counters *st)
     jsonw_end(w);
 }
 
+static void write_deflate(jsonw *w, const stats_deflate *z)
+{
+    jsonw_object(w, "deflate");
+    jsonw_bool(w, "enabled", z->enabled);
+    jsonw_u64(w, "compressed", z->calls);
+    jsonw_u64(w, "bytes_in", z->bytes_in);
+    jsonw_u64(w, "bytes_out", z->bytes_out);
+    jsonw_ratio(w, "ratio", z->bytes_in, z->bytes_out);
+    jsonw_u64(w, "not_compressed", z->plain);
+    jsonw_u64(w, "sent_compressed", z->sent_compressed);
+    jsonw_u64(w, "inflated", z->inflated);
+    jsonw_u64(w, "inflate_streams", z->inflate_streams);
+    jsonw_end(w);
+}
+
 /* Deliveries count the hubs' broadcasts and the server's echoes together. */
 static void write_traffic(jsonw *w, const stats_input *in)
 {
@@ -90,6 +105,7 @@ void stats_respond(wsfwd_conn *conn, const stats_input *in)
     jsonw_bool(&w, "auth_required", in->auth_required);
     write_refused(&w, st);
     write_flow(&w, st);
+    write_deflate(&w, in->deflate);
     cluster_stats_write(in->cluster, &w);
     jsonw_end(&w);
     jsonw_raw(&w, "\n");

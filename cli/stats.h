@@ -52,10 +52,23 @@ typedef struct stats_counters {
     uint64_t refused_auth[AUTH_CAUSES]; /* the 401 and 403 of room tokens, by cause */
     uint64_t refused_per_address;       /* 503: --max-connections-per-address */
     uint64_t rate_limited;              /* closed with 1008: --rate-limit */
+    uint64_t inflated;                  /* messages received compressed */
 } stats_counters;
 
 /* Count a refused request under its HTTP status. */
 void stats_count_refusal(stats_counters *st, int status);
+
+/* permessage-deflate, from the codec and the hubs (all 0 with --deflate off). */
+typedef struct stats_deflate {
+    bool enabled;
+    uint64_t calls;           /* compressions */
+    uint64_t bytes_in;        /* bytes given to those that made something shorter */
+    uint64_t bytes_out;       /* what they made */
+    uint64_t plain;           /* the others: sent plain */
+    uint64_t sent_compressed; /* room and /ws deliveries sent compressed */
+    uint64_t inflated;        /* messages received compressed */
+    uint64_t inflate_streams; /* alive now */
+} stats_deflate;
 
 /* What /stats shows besides the counters. */
 typedef struct stats_input {
@@ -67,6 +80,7 @@ typedef struct stats_input {
     const wsfwd_hub *rooms;
     const wsfwd_hub *global;
     const struct cluster *cluster; /* NULL without --redis */
+    const stats_deflate *deflate;
 } stats_input;
 
 /* Answer GET /stats on conn (500 if the document does not fit). */

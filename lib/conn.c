@@ -1547,6 +1547,11 @@ bool wsfwd_conn_deflate(const wsfwd_conn *c, wsfwd_deflate_params *out, size_t o
     return true;
 }
 
+bool wsfwd_conn_message_compressed(const wsfwd_conn *c)
+{
+    return c != NULL && compressed(c);
+}
+
 int wsfwd_conn_close(wsfwd_conn *c, uint16_t code, const char *reason, size_t reason_len)
 {
     if (c == NULL || (reason == NULL && reason_len > 0)) {

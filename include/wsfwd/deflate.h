@@ -128,6 +128,10 @@ typedef struct wsfwd_deflate_params { /* growable: passed with its size */
 WSFWD_API bool wsfwd_conn_deflate(const wsfwd_conn *conn, wsfwd_deflate_params *out,
                                   size_t out_size);
 
+/* Whether the data message being received came compressed (in on_message: the one given;
+   after it, until the next one begins); false without the extension. */
+WSFWD_API bool wsfwd_conn_message_compressed(const wsfwd_conn *conn);
+
 #ifdef __cplusplus
 }
 #endif

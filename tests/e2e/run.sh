@@ -6,10 +6,12 @@
 #      and flow control (floods paced to the slowest healthy reader, --slow-timeout,
 #      a calm room beside a flooded one, /echo without reading, bounded memory):
 #                                                             test_flow.py
+#      and permessage-deflate (compressing and plain clients in one room, a bomb, fragments
+#      with pings, bad RSV1 and data; needs a wsfwd built with zlib):  test_deflate.py
 #   2. Node ws (npm, package-lock.json)                       test_node.mjs
 #   3. headless Chromium (Debian chromium) + playwright-core  test_browser.mjs
 #   4. the Python tests again with wsfwd under valgrind memcheck (any error or leak: exit 99)
-#      (those of test_python.py, test_auth.py and test_flow.py marked for it)
+#      (those of test_python.py, test_auth.py, test_flow.py and test_deflate.py marked for it)
 #   5. wsfwd --redis: nodes on one redis-server, and two behind nginx     test_cluster.py
 #      (then its fault tests again with wsfwd under valgrind)
 #
@@ -82,6 +84,11 @@ if "$PYTHON" -c 'import websockets' 2>/dev/null; then
     suite python 240 "$PYTHON" "$here/test_python.py" "$wsfwd"
     suite auth 120 "$PYTHON" "$here/test_auth.py" "$wsfwd"
     suite flow 150 "$PYTHON" "$here/test_flow.py" "$wsfwd"
+    if "$wsfwd" --help | grep -q 'no zlib'; then
+        missing deflate "a wsfwd built with zlib" "apt-get install -y zlib1g-dev; rebuild"
+    else
+        suite deflate 180 "$PYTHON" "$here/test_deflate.py" "$wsfwd"
+    fi
 else
     missing python "python3-websockets for $PYTHON" "apt-get install -y python3-websockets"
 fi
@@ -123,6 +130,10 @@ else
         "$here/test_auth.py" "$wsfwd" --valgrind
     WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} suite valgrind-flow 180 "$PYTHON" \
         "$here/test_flow.py" "$wsfwd" --valgrind
+    if ! "$wsfwd" --help | grep -q 'no zlib'; then
+        WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} suite valgrind-deflate 300 "$PYTHON" \
+            "$here/test_deflate.py" "$wsfwd" --valgrind
+    fi
 fi
 
 # 5. Several nodes on one Redis (and behind nginx): needs a wsfwd built with hiredis,

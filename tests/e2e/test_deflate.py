@@ -271,6 +271,35 @@ async def client_context_takeover():
             await tx.send(m)
         for i, m in enumerate(msgs):
             eq(await harness.recv(rx), m, f"message {i}")
+        st = deflate_stats(s.stats())
+        eq(st["inflated"], 200, "messages received compressed")
+        eq(st["inflate_streams"], 1, "inflate streams kept (tx's)")
+        eq(st["compressed"], 0, "compressions (rx did not negotiate)")
+        await tx.close()
+        await asyncio.sleep(0.2)
+        eq(deflate_stats(s.stats())["inflate_streams"], 0, "streams after tx left")
+
+
+@test(valgrind=True)
+async def client_context_reset():
+    """--deflate-client-context reset: clients are asked for client_no_context_takeover, and
+    no inflate stream stays between messages; the ratio is in /stats."""
+    async with Server("--deflate-client-context", "reset") as s:
+        tx = await s.ws("/ws/r")
+        check("client_no_context_takeover" in extension_of(tx), f"answer {extension_of(tx)!r}")
+        rx = await s.ws("/ws/r")
+        msgs = [chat(i, "tx", 1024) for i in range(50)]
+        for m in msgs:
+            await tx.send(m)
+        for i, m in enumerate(msgs):
+            eq(await harness.recv(rx), m, f"message {i}")
+        st = deflate_stats(s.stats())
+        eq(st["inflated"], 50, "messages received compressed")
+        check(st["inflate_streams"] <= 1, f"streams kept: {st}")  # at most the config's spare
+        eq(st["compressed"], 50, "one compression per broadcast")
+        eq(st["sent_compressed"], 50, "deliveries sent compressed")
+        check(st["ratio"] > 2.0, f"ratio of 1 KiB chat messages: {st}")
+        eq(st["ratio"], int(st["bytes_in"] * 100 // st["bytes_out"]) / 100, "ratio")
 
 
 @test()
@@ -286,7 +315,8 @@ async def levels_and_min_size_flags():
         await tx.send("y" * 1000)
         _, op, payload = r.read_frame()
         eq((r.last_rsv, inflate(payload)), (RSV1, b"y" * 1000), "at --deflate-min-size")
-    for bad in (["--deflate", "maybe"], ["--deflate-level", "10"], ["--deflate-min-size", "x"]):
+    for bad in (["--deflate", "maybe"], ["--deflate-level", "10"], ["--deflate-min-size", "x"],
+                ["--deflate-client-context", "forget"]):
         rc, _, err, _ = await harness.run_wsfwd(bad)
         eq(rc, 2, f"exit status for {bad}")
         check(err, f"no message for {bad}")

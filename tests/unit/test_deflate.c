@@ -141,6 +141,7 @@ typedef struct peer {
     char log[1 << 14];
     size_t log_len;
     bool echo;
+    int zmsgs; /* messages that came compressed (wsfwd_conn_message_compressed) */
     int closes;
     uint16_t close_code;
     int close_err;
@@ -170,6 +171,7 @@ static int cb_message(wsfwd_conn *c, wsfwd_opcode op, const uint8_t *data, size_
     (void)ud;
     peer *p = wsfwd_conn_user_data(c);
     logf_(p, "msg %d %zu %08x|", (int)op, len, checksum(data, len));
+    p->zmsgs += wsfwd_conn_message_compressed(c);
     if (p->echo) {
         assert_int_equal(wsfwd_conn_send(c, op, data, len), WSFWD_OK);
     }
@@ -891,6 +893,9 @@ static void round_trip(bool no_context)
     assert_int_equal(pump(pr.srv.conn, pr.cli.conn), WSFWD_OK);
     assert_string_equal(pr.cli.log, expect);
     assert_int_equal(zs.compress_calls, 2); /* the 1- and 0-byte echoes are under 64 */
+    assert_int_equal(pr.srv.zmsgs, 2);      /* and so were the client's */
+    assert_int_equal(pr.cli.zmsgs, 2);
+    assert_false(wsfwd_conn_message_compressed(NULL));
 
     /* Every split of the client's bytes, into fresh servers (same parameters). */
     split_ctx sc = {scfg, wire, n, expect};

@@ -1,4 +1,4 @@
-/* The JSON writer of /stats (cli/jsonw.c): commas, nesting, escaping, a buffer too small. */
+/* The JSON writer of /stats (cli/jsonw.c): commas, nesting, escaping, ratios, a buffer too small. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,6 +38,25 @@ static void test_nested(void **state)
                    "\"f\":false}\n");
 }
 
+static void test_ratio(void **state)
+{
+    (void)state;
+    char buf[512];
+    jsonw w;
+    jsonw_init(&w, buf, sizeof buf);
+    jsonw_object(&w, NULL);
+    jsonw_ratio(&w, "a", 3000, 1000);
+    jsonw_ratio(&w, "b", 1024, 348);
+    jsonw_ratio(&w, "c", 5, 0);
+    jsonw_ratio(&w, "d", 1, 3);
+    jsonw_ratio(&w, "e", UINT64_MAX, 1);
+    jsonw_ratio(&w, "f", UINT64_MAX, UINT64_MAX - 1);
+    jsonw_ratio(&w, "g", UINT64_MAX - 1, UINT64_MAX);
+    jsonw_end(&w);
+    assert_written(&w, "{\"a\":3.00,\"b\":2.94,\"c\":0.00,\"d\":0.33,"
+                       "\"e\":18446744073709551615.00,\"f\":1.00,\"g\":0.99}");
+}
+
 static void test_escaped(void **state)
 {
     (void)state;
@@ -67,6 +86,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nested),
+        cmocka_unit_test(test_ratio),
         cmocka_unit_test(test_escaped),
         cmocka_unit_test(test_too_small),
     };

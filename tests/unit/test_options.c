@@ -135,6 +135,10 @@ static void test_defaults(void **state)
     assert_int_equal(o->redis_max_inflight, 16 << 20);
     assert_int_equal(o->redis_timeout_ms, 2000);
     assert_null(o->redis_password_file);
+    assert_int_equal(o->deflate, options_built_with("zlib"));
+    assert_int_equal(o->deflate_level, 1);
+    assert_int_equal(o->deflate_min_size, 64);
+    assert_false(o->deflate_client_reset);
     parsed_free(&p);
 }
 
@@ -159,6 +163,8 @@ static const number_case NUMBERS[] = {
     {"--max-rooms", 1, 1073741824, F(max_rooms), 0},
     {"--max-room-name", 1, 4096, F(max_room_name), 0},
     {"--max-room-members", 0, 2147483647, F(max_room_members), 0},
+    {"--deflate-level", 1, 9, F(deflate_level), 0},
+    {"--deflate-min-size", 0, 2147483648u, F(deflate_min_size), 0},
     {"--redis-max-inflight", 1024, UINT64_C(17179869184), F(redis_max_inflight), 0},
     {"--slow-timeout", 0, 86400000, F(slow_timeout_ms), 1},
     {"--handshake-timeout", 1, 86400000, F(handshake_timeout_ms), 1},
@@ -310,6 +316,25 @@ static void test_choices(void **state)
                  "verbose");
     EXPECT_ERROR("wsfwd: --log-level is error, warn, info or debug, not 'INFO'\n",
                  "--log-level=INFO");
+    EXPECT_OK(&p, "--deflate", "off", "--deflate-client-context", "reset");
+    assert_false(p.o.deflate);
+    assert_true(p.o.deflate_client_reset);
+    parsed_free(&p);
+    EXPECT_OK(&p, "--deflate-client-context=reset", "--deflate-client-context=keep");
+    assert_false(p.o.deflate_client_reset);
+    parsed_free(&p);
+    EXPECT_ERROR("wsfwd: --deflate is on or off, not 'maybe'\n", "--deflate", "maybe");
+    EXPECT_ERROR("wsfwd: --deflate-client-context is keep or reset, not ''\n",
+                 "--deflate-client-context=");
+    if (options_built_with("zlib")) {
+        EXPECT_OK(&p, "--deflate=off", "--deflate", "on");
+        assert_true(p.o.deflate);
+        parsed_free(&p);
+    } else {
+        EXPECT_ERROR("wsfwd: --deflate on: this wsfwd was built without permessage-deflate "
+                     "(install zlib1g-dev and rebuild; see README.md)\n",
+                     "--deflate", "on");
+    }
 }
 
 /* n copies of "--name" "value-i", then NULL, in args (which holds 2 n + 1). */
@@ -539,9 +564,13 @@ static void test_help(void **state)
                 fail();
             }
         }
-#ifndef WSFWD_HAVE_HIREDIS
-        assert_int_equal(strstr(entry, "[not in this build: no hiredis]") != NULL, r->cluster);
-#endif
+        if (r->needs != NULL) {
+            char note[64];
+            snprintf(note, sizeof note, "[not in this build: no %s]", r->needs);
+            assert_int_equal(strstr(entry, note) != NULL, !options_built_with(r->needs));
+        } else {
+            assert_null(strstr(entry, "[not in this build"));
+        }
     }
     for (const char *line = p.out; *line != '\0';) {
         size_t len = strcspn(line, "\n");
