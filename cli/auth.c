@@ -85,8 +85,8 @@ auth_cause auth_cause_of(int err)
 const char *auth_cause_name(auth_cause cause)
 {
     static const char *const names[AUTH_CAUSES] = {
-        "missing", "too_long", "malformed", "alg", "signature",
-        "claims", "expired", "not_yet_valid", "room",
+        "missing", "too_long", "malformed",     "alg",  "signature",
+        "claims",  "expired",  "not_yet_valid", "room",
     };
     return (unsigned)cause < AUTH_CAUSES ? names[cause] : "?";
 }

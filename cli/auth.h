@@ -10,8 +10,8 @@
 
 #include "wsfwd.h"
 
-#define AUTH_MAX_KEYS 2       /* the current key and, during a rotation, the other one */
-#define AUTH_MIN_KEY_LEN 32   /* RFC 7518 3.2: an HS256 key has at least 256 bits */
+#define AUTH_MAX_KEYS 2     /* the current key and, during a rotation, the other one */
+#define AUTH_MIN_KEY_LEN 32 /* RFC 7518 3.2: an HS256 key has at least 256 bits */
 #define AUTH_MAX_KEY_LEN 4096
 
 typedef struct auth_keys {
@@ -30,8 +30,8 @@ void auth_keys_free(auth_keys *k);
 
 /* Why a handshake was refused, for the /stats counters. */
 typedef enum auth_cause {
-    AUTH_MISSING,   /* 401: no token */
-    AUTH_TOO_LONG,  /* 403 from here on */
+    AUTH_MISSING,  /* 401: no token */
+    AUTH_TOO_LONG, /* 403 from here on */
     AUTH_MALFORMED,
     AUTH_ALG,
     AUTH_SIGNATURE,

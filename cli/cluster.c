@@ -144,11 +144,11 @@ struct cluster {
     char node_hex[2 * CLUSTER_NODE_ID_LEN + 1];
     rconn pub, sub;
     enum link_state link;
-    bool failed;         /* an error during this turn: tear down after the events */
+    bool failed; /* an error during this turn: tear down after the events */
     char fail_why[160];
-    bool tearing;        /* inside teardown: callbacks with NULL replies are expected */
-    bool was_up;         /* the link has been up once (for the log lines) */
-    bool warned;         /* the down state has been logged for this outage */
+    bool tearing; /* inside teardown: callbacks with NULL replies are expected */
+    bool was_up;  /* the link has been up once (for the log lines) */
+    bool warned;  /* the down state has been logged for this outage */
     unsigned attempts;
     uint64_t next_attempt;
     uint64_t connect_deadline;
@@ -158,14 +158,14 @@ struct cluster {
     uint64_t seq;
     bool local_first;
     size_t max_inflight;
-    size_t inflight;     /* bytes held in pending entries, or of unanswered PUBLISHes */
+    size_t inflight; /* bytes held in pending entries, or of unanswered PUBLISHes */
     unsigned timeout_ms;
     wsfwd_table rooms; /* room * by channel */
     size_t nsubscribed;
     /* Counters for /stats. */
     uint64_t published;
     uint64_t received;
-    uint64_t local_only;      /* local messages sent while the link was down */
+    uint64_t local_only;       /* local messages sent while the link was down */
     uint64_t dropped_inflight; /* local messages over the in-flight cap: delivered locally */
     uint64_t publish_errors;
     uint64_t malformed;
@@ -364,8 +364,8 @@ static void log_malformed(cluster *cl, const char *ch, size_t chlen, const char 
     if (cl->malformed == 1 || cl->malformed % 1000 == 0) {
         char shown[96];
         log_escape(ch, chlen, shown, sizeof shown);
-        LOG(LOG_WARN, "redis: dropped a malformed message on channel %s: %s (%" PRIu64
-                      " so far)", shown, why, cl->malformed);
+        LOG(LOG_WARN, "redis: dropped a malformed message on channel %s: %s (%" PRIu64 " so far)",
+            shown, why, cl->malformed);
     }
 }
 
@@ -701,8 +701,8 @@ static void link_down(cluster *cl)
         cl->inflight = 0;
     }
     cl->link = LINK_DOWN;
-    uint32_t wait = cluster_backoff_ms(cl->attempts, BACKOFF_BASE_MS, BACKOFF_MAX_MS,
-                                       (uint32_t)rand64());
+    uint32_t wait =
+        cluster_backoff_ms(cl->attempts, BACKOFF_BASE_MS, BACKOFF_MAX_MS, (uint32_t)rand64());
     if (cl->attempts < 16) {
         cl->attempts++;
     }
@@ -712,12 +712,12 @@ static void link_down(cluster *cl)
     }
     if (!cl->warned) {
         cl->warned = true;
-        LOG(LOG_WARN, "redis: link to %s:%d %s: %s; rooms work on this node alone until it "
-                      "is back (%zu in-flight messages delivered locally; retrying)",
+        LOG(LOG_WARN,
+            "redis: link to %s:%d %s: %s; rooms work on this node alone until it "
+            "is back (%zu in-flight messages delivered locally; retrying)",
             cl->url.host, cl->url.port, was ? "lost" : "unavailable", cl->fail_why, rescued);
     } else {
-        LOG(LOG_DEBUG, "redis: still unavailable: %s; next attempt in %u ms", cl->fail_why,
-            wait);
+        LOG(LOG_DEBUG, "redis: still unavailable: %s; next attempt in %u ms", cl->fail_why, wait);
     }
     cl->failed = false;
 }
@@ -725,10 +725,8 @@ static void link_down(cluster *cl)
 /* --redis-password-file: the file's bytes without one final newline, 1 to 255 of them. */
 static int read_password(const char *path, cluster_url *u)
 {
-    const secret_rules rules = {.what = "Redis password file",
-                                .min = 1,
-                                .max = sizeof u->password - 1,
-                                .no_nul = true};
+    const secret_rules rules = {
+        .what = "Redis password file", .min = 1, .max = sizeof u->password - 1, .no_nul = true};
     char buf[SECRET_BUF_SIZE(sizeof u->password - 1)];
     char err[512];
     size_t n;
@@ -761,10 +759,9 @@ static int cluster_resolve(cluster *cl)
         return -1;
     }
     for (struct addrinfo *p = ai; p != NULL && cl->naddrs < 4; p = p->ai_next) {
-        const void *bin =
-            p->ai_family == AF_INET6
-                ? (const void *)&((const struct sockaddr_in6 *)p->ai_addr)->sin6_addr
-                : (const void *)&((const struct sockaddr_in *)p->ai_addr)->sin_addr;
+        const void *bin = p->ai_family == AF_INET6
+                              ? (const void *)&((const struct sockaddr_in6 *)p->ai_addr)->sin6_addr
+                              : (const void *)&((const struct sockaddr_in *)p->ai_addr)->sin_addr;
         if ((p->ai_family == AF_INET || p->ai_family == AF_INET6) &&
             inet_ntop(p->ai_family, bin, cl->addrs[cl->naddrs], INET6_ADDRSTRLEN) != NULL) {
             cl->naddrs++;
@@ -1005,8 +1002,10 @@ bool cluster_on_message(cluster *cl, wsfwd_conn *conn, wsfwd_opcode op, const ui
     if (size == 0 || cl->inflight + size > cl->max_inflight) {
         cl->dropped_inflight++;
         if (cl->dropped_inflight == 1 || cl->dropped_inflight % 1000 == 0) {
-            LOG(LOG_WARN, "redis: more than %zu bytes in flight: messages stay on this node "
-                          "(%" PRIu64 " so far)", cl->max_inflight, cl->dropped_inflight);
+            LOG(LOG_WARN,
+                "redis: more than %zu bytes in flight: messages stay on this node "
+                "(%" PRIu64 " so far)",
+                cl->max_inflight, cl->dropped_inflight);
         }
         (void)wsfwd_pool_broadcast(pool, op, data, len, conn, NULL);
         return true;

@@ -39,8 +39,7 @@ static bool is_uuid(const char *s)
     return true;
 }
 
-int cluster_envelope_decode(const uint8_t *in, size_t len, size_t max_payload,
-                            cluster_envelope *e)
+int cluster_envelope_decode(const uint8_t *in, size_t len, size_t max_payload, cluster_envelope *e)
 {
     if (in == NULL || len < CLUSTER_ENVELOPE_HEADER) {
         return CLUSTER_ENV_SHORT;
@@ -294,8 +293,7 @@ int cluster_url_parse(const char *s, cluster_url *u, const char **why)
             return -1;
         }
         if (copy_part(u->user, sizeof u->user, s, (size_t)(colon - s)) != 0 ||
-            copy_part(u->password, sizeof u->password, colon + 1,
-                      (size_t)(at - colon - 1)) != 0) {
+            copy_part(u->password, sizeof u->password, colon + 1, (size_t)(at - colon - 1)) != 0) {
             *why = "user or password too long";
             return -1;
         }

@@ -36,13 +36,13 @@ typedef struct cluster_envelope {
 
 enum cluster_envelope_error {
     CLUSTER_ENV_OK = 0,
-    CLUSTER_ENV_SHORT = -1,    /* shorter than the header */
-    CLUSTER_ENV_MAGIC = -2,    /* not "wsf" */
-    CLUSTER_ENV_VERSION = -3,  /* a format version other than 1 */
-    CLUSTER_ENV_OPCODE = -4,   /* neither text nor binary */
-    CLUSTER_ENV_SENDER = -5,   /* the connection id is not a lowercase UUID */
-    CLUSTER_ENV_TOO_BIG = -6,  /* the payload passes the limit given */
-    CLUSTER_ENV_UTF8 = -7      /* a text payload that is not valid UTF-8 */
+    CLUSTER_ENV_SHORT = -1,   /* shorter than the header */
+    CLUSTER_ENV_MAGIC = -2,   /* not "wsf" */
+    CLUSTER_ENV_VERSION = -3, /* a format version other than 1 */
+    CLUSTER_ENV_OPCODE = -4,  /* neither text nor binary */
+    CLUSTER_ENV_SENDER = -5,  /* the connection id is not a lowercase UUID */
+    CLUSTER_ENV_TOO_BIG = -6, /* the payload passes the limit given */
+    CLUSTER_ENV_UTF8 = -7     /* a text payload that is not valid UTF-8 */
 };
 
 /* Bytes the envelope of a payload of len bytes takes (0 if that overflows). */
@@ -53,8 +53,7 @@ void cluster_envelope_encode(const cluster_envelope *e, uint8_t *out);
 
 /* Decode in[0..len). Returns CLUSTER_ENV_OK with *e filled (e->payload points into in), or
    the first rule broken; max_payload 0 means no limit. Never reads past in + len. */
-int cluster_envelope_decode(const uint8_t *in, size_t len, size_t max_payload,
-                            cluster_envelope *e);
+int cluster_envelope_decode(const uint8_t *in, size_t len, size_t max_payload, cluster_envelope *e);
 
 /* A short description of a cluster_envelope_error. Static storage. */
 const char *cluster_envelope_strerror(int err);

@@ -94,7 +94,7 @@ void jsonw_ratio(jsonw *w, const char *key, uint64_t num, uint64_t den)
     uint64_t whole = den > 0 ? num / den : 0;
     uint64_t rest = den > 0 ? num % den : 0;
     /* rest * 100 / den without overflow: rest < den, so split den when it is large */
-    uint64_t cents = den == 0                 ? 0
+    uint64_t cents = den == 0                   ? 0
                      : rest <= UINT64_MAX / 100 ? rest * 100 / den
                                                 : rest / (den / 100 + 1);
     char num_text[32];

@@ -21,11 +21,11 @@ void log_msg(log_level level, const char *fmt, ...);
 /* Copy untrusted bytes for a log line: printable ASCII as is, the rest as \xNN; cut short. */
 void log_escape(const char *in, size_t len, char *out, size_t cap);
 
-#define LOG(level, ...)                                                                        \
-    do {                                                                                       \
-        if (log_enabled(level)) {                                                              \
-            log_msg(level, __VA_ARGS__);                                                       \
-        }                                                                                      \
+#define LOG(level, ...)                                                                            \
+    do {                                                                                           \
+        if (log_enabled(level)) {                                                                  \
+            log_msg(level, __VA_ARGS__);                                                           \
+        }                                                                                          \
     } while (0)
 
 #endif

@@ -491,14 +491,10 @@ static int apply(options *o, const option_spec *r, const char *value, FILE *err)
         }
         *(unsigned *)field_of(o, r->field) = (unsigned)v;
         return 0;
-    case OPTION_CHOICE:
-        return set_choice(o, r, value, err);
-    case OPTION_TEXT:
-        return set_text(o, r, value, err);
-    case OPTION_LIST:
-        return add_to_list(o, r, value, err);
-    case OPTION_FLAG:
-        break;
+    case OPTION_CHOICE: return set_choice(o, r, value, err);
+    case OPTION_TEXT: return set_text(o, r, value, err);
+    case OPTION_LIST: return add_to_list(o, r, value, err);
+    case OPTION_FLAG: break;
     }
     return -1;
 }

@@ -80,8 +80,8 @@ typedef struct option_spec {
     int (*check)(const char *value, FILE *err); /* TEXT, LIST: more than "not empty"; prints
                                                    why and returns -1 when value is bad */
     void (*run)(FILE *out);                     /* FLAG */
-    const char *many; /* LIST: what the values are, in "at most MAX NAME MANY" */
-    bool path;        /* TEXT, LIST: a path, so not empty */
+    const char *many;  /* LIST: what the values are, in "at most MAX NAME MANY" */
+    bool path;         /* TEXT, LIST: a path, so not empty */
     const char *needs; /* "hiredis", "zlib": an optional library; --help says when this build
                           has none */
 } option_spec;

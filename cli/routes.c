@@ -154,8 +154,8 @@ static bool authorised(routes *rt, wsfwd_conn *conn, const wsfwd_request *req, c
     }
     wsfwd_token t;
     int rc = wsfwd_token_verify(tok.ptr, tok.len, rt->keys.keys, rt->keys.n, wall_seconds(), &t);
-    bool authentic = rc == WSFWD_OK || rc == WSFWD_ERR_TOKEN_EXPIRED ||
-                     rc == WSFWD_ERR_TOKEN_NOT_YET_VALID;
+    bool authentic =
+        rc == WSFWD_OK || rc == WSFWD_ERR_TOKEN_EXPIRED || rc == WSFWD_ERR_TOKEN_NOT_YET_VALID;
     if (authentic && t.sub.ptr != NULL) {
         log_escape(t.sub.ptr, t.sub.len, sub, sizeof sub);
     }

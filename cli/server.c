@@ -45,7 +45,7 @@
 _Static_assert(sizeof(wsfwd_iovec) == sizeof(struct iovec), "wsfwd_iovec is an iovec");
 
 #define READ_SIZE 65536
-#define READS_PER_TURN 8  /* fairness: a busy client yields after this many reads */
+#define READS_PER_TURN 8 /* fairness: a busy client yields after this many reads */
 #define ACCEPTS_PER_TURN 256
 #define WRITE_IOV 64
 #define FLUSH_BUDGET_MAX (256 * 1024) /* bytes read in a turn before its output is written */
@@ -63,7 +63,7 @@ struct server {
 #ifdef WSFWD_HAVE_DEFLATE
     compress_ctx *codec; /* --deflate on, else NULL */
 #endif
-    rate_rule rate;   /* --rate-limit (per_second 0: off) */
+    rate_rule rate; /* --rate-limit (per_second 0: off) */
     int listen_fd[MAX_LISTEN];
     loop_handle listen_h[MAX_LISTEN];
     size_t nlisten;
@@ -124,8 +124,7 @@ static void client_update_events(server *s, client *c)
    echoes pile up; read it again once that is over. */
 static void client_sync_pause(server *s, client *c)
 {
-    bool paused = wsfwd_conn_is_paced(c->conn) ||
-                  (c->echo && wsfwd_conn_is_congested(c->conn));
+    bool paused = wsfwd_conn_is_paced(c->conn) || (c->echo && wsfwd_conn_is_congested(c->conn));
     if (paused == c->paused) {
         return;
     }
@@ -308,9 +307,7 @@ static void client_tick(server *s, client *c)
         client_flush(s, c); /* its close frame (1001), if the socket takes it */
         client_close(s, c, "no pong before the deadline");
         return;
-    case WSFWD_ERR_CLOSE_TIMEOUT:
-        client_close(s, c, "close timeout");
-        return;
+    case WSFWD_ERR_CLOSE_TIMEOUT: client_close(s, c, "close timeout"); return;
     case WSFWD_ERR_SLOW_TIMEOUT:
         if (s->opts->slow_policy == WSFWD_SLOW_DROP) {
             s->stats.cut_by_time++;
@@ -318,8 +315,7 @@ static void client_tick(server *s, client *c)
                 client_label(c, s->global, label, sizeof label));
         }
         break;
-    default:
-        break;
+    default: break;
     }
     if (c->fd >= 0) {
         client_sync_pause(s, c);
@@ -428,8 +424,10 @@ static int open_listener(const char *spec, char *bound, size_t bound_len)
     struct sockaddr_storage ss;
     socklen_t len;
     if (parse_listen(spec, &ss, &len) != 0) {
-        fprintf(stderr, "wsfwd: --listen %s: not ADDR:PORT with a numeric IPv4 or [IPv6] "
-                        "address\n", spec);
+        fprintf(stderr,
+                "wsfwd: --listen %s: not ADDR:PORT with a numeric IPv4 or [IPv6] "
+                "address\n",
+                spec);
         return -1;
     }
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -541,8 +539,7 @@ static void echo_over_cap(server *s, client *c)
 }
 
 /* Every message: counted, held to --rate-limit, then echoed or broadcast to the sender's pool. */
-static int on_message(wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data, size_t len,
-                      void *ud)
+static int on_message(wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data, size_t len, void *ud)
 {
     server *s = ud;
     client *c = wsfwd_conn_user_data(conn);
@@ -636,12 +633,15 @@ static void on_leave(wsfwd_pool *pool, wsfwd_conn *conn, wsfwd_leave_reason reas
         }
         client_label(c, s->global, label, sizeof label);
         if (s->ticking) {
-            LOG(LOG_INFO, "%s (left room=%s) closed as a slow reader (1008): its backlog stayed "
-                          "past the high mark for --slow-timeout %u ms",
+            LOG(LOG_INFO,
+                "%s (left room=%s) closed as a slow reader (1008): its backlog stayed "
+                "past the high mark for --slow-timeout %u ms",
                 label, room, s->opts->slow_timeout_ms);
         } else {
-            LOG(LOG_INFO, "%s (left room=%s) closed as a slow reader (1008): its backlog passed "
-                          "--max-queue", label, room);
+            LOG(LOG_INFO,
+                "%s (left room=%s) closed as a slow reader (1008): its backlog passed "
+                "--max-queue",
+                label, room);
         }
     }
 }

@@ -1,4 +1,5 @@
-/* The JSON writer of /stats (cli/jsonw.c): commas, nesting, escaping, ratios, a buffer too small. */
+/* The JSON writer of /stats (cli/jsonw.c): commas, nesting, escaping, ratios, a buffer too small.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
