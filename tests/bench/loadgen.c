@@ -62,6 +62,10 @@
 
 #include <wsfwd.h>
 
+#ifdef WSFWD_HAVE_DEFLATE
+#include "compress.h" /* the wsfwd command's zlib codec (--deflate) */
+#endif
+
 _Static_assert(sizeof(wsfwd_iovec) == sizeof(struct iovec), "wsfwd_iovec is an iovec");
 
 #define MAGIC 0x474c5357u /* "WSLG" */
@@ -100,6 +104,8 @@ typedef struct params {
     int pub_port;      /* publishers connect here (0: --port) */
     int sub_ports[16]; /* subscribers spread round robin over these (none: --port) */
     int nsub_ports;
+    bool json;    /* the payload after the header is JSON-like chat text, not a byte pattern */
+    bool deflate; /* offer permessage-deflate (a build with zlib: cli/compress.c) */
 } params;
 
 /* ---- Time, histogram ------------------------------------------------------------------------ */
@@ -242,7 +248,8 @@ static struct {
     bool measuring, sending;
     uint64_t t_start, t_stop_send, t_stop_send_due, last_delivery;
     uint64_t deliveries, payload_bytes;
-    uint64_t expected; /* deliveries due for everything sent so far (all phases) */
+    uint64_t wire_bytes; /* read from the sockets: frames as sent, compressed or not */
+    uint64_t expected;   /* deliveries due for everything sent so far (all phases) */
     /* open loop (--rate): round k, publisher i; period in ns (0: closed loop) */
     uint64_t ol_k, ol_period;
     int ol_i;
@@ -647,6 +654,7 @@ static void readable(lconn *c)
             g.now_kernel = k > 0 ? (uint64_t)k : 0;
         }
     }
+    g.wire_bytes += (uint64_t)r;
     int rc = wsfwd_conn_feed(c->conn, rbuf, (size_t)r);
     if (rc != WSFWD_OK) {
         if (c->state != C_OPEN) {
@@ -889,7 +897,7 @@ static uint64_t expected_deliveries(void)
 
 static void reset_counters(void)
 {
-    g.deliveries = g.payload_bytes = 0;
+    g.deliveries = g.payload_bytes = g.wire_bytes = 0;
     g.lost = g.dup = g.reordered = g.self = g.cross = g.corrupt = 0;
     memset(&g.lat, 0, sizeof g.lat);
     memset(&g.done_lat, 0, sizeof g.done_lat);
@@ -1054,7 +1062,8 @@ static void report(const result *r, const char *extra_json, bool final)
         ",\"disconnects\":%" PRIu64 ",\"protocol_errors\":%" PRIu64 ",\"send_errors\":%" PRIu64
         ",\"server_pid\":%ld,\"server_cpu_s\":%.3f,\"server_cpu_s_per_m_deliveries\":%.4f,"
         "\"server_rss_before_kib\":%ld,\"server_rss_after_kib\":%ld,"
-        "\"server_rss_per_conn_kib\":%.4f%s%s,\"error\":\"%s\"}\n",
+        "\"server_rss_per_conn_kib\":%.4f,\"json\":%s,\"deflate\":%s,"
+        "\"wire_bytes_per_delivery\":%.1f%s%s,\"error\":\"%s\"}\n",
         p->scenario, final ? "true" : "false", errors_zero() && !g.fatal[0] ? "true" : "false",
         p->rooms, p->subscribers, p->publishers, conns, p->size, p->inflight, r->rate, p->duration,
         p->count, r->seconds, r->sent, g.deliveries, dps, mbps, us(hq(&g.lat, 0.5)),
@@ -1067,7 +1076,9 @@ static void report(const result *r, const char *extra_json, bool final)
         cpu_per_m, r->rss_before, r->rss_after,
         r->rss_after > 0 && r->rss_before > 0 ? (double)(r->rss_after - r->rss_before) / conns
                                               : -1.0,
-        extra_json ? "," : "", extra_json ? extra_json : "", g.fatal);
+        p->json ? "true" : "false", p->deflate ? "true" : "false",
+        g.deliveries > 0 ? (double)g.wire_bytes / (double)g.deliveries : 0.0, extra_json ? "," : "",
+        extra_json ? extra_json : "", g.fatal);
     fflush(stdout);
     if (p->quiet) {
         return;
@@ -1122,6 +1133,57 @@ static void report(const result *r, const char *extra_json, bool final)
     }
 }
 
+/* ---- Payload and compression ------------------------------------------------------------------
+ */
+
+/* JSON chat messages, one after another, with words from a fixed pseudo-random sequence: text
+   that compresses as chat traffic does (about 3 times at 1 KiB, docs/BENCHMARKS.md). */
+static void fill_json(uint8_t *out, size_t len)
+{
+    static const char *const words[] = {"hello", "world", "message", "room",  "general", "see",
+                                        "you",   "later", "thanks",  "what",  "about",   "the",
+                                        "new",   "build", "tonight", "great", "idea",    "ok"};
+    uint32_t x = 12345;
+    size_t at = 0;
+    unsigned id = 0;
+    while (at < len) {
+        char msg[512];
+        int n = snprintf(msg, sizeof msg,
+                         "{\"type\":\"message\",\"room\":\"general\",\"id\":%u,\"user\":\"user%u\","
+                         "\"ts\":%u,\"text\":\"",
+                         id, id * 7 % 50, 1700000000u + id * 13);
+        for (int w = 0; w < 12 && n < 400; w++) {
+            x = x * 1103515245u + 12345u;
+            n += snprintf(msg + n, sizeof msg - (size_t)n, "%s%s", w ? " " : "",
+                          words[(x >> 16) % (sizeof words / sizeof words[0])]);
+        }
+        n += snprintf(msg + n, sizeof msg - (size_t)n, "\"}");
+        size_t k = (size_t)n < len - at ? (size_t)n : len - at;
+        memcpy(out + at, msg, k);
+        at += k;
+        id++;
+    }
+}
+
+#ifdef WSFWD_HAVE_DEFLATE
+static compress_ctx *g_codec;
+
+/* The wsfwd command's zlib codec (cli/compress.c), level 1, on the generator's config. */
+static int setup_deflate(void)
+{
+    wsfwd_deflate_codec codec;
+    return compress_codec_init(&g_codec, 1, &codec) == 0 &&
+                   wsfwd_config_set_deflate(g.cfg, &codec, sizeof codec) == WSFWD_OK
+               ? 0
+               : -1;
+}
+#else
+static int setup_deflate(void)
+{
+    return -1;
+}
+#endif
+
 /* ---- Options -------------------------------------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -1145,6 +1207,8 @@ static void usage(FILE *f)
         "  --pub-port PORT        publishers connect to this port instead of --port\n"
         "  --sub-ports P1,P2,...  subscribers spread round robin over these ports (several\n"
         "                         nodes of one cluster, e.g. wsfwd --redis)\n"
+        "  --json                 the payload after the header is JSON-like chat text\n"
+        "  --deflate              offer permessage-deflate (zlib, level 1; a build with zlib)\n"
         "  --quiet                JSON only\n");
 }
 
@@ -1225,6 +1289,17 @@ static void parse(int argc, char **argv, params *p)
         }
         if (strcmp(a, "--quiet") == 0) {
             p->quiet = true;
+            continue;
+        }
+        if (strcmp(a, "--json") == 0) {
+            p->json = true;
+            continue;
+        }
+        if (strcmp(a, "--deflate") == 0) {
+#ifndef WSFWD_HAVE_DEFLATE
+            die(2, "--deflate: this loadgen was built without zlib");
+#endif
+            p->deflate = true;
             continue;
         }
         if (i + 1 >= argc) {
@@ -1350,6 +1425,9 @@ int main(int argc, char **argv)
         wsfwd_config_set_max_message(g.cfg, p->size + 1024) != WSFWD_OK) {
         die(3, "cannot set up libwsfwd");
     }
+    if (p->deflate && setup_deflate() != 0) {
+        die(3, "cannot set up permessage-deflate");
+    }
     wsfwd_config_on_open(g.cfg, on_open);
     wsfwd_config_on_message(g.cfg, on_message);
     wsfwd_config_on_close(g.cfg, on_close);
@@ -1364,8 +1442,12 @@ int main(int argc, char **argv)
     if (g.ep < 0 || !g.conns || !g.pubs || !g.room_members || !g.payload) {
         die(3, "out of memory");
     }
-    for (size_t i = HDR_LEN; i < p->size; i++) {
-        g.payload[i] = (uint8_t)(i * 31u);
+    if (p->json) {
+        fill_json(g.payload + HDR_LEN, p->size - HDR_LEN);
+    } else {
+        for (size_t i = HDR_LEN; i < p->size; i++) {
+            g.payload[i] = (uint8_t)(i * 31u);
+        }
     }
     /* Publishers first (room r, slot s: index r * publishers + s), then subscribers. */
     for (int j = 0; j < g.nconns; j++) {

@@ -145,6 +145,22 @@ def get(d, path):
     return d
 
 
+def fetch_stats(port):
+    """The server's GET /stats (wsfwd's), parsed; None if it does not answer with JSON."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sk:
+            sk.sendall(b"GET /stats HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                chunk = sk.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        return json.loads(data.split(b"\r\n\r\n", 1)[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def run_once(args, scen, extra):
     with tempfile.NamedTemporaryFile("w+", prefix="server-", suffix=".log", delete=False) as logf:
         proc = None
@@ -165,6 +181,8 @@ def run_once(args, scen, extra):
             if scen == "S4" or "all_receivers_us" in res:
                 pass
             res["exit"] = r.returncode
+            if getattr(args, "stats", False):
+                res["server_stats"] = fetch_stats(port)
             if r.returncode != 0:
                 res["ok"] = False
                 res["error"] = (res.get("error") or r.stderr.strip()[-300:]
@@ -207,6 +225,8 @@ def main():
     ap.add_argument("--run-timeout", type=int, default=240, help="backstop per run, seconds")
     ap.add_argument("--json-out", help="also write the JSON document here")
     ap.add_argument("--smoke", action="store_true", help="one 1-s S1 with 10 subscribers")
+    ap.add_argument("--stats", action="store_true",
+                    help="keep the server's GET /stats after each run (wsfwd's) in the JSON")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     extra = shlex.split(args.loadgen_args)
