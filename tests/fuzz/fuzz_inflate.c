@@ -1,6 +1,6 @@
 /*
  * libFuzzer target for the inflating path: a server connection that negotiated
- * permessage-deflate (with a zlib codec, as an embedder writes one) fed fuzzed frames.
+ * permessage-deflate (with the wsfwd command's zlib codec, cli/compress.c) fed fuzzed frames.
  *
  * Input: byte 0 picks client_no_context_takeover, a small message limit and echoing; byte 1
  * the piece size; the rest is a list of frames, each [flags][length][payload]: flags bits 0-1
@@ -19,14 +19,14 @@
 
 #include <zlib.h>
 
+#include "compress.h"
 #include "wsfwd.h"
 
-/* ---- A counting allocator and the codec ---------------------------------------------------- */
+/* ---- A counting allocator and the codec ----------------------------------------------------- */
 
 typedef struct counts {
     long live;      /* library blocks */
     size_t largest; /* the largest size the library asked for */
-    long streams;   /* inflate streams alive */
 } counts;
 
 static counts cnt;
@@ -56,69 +56,16 @@ static void c_free(void *p, void *ud)
     free(p);
 }
 
-static size_t z_compress(void *ud, int bits, const uint8_t *in, size_t len, uint8_t *out,
-                         size_t cap)
-{
-    (void)ud;
-    z_stream s;
-    memset(&s, 0, sizeof s);
-    if (deflateInit2(&s, 1, Z_DEFLATED, -bits, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-        return 0;
-    }
-    s.next_in = (Bytef *)(uintptr_t)in;
-    s.avail_in = (uInt)len;
-    s.next_out = out;
-    s.avail_out = (uInt)cap;
-    int rc = deflate(&s, Z_SYNC_FLUSH);
-    size_t n = cap - s.avail_out;
-    bool whole = rc == Z_OK && s.avail_in == 0 && s.avail_out > 0;
-    deflateEnd(&s);
-    return whole && n >= 4 ? n - 4 : 0;
-}
+/* The wsfwd command's codec (cli/compress.c), made once: its compressors are reused across
+   runs, and it counts the inflate streams alive. */
+static compress_ctx *codec_ctx;
+static wsfwd_deflate_codec codec;
 
-static void *z_new(void *ud, int bits)
+static long live_streams(void)
 {
-    (void)ud;
-    z_stream *s = calloc(1, sizeof *s);
-    if (s == NULL || inflateInit2(s, -bits) != Z_OK) {
-        free(s);
-        return NULL;
-    }
-    cnt.streams++;
-    return s;
-}
-
-static wsfwd_inflate_status z_inflate(void *ud, void *st, const uint8_t **in, size_t *in_len,
-                                      uint8_t *out, size_t cap, size_t *produced)
-{
-    (void)ud;
-    z_stream *s = st;
-    s->next_in = (Bytef *)(uintptr_t)*in;
-    s->avail_in = (uInt)*in_len;
-    s->next_out = out;
-    s->avail_out = (uInt)cap;
-    int rc = inflate(s, Z_SYNC_FLUSH);
-    *produced = cap - s->avail_out;
-    *in += *in_len - s->avail_in;
-    *in_len = s->avail_in;
-    if (rc == Z_STREAM_END) { /* a final block: the library ignores what follows */
-        return WSFWD_INFLATE_END;
-    }
-    return rc == Z_OK || rc == Z_BUF_ERROR ? WSFWD_INFLATE_OK : WSFWD_INFLATE_ERROR;
-}
-
-static void z_reset(void *ud, void *st)
-{
-    (void)ud;
-    inflateReset(st);
-}
-
-static void z_free(void *ud, void *st)
-{
-    (void)ud;
-    cnt.streams--;
-    inflateEnd(st);
-    free(st);
+    compress_stats st;
+    compress_codec_stats(codec_ctx, &st);
+    return (long)st.inflate_streams;
 }
 
 /* ---- Events -----------------------------------------------------------------------------------
@@ -313,7 +260,9 @@ static record run(const uint8_t *frames, size_t size, uint8_t opts, size_t piece
     if (wsfwd_config_new(&a, &cfg) != WSFWD_OK) {
         abort();
     }
-    wsfwd_deflate_codec codec = {z_compress, 9, z_new, z_inflate, z_reset, z_free, NULL};
+    if (codec_ctx == NULL && compress_codec_init(&codec_ctx, 1, &codec) != 0) {
+        abort();
+    }
     if (wsfwd_config_set_deflate(cfg, &codec, sizeof codec) != WSFWD_OK) {
         abort();
     }
@@ -350,8 +299,9 @@ static record run(const uint8_t *frames, size_t size, uint8_t opts, size_t piece
     wsfwd_config_free(cfg);
     /* The message buffer never passes the limit; the biggest other block is an echo's frame
        or its compression scratch. */
-    if (cnt.largest > r.limit + r.limit / 8 + 4096 || cnt.live != 0 || cnt.streams != 0) {
-        fprintf(stderr, "largest %zu, live %ld, streams %ld\n", cnt.largest, cnt.live, cnt.streams);
+    if (cnt.largest > r.limit + r.limit / 8 + 4096 || cnt.live != 0 || live_streams() != 0) {
+        fprintf(stderr, "largest %zu, live %ld, streams %ld\n", cnt.largest, cnt.live,
+                live_streams());
         abort();
     }
     return r;
