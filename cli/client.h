@@ -26,6 +26,7 @@ typedef struct client {
     wsfwd_conn *conn;
     struct client *next_dirty;
     struct client *next_dead; /* closed, freed at the end of the loop turn */
+    struct client *next_held; /* input held by its connection, to feed now it is resumed */
     uint64_t next_tick;       /* when its connection needs wsfwd_conn_tick (UINT64_MAX: never) */
     rate_bucket bucket;       /* messages left under --rate-limit */
     uint8_t addr[16];         /* the peer: IPv4 in the first 4 bytes, or IPv6 */
@@ -37,6 +38,7 @@ typedef struct client {
     bool echo;
     bool per_address; /* counted in the routes' per-address table */
     bool paused;      /* not read: paced by its room, or its echoes pile up */
+    bool held;        /* on the server's list of clients whose held input waits */
     bool congested;   /* counted in the congested_now counter */
 } client;
 

@@ -78,6 +78,8 @@ struct server {
     bool stopping;
     loop_timer stop_timer; /* at: the end of --shutdown-timeout, once stopping */
     loop_timer tick_timer; /* at: the earliest next_tick of the clients, as far as known */
+    loop_timer held_timer; /* at: now, while clients with held input wait (feed_held) */
+    client *held;          /* those clients */
     stats_counters stats;
     size_t unflushed;    /* bytes read since the last flush_dirty */
     size_t flush_budget; /* flush_dirty once unflushed reaches this, before the turn's end */
@@ -134,6 +136,14 @@ static void client_sync_pause(server *s, client *c)
         s->stats.pauses++;
     } else {
         s->stats.paused_now--;
+        if (wsfwd_conn_held(c->conn) > 0 && !c->held) {
+            /* What it sent was read but not all taken in (wsfwd_conn_held): feed it this turn,
+               whether or not it sends more. */
+            c->held = true;
+            c->next_held = s->held;
+            s->held = c;
+            loop_timer_set(&s->held_timer, 0);
+        }
     }
     client_update_events(s, c);
 }
@@ -198,6 +208,13 @@ static void client_close(server *s, client *c, const char *why)
     char label[CLIENT_LABEL_MAX];
     LOG(LOG_DEBUG, "%s closed: %s", client_label(c, s->global, label, sizeof label), why);
     routes_forget(s->routes, c);
+    for (client **p = &s->held; c->held && *p != NULL; p = &(*p)->next_held) {
+        if (*p == c) {
+            *p = c->next_held;
+            c->held = false;
+            break;
+        }
+    }
     if (c->paused) {
         s->stats.paused_now--;
     }
@@ -324,8 +341,45 @@ static void client_tick(server *s, client *c)
 
 static void flush_dirty(server *s);
 
+/* Feed what was read (or, with len 0, what the connection held back) to the library. */
+static void client_feed(server *s, client *c, uint8_t *data, size_t len)
+{
+    wsfwd_state before = wsfwd_conn_state(c->conn);
+    int rc = wsfwd_conn_feed(c->conn, data, len);
+    if (rc != WSFWD_OK) {
+        int status = wsfwd_error_http_status(rc);
+        if (before == WSFWD_STATE_HANDSHAKE && status != 0) {
+            stats_count_refusal(&s->stats, status);
+        }
+        if (rc != WSFWD_ERR_HS_REFUSED) {
+            char label[CLIENT_LABEL_MAX];
+            LOG(LOG_DEBUG, "%s failed: %s", client_label(c, s->global, label, sizeof label),
+                wsfwd_strerror(rc));
+        }
+    }
+    mark_dirty(s, c);
+}
+
+/* The loop timer of clients resumed with input held back: feed it now. */
+static void feed_held(void *owner)
+{
+    server *s = owner;
+    loop_timer_set(&s->held_timer, UINT64_MAX);
+    while (s->held != NULL) {
+        client *c = s->held;
+        s->held = c->next_held;
+        c->held = false;
+        if (c->fd >= 0 && !c->paused) {
+            client_feed(s, c, NULL, 0);
+        }
+    }
+}
+
 static void client_read(server *s, client *c)
 {
+    if (wsfwd_conn_held(c->conn) > 0 && !c->paused && !c->shut) {
+        client_feed(s, c, NULL, 0); /* what it held back goes first */
+    }
     for (int k = 0; k < READS_PER_TURN && c->fd >= 0 && (!c->paused || c->shut); k++) {
         ssize_t r = read(c->fd, s->rbuf, READ_SIZE);
         if (r < 0) {
@@ -345,20 +399,7 @@ static void client_read(server *s, client *c)
         if (c->shut) {
             continue; /* after our FIN: read and discard until the peer's */
         }
-        wsfwd_state before = wsfwd_conn_state(c->conn);
-        int rc = wsfwd_conn_feed(c->conn, s->rbuf, (size_t)r);
-        if (rc != WSFWD_OK) {
-            int status = wsfwd_error_http_status(rc);
-            if (before == WSFWD_STATE_HANDSHAKE && status != 0) {
-                stats_count_refusal(&s->stats, status);
-            }
-            if (rc != WSFWD_ERR_HS_REFUSED) {
-                char label[CLIENT_LABEL_MAX];
-                LOG(LOG_DEBUG, "%s failed: %s", client_label(c, s->global, label, sizeof label),
-                    wsfwd_strerror(rc));
-            }
-        }
-        mark_dirty(s, c);
+        client_feed(s, c, s->rbuf, (size_t)r);
         /* Output is written once per loop turn, so a recipient gets everything the turn's reads
            produced for it in one writev. But not more than flush_budget bytes read go unwritten:
            the queue limit is meant for readers that do not keep up, not for bytes never offered
@@ -837,6 +878,7 @@ int server_open(server **out, const options *o)
     s->started = now_of(s);
     loop_timer_add(s->lp, &s->tick_timer, check_timers, s);
     loop_timer_add(s->lp, &s->stop_timer, NULL, s);
+    loop_timer_add(s->lp, &s->held_timer, feed_held, s);
     if (setup_library(s) != 0) {
         server_free(s);
         return -1;

@@ -1418,9 +1418,41 @@ static int read_header(wsfwd_conn *c, const uint8_t *data, size_t len, size_t *u
     return WSFWD_OK;
 }
 
-static int feed_frames(wsfwd_conn *c, uint8_t *data, size_t len)
+/* Keep the n unread bytes at p for a later feed (p may point into the held buffer itself). */
+static int hold_input(wsfwd_conn *c, const uint8_t *p, size_t n)
+{
+    wsfwd_pmdc *z = c->pmd;
+    uintptr_t at = (uintptr_t)p, start = (uintptr_t)z->held;
+    if (z->held != NULL && at >= start && at < start + z->held_cap) {
+        memmove(z->held, p, n);
+        z->held_len = n;
+        return WSFWD_OK;
+    }
+    if (z->held_cap - z->held_len < n) {
+        size_t cap = z->held_len + n;
+        uint8_t *b = wsfwd_mem_realloc(&c->cfg->alloc, z->held, cap);
+        if (b == NULL) {
+            return fail(c, WSFWD_ERR_NOMEM);
+        }
+        z->held = b;
+        z->held_cap = cap;
+    }
+    memcpy(z->held + z->held_len, p, n);
+    z->held_len += n;
+    return WSFWD_OK;
+}
+
+/*
+ * Frames from data. A compressing connection that becomes paced while it is read (it was
+ * not at the start: paced_at_start) stops at the next frame boundary and holds the rest, so
+ * one feed cannot inflate into more than the pool's congestion allows (wsfwd_conn_held).
+ */
+static int feed_frames(wsfwd_conn *c, uint8_t *data, size_t len, bool paced_at_start)
 {
     while (len > 0 && c->state != WSFWD_STATE_CLOSED) {
+        if (c->paced_pool && !paced_at_start && !c->in_frame && c->pmd != NULL) {
+            return hold_input(c, data, len);
+        }
         if (!c->in_frame) {
             size_t used = 0;
             int rc = read_header(c, data, len, &used);
@@ -1462,6 +1494,28 @@ static int feed_frames(wsfwd_conn *c, uint8_t *data, size_t len)
     return WSFWD_OK;
 }
 
+/* Frames of an open connection: what it held back first (data appended to it), then data. */
+static int feed_open(wsfwd_conn *c, uint8_t *data, size_t len)
+{
+    bool paced = c->paced_pool;
+    wsfwd_pmdc *z = c->pmd;
+    if (z == NULL || z->held_len == 0) {
+        return len > 0 ? feed_frames(c, data, len, paced) : WSFWD_OK;
+    }
+    if (len > 0 && hold_input(c, data, len) != WSFWD_OK) {
+        return WSFWD_ERR_NOMEM;
+    }
+    size_t n = z->held_len;
+    z->held_len = 0; /* read from the buffer; what stays is moved to its front */
+    int rc = feed_frames(c, z->held, n, paced);
+    if (z->held_len == 0) {
+        wsfwd_mem_free(&c->cfg->alloc, z->held); /* an idle connection holds no buffer */
+        z->held = NULL;
+        z->held_cap = 0;
+    }
+    return rc;
+}
+
 int wsfwd_conn_feed(wsfwd_conn *c, uint8_t *data, size_t len)
 {
     if (c == NULL || (data == NULL && len > 0)) {
@@ -1490,12 +1544,16 @@ int wsfwd_conn_feed(wsfwd_conn *c, uint8_t *data, size_t len)
         /* Joined during on_request, then refused or failed before it opened. */
         wsfwd_pool_remove(c, WSFWD_LEAVE_CLOSED);
     }
-    if (rc == WSFWD_OK && len > 0 &&
-        (c->state == WSFWD_STATE_OPEN || c->state == WSFWD_STATE_CLOSING)) {
-        rc = feed_frames(c, data, len);
+    if (rc == WSFWD_OK && (c->state == WSFWD_STATE_OPEN || c->state == WSFWD_STATE_CLOSING)) {
+        rc = feed_open(c, data, len);
     }
     c->feeding = 0;
     return leave(c, rc);
+}
+
+size_t wsfwd_conn_held(const wsfwd_conn *c)
+{
+    return c != NULL && c->pmd != NULL ? c->pmd->held_len : 0;
 }
 
 /* ---- Sending --------------------------------------------------------------------------- */

@@ -50,6 +50,7 @@ void wsfwd_pmdc_free(wsfwd_config *cfg, wsfwd_pmdc *z)
     if (z->stream != NULL) {
         cfg->codec.inflate_free(cfg->codec.user_data, z->stream);
     }
+    wsfwd_mem_free(&cfg->alloc, z->held);
     cfg->deflate_conns--;
     wsfwd_mem_free(&cfg->alloc, z);
 }

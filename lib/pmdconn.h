@@ -21,6 +21,10 @@ typedef struct wsfwd_pmdc {
     bool ended;      /* its stream ended (a final block): the rest of it is ignored */
     uint8_t bits;    /* the window of stream */
     void *stream;    /* the inflate stream, made at the first compressed message */
+    uint8_t *held;   /* input not yet read: the rest of a feed during which the connection
+                        was paced (conn.c, hold_input); NULL when none */
+    size_t held_len;
+    size_t held_cap;
 } wsfwd_pmdc;
 
 /* The server's policy from the config (windows clamped to what the codec honours). */

@@ -303,6 +303,16 @@ WSFWD_API bool wsfwd_conn_is_congested(const wsfwd_conn *conn);
 WSFWD_API bool wsfwd_conn_is_paced(const wsfwd_conn *conn);
 
 /*
+ * Input fed but not yet read. A connection that negotiated permessage-deflate can inflate one
+ * feed into far more than its size, so when such a connection becomes paced during a feed,
+ * the library stops at the next frame boundary and holds the rest of that feed (plain
+ * connections read every feed whole: what one adds to the queues is bounded by its size).
+ * After WSFWD_FLOW_RESUME, call wsfwd_conn_feed(conn, NULL, 0) (or feed your next read: held
+ * bytes come first) while this is not 0. A feed made while still paced is read whole.
+ */
+WSFWD_API size_t wsfwd_conn_held(const wsfwd_conn *conn);
+
+/*
  * The connection's clock. The library reads no clock: the caller passes now_ms, milliseconds
  * from any fixed origin of a monotonic clock (only differences matter, taken modulo 2^32, so
  * a clock that wraps at 32 bits works too; a connection must be ticked at least every 24

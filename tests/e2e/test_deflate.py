@@ -204,6 +204,52 @@ async def bomb_refused():
         eq(await harness.recv(a, 10), bytes(MIB), "a message of exactly --max-message")
 
 
+@test()
+async def compressed_flood_paced():
+    """A compressing sender floods a room with 64 KiB messages that deflate to ~100 bytes: the
+    whole flood is a few reads for the server, and each read inflates into megabytes. A
+    full-speed plain reader still gets every message, in order, and is never closed; the
+    never-reader holds the room for --slow-timeout and is cut by time, not by --max-queue; the
+    server's memory stays bounded. (Before the library held back the rest of a paced
+    connection's feed, one read filled every reader's queue past --max-queue at once.)"""
+    count, size, slow_ms = 400, 64 * KIB, 2000
+    async with Server("--slow-timeout", str(slow_ms)) as s:
+        sender = await s.ws("/ws/flood")
+        fast = await s.ws("/ws/flood", compression=None, max_queue=None)
+        never = s.raw(rcvbuf=4096)
+        eq(never.handshake("/ws/flood")[0], 101, "the never-reader's handshake")
+        await s.wait_stats(lambda st: st["connections"] == 3, "three members")
+        rss0 = vm_rss(s.proc.pid)
+
+        def flood_msg(i):
+            return i.to_bytes(4, "big") + bytes([i % 251]) * (size - 4)
+
+        check(len(deflate(flood_msg(1))) < 200, "the flood's messages deflate to little")
+        t0 = asyncio.get_running_loop().time()
+
+        async def send_all():
+            for i in range(count):
+                await asyncio.wait_for(sender.send(flood_msg(i)), T(15))
+
+        async def read_all():
+            for i in range(count):
+                got = await harness.recv(fast, 15)
+                eq(got[:4], i.to_bytes(4, "big"), f"message {i}'s number")
+                eq(len(got), size, f"message {i}'s size")
+
+        await asyncio.gather(send_all(), read_all())
+        took = asyncio.get_running_loop().time() - t0
+        check(fast.open, f"the full-speed reader was closed ({fast.close_code})")
+        check(sender.open, f"the sender was closed ({sender.close_code})")
+        st = s.stats()["flow"]
+        eq((st["cut_by_bytes"], st["cut_by_time"]), (0, 1),
+           f"cuts (by bytes, by time) after {took:.1f}s: {st}")
+        check(took * 1000 >= slow_ms * 0.9, f"the room did not wait for the never-reader: {took}s")
+        rss1 = vm_rss(s.proc.pid)
+        if not harness.WRAPPER:
+            check(rss1 - rss0 < 16 * MIB, f"RSS grew by {(rss1 - rss0) // KIB} KiB")
+
+
 @test(valgrind=True)
 async def fragmented_with_pings():
     async with Server() as s:

@@ -56,6 +56,12 @@ def valgrind():
     return bool(harness.WRAPPER)
 
 
+# The figures here (bytes read and written, rates, slack) are those of plain frames: the
+# server answers no permessage-deflate offer. Flow control under compression, where one read
+# can inflate into many times its size, is test_deflate.py's compressed_flood_paced.
+PLAIN = ("--deflate", "off")
+
+
 def msg(sender, seq, size=SIZE):
     """Flood message seq of a sender: its numbers, then a filler that changes with them."""
     return struct.pack("!II", sender, seq) + bytes([(sender * 31 + seq) % 251]) * (size - 8)
@@ -324,7 +330,7 @@ async def flood_paced_healthy_readers_kept():
     then is closed with 1008; the sender is slowed down, never closed; memory stays bounded."""
     slow_ms = 2000
     flood_s, cap = (5, 300) if valgrind() else (8, 2000)
-    async with Server("--slow-timeout", str(slow_ms)) as s:
+    async with Server("--slow-timeout", str(slow_ms), *PLAIN) as s:
         sender = await s.ws("/ws/flood")
         fast = Reader("the full-speed reader", await s.ws("/ws/flood"), [0])
         slow = Reader("the throttled reader", await throttled_ws(s, "/ws/flood"), [0], RATE)
@@ -385,7 +391,7 @@ async def three_flooding_senders():
     closed; the never-reader is cut by time, nobody by bytes."""
     slow_ms = 2000
     flood_s, cap = 6, 2000
-    async with Server("--slow-timeout", str(slow_ms)) as s:
+    async with Server("--slow-timeout", str(slow_ms), *PLAIN) as s:
         senders = [await s.ws("/ws/three") for _ in range(3)]
         fast = Reader("the full-speed reader", await s.ws("/ws/three"), [0, 1, 2])
         slow = Reader("the throttled reader", await throttled_ws(s, "/ws/three"),
@@ -484,7 +490,7 @@ async def calm_room_stays_fast():
     slow_ms = 2000
     flood_s, cap, period = 6, 4000, 0.02
     bound_p99 = 0.1
-    async with Server("--slow-timeout", str(slow_ms)) as s:
+    async with Server("--slow-timeout", str(slow_ms), *PLAIN) as s:
         child = await asyncio.create_subprocess_exec(
             sys.executable, os.path.abspath(__file__), "--room-a-child", s.url + "/ws/A",
             str(flood_s), str(cap), stdin=asyncio.subprocess.PIPE,
@@ -607,7 +613,7 @@ async def echo_non_reader_paced_not_closed():
     --slow-timeout, without closing it; once it reads, it gets every echo in order."""
     slow_ms = 1500
     n = 200   # 12.5 MiB: more than the kernel buffers take (4-5 MiB seen) once not read
-    async with Server("--slow-timeout", str(slow_ms)) as s:
+    async with Server("--slow-timeout", str(slow_ms), *PLAIN) as s:
         e = s.raw(rcvbuf=4096)
         e.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * KIB)
         eq(e.handshake("/echo")[0], 101, "the /echo handshake")
@@ -693,7 +699,7 @@ async def slow_policy_drop_by_time():
     it finds an ordered subsequence of the flood, then what comes after."""
     slow_ms = 1500
     flood_s, cap = 6, 2000
-    async with Server("--slow-policy", "drop", "--slow-timeout", str(slow_ms)) as s:
+    async with Server("--slow-policy", "drop", "--slow-timeout", str(slow_ms), *PLAIN) as s:
         sender = await s.ws("/ws/drop")
         fast = Reader("the full-speed reader", await s.ws("/ws/drop"), [0])
         never = s.raw(rcvbuf=4096)

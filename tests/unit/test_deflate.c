@@ -1245,6 +1245,115 @@ static void test_broadcast_windows_and_relay(void **state)
     assert_int_equal(z.live_streams, 0);
 }
 
+/*
+ * Flow control under compression: 200 messages of 16 KiB that deflate to a few dozen bytes
+ * each, fed in one piece by a compressing member of a pool whose other member reads nothing.
+ * Once that member is congested the sender is paced, and the feed stops at the next frame:
+ * the rest is held (wsfwd_conn_held), so one feed cannot inflate into more than the high mark
+ * and a message. Draining the member resumes the sender; feeding it nothing then reads what
+ * it held. Every message arrives once, in order. A plain sender's feed is read whole.
+ */
+static int held_resumes;
+
+static void held_flow(wsfwd_conn *c, wsfwd_flow event, void *ud)
+{
+    (void)c;
+    (void)ud;
+    held_resumes += event == WSFWD_FLOW_RESUME;
+}
+
+static void test_paced_sender_holds_its_feed(void **state)
+{
+    (void)state;
+    enum { COUNT = 200, SIZE = 16384 };
+    zcodec z = {0};
+    wsfwd_config *cfg = config_new(&z, NULL);
+    wsfwd_config_on_message(cfg, fwd_message);
+    wsfwd_config_on_flow(cfg, held_flow);
+    assert_int_equal(wsfwd_config_set_max_queue(cfg, 8 * SIZE), WSFWD_OK); /* marks 4 and 1 */
+    assert_int_equal(wsfwd_hub_new(cfg, &fwd_hub), WSFWD_OK);
+    peer sender, reader;
+    open_server(&sender, cfg, "permessage-deflate");
+    open_server(&reader, cfg, "x-none");
+    test_drain(sender.conn, pump_buf, sizeof pump_buf);
+    test_drain(reader.conn, pump_buf, sizeof pump_buf);
+    assert_int_equal(wsfwd_hub_join(fwd_hub, sender.conn, "r", 1), WSFWD_OK);
+    assert_int_equal(wsfwd_hub_join(fwd_hub, reader.conn, "r", 1), WSFWD_OK);
+    static uint8_t wire[COUNT * 128];
+    static uint8_t msg[SIZE];
+    size_t n = 0;
+    for (unsigned i = 0; i < COUNT; i++) {
+        memset(msg, 'a' + (int)(i % 26), sizeof msg);
+        memcpy(msg, &i, sizeof i);
+        uint8_t zb[256];
+        size_t zn = deflate_msg(msg, sizeof msg, zb, sizeof zb, 15);
+        n += raw_frame(wire + n, 0xC2, zb, zn);
+        assert_true(n + 256 < sizeof wire);
+    }
+    assert_int_equal(wsfwd_conn_feed(sender.conn, wire, n), WSFWD_OK);
+    assert_true(wsfwd_conn_is_paced(sender.conn));
+    assert_true(wsfwd_conn_held(sender.conn) > 0);
+    /* queued: up to the high mark, one message past it, and the one that paced */
+    assert_true(wsfwd_conn_pending(reader.conn) <= 4 * SIZE + 2 * (SIZE + 14));
+    unsigned next = 0;
+    static uint8_t out[16 * SIZE];
+    for (int rounds = 0; next < COUNT; rounds++) {
+        assert_true(rounds < COUNT);
+        size_t k = test_drain(reader.conn, out, sizeof out);
+        for (size_t at = 0; at < k;) {
+            wsfwd_frame_header fh;
+            assert_int_equal(wsfwd_frame_parse_header(out + at, k - at, WSFWD_ROLE_CLIENT, &fh),
+                             WSFWD_OK);
+            assert_int_equal(fh.payload_len, SIZE);
+            unsigned got;
+            memcpy(&got, out + at + fh.header_len, sizeof got);
+            assert_int_equal(got, next++);
+            at += fh.header_len + SIZE;
+        }
+        if (wsfwd_conn_held(sender.conn) > 0) {
+            assert_false(wsfwd_conn_is_paced(sender.conn)); /* drained: resumed */
+            assert_int_equal(wsfwd_conn_feed(sender.conn, NULL, 0), WSFWD_OK);
+            assert_true(wsfwd_conn_pending(reader.conn) <= 4 * SIZE + 2 * (SIZE + 14));
+        }
+    }
+    assert_int_equal(wsfwd_conn_held(sender.conn), 0);
+    assert_true(held_resumes > 2);
+    assert_int_equal(wsfwd_conn_state(sender.conn), WSFWD_STATE_OPEN);
+    /* A plain sender's feed is read whole, even when it is paced during it. */
+    peer plain;
+    open_server(&plain, cfg, "x-none");
+    test_drain(plain.conn, pump_buf, sizeof pump_buf);
+    assert_int_equal(wsfwd_hub_join(fwd_hub, plain.conn, "r", 1), WSFWD_OK);
+    wsfwd_pool *pool = wsfwd_hub_find(fwd_hub, "r", 1);
+    memset(msg, 'q', sizeof msg);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(wsfwd_pool_broadcast(pool, WSFWD_OP_BINARY, msg, SIZE, NULL, NULL),
+                         WSFWD_OK);
+    }
+    assert_true(wsfwd_conn_is_congested(reader.conn));
+    size_t before = wsfwd_conn_pending(reader.conn);
+    n = 0;
+    memset(msg, 'p', sizeof msg);
+    for (int i = 0; i < 8; i++) {
+        n += raw_frame(wire + n, 0x82, msg, 1024);
+    }
+    static uint8_t big[8 * 1100];
+    assert_true(n <= sizeof big);
+    memcpy(big, wire, n);
+    test_drain(sender.conn, pump_buf, sizeof pump_buf);
+    assert_int_equal(wsfwd_conn_feed(plain.conn, big, n), WSFWD_OK);
+    assert_true(wsfwd_conn_is_paced(plain.conn));
+    assert_int_equal(wsfwd_conn_held(plain.conn), 0);
+    assert_int_equal(wsfwd_conn_pending(reader.conn), before + 8 * (1024 + 4));
+    assert_int_equal(wsfwd_conn_held(NULL), 0);
+    wsfwd_conn_free(sender.conn);
+    wsfwd_conn_free(reader.conn);
+    wsfwd_conn_free(plain.conn);
+    wsfwd_hub_free(fwd_hub);
+    wsfwd_config_free(cfg);
+    assert_int_equal(z.live_streams, 0);
+}
+
 /* A broadcast asked for from a callback of a running one is deferred, and compressed too. */
 static wsfwd_pool *defer_pool;
 static int defer_left;
@@ -1423,6 +1532,7 @@ int main(void)
         cmocka_unit_test(test_broadcast_mixed),
         cmocka_unit_test(test_broadcast_windows_and_relay),
         cmocka_unit_test(test_broadcast_deferred),
+        cmocka_unit_test(test_paced_sender_holds_its_feed),
         cmocka_unit_test(test_final_block),
         cmocka_unit_test(test_allocation_failures),
     };
