@@ -1,11 +1,16 @@
-// End-to-end tests of wsfwd driven by the Node `ws` package (npm, version 8).
+// End-to-end tests of wsfwd driven by the Node `ws` package (npm, version 8); the
+// permessage-deflate test also runs Python websockets peers (tests/e2e/peer_python.py, with
+// /usr/bin/python3) in the same room.
 //   node tests/e2e/test_node.mjs PATH/TO/wsfwd
 // Last line: "N passed, N failed"; exit status non-zero on any failure.
+import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { Server, T, assert, eq, run, withTimeout } from './lib.mjs';
 
 const binary = path.resolve(process.argv[2] || '');
+const here = path.dirname(fileURLToPath(import.meta.url));
 
 // A ws client with a queue of received messages.
 class Client {
@@ -69,6 +74,44 @@ class Client {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.close(1000);
     await withTimeout(this.closed, T(5000), 'closing').catch(() => this.ws.terminate());
   }
+}
+
+// A chat message, byte for byte the same as tests/e2e/peer_python.py's.
+const chatMsg = (i, from) => JSON.stringify({ from, i, text: 'chat '.repeat(i % 3 === 0 ? 2 : 400) });
+
+// A Python websockets peer (tests/e2e/peer_python.py) in a child process: resolves once it is
+// connected; go() lets it send; result is its JSON verdict; kill() ends it (by its pid).
+function pythonPeer(url, name, count, compression, others) {
+  const proc = spawn('/usr/bin/python3', [path.join(here, 'peer_python.py'), url, name,
+    String(count), compression, String(others)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = [];
+  const waiters = [];
+  let buf = '';
+  proc.stdout.on('data', (d) => {
+    buf += d.toString();
+    let at;
+    while ((at = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, at);
+      buf = buf.slice(at + 1);
+      const w = waiters.shift();
+      if (w) w(line);
+      else lines.push(line);
+    }
+  });
+  const nextLine = (ms) => withTimeout(new Promise((resolve) => {
+    if (lines.length > 0) resolve(lines.shift());
+    else waiters.push(resolve);
+  }), ms, `a line from the Python peer ${name}`);
+  return nextLine(T(10000)).then((ready) => {
+    assert(ready.startsWith('ready'), `Python peer ${name}: ${ready}`);
+    return {
+      name,
+      extensions: ready.slice(6),
+      go: () => proc.stdin.write('go\n'),
+      result: nextLine(T(25000)).then((l) => JSON.parse(l)), // the peer gives up after 20 s
+      kill: () => { if (proc.exitCode === null) proc.kill('SIGKILL'); },
+    };
+  });
 }
 
 // Start a server, run fn(server, open), close the clients, stop it (exit 0 required).
@@ -198,36 +241,51 @@ const tests = [
     await open('/ws');
     eq(await refused(s, '/echo'), 503, 'second connection');
   })],
-  ['permessage-deflate: compressing and plain clients in one room, in order', () => withServer(
-    [], async (s, open) => {
-      // ws compresses messages of 1 KiB and more by default (its threshold).
-      const z = [await open('/ws/z'), await open('/ws/z')];
-      const p = [await open('/ws/z', { perMessageDeflate: false }),
-        await open('/ws/z', { perMessageDeflate: false })];
-      // A wsfwd built without zlib answers no extension: the same messages go plain.
-      const zOn = (await (await fetch(`${s.http}/stats`)).json()).deflate.enabled;
-      eq(z.map((c) => c.ws.extensions.startsWith('permessage-deflate')), [zOn, zOn],
-        'extension negotiated by the compressing clients');
-      eq(p.map((c) => c.ws.extensions), ['', ''], 'no extension for the plain clients');
-      const all = [...z, ...p];
-      const msg = (i, from) => JSON.stringify({ from, i, text: 'chat '.repeat(i % 3 === 0 ? 2 : 400) });
+  ['permessage-deflate: Node and Python clients, compressing and plain, in one room, in order',
+    () => withServer([], async (s, open) => {
+      // ws compresses messages of 1 KiB and more by default (its threshold); websockets all.
       const count = 30;
-      await Promise.all(all.map(async (c, k) => {
-        for (let i = 0; i < count; i++) await c.send(msg(i, k));
-      }));
-      for (let k = 0; k < all.length; k++) {
-        const next = new Map();
-        for (let n = 0; n < count * (all.length - 1); n++) {
-          const m = JSON.parse(await all[k].nextText());
-          const want = next.get(m.from) ?? 0;
-          eq(m.i, want, `client ${k}: order of the messages from ${m.from}`);
-          eq(JSON.stringify(m), msg(m.i, m.from), `client ${k}: message ${m.i} from ${m.from}`);
-          next.set(m.from, want + 1);
+      const py = [await pythonPeer(`${s.url}/ws/z`, 'py-z', count, 'on', 5),
+        await pythonPeer(`${s.url}/ws/z`, 'py-p', count, 'off', 5)];
+      try {
+        const z = [await open('/ws/z'), await open('/ws/z')];
+        const p = [await open('/ws/z', { perMessageDeflate: false }),
+          await open('/ws/z', { perMessageDeflate: false })];
+        // A wsfwd built without zlib answers no extension: the same messages go plain.
+        const zOn = (await (await fetch(`${s.http}/stats`)).json()).deflate.enabled;
+        eq(z.map((c) => c.ws.extensions.startsWith('permessage-deflate')), [zOn, zOn],
+          'extension negotiated by the compressing Node clients');
+        eq(p.map((c) => c.ws.extensions), ['', ''], 'no extension for the plain Node clients');
+        eq(py.map((c) => c.extensions.startsWith('permessage-deflate')), [zOn, false],
+          'extension negotiated by the Python peers');
+        const all = [...z, ...p];
+        const names = ['n-z1', 'n-z2', 'n-p1', 'n-p2'];
+        for (const q of py) q.go();
+        await Promise.all(all.map(async (c, k) => {
+          for (let i = 0; i < count; i++) await c.send(chatMsg(i, names[k]));
+        }));
+        for (let k = 0; k < all.length; k++) {
+          const next = new Map();
+          for (let n = 0; n < count * (all.length + py.length - 1); n++) {
+            const raw = await all[k].nextText();
+            const m = JSON.parse(raw);
+            const want = next.get(m.from) ?? 0;
+            eq(m.i, want, `${names[k]}: order of the messages from ${m.from}`);
+            eq(raw, chatMsg(m.i, m.from), `${names[k]}: message ${m.i} from ${m.from}`);
+            next.set(m.from, want + 1);
+          }
+          eq(next.size, 5, `${names[k]}: senders heard`);
         }
+        for (const q of py) {
+          const r = await q.result;
+          assert(r.ok && r.got === count * 5, `Python peer ${q.name}: ${JSON.stringify(r)}`);
+        }
+        const st = await (await fetch(`${s.http}/stats`)).json();
+        assert(zOn ? st.deflate.compressed > 0 && st.deflate.compressed <= count * 6
+          : st.deflate.compressed === 0, `compress calls ${st.deflate.compressed}`);
+      } finally {
+        for (const q of py) q.kill();
       }
-      const st = await (await fetch(`${s.http}/stats`)).json();
-      assert(zOn ? st.deflate.compressed > 0 && st.deflate.compressed <= count * all.length
-        : st.deflate.compressed === 0, `compress calls ${st.deflate.compressed}`);
     })],
 ];
 
