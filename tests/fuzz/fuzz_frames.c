@@ -10,63 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "record.h"
 #include "wsfwd.h"
-
-typedef struct record {
-    uint32_t hash; /* of every event and its payload */
-    size_t events;
-    int echo;
-} record;
-
-static void mix(record *r, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) {
-        r->hash = (r->hash ^ b[i]) * 16777619u;
-    }
-    r->events++;
-}
-
-static int on_message(wsfwd_conn *c, wsfwd_opcode op, const uint8_t *data, size_t len, void *ud)
-{
-    record *r = ud;
-    uint8_t tag = (uint8_t)op;
-    mix(r, &tag, 1);
-    mix(r, data, len);
-    if (r->echo) {
-        (void)wsfwd_conn_send(c, op, data, len);
-    }
-    return 0;
-}
-
-static int on_control(wsfwd_conn *c, wsfwd_opcode op, const uint8_t *data, size_t len, void *ud)
-{
-    (void)c;
-    record *r = ud;
-    uint8_t tag = (uint8_t)(0x10 | op);
-    mix(r, &tag, 1);
-    mix(r, data, len);
-    return 0;
-}
-
-static void on_close(wsfwd_conn *c, uint16_t code, const char *reason, size_t len, int err,
-                     void *ud)
-{
-    (void)c;
-    record *r = ud;
-    mix(r, &code, sizeof code);
-    mix(r, &err, sizeof err);
-    if (reason != NULL) {
-        mix(r, reason, len);
-    }
-}
-
-static int fixed_random(void *buf, size_t len, void *ud)
-{
-    (void)ud;
-    memset(buf, 0x5a, len);
-    return 0;
-}
 
 static void drain(wsfwd_conn *c, record *r)
 {
@@ -87,7 +32,7 @@ static void drain(wsfwd_conn *c, record *r)
 
 static record run(const uint8_t *data, size_t size, uint8_t opts, size_t piece)
 {
-    record r = {2166136261u, 0, opts & 2};
+    record r = {RECORD_SEED, 0, 0, (opts & 2) != 0, 0};
     wsfwd_config *cfg;
     wsfwd_conn *c;
     if (wsfwd_config_new(NULL, &cfg) != WSFWD_OK) {

@@ -20,6 +20,7 @@
 #include <zlib.h>
 
 #include "compress.h"
+#include "record.h"
 #include "wsfwd.h"
 
 /* ---- A counting allocator and the codec ----------------------------------------------------- */
@@ -70,67 +71,6 @@ static long live_streams(void)
 
 /* ---- Events -----------------------------------------------------------------------------------
  */
-
-typedef struct record {
-    uint32_t hash;
-    uint32_t out_hash; /* of the output, apart: the split run drains it more often */
-    size_t events;
-    bool echo;
-    size_t limit;
-} record;
-
-static void mix(record *r, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) {
-        r->hash = (r->hash ^ b[i]) * 16777619u;
-    }
-    r->events++;
-}
-
-static int on_message(wsfwd_conn *c, wsfwd_opcode op, const uint8_t *data, size_t len, void *ud)
-{
-    record *r = ud;
-    if (len > r->limit) {
-        fprintf(stderr, "a %zu-byte message past the %zu-byte limit\n", len, r->limit);
-        abort();
-    }
-    uint8_t tag = (uint8_t)op;
-    mix(r, &tag, 1);
-    mix(r, data, len);
-    if (r->echo) {
-        (void)wsfwd_conn_send(c, op, data, len);
-    }
-    return 0;
-}
-
-static int on_control(wsfwd_conn *c, wsfwd_opcode op, const uint8_t *data, size_t len, void *ud)
-{
-    (void)c;
-    record *r = ud;
-    uint8_t tag = (uint8_t)(0x10 | op);
-    mix(r, &tag, 1);
-    mix(r, data, len);
-    return 0;
-}
-
-static void on_close(wsfwd_conn *c, uint16_t code, const char *reason, size_t len, int err,
-                     void *ud)
-{
-    (void)c;
-    (void)reason;
-    (void)len;
-    record *r = ud;
-    mix(r, &code, sizeof code);
-    mix(r, &err, sizeof err);
-}
-
-static int fixed_random(void *buf, size_t len, void *ud)
-{
-    (void)ud;
-    memset(buf, 0x5a, len);
-    return 0;
-}
 
 static void drain(wsfwd_conn *c, record *r, bool count)
 {
@@ -254,7 +194,7 @@ static const char REQUEST[] = "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r
 
 static record run(const uint8_t *frames, size_t size, uint8_t opts, size_t piece)
 {
-    record r = {2166136261u, 2166136261u, 0, (opts & 4) != 0, (opts & 2) ? 1000 : 1 << 16};
+    record r = {RECORD_SEED, RECORD_SEED, 0, (opts & 4) != 0, (opts & 2) ? 1000 : 1 << 16};
     wsfwd_allocator a = {c_malloc, c_realloc, c_free, NULL};
     wsfwd_config *cfg;
     if (wsfwd_config_new(&a, &cfg) != WSFWD_OK) {
