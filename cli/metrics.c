@@ -79,8 +79,7 @@ static void put_name(metricw *w, const char *name, const char *label, const char
     }
 }
 
-void metricw_sample(metricw *w, const char *name, const char *label, const char *value,
-                    uint64_t v)
+void metricw_sample(metricw *w, const char *name, const char *label, const char *value, uint64_t v)
 {
     char num[24];
     int n = snprintf(num, sizeof num, " %" PRIu64 "\n", v);
@@ -142,8 +141,7 @@ static void write_connections(metricw *w, const stats_input *in, const wsfwd_sta
     gauge(w, "wsfwd_connections", "Accepted WebSocket connections now.", in->connections);
     gauge(w, "wsfwd_tcp_connections", "TCP connections now (WebSocket or not).",
           in->tcp_connections);
-    counter(w, "wsfwd_tcp_connections_accepted_total", "TCP connections accepted.",
-            st->accepted);
+    counter(w, "wsfwd_tcp_connections_accepted_total", "TCP connections accepted.", st->accepted);
     gauge(w, "wsfwd_rooms", "Rooms (/ws/<room>) now.", rooms->pools);
     gauge(w, "wsfwd_global_members", "Members of the global pool (/ws) now.", global->members);
 }
@@ -153,8 +151,7 @@ static void write_traffic(metricw *w, const stats_input *in, const wsfwd_stats *
                           const wsfwd_stats *global)
 {
     const stats_counters *st = in->counters;
-    counter(w, "wsfwd_messages_received_total", "Messages received from clients.",
-            st->messages_in);
+    counter(w, "wsfwd_messages_received_total", "Messages received from clients.", st->messages_in);
     counter(w, "wsfwd_received_bytes_total", "Payload bytes of the messages received.",
             st->bytes_in);
     counter(w, "wsfwd_deliveries_total",
@@ -191,14 +188,13 @@ static void write_refusals(metricw *w, const stats_counters *st)
     metricw_family(w, "wsfwd_refusals_total", "counter",
                    "HTTP requests refused, by status (\"other\": any other status).");
     for (int i = 0; i < REFUSED_KINDS; i++) {
-        metricw_sample(w, "wsfwd_refusals_total", "status", stats_refused_name(i),
-                       st->refused[i]);
+        metricw_sample(w, "wsfwd_refusals_total", "status", stats_refused_name(i), st->refused[i]);
     }
     metricw_family(w, "wsfwd_auth_refusals_total", "counter",
                    "Handshakes refused for their room token (401 and 403), by cause.");
     for (int i = 0; i < AUTH_CAUSES; i++) {
-        metricw_sample(w, "wsfwd_auth_refusals_total", "cause",
-                       auth_cause_name((auth_cause)i), st->refused_auth[i]);
+        metricw_sample(w, "wsfwd_auth_refusals_total", "cause", auth_cause_name((auth_cause)i),
+                       st->refused_auth[i]);
     }
     counter(w, "wsfwd_per_address_refusals_total",
             "Handshakes refused with 503 by --max-connections-per-address.",
@@ -244,12 +240,11 @@ static void write_deflate(metricw *w, const stats_deflate *z)
 {
     gauge(w, "wsfwd_deflate_enabled", "1 if permessage-deflate is on (--deflate).",
           z->enabled ? 1 : 0);
-    counter(w, "wsfwd_deflate_compressions_total",
-            "Compressions that made a message shorter.", z->calls);
+    counter(w, "wsfwd_deflate_compressions_total", "Compressions that made a message shorter.",
+            z->calls);
     counter(w, "wsfwd_deflate_input_bytes_total", "Bytes given to those compressions.",
             z->bytes_in);
-    counter(w, "wsfwd_deflate_output_bytes_total", "Bytes those compressions made.",
-            z->bytes_out);
+    counter(w, "wsfwd_deflate_output_bytes_total", "Bytes those compressions made.", z->bytes_out);
     counter(w, "wsfwd_deflate_not_compressed_total",
             "Compressions that did not shrink their message: sent plain.", z->plain);
     counter(w, "wsfwd_deflate_sent_compressed_total", "Deliveries sent compressed.",

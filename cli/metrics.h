@@ -29,8 +29,7 @@ void metricw_init(metricw *w, char *buf, size_t cap);
 void metricw_family(metricw *w, const char *name, const char *type, const char *help);
 
 /* One sample line: name, then {label="value"} unless label is NULL, then v. */
-void metricw_sample(metricw *w, const char *name, const char *label, const char *value,
-                    uint64_t v);
+void metricw_sample(metricw *w, const char *name, const char *label, const char *value, uint64_t v);
 
 /* One sample line whose value is ms / 1000 with three decimals (seconds, from milliseconds). */
 void metricw_millis(metricw *w, const char *name, uint64_t ms);

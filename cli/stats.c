@@ -1,7 +1,8 @@
 /*
  * /stats: one JSON object written with jsonw. The server's counters and the hubs' figures at
  * the top level (the keys are an interface: tests/e2e and operators read them), then the
- * cluster's object, written by the cluster. Owns no state.
+ * cluster's object, written by the cluster. Also the helpers that count into the server's
+ * counters (refusals by status, messages by size). Owns no state.
  */
 #include "stats.h"
 

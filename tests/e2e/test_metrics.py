@@ -67,6 +67,17 @@ def scrape(s):
     return body.decode()
 
 
+MAN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "wsfwd.1")
+
+
+def documented(types):
+    """Every family is named in docs/wsfwd.1 (its Metrics section)."""
+    with open(MAN) as f:
+        man = f.read()
+    missing = sorted(name for name in types if name not in man)
+    eq(missing, [], "metrics not in docs/wsfwd.1")
+
+
 def promtool_check(text):
     need(os.path.exists(PROMTOOL), "promtool is missing (apt-get install prometheus)")
     r = subprocess.run([PROMTOOL, "check", "metrics"], input=text.encode(), capture_output=True,
@@ -114,6 +125,7 @@ async def values_after_known_traffic():
         eq((value(m, "wsfwd_message_size_bytes_sum"), value(m, "wsfwd_message_size_bytes_count")),
            (325, 5), "message size sum and count")
         eq(types["wsfwd_message_size_bytes"], "histogram", "histogram type")
+        documented(types)
         start = value(m, "wsfwd_process_start_time_seconds")
         check(time.time() - 60 < start <= time.time(), f"start time {start} not recent")
         ver = [dict(k[1]) for k in m if k[0] == "wsfwd_build_info"]
@@ -220,7 +232,8 @@ async def cluster_link_and_counters():
                 await a.send("across")
                 eq(await recv(b), "across", "through Redis")
                 text = await asyncio.to_thread(scrape, s)
-                m, _ = parse(text)
+                m, types = parse(text)
+                documented(types)
                 eq(value(m, "wsfwd_cluster_link_state", state="down"), 0, "not down")
                 eq(value(m, "wsfwd_cluster_published_total"), 1, "published")
                 eq(value(m, "wsfwd_cluster_received_total"), 1, "received")

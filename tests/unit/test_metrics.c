@@ -212,9 +212,9 @@ static void test_document_shape(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lines),          cmocka_unit_test(test_escaped),
-        cmocka_unit_test(test_too_small),      cmocka_unit_test(test_message_sizes),
-        cmocka_unit_test(test_document),       cmocka_unit_test(test_document_shape),
+        cmocka_unit_test(test_lines),     cmocka_unit_test(test_escaped),
+        cmocka_unit_test(test_too_small), cmocka_unit_test(test_message_sizes),
+        cmocka_unit_test(test_document),  cmocka_unit_test(test_document_shape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
