@@ -9,7 +9,6 @@
 
 #include <inttypes.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "auth.h"
 #include "cluster.h"
@@ -18,39 +17,20 @@
 
 void metricw_init(metricw *w, char *buf, size_t cap)
 {
-    memset(w, 0, sizeof *w);
-    w->buf = buf;
-    w->cap = cap;
-}
-
-static void put(metricw *w, const char *p, size_t n)
-{
-    if (w->overflow || n > w->cap - w->len) {
-        w->overflow = true;
-        return;
-    }
-    memcpy(w->buf + w->len, p, n);
-    w->len += n;
+    jsonw_init(&w->out, buf, cap);
 }
 
 static void puts_(metricw *w, const char *p)
 {
-    put(w, p, strlen(p));
+    jsonw_raw(&w->out, p);
 }
 
 /* HELP text escapes backslash and newline; a label value also the double quote. */
 static void put_escaped(metricw *w, const char *p, bool quote)
 {
     for (; *p != '\0'; p++) {
-        if (*p == '\\') {
-            put(w, "\\\\", 2);
-        } else if (*p == '\n') {
-            put(w, "\\n", 2);
-        } else if (*p == '"' && quote) {
-            put(w, "\\\"", 2);
-        } else {
-            put(w, p, 1);
-        }
+        char one[2] = {*p, '\0'};
+        puts_(w, *p == '\\' ? "\\\\" : *p == '\n' ? "\\n" : *p == '"' && quote ? "\\\"" : one);
     }
 }
 
@@ -82,17 +62,17 @@ static void put_name(metricw *w, const char *name, const char *label, const char
 void metricw_sample(metricw *w, const char *name, const char *label, const char *value, uint64_t v)
 {
     char num[24];
-    int n = snprintf(num, sizeof num, " %" PRIu64 "\n", v);
+    snprintf(num, sizeof num, " %" PRIu64 "\n", v);
     put_name(w, name, label, value);
-    put(w, num, (size_t)n);
+    puts_(w, num);
 }
 
 void metricw_millis(metricw *w, const char *name, uint64_t ms)
 {
     char num[32];
-    int n = snprintf(num, sizeof num, " %" PRIu64 ".%03" PRIu64 "\n", ms / 1000, ms % 1000);
+    snprintf(num, sizeof num, " %" PRIu64 ".%03" PRIu64 "\n", ms / 1000, ms % 1000);
     puts_(w, name);
-    put(w, num, (size_t)n);
+    puts_(w, num);
 }
 
 void metricw_one(metricw *w, const char *name, const char *type, const char *help, uint64_t v)
@@ -103,12 +83,12 @@ void metricw_one(metricw *w, const char *name, const char *type, const char *hel
 
 bool metricw_ok(const metricw *w)
 {
-    return !w->overflow;
+    return jsonw_ok(&w->out);
 }
 
 size_t metricw_len(const metricw *w)
 {
-    return w->len;
+    return jsonw_len(&w->out);
 }
 
 /* ---- wsfwd's metrics ------------------------------------------------------------------------ */

@@ -1,8 +1,9 @@
 /*
  * GET /metrics: the figures of /stats (stats_input) in the Prometheus text exposition format
  * 0.0.4, and the small writer it uses. The writer fills a caller's buffer with HELP and TYPE
- * lines and samples, escapes what the format needs escaped, and past the end of the buffer
- * stops writing and remembers it (metricw_ok), so the caller checks once at the end.
+ * lines and samples and escapes what the format needs escaped; past the end of the buffer it
+ * stops writing and remembers it (metricw_ok, through jsonw's buffer), so the caller checks
+ * once at the end.
  */
 #ifndef WSFWD_CLI_METRICS_H
 #define WSFWD_CLI_METRICS_H
@@ -16,11 +17,11 @@
 
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
+#include "jsonw.h"
+
+/* The bounded buffer and its overflow flag are jsonw's (only its raw text is used). */
 typedef struct metricw {
-    char *buf;
-    size_t cap;
-    size_t len;
-    bool overflow;
+    jsonw out;
 } metricw;
 
 void metricw_init(metricw *w, char *buf, size_t cap);

@@ -16,7 +16,7 @@ static void assert_written(const metricw *w, const char *want)
 {
     assert_true(metricw_ok(w));
     assert_int_equal(metricw_len(w), strlen(want));
-    assert_memory_equal(w->buf, want, strlen(want));
+    assert_memory_equal(w->out.buf, want, strlen(want));
 }
 
 static void test_lines(void **state)
