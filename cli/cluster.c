@@ -88,6 +88,13 @@ void cluster_stats_write(const cluster *cl, jsonw *w)
     (void)w;
 }
 
+bool cluster_figures_get(const cluster *cl, cluster_figures *out)
+{
+    (void)cl;
+    (void)out;
+    return false;
+}
+
 #else /* WSFWD_HAVE_HIREDIS */
 
 #include <hiredis/async.h>
@@ -1086,6 +1093,31 @@ void cluster_stats_write(const cluster *cl, jsonw *w)
     jsonw_u64(w, "link_losses", cl->link_losses);
     jsonw_u64(w, "reconnects", cl->reconnects);
     jsonw_end(w);
+}
+
+bool cluster_figures_get(const cluster *cl, cluster_figures *out)
+{
+    if (cl == NULL) {
+        return false;
+    }
+    static const cluster_link links[] = {CLUSTER_LINK_DOWN, CLUSTER_LINK_CONNECTING,
+                                         CLUSTER_LINK_UP};
+    *out = (cluster_figures){
+        .link = links[cl->link],
+        .rooms = wsfwd_table_count(&cl->rooms),
+        .subscribed_rooms = cl->nsubscribed,
+        .published = cl->published,
+        .received = cl->received,
+        .local_only = cl->local_only,
+        .dropped_inflight = cl->dropped_inflight,
+        .inflight_bytes = cl->inflight,
+        .max_inflight_bytes = cl->max_inflight,
+        .malformed = cl->malformed,
+        .publish_errors = cl->publish_errors,
+        .link_losses = cl->link_losses,
+        .reconnects = cl->reconnects,
+    };
+    return true;
 }
 
 #endif /* WSFWD_HAVE_HIREDIS */

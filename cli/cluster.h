@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "jsonw.h"
 #include "loop.h"
@@ -47,5 +48,31 @@ void cluster_on_leave(cluster *cl, wsfwd_pool *pool, wsfwd_conn *conn);
 
 /* Write the member "cluster":{...} into the open object; nothing without a cluster. */
 void cluster_stats_write(const cluster *cl, jsonw *w);
+
+/* The cluster's figures, read-only, for /metrics (the same counters as /stats' object). */
+typedef enum cluster_link {
+    CLUSTER_LINK_DOWN,
+    CLUSTER_LINK_CONNECTING,
+    CLUSTER_LINK_UP
+} cluster_link;
+
+typedef struct cluster_figures {
+    cluster_link link;
+    uint64_t rooms; /* rooms with local members */
+    uint64_t subscribed_rooms;
+    uint64_t published;
+    uint64_t received;
+    uint64_t local_only;       /* local messages sent while the link was down */
+    uint64_t dropped_inflight; /* local messages over the in-flight cap: delivered locally */
+    uint64_t inflight_bytes;
+    uint64_t max_inflight_bytes;
+    uint64_t malformed;
+    uint64_t publish_errors;
+    uint64_t link_losses;
+    uint64_t reconnects;
+} cluster_figures;
+
+/* Fill *out and return true; false (and *out untouched) without a cluster. */
+bool cluster_figures_get(const cluster *cl, cluster_figures *out);
 
 #endif

@@ -1,8 +1,8 @@
 /*
- * Routing of requests: /echo, /ws, /ws/<room>, the demo page, /healthz and /stats; room
- * tokens and the limits per connection and per address. Every refusal is counted by status
- * for /stats and logged at debug level; a refused token is also counted by cause and logged
- * at info level (never the token itself).
+ * Routing of requests: /echo, /ws, /ws/<room>, the demo page, /healthz, /stats and /metrics;
+ * room tokens and the limits per connection and per address. Every refusal is counted by
+ * status for /stats and /metrics and logged at debug level; a refused token is also counted by
+ * cause and logged at info level (never the token itself).
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 
@@ -100,6 +100,8 @@ static void route_plain(routes *rt, wsfwd_conn *conn, const wsfwd_request *req, 
         (void)wsfwd_conn_respond(conn, 200, "text/plain", "ok\n", 3);
     } else if (str_is(path, "/stats")) {
         rt->env.respond_stats(rt->env.ud, conn);
+    } else if (str_is(path, "/metrics")) {
+        rt->env.respond_metrics(rt->env.ud, conn);
     } else if (str_is(path, "/echo") || str_is(path, "/ws") ||
                (path.len > 4 && memcmp(path.ptr, "/ws/", 4) == 0)) {
         refuse(rt, conn, wsfwd_request_status(req), "not a WebSocket upgrade");

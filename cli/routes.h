@@ -1,8 +1,8 @@
 /*
  * Routing of requests (the library's on_request): /echo, /ws, /ws/<room>, the demo page,
- * /healthz and /stats; room tokens (--auth-secret-file) and the limits per connection and per
- * address. Owns the keys, the per-address table and the count of WebSocket connections; gets
- * what else it needs from the server once, in a routes_env.
+ * /healthz, /stats and /metrics; room tokens (--auth-secret-file) and the limits per
+ * connection and per address. Owns the keys, the per-address table and the count of WebSocket
+ * connections; gets what else it needs from the server once, in a routes_env.
  */
 #ifndef WSFWD_CLI_ROUTES_H
 #define WSFWD_CLI_ROUTES_H
@@ -29,6 +29,7 @@ typedef struct routes_env {
     stats_counters *counters;
     void (*respond_stats)(void *ud, wsfwd_conn *conn); /* GET /stats */
     void *ud;
+    void (*respond_metrics)(void *ud, wsfwd_conn *conn); /* GET /metrics */
 } routes_env;
 
 /* Load the --auth-secret-file keys and set up the tables. Prints why and returns -1 on error. */

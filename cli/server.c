@@ -8,8 +8,8 @@
  * came (check_timers, a loop timer).
  *
  * The library's callbacks never close sockets: they only mark clients. Sockets are closed by
- * the server itself, between events. Routing is routes.c's, /stats stats.c's, the cluster
- * cluster.c's: each gets what it needs when it is set up.
+ * the server itself, between events. Routing is routes.c's, /stats stats.c's, /metrics metrics.c's,
+ * the cluster cluster.c's: each gets what it needs when it is set up.
  */
 #define _GNU_SOURCE /* accept4 */
 
@@ -29,6 +29,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -38,6 +39,7 @@
 #endif
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "quota.h"
 #include "routes.h"
 #include "stats.h"
@@ -74,6 +76,7 @@ struct server {
     client *dead;
     int reserve_fd; /* spare descriptor, given up to shed a connection at EMFILE */
     uint64_t started;
+    uint64_t started_wall_ms; /* the same moment, in ms since the epoch (/metrics) */
     uint64_t last_fd_warning;
     bool stopping;
     loop_timer stop_timer; /* at: the end of --shutdown-timeout, once stopping */
@@ -105,6 +108,14 @@ void server_reload_from_signal(void)
 static uint64_t now_of(const server *s)
 {
     return loop_now(s->lp);
+}
+
+/* The wall clock, in ms since the epoch. */
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* ---- Clients ----------------------------------------------------------------------------- */
@@ -584,8 +595,7 @@ static int on_message(wsfwd_conn *conn, wsfwd_opcode op, const uint8_t *data, si
 {
     server *s = ud;
     client *c = wsfwd_conn_user_data(conn);
-    s->stats.messages_in++;
-    s->stats.bytes_in += len;
+    stats_count_message(&s->stats, len);
     s->stats.inflated += wsfwd_conn_message_compressed(conn);
     if (s->rate.per_second > 0 && !rate_bucket_take(&c->bucket, &s->rate, (uint32_t)now_of(s))) {
         /* The excess reaches nobody, and nothing the sender sends after it either. */
@@ -763,23 +773,36 @@ static void deflate_stats(const server *s, stats_deflate *out)
     out->inflated = s->stats.inflated;
 }
 
-static void respond_stats(void *ud, wsfwd_conn *conn)
+/* What /stats and /metrics show; z is filled here and must outlive the input. */
+static stats_input stats_gather(const server *s, stats_deflate *z)
 {
-    server *s = ud;
-    stats_deflate z;
-    deflate_stats(s, &z);
-    stats_input in = {
+    deflate_stats(s, z);
+    return (stats_input){
         .counters = &s->stats,
         .uptime_ms = now_of(s) - s->started,
+        .start_time_ms = s->started_wall_ms,
         .connections = routes_connections(s->routes),
         .tcp_connections = s->nclients,
         .auth_required = routes_keys(s->routes) > 0,
         .rooms = s->rooms,
         .global = s->global,
         .cluster = s->cluster,
-        .deflate = &z,
+        .deflate = z,
     };
+}
+
+static void respond_stats(void *ud, wsfwd_conn *conn)
+{
+    stats_deflate z;
+    stats_input in = stats_gather(ud, &z);
     stats_respond(conn, &in);
+}
+
+static void respond_metrics(void *ud, wsfwd_conn *conn)
+{
+    stats_deflate z;
+    stats_input in = stats_gather(ud, &z);
+    metrics_respond(conn, &in);
 }
 
 /* permessage-deflate: the zlib codec (compress.c) plugged into the config, with
@@ -876,6 +899,7 @@ int server_open(server **out, const options *o)
         return -1;
     }
     s->started = now_of(s);
+    s->started_wall_ms = wall_ms();
     loop_timer_add(s->lp, &s->tick_timer, check_timers, s);
     loop_timer_add(s->lp, &s->stop_timer, NULL, s);
     loop_timer_add(s->lp, &s->held_timer, feed_held, s);
@@ -884,7 +908,7 @@ int server_open(server **out, const options *o)
         return -1;
     }
     routes_env env = {o,        s->lp,     s->rooms,      s->global, s->global_pool,
-                      &s->rate, &s->stats, respond_stats, s};
+                      &s->rate, &s->stats, respond_stats, s,         respond_metrics};
     if (routes_open(&s->routes, &env) != 0) {
         server_free(s);
         return -1;

@@ -1,7 +1,8 @@
 /*
  * /stats: one JSON object written with jsonw. The server's counters and the hubs' figures at
  * the top level (the keys are an interface: tests/e2e and operators read them), then the
- * cluster's object, written by the cluster. Owns no state.
+ * cluster's object, written by the cluster. Also the helpers that count into the server's
+ * counters (refusals by status, messages by size). Owns no state.
  */
 #include "stats.h"
 
@@ -12,6 +13,25 @@
 static const int refused_status[REFUSED_OTHER] = {400, 401, 403, 404, 405, 426, 431, 503};
 static const char *const refused_key[REFUSED_KINDS] = {"400", "401", "403", "404",  "405",
                                                        "426", "431", "503", "other"};
+
+const uint64_t stats_size_bound[STATS_SIZE_BOUNDS] = {16,   64,    256,   1024,
+                                                      4096, 16384, 65536, 1048576};
+
+const char *stats_refused_name(int kind)
+{
+    return kind >= 0 && kind < REFUSED_KINDS ? refused_key[kind] : "?";
+}
+
+void stats_count_message(stats_counters *st, size_t len)
+{
+    int i = 0;
+    while (i < STATS_SIZE_BOUNDS && len > stats_size_bound[i]) {
+        i++;
+    }
+    st->message_sizes[i]++;
+    st->messages_in++;
+    st->bytes_in += len;
+}
 
 void stats_count_refusal(stats_counters *st, int status)
 {

@@ -29,6 +29,10 @@ enum {
     REFUSED_KINDS
 };
 
+/* Upper bounds of the message size histogram of /metrics, in bytes (then +Inf). */
+#define STATS_SIZE_BOUNDS 8
+extern const uint64_t stats_size_bound[STATS_SIZE_BOUNDS];
+
 typedef struct stats_counters {
     uint64_t accepted;
     uint64_t messages_in;
@@ -53,10 +57,19 @@ typedef struct stats_counters {
     uint64_t refused_per_address;       /* 503: --max-connections-per-address */
     uint64_t rate_limited;              /* closed with 1008: --rate-limit */
     uint64_t inflated;                  /* messages received compressed */
+    /* messages received by size: [i] at most stats_size_bound[i] and more than the bound
+       before; [STATS_SIZE_BOUNDS] larger than every bound (not cumulative) */
+    uint64_t message_sizes[STATS_SIZE_BOUNDS + 1];
 } stats_counters;
 
 /* Count a refused request under its HTTP status. */
 void stats_count_refusal(stats_counters *st, int status);
+
+/* The status of a REFUSED_ kind as /stats and /metrics name it: "400", ..., "other". */
+const char *stats_refused_name(int kind);
+
+/* Count a message received: messages_in, bytes_in and its size's bucket. */
+void stats_count_message(stats_counters *st, size_t len);
 
 /* permessage-deflate, from the codec and the hubs (all 0 with --deflate off). */
 typedef struct stats_deflate {
@@ -74,7 +87,8 @@ typedef struct stats_deflate {
 typedef struct stats_input {
     const stats_counters *counters;
     uint64_t uptime_ms;
-    size_t connections; /* accepted WebSocket connections */
+    uint64_t start_time_ms; /* when the server started, in ms since the epoch */
+    size_t connections;     /* accepted WebSocket connections */
     size_t tcp_connections;
     bool auth_required;
     const wsfwd_hub *rooms;

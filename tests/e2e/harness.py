@@ -475,6 +475,24 @@ def ipv6_loopback():
         return False
 
 
+def free_port():
+    """A loopback TCP port free now (for a server of a test's own: redis, nginx, prometheus)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port):
+    """Whether something accepts TCP connections on this loopback port."""
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        try:
+            s.connect(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
 async def status_of(s, path, **kw):
     """The handshake status of a websockets client at path (the client closed again)."""
     try:

@@ -8,6 +8,8 @@
 #                                                             test_flow.py
 #      and permessage-deflate (compressing and plain clients in one room, a bomb, fragments
 #      with pings, bad RSV1 and data; needs a wsfwd built with zlib):  test_deflate.py
+#      and GET /metrics (values after known traffic, promtool check metrics, a Prometheus
+#      server of its own scraping wsfwd; needs Debian's prometheus):  test_metrics.py
 #   2. Node ws (npm, package-lock.json)                       test_node.mjs
 #   3. headless Chromium (Debian chromium) + playwright-core  test_browser.mjs
 #   4. the Python tests again with wsfwd under valgrind memcheck (any error or leak: exit 99)
@@ -88,6 +90,11 @@ if "$PYTHON" -c 'import websockets' 2>/dev/null; then
         missing deflate "a wsfwd built with zlib" "apt-get install -y zlib1g-dev; rebuild"
     else
         suite deflate 180 "$PYTHON" "$here/test_deflate.py" "$wsfwd"
+    fi
+    if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+        missing metrics "promtool and prometheus" "apt-get install -y prometheus"
+    else
+        suite metrics 120 "$PYTHON" "$here/test_metrics.py" "$wsfwd"
     fi
 else
     missing python "python3-websockets for $PYTHON" "apt-get install -y python3-websockets"

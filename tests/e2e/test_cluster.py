@@ -15,7 +15,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,30 +22,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import (Fail, Server, check, eq, expect_silence, need, recv, run_wsfwd,  # noqa: E402
-                     vm_rss)
+from harness import (Fail, Server, check, eq, expect_silence, free_port, need,  # noqa: E402
+                     port_open, recv, run_wsfwd, vm_rss)
 
 import websockets  # noqa: E402
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 OWN = []  # every redis-server and nginx started here: killed by pid at exit
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port):
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        try:
-            s.connect(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
 
 
 async def wait_until(pred, what, bound=10):
