@@ -10,6 +10,10 @@
  * The library's callbacks never close sockets: they only mark clients. Sockets are closed by
  * the server itself, between events. Routing is routes.c's, /stats stats.c's, the cluster
  * cluster.c's: each gets what it needs when it is set up.
+ *
+ * A --listen-tls client reads and writes through tls.c (its handshake runs inside its reads);
+ * its output is gathered into one tls_write per turn, and a client whose decrypted input
+ * waits inside OpenSSL is read again after the next poll(), which then does not sleep.
  */
 #define _GNU_SOURCE /* accept4 */
 
