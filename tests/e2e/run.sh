@@ -12,6 +12,7 @@
 #      to the TLS port, SIGHUP certificate swap; needs a wsfwd built with OpenSSL): test_tls.py
 #   2. Node ws (npm, package-lock.json)                       test_node.mjs
 #   3. headless Chromium (Debian chromium) + playwright-core  test_browser.mjs
+#      (and the demo page over https:// and wss:// when wsfwd has OpenSSL)
 #   4. the Python tests again with wsfwd under valgrind memcheck (any error or leak: exit 99)
 #      (those of test_python.py, test_auth.py, test_flow.py, test_deflate.py and test_tls.py
 #      marked for it)
