@@ -86,8 +86,10 @@ static SSL_CTX *load_ctx(const char *cert_file, const char *key_file, char *why,
     SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                  SSL_OP_IGNORE_UNEXPECTED_EOF);
-    /* Idle connections give their record buffers back. */
+    /* Idle connections give their record buffers back; a read takes what the socket has,
+       not one record's header then its body (tls_has_pending covers what it holds). */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
         openssl_error(why, cap, "--tls-cert", cert_file);
@@ -325,7 +327,7 @@ ssize_t tls_write(tls_conn *c, const void *buf, size_t len)
 
 bool tls_has_pending(const tls_conn *c)
 {
-    return SSL_pending(c->ssl) > 0;
+    return SSL_has_pending(c->ssl) == 1; /* decrypted, or read ahead and not yet decrypted */
 }
 
 void tls_shutdown(tls_conn *c)

@@ -57,7 +57,7 @@ ssize_t tls_write(tls_conn *c, const void *buf, size_t len);
 int tls_flush(tls_conn *c);
 /* Whether records wait for the socket. */
 bool tls_has_output(const tls_conn *c);
-/* Whether decrypted bytes wait inside OpenSSL (poll() does not see them). */
+/* Whether bytes read from the socket wait inside OpenSSL (poll() does not see them). */
 bool tls_has_pending(const tls_conn *c);
 /* Queue close_notify (once the handshake is done) and try to write it. */
 void tls_shutdown(tls_conn *c);

@@ -192,6 +192,25 @@ async def test_big_messages_both_ways():
         check(await recv(b, 30) == data, "2 MiB through a room intact")
 
 
+@test(valgrind=True)
+async def test_many_small_records_in_order():
+    """Thousands of small messages, each its own TLS record, sent at once: more than a turn
+    reads, so some wait inside OpenSSL (read ahead) where poll() does not see them; every one
+    arrives, in order, through a room and through /echo."""
+    async with TlsServer() as s:
+        a = await s.wss_client("/ws/small")
+        b = await s.wss_client("/ws/small")
+        e = await s.wss_client("/echo")
+        await asyncio.sleep(T(0.1))
+        n = 3000
+        for i in range(n):
+            await a.send(f"m{i}")
+            await e.send(f"e{i}")
+        for i in range(n):
+            eq(await recv(b), f"m{i}", "room message in order")
+            eq(await recv(e), f"e{i}", "echo in order")
+
+
 @test()
 async def test_plain_and_tls_listeners_share_a_room():
     async with TlsServer() as s:
