@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -23,6 +24,7 @@
 
 #define TLS_HANDSHAKE_RECORD 0x16 /* the first byte of a ClientHello's record */
 #define TLS_ERR_MAX 120
+#define TLS_BIO_KEEP 1024 /* a drained write BIO holding more memory is replaced */
 
 struct tls_ctx {
     SSL_CTX *ctx; /* for new connections; open ones hold a reference to theirs */
@@ -69,9 +71,21 @@ static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
 static void openssl_error(char *why, size_t cap, const char *what, const char *file)
 {
     char buf[TLS_ERR_MAX];
-    ERR_error_string_n(ERR_peek_last_error(), buf, sizeof buf);
+    ERR_error_string_n(ERR_peek_error(), buf, sizeof buf); /* the first: the most precise */
     ERR_clear_error();
     snprintf(why, cap, "%s %s: %s", what, file, buf);
+}
+
+/* Whether path can be read; why gets "FLAG PATH: the system's reason" when not. */
+static bool readable(const char *path, const char *flag, char *why, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(why, cap, "%s %s: %s", flag, path, strerror(errno));
+        return false;
+    }
+    fclose(f);
+    return true;
 }
 
 /* A new SSL_CTX with the files' chain and key, or NULL with why. */
@@ -91,7 +105,10 @@ static SSL_CTX *load_ctx(const char *cert_file, const char *key_file, char *why,
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+    if (!readable(cert_file, "--tls-cert", why, cap) ||
+        !readable(key_file, "--tls-key", why, cap)) {
+        /* why says which */
+    } else if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
         openssl_error(why, cap, "--tls-cert", cert_file);
     } else if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
         openssl_error(why, cap, "--tls-key", key_file);
@@ -239,9 +256,7 @@ static ssize_t failure(tls_conn *c, int ret)
         }
         snprintf(c->err, sizeof c->err, "%s", strerror(errno));
         break;
-    default:
-        ERR_error_string_n(ERR_peek_last_error(), c->err, sizeof c->err);
-        break;
+    default: ERR_error_string_n(ERR_peek_last_error(), c->err, sizeof c->err); break;
     }
     ERR_clear_error();
     return TLS_ERROR;
@@ -266,8 +281,11 @@ int tls_flush(tls_conn *c)
         return TLS_ERROR;
     }
     if (w == len) {
-        /* All out: a fresh BIO, so a burst's buffer is not kept by an idle connection. */
-        BIO *fresh = len > TLS_RECORD_MAX ? BIO_new(BIO_s_mem()) : NULL;
+        /* All out: a fresh BIO, so a burst's buffer (the handshake's flight, at least) is not
+           kept by an idle connection. */
+        BUF_MEM *mem = NULL;
+        BIO_get_mem_ptr(c->wbio, &mem);
+        BIO *fresh = mem != NULL && mem->max > TLS_BIO_KEEP ? BIO_new(BIO_s_mem()) : NULL;
         if (fresh != NULL) {
             SSL_set0_wbio(c->ssl, fresh); /* frees the old one */
             c->wbio = fresh;

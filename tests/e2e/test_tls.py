@@ -326,6 +326,24 @@ async def test_tls_1_2_is_served():
         eq(await recv(c), "twelve", "echo over TLS 1.2")
 
 
+@test()
+async def test_bad_certificate_files_at_start():
+    p = pki()
+    cases = [
+        ([p.path("missing.pem"), p.path("one.key")], "--tls-cert", "No such file"),
+        ([p.path("one.pem"), p.path("two.key")], "--tls-key", "key values mismatch"),
+        ([p.path("one.key"), p.path("one.key")], "--tls-cert", "no start line"),
+    ]
+    for (cert, key), flag, why in cases:
+        rc, _, err, _ = await harness.run_wsfwd(
+            ["--listen-tls", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key])
+        eq(rc, 1, f"exit status with {flag} bad")
+        eq(len(err), 1, f"one line: {err}")
+        check(err[0].startswith(f"wsfwd: {flag} ") and why in err[0], f"the line: {err[0]!r}")
+    rc, _, err, _ = await harness.run_wsfwd(["--listen-tls", "127.0.0.1:0"])
+    eq((rc, err), (2, ["wsfwd: --listen-tls needs --tls-cert and --tls-key"]), "no files")
+
+
 def alpn_of(port, offer):
     ctx = pki().client_ctx(offer)
     with socket.create_connection(("127.0.0.1", port), timeout=T(5)) as raw:

@@ -456,8 +456,7 @@ static void test_tls(void **state)
     assert_string_equal(p.o.tls_cert, "c.pem");
     assert_string_equal(p.o.tls_key, "k.pem");
     parsed_free(&p);
-    EXPECT_OK(&p, "--listen=127.0.0.1:80", "--listen-tls=[::1]:443", "--tls-cert=c",
-              "--tls-key=k");
+    EXPECT_OK(&p, "--listen=127.0.0.1:80", "--listen-tls=[::1]:443", "--tls-cert=c", "--tls-key=k");
     assert_int_equal(p.o.nlisten, 1);
     assert_int_equal(p.o.nlisten_tls, 1);
     parsed_free(&p);
