@@ -110,15 +110,18 @@ async function tokenInQuery() {
   }
 }
 
+// Two tabs on url, each once its socket is open.
+async function openTabs(context, url) {
+  const tabs = [await context.newPage(), await context.newPage()];
+  for (const page of tabs) await page.goto(url);
+  for (const page of tabs) await page.locator('#status', { hasText: 'open' }).waitFor();
+  return tabs;
+}
+
 async function twoTabs() {
   await withBrowser([], async (s, context) => {
-    const url = `${s.http}/?room=e2e`;
-    const first = await context.newPage();
-    const second = await context.newPage();
-    await first.goto(url);
-    await second.goto(url);
+    const [first, second] = await openTabs(context, `${s.http}/?room=e2e`);
     for (const page of [first, second]) {
-      await page.locator('#status', { hasText: 'open' }).waitFor();
       eq(await page.locator('#status').textContent(), 'open', '#status');
       eq(await page.locator('#room').textContent(), 'e2e', '#room');
     }
@@ -191,13 +194,8 @@ async function twoTabsOverTls() {
           await new Promise((r) => setTimeout(r, 20));
         }
       })(), T(5000), 'the TLS listening line');
-      const url = `https://127.0.0.1:${tlsPort}/?room=tls`;
-      const first = await context.newPage();
-      const second = await context.newPage();
-      await first.goto(url);
-      await second.goto(url);
+      const [first, second] = await openTabs(context, `https://127.0.0.1:${tlsPort}/?room=tls`);
       for (const page of [first, second]) {
-        await page.locator('#status', { hasText: 'open' }).waitFor();
         eq(await page.evaluate(() => location.protocol), 'https:', 'the page came over https');
       }
       await first.locator('#text').fill('hello over wss');
