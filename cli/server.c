@@ -56,10 +56,11 @@ _Static_assert(sizeof(wsfwd_iovec) == sizeof(struct iovec), "wsfwd_iovec is an i
 #define ACCEPTS_PER_TURN 256
 #define WRITE_IOV 64
 #define FLUSH_BUDGET_MAX (256 * 1024) /* bytes read in a turn before its output is written */
-#define SCAN_GAP_MS 10              /* the least time between two scans of the clients' deadlines */
-#define TLS_READS_PER_TURN 32       /* records (16 KiB at most) read from a TLS client in a turn */
-#define TLS_WRITE_MAX 65536         /* plaintext gathered into one tls_write: four records */
-#define LISTEN_MAX (2 * MAX_LISTEN) /* --listen and --listen-tls */
+#define SCAN_GAP_MS 10        /* the least time between two scans of the clients' deadlines */
+#define TLS_READS_PER_TURN 32 /* records (16 KiB at most) read from a TLS client in a turn */
+#define TLS_WRITE_MAX 65536   /* plaintext gathered into one tls_write: four records */
+#define TLS_OUTPUT_MAX (2 * TLS_WRITE_MAX) /* records waiting past this: reading stops */
+#define LISTEN_MAX (2 * MAX_LISTEN)        /* --listen and --listen-tls */
 
 struct server {
     const options *opts;
@@ -137,11 +138,23 @@ static bool tls_output_waits(const client *c)
 #endif
 }
 
-/* What poll() watches: reads unless paced (or, after our FIN, always: to drain), writes while
-   output waits. */
+/* More of them than a turn's writes leave behind: what its reads made OpenSSL answer (key
+   updates, alerts) piles up unread. Such a client is not read until they are written. */
+static bool tls_output_full(const client *c)
+{
+#ifdef WSFWD_HAVE_TLS
+    return c->tls != NULL && tls_output_bytes(c->tls) > TLS_OUTPUT_MAX;
+#else
+    (void)c;
+    return false;
+#endif
+}
+
+/* What poll() watches: reads unless paced (or, after our FIN, always: to drain) or a TLS
+   client's output is full, writes while output waits. */
 static void client_update_events(server *s, client *c)
 {
-    unsigned ev = c->paused && !c->shut ? 0 : LOOP_IN;
+    unsigned ev = (c->paused && !c->shut) || tls_output_full(c) ? 0 : LOOP_IN;
     if ((!c->shut && wsfwd_conn_pending(c->conn) > 0) || tls_output_waits(c)) {
         ev |= LOOP_OUT;
     }
@@ -357,6 +370,9 @@ static void client_flush_tls(server *s, client *c)
         s->stats.bytes_written += n;
     }
     client_update_events(s, c);
+    if (!tls_output_full(c) && (!c->paused || c->shut)) {
+        want_more(s, c); /* reading may have stopped with input inside OpenSSL */
+    }
 }
 #endif
 
@@ -497,7 +513,8 @@ static void client_read(server *s, client *c)
 {
     /* A TLS read gives one record (16 KiB at most): more of them, for as many bytes. */
     int reads = c->tls != NULL ? TLS_READS_PER_TURN : READS_PER_TURN;
-    for (int k = 0; k < reads && c->fd >= 0 && (!c->paused || c->shut); k++) {
+    for (int k = 0; k < reads && c->fd >= 0 && (!c->paused || c->shut) && !tls_output_full(c);
+         k++) {
         const char *why = NULL;
         ssize_t r = client_recv(s, c, &why);
         if (r == RECV_AGAIN) {
@@ -541,7 +558,7 @@ static void client_read(server *s, client *c)
             return;
         }
     }
-    if (c->fd >= 0 && (!c->paused || c->shut)) {
+    if (c->fd >= 0 && (!c->paused || c->shut) && !tls_output_full(c)) {
         want_more(s, c); /* out of turns: what OpenSSL holds is read after the next poll() */
     }
 }

@@ -310,6 +310,11 @@ bool tls_has_output(const tls_conn *c)
     return BIO_ctrl_pending(c->wbio) > 0;
 }
 
+size_t tls_output_bytes(const tls_conn *c)
+{
+    return BIO_ctrl_pending(c->wbio);
+}
+
 ssize_t tls_read(tls_conn *c, void *buf, size_t cap)
 {
     if (!c->checked) {

@@ -55,8 +55,9 @@ ssize_t tls_read(tls_conn *c, void *buf, size_t cap);
 ssize_t tls_write(tls_conn *c, const void *buf, size_t len);
 /* Write what is kept: 0 when all of it went out, TLS_AGAIN (wait for LOOP_OUT), TLS_ERROR. */
 int tls_flush(tls_conn *c);
-/* Whether records wait for the socket. */
+/* Whether records wait for the socket, and how many bytes of them. */
 bool tls_has_output(const tls_conn *c);
+size_t tls_output_bytes(const tls_conn *c);
 /* Whether bytes read from the socket wait inside OpenSSL (poll() does not see them). */
 bool tls_has_pending(const tls_conn *c);
 /* Queue close_notify (once the handshake is done) and try to write it. */
