@@ -241,8 +241,8 @@ static ssize_t check_first_byte(tls_conn *c)
     return 0;
 }
 
-/* Map an SSL_read, SSL_write or SSL_shutdown failure (reads wait for LOOP_IN only: writes go
-   to the memory BIO). */
+/* Map an SSL_read or SSL_write failure (only reads wait, for the socket to be readable:
+   writes go to the memory BIO). */
 static ssize_t failure(tls_conn *c, int ret)
 {
     int e = SSL_get_error(c->ssl, ret);
