@@ -11,7 +11,9 @@ and a TLS listener in one process, their clients in one room; a TLS handshake th
 plain HTTP to the TLS port is answered 400 and closed; SIGHUP swaps the certificate (new
 connections see the new serial, open ones stay and keep working; a broken file keeps the old
 one); a TLS 1.1 ClientHello gets a protocol_version alert; ALPN http/1.1 is selected when
-offered. Same runner and options as the other suites (harness.py); last line
+offered; thousands of small records arrive in order; a slow TLS reader is cut while its room
+goes on; bad certificate files stop wsfwd at start with one line; SIGTERM closes TLS clients
+with 1001. Same runner and options as the other suites (harness.py); last line
 "N passed, N failed". Needs a wsfwd built with OpenSSL and the openssl command.
 """
 import asyncio
@@ -342,6 +344,20 @@ async def test_bad_certificate_files_at_start():
         check(err[0].startswith(f"wsfwd: {flag} ") and why in err[0], f"the line: {err[0]!r}")
     rc, _, err, _ = await harness.run_wsfwd(["--listen-tls", "127.0.0.1:0"])
     eq((rc, err), (2, ["wsfwd: --listen-tls needs --tls-cert and --tls-key"]), "no files")
+
+
+@test(valgrind=True)
+async def test_sigterm_closes_tls_clients_with_1001():
+    async with TlsServer() as s:
+        clients = [await s.wss_client("/ws/bye") for _ in range(3)]
+        silent = Raw(s.tls_port)  # a TLS handshake not begun: dropped
+        await asyncio.sleep(T(0.1))
+        await s.sigterm()
+        for c in clients:
+            eq(await harness.closed_code(c), 1001, "close code on SIGTERM over TLS")
+        await asyncio.to_thread(silent.wait_eof, T(3))
+        silent.close()
+        eq(await s.wait_exit(T(5)), 0, "exit status")
 
 
 def alpn_of(port, offer):
