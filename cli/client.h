@@ -15,18 +15,21 @@
 #include "wsfwd.h"
 
 /*
- * Kept small (80 bytes): with the library's connection, an idle client costs the server well
+ * Kept small (about 100 bytes): with the library's connection, an idle client costs the server well
  * under half a kilobyte. Ids, addresses and room names for the logs are formatted only when a
  * line is written.
  */
+struct tls_conn;
+
 typedef struct client {
-    int fd;         /* -1 once closed (the struct waits for the end of the turn) */
-    loop_handle ev; /* its registration in the loop */
-    uint32_t index; /* in the server's list of clients */
+    int fd;               /* -1 once closed (the struct waits for the end of the turn) */
+    struct tls_conn *tls; /* on a --listen-tls listener (tls.c), else NULL */
+    loop_handle ev;       /* its registration in the loop */
+    uint32_t index;       /* in the server's list of clients */
     wsfwd_conn *conn;
     struct client *next_dirty;
     struct client *next_dead; /* closed, freed at the end of the loop turn */
-    struct client *next_held; /* input held by its connection, to feed now it is resumed */
+    struct client *next_more; /* input poll() cannot see: inside OpenSSL, or held (server.c) */
     uint64_t next_tick;       /* when its connection needs wsfwd_conn_tick (UINT64_MAX: never) */
     rate_bucket bucket;       /* messages left under --rate-limit */
     uint8_t addr[16];         /* the peer: IPv4 in the first 4 bytes, or IPv6 */
@@ -38,8 +41,8 @@ typedef struct client {
     bool echo;
     bool per_address; /* counted in the routes' per-address table */
     bool paused;      /* not read: paced by its room, or its echoes pile up */
-    bool held;        /* on the server's list of clients whose held input waits */
     bool congested;   /* counted in the congested_now counter */
+    bool more;        /* on the server's list of clients to read again without poll() */
 } client;
 
 /* Text form of an address, "1.2.3.4:5" or "[::1]:5". */

@@ -1,7 +1,7 @@
 /*
  * wsfwd: the WebSocket fan-out server. Parses the options, opens the listeners, and runs the
  * poll() loop until SIGINT or SIGTERM asks for a graceful shutdown. SIGHUP re-reads the
- * --auth-secret-file keys.
+ * --auth-secret-file keys and the TLS certificate and key.
  */
 #define _POSIX_C_SOURCE 200809L
 

@@ -25,6 +25,11 @@
 #else
 #define HAVE_DEFLATE 0
 #endif
+#ifdef WSFWD_HAVE_TLS
+#define HAVE_TLS 1
+#else
+#define HAVE_TLS 0
+#endif
 
 #define MS_MAX 86400000u   /* a day: the longest time any option takes */
 #define OPTION_NAME_MAX 64 /* a longer name is unknown, and reported with its value */
@@ -84,6 +89,17 @@ static int check_redis(const char *value, FILE *err)
     return 0;
 }
 
+static int check_tls(const char *value, FILE *err)
+{
+    (void)value;
+    if (!HAVE_TLS) {
+        fprintf(err, "wsfwd: --listen-tls, --tls-cert, --tls-key: this wsfwd was built without "
+                     "TLS (install libssl-dev and rebuild; see README.md)\n");
+        return -1;
+    }
+    return 0;
+}
+
 static void print_version(FILE *out)
 {
     fprintf(out, "wsfwd %s\n", wsfwd_version());
@@ -102,6 +118,36 @@ static const option_spec TABLE[] = {
      .def = "127.0.0.1:8080",
      .def_note = "; port 0 picks a free one",
      .help = "address to listen on, IPv4 or [IPv6]; may repeat"},
+    {.name = "--listen-tls",
+     .arg = "ADDR:PORT",
+     .kind = OPTION_LIST,
+     .max = MAX_LISTEN,
+     .field = FIELD(listen_tls),
+     .count = FIELD(nlisten_tls),
+     .many = "addresses",
+     .check = check_tls,
+     .needs = "openssl",
+     .def_note = ": none; given alone, no plain --listen either",
+     .help = "address to listen on with TLS (wss://, https://), with --tls-cert and --tls-key; "
+             "may repeat"},
+    {.name = "--tls-cert",
+     .arg = "PATH",
+     .kind = OPTION_TEXT,
+     .field = FIELD(tls_cert),
+     .path = true,
+     .check = check_tls,
+     .needs = "openssl",
+     .def_note = ": none",
+     .help = "the certificate chain of --listen-tls (PEM, leaf first); re-read on SIGHUP"},
+    {.name = "--tls-key",
+     .arg = "PATH",
+     .kind = OPTION_TEXT,
+     .field = FIELD(tls_key),
+     .path = true,
+     .check = check_tls,
+     .needs = "openssl",
+     .def_note = ": none",
+     .help = "the private key of --tls-cert (PEM); re-read on SIGHUP"},
     {.name = "--max-connections",
      .arg = "N",
      .kind = OPTION_NUMBER,
@@ -370,6 +416,9 @@ bool options_built_with(const char *library)
     if (strcmp(library, "hiredis") == 0) {
         return HAVE_HIREDIS;
     }
+    if (strcmp(library, "openssl") == 0) {
+        return HAVE_TLS;
+    }
     return strcmp(library, "zlib") == 0 && HAVE_DEFLATE;
 }
 
@@ -523,6 +572,14 @@ static int finish(options *o, FILE *err)
                      "(install zlib1g-dev and rebuild; see README.md)\n");
         return 2;
     }
+    if (o->nlisten_tls > 0 && (o->tls_cert == NULL || o->tls_key == NULL)) {
+        fprintf(err, "wsfwd: --listen-tls needs --tls-cert and --tls-key\n");
+        return 2;
+    }
+    if (o->nlisten_tls == 0 && (o->tls_cert != NULL || o->tls_key != NULL)) {
+        fprintf(err, "wsfwd: --tls-cert and --tls-key need --listen-tls\n");
+        return 2;
+    }
     if (o->rate_burst > 0 && o->rate_limit == 0) {
         fprintf(err, "wsfwd: --rate-burst needs --rate-limit\n");
         return 2;
@@ -532,7 +589,9 @@ static int finish(options *o, FILE *err)
     }
     for (size_t i = 0; i < TABLE_LEN; i++) {
         const option_spec *r = &TABLE[i];
-        if (r->kind == OPTION_LIST && r->def != NULL && *(size_t *)field_of(o, r->count) == 0) {
+        bool tls_only = r->field == FIELD(listen) && o->nlisten_tls > 0;
+        if (r->kind == OPTION_LIST && r->def != NULL && *(size_t *)field_of(o, r->count) == 0 &&
+            !tls_only) {
             (void)add_to_list(o, r, r->def, err);
         }
     }

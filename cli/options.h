@@ -20,6 +20,10 @@
 typedef struct options {
     const char *listen[MAX_LISTEN]; /* "ADDR:PORT" or "[V6ADDR]:PORT" */
     size_t nlisten;
+    const char *listen_tls[MAX_LISTEN]; /* --listen-tls: the same, speaking TLS (tls.c) */
+    size_t nlisten_tls;
+    const char *tls_cert;             /* PEM chain, leaf first; needed with --listen-tls */
+    const char *tls_key;              /* PEM private key */
     const char *origins[MAX_ORIGINS]; /* allowed Origin values; none: any */
     size_t norigins;
     size_t max_connections;                /* 0: as many as descriptors allow */
@@ -82,11 +86,11 @@ typedef struct option_spec {
     void (*run)(FILE *out);                     /* FLAG */
     const char *many;  /* LIST: what the values are, in "at most MAX NAME MANY" */
     bool path;         /* TEXT, LIST: a path, so not empty */
-    const char *needs; /* "hiredis", "zlib": an optional library; --help says when this build
-                          has none */
+    const char *needs; /* "hiredis", "zlib", "openssl": an optional library; --help says when
+                          this build has none */
 } option_spec;
 
-/* Whether this build has the optional library a row needs ("hiredis", "zlib"). */
+/* Whether this build has the optional library a row needs ("hiredis", "zlib", "openssl"). */
 bool options_built_with(const char *library);
 
 /* The table, in --help's order; *n gets its length. */

@@ -8,8 +8,13 @@
  * came (check_timers, a loop timer).
  *
  * The library's callbacks never close sockets: they only mark clients. Sockets are closed by
- * the server itself, between events. Routing is routes.c's, /stats stats.c's, /metrics metrics.c's,
- * the cluster cluster.c's: each gets what it needs when it is set up.
+ * the server itself, between events. Routing is routes.c's, /stats stats.c's, /metrics
+ * metrics.c's, the cluster cluster.c's: each gets what it needs when it is set up.
+ *
+ * A --listen-tls client reads and writes through tls.c (its handshake runs inside its reads);
+ * its output is gathered into one tls_write per turn. A client with input that poll() cannot
+ * see (decrypted input inside OpenSSL, or input its connection held back while it was paced:
+ * wsfwd_conn_held) is read again after the next poll(), which then does not sleep.
  */
 #define _GNU_SOURCE /* accept4 */
 
@@ -43,6 +48,9 @@
 #include "quota.h"
 #include "routes.h"
 #include "stats.h"
+#ifdef WSFWD_HAVE_TLS
+#include "tls.h"
+#endif
 
 _Static_assert(sizeof(wsfwd_iovec) == sizeof(struct iovec), "wsfwd_iovec is an iovec");
 
@@ -51,7 +59,11 @@ _Static_assert(sizeof(wsfwd_iovec) == sizeof(struct iovec), "wsfwd_iovec is an i
 #define ACCEPTS_PER_TURN 256
 #define WRITE_IOV 64
 #define FLUSH_BUDGET_MAX (256 * 1024) /* bytes read in a turn before its output is written */
-#define SCAN_GAP_MS 10 /* the least time between two scans of the clients' deadlines */
+#define SCAN_GAP_MS 10        /* the least time between two scans of the clients' deadlines */
+#define TLS_READS_PER_TURN 32 /* records (16 KiB at most) read from a TLS client in a turn */
+#define TLS_WRITE_MAX 65536   /* plaintext gathered into one tls_write: four records */
+#define TLS_OUTPUT_MAX (2 * TLS_WRITE_MAX) /* records waiting past this: reading stops */
+#define LISTEN_MAX (2 * MAX_LISTEN)        /* --listen and --listen-tls */
 
 struct server {
     const options *opts;
@@ -66,10 +78,17 @@ struct server {
     compress_ctx *codec; /* --deflate on, else NULL */
 #endif
     rate_rule rate; /* --rate-limit (per_second 0: off) */
-    int listen_fd[MAX_LISTEN];
-    loop_handle listen_h[MAX_LISTEN];
+    int listen_fd[LISTEN_MAX];
+    loop_handle listen_h[LISTEN_MAX];
+    bool listen_tls[LISTEN_MAX]; /* a --listen-tls listener */
     size_t nlisten;
-    client **clients; /* every TCP connection, in no order (client.index) */
+#ifdef WSFWD_HAVE_TLS
+    struct tls_ctx *tls;         /* --tls-cert and --tls-key, for every --listen-tls listener */
+    uint8_t tbuf[TLS_WRITE_MAX]; /* a TLS client's output, gathered for one tls_write */
+#endif
+    client *more;          /* TLS clients with decrypted input inside OpenSSL: read again */
+    loop_timer more_timer; /* at 0 while more is not empty: poll() must not sleep */
+    client **clients;      /* every TCP connection, in no order (client.index) */
     size_t nclients;
     size_t cap;
     client *dirty;
@@ -81,8 +100,6 @@ struct server {
     bool stopping;
     loop_timer stop_timer; /* at: the end of --shutdown-timeout, once stopping */
     loop_timer tick_timer; /* at: the earliest next_tick of the clients, as far as known */
-    loop_timer held_timer; /* at: now, while clients with held input wait (feed_held) */
-    client *held;          /* those clients */
     stats_counters stats;
     size_t unflushed;    /* bytes read since the last flush_dirty */
     size_t flush_budget; /* flush_dirty once unflushed reaches this, before the turn's end */
@@ -122,15 +139,54 @@ static uint64_t wall_ms(void)
 
 static void client_tick(server *s, client *c);
 
-/* What poll() watches: reads unless paced (or, after our FIN, always: to drain), writes while
-   output waits. */
+/* A TLS client's records that wait for its socket. */
+static bool tls_output_waits(const client *c)
+{
+#ifdef WSFWD_HAVE_TLS
+    return c->tls != NULL && tls_has_output(c->tls);
+#else
+    (void)c;
+    return false;
+#endif
+}
+
+/* More of them than a turn's writes leave behind: what its reads made OpenSSL answer (key
+   updates, alerts) piles up unread. Such a client is not read until they are written. */
+static bool tls_output_full(const client *c)
+{
+#ifdef WSFWD_HAVE_TLS
+    return c->tls != NULL && tls_output_bytes(c->tls) > TLS_OUTPUT_MAX;
+#else
+    (void)c;
+    return false;
+#endif
+}
+
+/* What poll() watches: reads unless paced (or, after our FIN, always: to drain) or a TLS
+   client's output is full, writes while output waits. */
 static void client_update_events(server *s, client *c)
 {
-    unsigned ev = c->paused && !c->shut ? 0 : LOOP_IN;
-    if (!c->shut && wsfwd_conn_pending(c->conn) > 0) {
+    unsigned ev = (c->paused && !c->shut) || tls_output_full(c) ? 0 : LOOP_IN;
+    if ((!c->shut && wsfwd_conn_pending(c->conn) > 0) || tls_output_waits(c)) {
         ev |= LOOP_OUT;
     }
     loop_set_events(s->lp, &c->ev, ev);
+}
+
+/* Read c again after the next poll(), which must not sleep: input waits where poll() does
+   not see it (decrypted, inside OpenSSL; or held back by its connection while it was paced). */
+static void want_more(server *s, client *c)
+{
+    bool more = wsfwd_conn_held(c->conn) > 0;
+#ifdef WSFWD_HAVE_TLS
+    more = more || (c->tls != NULL && tls_has_pending(c->tls));
+#endif
+    if (more && !c->more && c->fd >= 0) {
+        c->more = true;
+        c->next_more = s->more;
+        s->more = c;
+        loop_timer_set(&s->more_timer, 0);
+    }
 }
 
 /* Flow control: stop reading a paced sender (TCP slows it down), or an echo client whose
@@ -147,21 +203,41 @@ static void client_sync_pause(server *s, client *c)
         s->stats.pauses++;
     } else {
         s->stats.paused_now--;
-        if (wsfwd_conn_held(c->conn) > 0 && !c->held) {
-            /* What it sent was read but not all taken in (wsfwd_conn_held): feed it this turn,
-               whether or not it sends more. */
-            c->held = true;
-            c->next_held = s->held;
-            s->held = c;
-            loop_timer_set(&s->held_timer, 0);
-        }
+        want_more(s, c);
     }
     client_update_events(s, c);
 }
 
 static void client_on_ready(void *owner, loop_handle *h, unsigned events);
 
-static client *client_add(server *s, int fd, const struct sockaddr_storage *addr)
+/* TLS on c's socket for a --listen-tls listener; 0, or -1 when out of memory. */
+static int client_start_tls(server *s, client *c, int fd, bool tls)
+{
+#ifdef WSFWD_HAVE_TLS
+    if (tls) {
+        c->tls = tls_conn_new(s->tls, fd);
+        return c->tls != NULL ? 0 : -1;
+    }
+#else
+    (void)s;
+    (void)c;
+    (void)fd;
+    (void)tls;
+#endif
+    return 0;
+}
+
+static void client_end_tls(client *c)
+{
+#ifdef WSFWD_HAVE_TLS
+    tls_conn_free(c->tls);
+    c->tls = NULL;
+#else
+    (void)c;
+#endif
+}
+
+static client *client_add(server *s, int fd, const struct sockaddr_storage *addr, bool tls)
 {
     if (s->nclients == s->cap) {
         size_t cap = s->cap == 0 ? 64 : s->cap * 2;
@@ -180,7 +256,9 @@ static client *client_add(server *s, int fd, const struct sockaddr_storage *addr
         free(c);
         return NULL;
     }
-    if (loop_add(s->lp, &c->ev, fd, LOOP_IN, client_on_ready, s) != 0) {
+    if (client_start_tls(s, c, fd, tls) != 0 ||
+        loop_add(s->lp, &c->ev, fd, LOOP_IN, client_on_ready, s) != 0) {
+        client_end_tls(c);
         wsfwd_conn_free(c->conn);
         free(c);
         return NULL;
@@ -219,18 +297,12 @@ static void client_close(server *s, client *c, const char *why)
     char label[CLIENT_LABEL_MAX];
     LOG(LOG_DEBUG, "%s closed: %s", client_label(c, s->global, label, sizeof label), why);
     routes_forget(s->routes, c);
-    for (client **p = &s->held; c->held && *p != NULL; p = &(*p)->next_held) {
-        if (*p == c) {
-            *p = c->next_held;
-            c->held = false;
-            break;
-        }
-    }
     if (c->paused) {
         s->stats.paused_now--;
     }
     client_count_congested(s, c, false);
     loop_del(s->lp, &c->ev);
+    client_end_tls(c);
     close(c->fd);
     c->fd = -1;
     /* Move the last client into this one's place. */
@@ -248,6 +320,13 @@ static void client_close(server *s, client *c, const char *why)
 
 static void free_dead(server *s)
 {
+    for (client **p = &s->more; *p != NULL;) { /* no closed client stays on the list */
+        if ((*p)->fd < 0) {
+            *p = (*p)->next_more;
+        } else {
+            p = &(*p)->next_more;
+        }
+    }
     while (s->dead != NULL) {
         client *c = s->dead;
         s->dead = c->next_dead;
@@ -264,9 +343,59 @@ static void mark_dirty(server *s, client *c)
     }
 }
 
+#ifdef WSFWD_HAVE_TLS
+/* Up to cap bytes of what the connection has queued, copied into buf. */
+static size_t gather_output(wsfwd_conn *conn, uint8_t *buf, size_t cap)
+{
+    wsfwd_iovec iov[WRITE_IOV];
+    size_t n = wsfwd_conn_output(conn, iov, WRITE_IOV);
+    size_t got = 0;
+    for (size_t i = 0; i < n && got < cap; i++) {
+        size_t k = iov[i].len < cap - got ? iov[i].len : cap - got;
+        memcpy(buf + got, iov[i].base, k);
+        got += k;
+    }
+    return got;
+}
+
+/* A TLS client's output: what is queued gathered into one tls_write (records for at most
+   TLS_WRITE_MAX bytes), which writes them with what waited before in one write(2). More only
+   while the socket takes it all. */
+static void client_flush_tls(server *s, client *c)
+{
+    for (;;) {
+        int f = tls_flush(c->tls);
+        if (f == TLS_ERROR) {
+            client_close(s, c, tls_error(c->tls));
+            return;
+        }
+        if (f == TLS_AGAIN || wsfwd_conn_pending(c->conn) == 0) {
+            break;
+        }
+        size_t n = gather_output(c->conn, s->tbuf, sizeof s->tbuf);
+        if (tls_write(c->tls, s->tbuf, n) < 0) {
+            client_close(s, c, tls_error(c->tls));
+            return;
+        }
+        wsfwd_conn_consume(c->conn, n); /* encrypted: the records are ours now */
+        s->stats.bytes_written += n;
+    }
+    client_update_events(s, c);
+    if (!tls_output_full(c) && (!c->paused || c->shut)) {
+        want_more(s, c); /* reading may have stopped with input inside OpenSSL */
+    }
+}
+#endif
+
 /* Write what the connection has queued, as far as the socket takes it. */
 static void client_flush(server *s, client *c)
 {
+#ifdef WSFWD_HAVE_TLS
+    if (c->tls != NULL) {
+        client_flush_tls(s, c);
+        return;
+    }
+#endif
     while (wsfwd_conn_pending(c->conn) > 0) {
         wsfwd_iovec iov[WRITE_IOV];
         size_t n = wsfwd_conn_output(c->conn, iov, WRITE_IOV);
@@ -304,7 +433,12 @@ static void client_settle(server *s, client *c)
     if (c->fd < 0) {
         return;
     }
-    if (!c->shut && wsfwd_conn_is_done(c->conn)) {
+    if (!c->shut && wsfwd_conn_is_done(c->conn) && !tls_output_waits(c)) {
+#ifdef WSFWD_HAVE_TLS
+        if (c->tls != NULL) {
+            tls_shutdown(c->tls); /* close_notify, if the socket takes it */
+        }
+#endif
         shutdown(c->fd, SHUT_WR);
         c->shut = true;
         client_update_events(s, c);
@@ -371,35 +505,56 @@ static void client_feed(server *s, client *c, uint8_t *data, size_t len)
     mark_dirty(s, c);
 }
 
-/* The loop timer of clients resumed with input held back: feed it now. */
-static void feed_held(void *owner)
+enum { RECV_AGAIN = -1, RECV_FAILED = -2 };
+
+/* Bytes from c's socket, or its TLS: a count, 0 at the peer's end, RECV_AGAIN when there is
+   nothing now, RECV_FAILED with *why. */
+static ssize_t client_recv(server *s, client *c, const char **why)
 {
-    server *s = owner;
-    loop_timer_set(&s->held_timer, UINT64_MAX);
-    while (s->held != NULL) {
-        client *c = s->held;
-        s->held = c->next_held;
-        c->held = false;
-        if (c->fd >= 0 && !c->paused) {
-            client_feed(s, c, NULL, 0);
+#ifdef WSFWD_HAVE_TLS
+    if (c->tls != NULL) {
+        ssize_t r = tls_read(c->tls, s->rbuf, READ_SIZE);
+        switch (r) {
+        case TLS_AGAIN:
+            client_update_events(s, c); /* its handshake records may wait for the socket */
+            return RECV_AGAIN;
+        case TLS_CLOSED: return 0;
+        case TLS_PLAIN: *why = "plain HTTP on a TLS listener (answered 400)"; return RECV_FAILED;
+        case TLS_ERROR: *why = tls_error(c->tls); return RECV_FAILED;
+        default: return r;
         }
     }
+#endif
+    ssize_t r;
+    do {
+        r = read(c->fd, s->rbuf, READ_SIZE);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return RECV_AGAIN;
+        }
+        *why = strerror(errno);
+        return RECV_FAILED;
+    }
+    return r;
 }
 
 static void client_read(server *s, client *c)
 {
     if (wsfwd_conn_held(c->conn) > 0 && !c->paused && !c->shut) {
-        client_feed(s, c, NULL, 0); /* what it held back goes first */
+        client_feed(s, c, NULL, 0); /* what it held back while paced goes first */
     }
-    for (int k = 0; k < READS_PER_TURN && c->fd >= 0 && (!c->paused || c->shut); k++) {
-        ssize_t r = read(c->fd, s->rbuf, READ_SIZE);
-        if (r < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                client_close(s, c, strerror(errno));
-            }
+    /* A TLS read gives one record (16 KiB at most): more of them, for as many bytes. */
+    int reads = c->tls != NULL ? TLS_READS_PER_TURN : READS_PER_TURN;
+    for (int k = 0; k < reads && c->fd >= 0 && (!c->paused || c->shut) && !tls_output_full(c);
+         k++) {
+        const char *why = NULL;
+        ssize_t r = client_recv(s, c, &why);
+        if (r == RECV_AGAIN) {
+            return;
+        }
+        if (r == RECV_FAILED) {
+            client_close(s, c, why);
             return;
         }
         if (r == 0) {
@@ -419,8 +574,27 @@ static void client_read(server *s, client *c)
         if (s->unflushed >= s->flush_budget) {
             flush_dirty(s);
         }
-        if ((size_t)r < READ_SIZE) {
+        if (c->tls == NULL && (size_t)r < READ_SIZE) {
             return;
+        }
+    }
+    if (c->fd >= 0 && (!c->paused || c->shut) && !tls_output_full(c)) {
+        want_more(s, c); /* out of turns: what OpenSSL holds is read after the next poll() */
+    }
+}
+
+/* The clients want_more listed: read them again. */
+static void read_more(server *s)
+{
+    client *list = s->more;
+    s->more = NULL;
+    loop_timer_set(&s->more_timer, UINT64_MAX);
+    while (list != NULL) {
+        client *c = list;
+        list = c->next_more;
+        c->more = false;
+        if (c->fd >= 0) {
+            client_read(s, c);
         }
     }
 }
@@ -471,20 +645,21 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
     return -1;
 }
 
-static int open_listener(const char *spec, char *bound, size_t bound_len)
+/* flag: "--listen" or "--listen-tls", for the error line. */
+static int open_listener(const char *flag, const char *spec, char *bound, size_t bound_len)
 {
     struct sockaddr_storage ss;
     socklen_t len;
     if (parse_listen(spec, &ss, &len) != 0) {
         fprintf(stderr,
-                "wsfwd: --listen %s: not ADDR:PORT with a numeric IPv4 or [IPv6] "
+                "wsfwd: %s %s: not ADDR:PORT with a numeric IPv4 or [IPv6] "
                 "address\n",
-                spec);
+                flag, spec);
         return -1;
     }
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        fprintf(stderr, "wsfwd: --listen %s: socket: %s\n", spec, strerror(errno));
+        fprintf(stderr, "wsfwd: %s %s: socket: %s\n", flag, spec, strerror(errno));
         return -1;
     }
     int one = 1;
@@ -493,7 +668,7 @@ static int open_listener(const char *spec, char *bound, size_t bound_len)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     }
     if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, SOMAXCONN) != 0) {
-        fprintf(stderr, "wsfwd: --listen %s: %s\n", spec, strerror(errno));
+        fprintf(stderr, "wsfwd: %s %s: %s\n", flag, spec, strerror(errno));
         close(fd);
         return -1;
     }
@@ -504,8 +679,10 @@ static int open_listener(const char *spec, char *bound, size_t bound_len)
     return fd;
 }
 
-static void accept_burst(server *s, int lfd)
+/* Accept what waits on listener i (a TLS one gives TLS clients). */
+static void accept_burst(server *s, size_t i)
 {
+    int lfd = s->listen_fd[i];
     for (int k = 0; k < ACCEPTS_PER_TURN && !s->stopping; k++) {
         struct sockaddr_storage addr;
         socklen_t len = sizeof addr;
@@ -537,7 +714,7 @@ static void accept_burst(server *s, int lfd)
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        client *c = client_add(s, fd, &addr);
+        client *c = client_add(s, fd, &addr, s->listen_tls[i]);
         if (c == NULL) {
             LOG(LOG_WARN, "out of memory: refusing a connection");
             close(fd);
@@ -552,7 +729,7 @@ static void on_listener(void *owner, loop_handle *h, unsigned events)
 {
     server *s = owner;
     if (events & LOOP_IN) {
-        accept_burst(s, s->listen_fd[h - s->listen_h]);
+        accept_burst(s, (size_t)(h - s->listen_h));
     }
 }
 
@@ -861,17 +1038,56 @@ static int setup_library(server *s)
     return 0;
 }
 
+/* --tls-cert and --tls-key, for the --listen-tls listeners. */
+static int setup_tls(server *s)
+{
+#ifdef WSFWD_HAVE_TLS
+    if (s->opts->nlisten_tls > 0) {
+        return tls_ctx_new(&s->tls, s->opts->tls_cert, s->opts->tls_key);
+    }
+#endif
+    return s->opts->nlisten_tls > 0 ? -1 : 0; /* options.c refuses it without OpenSSL */
+}
+
+static void log_tls(const server *s)
+{
+#ifdef WSFWD_HAVE_TLS
+    if (s->tls != NULL) {
+        char what[TLS_DESCRIBE_MAX];
+        tls_describe(s->tls, what, sizeof what);
+        LOG(LOG_INFO, "TLS certificate: %s", what);
+    }
+#else
+    (void)s;
+#endif
+}
+
+static void reload_tls(server *s)
+{
+#ifdef WSFWD_HAVE_TLS
+    if (s->tls != NULL) {
+        (void)tls_reload(s->tls); /* logs what it did */
+    }
+#else
+    (void)s;
+#endif
+}
+
 static void check_timers(void *owner);
 
 /* Every listener, registered with the loop; prints why and returns -1 on error. Nothing is
    logged before every listener is open: a bind error is then the only line. */
 static int open_listeners(server *s, char bound[][64])
 {
-    for (size_t i = 0; i < s->opts->nlisten; i++) {
-        int fd = open_listener(s->opts->listen[i], bound[i], sizeof bound[i]);
+    const options *o = s->opts;
+    for (size_t i = 0; i < o->nlisten + o->nlisten_tls; i++) {
+        bool tls = i >= o->nlisten;
+        const char *spec = tls ? o->listen_tls[i - o->nlisten] : o->listen[i];
+        int fd = open_listener(tls ? "--listen-tls" : "--listen", spec, bound[i], sizeof bound[i]);
         if (fd < 0) {
             return -1;
         }
+        s->listen_tls[s->nlisten] = tls;
         s->listen_fd[s->nlisten++] = fd; /* closed by server_free from here on */
         if (loop_add(s->lp, &s->listen_h[i], fd, LOOP_IN, on_listener, s) != 0) {
             fprintf(stderr, "wsfwd: cannot set up: %s\n", strerror(errno));
@@ -902,7 +1118,7 @@ int server_open(server **out, const options *o)
     s->started_wall_ms = wall_ms();
     loop_timer_add(s->lp, &s->tick_timer, check_timers, s);
     loop_timer_add(s->lp, &s->stop_timer, NULL, s);
-    loop_timer_add(s->lp, &s->held_timer, feed_held, s);
+    loop_timer_add(s->lp, &s->more_timer, NULL, s);
     if (setup_library(s) != 0) {
         server_free(s);
         return -1;
@@ -915,7 +1131,11 @@ int server_open(server **out, const options *o)
     }
     /* A quarter of the queue limit, at most 256 KiB: what one turn may read before it writes. */
     s->flush_budget = o->max_queue / 4 < FLUSH_BUDGET_MAX ? o->max_queue / 4 : FLUSH_BUDGET_MAX;
-    char bound[MAX_LISTEN][64];
+    if (setup_tls(s) != 0) {
+        server_free(s);
+        return -1;
+    }
+    char bound[LISTEN_MAX][64];
     /* The cluster before the "listening on" lines: a Redis host that cannot be resolved or a
        password file that cannot be read is then the only line. */
     cluster_rooms hubs = {s->rooms, s->global, s->global_pool};
@@ -923,9 +1143,10 @@ int server_open(server **out, const options *o)
         server_free(s);
         return -1;
     }
-    for (size_t i = 0; i < o->nlisten; i++) {
-        LOG(LOG_INFO, "listening on %s", bound[i]);
+    for (size_t i = 0; i < s->nlisten; i++) {
+        LOG(LOG_INFO, "%slistening on %s", s->listen_tls[i] ? "TLS " : "", bound[i]);
     }
+    log_tls(s);
     size_t keys = routes_keys(s->routes);
     if (keys > 0) {
         LOG(LOG_INFO, "room tokens required (%zu key%s)", keys, keys > 1 ? "s" : "");
@@ -944,6 +1165,9 @@ void server_free(server *s)
         client_close(s, s->clients[s->nclients - 1], "server stopped");
     }
     free_dead(s);
+#ifdef WSFWD_HAVE_TLS
+    tls_ctx_free(s->tls); /* after every connection holding it */
+#endif
     cluster_free(s->cluster);
     for (size_t i = 0; i < s->nlisten; i++) {
         if (s->listen_fd[i] >= 0) {
@@ -1035,6 +1259,7 @@ int server_run(server *s)
         if (reload_requested) {
             reload_requested = 0;
             routes_reload_keys(s->routes);
+            reload_tls(s);
         }
         if (stop_requested && !s->stopping) {
             begin_shutdown(s);
@@ -1047,6 +1272,7 @@ int server_run(server *s)
             LOG(LOG_ERROR, "poll: %s", strerror(errno));
             return 1;
         }
+        read_more(s); /* TLS input that poll() cannot see */
         flush_dirty(s);
         loop_run_timers(s->lp); /* the clients' deadlines, the cluster's */
         flush_dirty(s);

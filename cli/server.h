@@ -15,7 +15,8 @@ int server_run(server *s);
 /* Ask the loop to shut down; safe from a signal handler. */
 void server_stop_from_signal(void);
 
-/* Ask the loop to re-read the --auth-secret-file keys; safe from a signal handler. */
+/* Ask the loop to re-read the --auth-secret-file keys and the --tls-cert and --tls-key files;
+   safe from a signal handler. */
 void server_reload_from_signal(void);
 
 void server_free(server *s);

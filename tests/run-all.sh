@@ -108,6 +108,12 @@ need_zlib() {
     pkg-config --exists zlib 2>/dev/null || missing_pkgs+=(zlib1g-dev)
 }
 deflate_opt() { [[ $CI == true ]] && echo -DWSFWD_DEFLATE=ON || echo -DWSFWD_DEFLATE=AUTO; }
+# wsfwd --listen-tls needs OpenSSL: the same rule (WSFWD_TLS=ON under CI=true).
+need_openssl() {
+    [[ $CI == true ]] || return 0
+    pkg-config --exists openssl 2>/dev/null || missing_pkgs+=(libssl-dev)
+}
+tls_opt() { [[ $CI == true ]] && echo -DWSFWD_TLS=ON || echo -DWSFWD_TLS=AUTO; }
 
 phase_gcc() {
     need_cmd cmake cmake
@@ -119,6 +125,7 @@ phase_gcc() {
     need_cmocka
     need_hiredis
     need_zlib
+    need_openssl
     # Without abidw the abi test skips itself; under CI it must run.
     if [[ $CI == true ]]; then
         need_cmd abidw abigail-tools
@@ -126,7 +133,7 @@ phase_gcc() {
     fi
     check_deps || return
     configure gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DWSFWD_WERROR=ON "$(redis_opt)" \
-        "$(deflate_opt)"
+        "$(deflate_opt)" "$(tls_opt)"
     run_ctest gcc 'unit|install|symbols|abi|example'
 }
 
@@ -137,9 +144,10 @@ phase_clang() {
     need_cmd pkg-config pkg-config
     need_cmocka
     need_zlib
+    need_openssl
     check_deps || return
     configure clang -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DWSFWD_WERROR=ON \
-        -DWSFWD_BUILD_BENCH=OFF "$(deflate_opt)"
+        -DWSFWD_BUILD_BENCH=OFF "$(deflate_opt)" "$(tls_opt)"
     run_ctest clang 'unit|format'
 }
 
@@ -150,9 +158,10 @@ phase_sanitize() {
     need_cmocka
     command -v clang >/dev/null && need_clang_runtime address,undefined
     need_zlib
+    need_openssl
     check_deps || return
     configure sanitize -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DWSFWD_SANITIZE=ON \
-        -DWSFWD_BUILD_BENCH=OFF "$(deflate_opt)"
+        -DWSFWD_BUILD_BENCH=OFF "$(deflate_opt)" "$(tls_opt)"
     # Reports go to files too, so a report from a test that still exits 0 fails the phase.
     local reports=$root/build/sanitize/sanitizer-reports
     rm -rf "$reports"
@@ -200,9 +209,10 @@ phase_coverage() {
     need_cmd pkg-config pkg-config
     need_cmocka
     need_zlib
+    need_openssl
     check_deps || return
     configure coverage -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Debug -DWSFWD_COVERAGE=ON \
-        -DWSFWD_BUILD_BENCH=OFF "$(deflate_opt)"
+        -DWSFWD_BUILD_BENCH=OFF "$(deflate_opt)" "$(tls_opt)"
     find "$root/build/coverage" -name '*.gcda' -delete
     run_ctest coverage unit
     say "line coverage of lib/ (minimum $COVERAGE_MIN%)"
@@ -217,7 +227,7 @@ phase_bench() {
     check_deps || return
     if [[ ! -f $root/build/gcc/CTestTestfile.cmake ]]; then
         configure gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DWSFWD_WERROR=ON \
-            "$(redis_opt)" "$(deflate_opt)"
+            "$(redis_opt)" "$(deflate_opt)" "$(tls_opt)"
     else
         cmake --build "$root/build/gcc" -j "$JOBS"
     fi
@@ -245,10 +255,11 @@ phase_e2e() {
     need_cmocka
     need_hiredis
     need_zlib
+    need_openssl
     check_deps || return
     if [[ ! -f $root/build/gcc/CTestTestfile.cmake ]]; then
         configure gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release -DWSFWD_WERROR=ON \
-            "$(redis_opt)" "$(deflate_opt)"
+            "$(redis_opt)" "$(deflate_opt)" "$(tls_opt)"
     else
         cmake --build "$root/build/gcc" -j "$JOBS"
     fi

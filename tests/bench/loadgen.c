@@ -36,6 +36,11 @@
  *
  * Exit: 0 valid run, 1 run finished but an error count is non-zero, 2 usage, 3 setup
  * failure, deadline, server death or stall.
+ *
+ * --tls (a build with OpenSSL): every connection is wss:// (TLS 1.3, the certificate not
+ * checked: a benchmark of the server's side), to compare a server's CPU per delivery with and
+ * without TLS (tests/bench/tls_ab.py). Reads go through SSL_read (no kernel timestamps);
+ * writes gather up to 16 KiB, one record, per SSL_write.
  */
 #define _GNU_SOURCE
 
@@ -64,6 +69,10 @@
 
 #ifdef WSFWD_HAVE_DEFLATE
 #include "compress.h" /* the wsfwd command's zlib codec (--deflate) */
+#endif
+#ifdef WSFWD_HAVE_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #endif
 
 _Static_assert(sizeof(wsfwd_iovec) == sizeof(struct iovec), "wsfwd_iovec is an iovec");
@@ -106,6 +115,7 @@ typedef struct params {
     int nsub_ports;
     bool json;    /* the payload after the header is JSON-like chat text, not a byte pattern */
     bool deflate; /* offer permessage-deflate (a build with zlib: cli/compress.c) */
+    bool tls;     /* wss:// (a build with OpenSSL) */
 } params;
 
 /* ---- Time, histogram ------------------------------------------------------------------------ */
@@ -217,6 +227,10 @@ typedef struct lconn {
     uint64_t *next; /* next expected sequence number */
     uint64_t *uniq; /* distinct messages received */
     uint64_t *gaps; /* sequence numbers skipped and not yet seen */
+#ifdef WSFWD_HAVE_TLS
+    SSL *ssl;    /* --tls */
+    bool tls_hs; /* the TLS handshake is not done: no WebSocket yet */
+#endif
 } lconn;
 
 typedef struct publisher {
@@ -261,6 +275,9 @@ static struct {
     uint64_t done_ns[64]; /* the first times-to-every-receiver, exact (S4's broadcasts) */
     int ndone;
     char fatal[256];
+#ifdef WSFWD_HAVE_TLS
+    SSL_CTX *tls;
+#endif
 } g;
 
 static void die(int code, const char *fmt, ...)
@@ -335,13 +352,67 @@ static void conn_lost(lconn *c, const char *why)
     g.disconnects++;
     set_fatal("connection %u (room %u) lost: %s", c->id, c->room, why);
     epoll_ctl(g.ep, EPOLL_CTL_DEL, c->fd, NULL);
+#ifdef WSFWD_HAVE_TLS
+    SSL_free(c->ssl);
+    c->ssl = NULL;
+#endif
     close(c->fd);
     c->fd = -1;
 }
 
+#ifdef WSFWD_HAVE_TLS
+static void tls_step(lconn *c);
+
+/* --tls: what is queued, gathered into one SSL_write of at most a record. A write that waits
+   for the socket is retried with the same first bytes (the queue only grows at its end). */
+static void flush_tls(lconn *c)
+{
+    static uint8_t buf[16384];
+    if (c->tls_hs) {
+        tls_step(c);
+        return;
+    }
+    while (wsfwd_conn_pending(c->conn) > 0) {
+        wsfwd_iovec iov[IOV_BATCH];
+        size_t n = wsfwd_conn_output(c->conn, iov, IOV_BATCH);
+        size_t got = 0;
+        for (size_t i = 0; i < n && got < sizeof buf; i++) {
+            size_t k = iov[i].len < sizeof buf - got ? iov[i].len : sizeof buf - got;
+            memcpy(buf + got, iov[i].base, k);
+            got += k;
+        }
+        ERR_clear_error();
+        int w = SSL_write(c->ssl, buf, (int)got);
+        if (w <= 0) {
+            int e = SSL_get_error(c->ssl, w);
+            if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+                if (!c->want_out) {
+                    ep_mod(c, true);
+                }
+                return;
+            }
+            conn_lost(c, "SSL_write failed");
+            return;
+        }
+        wsfwd_conn_consume(c->conn, (size_t)w);
+    }
+    if (c->want_out) {
+        ep_mod(c, false);
+    }
+}
+#endif
+
 /* Write what is queued, one writev per call; EPOLLOUT only while the socket is full. */
 static void flush(lconn *c)
 {
+#ifdef WSFWD_HAVE_TLS
+    if (c->ssl != NULL) {
+        if (c->state == C_HANDSHAKE || c->state == C_OPEN) {
+            flush_tls(c);
+        }
+        return;
+    }
+#endif
     while (c->state == C_HANDSHAKE || c->state == C_OPEN) {
         size_t pending = wsfwd_conn_pending(c->conn);
         if (pending == 0) {
@@ -595,14 +666,9 @@ static void start_connect(lconn *c)
     c->want_out = true;
 }
 
-static void connected(lconn *c)
+/* The WebSocket handshake, once TCP (and TLS) are up. */
+static void start_websocket(lconn *c)
 {
-    int err = 0;
-    socklen_t len = sizeof err;
-    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) {
-        die(3, "connect to %s: %s", g.hostport, strerror(err));
-    }
     char path[256];
     const char *t = strstr(g.p.path, "{room}");
     if (t != NULL) {
@@ -614,17 +680,100 @@ static void connected(lconn *c)
         wsfwd_conn_client_start(c->conn, g.hostport, path, NULL, NULL) != WSFWD_OK) {
         die(3, "cannot start a client connection");
     }
-    c->state = C_HANDSHAKE;
     ep_mod(c, false);
     flush(c);
+}
+
+#ifdef WSFWD_HAVE_TLS
+/* --tls: drive the TLS handshake; the WebSocket's starts when it is done. */
+static void tls_step(lconn *c)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        c->tls_hs = false;
+        start_websocket(c);
+        return;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        if (c->want_out != (e == SSL_ERROR_WANT_WRITE)) {
+            ep_mod(c, e == SSL_ERROR_WANT_WRITE);
+        }
+        return;
+    }
+    char why[160];
+    ERR_error_string_n(ERR_peek_error(), why, sizeof why);
+    die(3, "TLS handshake with %s failed: %s", g.hostport, why);
+}
+#endif
+
+static void connected(lconn *c)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+        die(3, "connect to %s: %s", g.hostport, strerror(err));
+    }
+    c->state = C_HANDSHAKE;
+#ifdef WSFWD_HAVE_TLS
+    if (g.tls != NULL) {
+        c->ssl = SSL_new(g.tls);
+        if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+            die(3, "cannot set up TLS");
+        }
+        SSL_set_connect_state(c->ssl);
+        c->tls_hs = true;
+        tls_step(c);
+        return;
+    }
+#endif
+    start_websocket(c);
 }
 
 /* ---- The loop ------------------------------------------------------------------------------- */
 
 static uint8_t rbuf[READ_BUF];
 
+static void feed(lconn *c, size_t r);
+
+#ifdef WSFWD_HAVE_TLS
+/* --tls: read until OpenSSL needs the socket again (what it holds wakes no epoll_wait). */
+static void readable_tls(lconn *c)
+{
+    if (c->tls_hs) {
+        tls_step(c);
+        return;
+    }
+    while (c->state == C_HANDSHAKE || c->state == C_OPEN) {
+        ERR_clear_error();
+        int r = SSL_read(c->ssl, rbuf, (int)sizeof rbuf);
+        if (r <= 0) {
+            int e = SSL_get_error(c->ssl, r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+                return;
+            }
+            conn_lost(c, e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL
+                             ? "EOF from the server"
+                             : "TLS error");
+            return;
+        }
+        g.now = now_ns();
+        g.now_kernel = 0;
+        feed(c, (size_t)r);
+    }
+}
+#endif
+
 static void readable(lconn *c)
 {
+#ifdef WSFWD_HAVE_TLS
+    if (c->ssl != NULL) {
+        readable_tls(c);
+        return;
+    }
+#endif
     union {
         char buf[CMSG_SPACE(sizeof(struct timespec))];
         struct cmsghdr align;
@@ -654,8 +803,14 @@ static void readable(lconn *c)
             g.now_kernel = k > 0 ? (uint64_t)k : 0;
         }
     }
+    feed(c, (size_t)r);
+}
+
+/* r bytes from rbuf into c's connection. */
+static void feed(lconn *c, size_t r)
+{
     g.wire_bytes += (uint64_t)r;
-    int rc = wsfwd_conn_feed(c->conn, rbuf, (size_t)r);
+    int rc = wsfwd_conn_feed(c->conn, rbuf, r);
     if (rc != WSFWD_OK) {
         if (c->state != C_OPEN) {
             die(3, "handshake with %s failed: %s", g.hostport, wsfwd_strerror(rc));
@@ -1062,7 +1217,7 @@ static void report(const result *r, const char *extra_json, bool final)
         ",\"disconnects\":%" PRIu64 ",\"protocol_errors\":%" PRIu64 ",\"send_errors\":%" PRIu64
         ",\"server_pid\":%ld,\"server_cpu_s\":%.3f,\"server_cpu_s_per_m_deliveries\":%.4f,"
         "\"server_rss_before_kib\":%ld,\"server_rss_after_kib\":%ld,"
-        "\"server_rss_per_conn_kib\":%.4f,\"json\":%s,\"deflate\":%s,"
+        "\"server_rss_per_conn_kib\":%.4f,\"json\":%s,\"deflate\":%s,\"tls\":%s,"
         "\"wire_bytes_per_delivery\":%.1f%s%s,\"error\":\"%s\"}\n",
         p->scenario, final ? "true" : "false", errors_zero() && !g.fatal[0] ? "true" : "false",
         p->rooms, p->subscribers, p->publishers, conns, p->size, p->inflight, r->rate, p->duration,
@@ -1076,7 +1231,7 @@ static void report(const result *r, const char *extra_json, bool final)
         cpu_per_m, r->rss_before, r->rss_after,
         r->rss_after > 0 && r->rss_before > 0 ? (double)(r->rss_after - r->rss_before) / conns
                                               : -1.0,
-        p->json ? "true" : "false", p->deflate ? "true" : "false",
+        p->json ? "true" : "false", p->deflate ? "true" : "false", p->tls ? "true" : "false",
         g.deliveries > 0 ? (double)g.wire_bytes / (double)g.deliveries : 0.0, extra_json ? "," : "",
         extra_json ? extra_json : "", g.fatal);
     fflush(stdout);
@@ -1184,6 +1339,25 @@ static int setup_deflate(void)
 }
 #endif
 
+#ifdef WSFWD_HAVE_TLS
+/* --tls: TLS 1.3 without checking the server's certificate (the server's cost is measured). */
+static int setup_tls(void)
+{
+    g.tls = SSL_CTX_new(TLS_client_method());
+    if (g.tls == NULL) {
+        return -1;
+    }
+    SSL_CTX_set_min_proto_version(g.tls, TLS1_3_VERSION);
+    SSL_CTX_set_verify(g.tls, SSL_VERIFY_NONE, NULL);
+    return 0;
+}
+#else
+static int setup_tls(void)
+{
+    return -1;
+}
+#endif
+
 /* ---- Options -------------------------------------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -1209,6 +1383,8 @@ static void usage(FILE *f)
         "                         nodes of one cluster, e.g. wsfwd --redis)\n"
         "  --json                 the payload after the header is JSON-like chat text\n"
         "  --deflate              offer permessage-deflate (zlib, level 1; a build with zlib)\n"
+        "  --tls                  wss:// (TLS 1.3, certificate not checked; a build with\n"
+        "                         OpenSSL)\n"
         "  --quiet                JSON only\n");
 }
 
@@ -1293,6 +1469,13 @@ static void parse(int argc, char **argv, params *p)
         }
         if (strcmp(a, "--json") == 0) {
             p->json = true;
+            continue;
+        }
+        if (strcmp(a, "--tls") == 0) {
+#ifndef WSFWD_HAVE_TLS
+            die(2, "--tls: this loadgen was built without OpenSSL");
+#endif
+            p->tls = true;
             continue;
         }
         if (strcmp(a, "--deflate") == 0) {
@@ -1424,6 +1607,9 @@ int main(int argc, char **argv)
         wsfwd_config_set_max_queue(g.cfg, (size_t)1 << 30) != WSFWD_OK ||
         wsfwd_config_set_max_message(g.cfg, p->size + 1024) != WSFWD_OK) {
         die(3, "cannot set up libwsfwd");
+    }
+    if (p->tls && setup_tls() != 0) {
+        die(3, "cannot set up TLS");
     }
     if (p->deflate && setup_deflate() != 0) {
         die(3, "cannot set up permessage-deflate");

@@ -93,11 +93,14 @@ class Server:
     the clients opened through it, sends SIGTERM and requires exit status 0 within a bound;
     whatever happens, the process group is killed at the end."""
 
-    def __init__(self, *args, shutdown_timeout_ms=2000, listen=("127.0.0.1:0",), nofile=None):
+    def __init__(self, *args, shutdown_timeout_ms=2000, listen=("127.0.0.1:0",), nofile=None,
+                 listen_tls=()):
         self.args = list(args)
         self.listen = list(listen)
+        self.listen_tls = list(listen_tls)  # --listen-tls (give --tls-cert and --tls-key too)
         self.nofile = nofile   # RLIMIT_NOFILE (soft and hard) for the server
         self.bound = []        # (host, port) of each "listening on" line, brackets removed
+        self.bound_tls = []    # the same for each "TLS listening on" line
         if not any(a.startswith("--shutdown-timeout") for a in self.args):
             self.args += ["--shutdown-timeout", str(shutdown_timeout_ms)]
         self.shutdown_s = int(self.args[self.args.index("--shutdown-timeout") + 1]) / 1000
@@ -109,6 +112,7 @@ class Server:
 
     async def __aenter__(self):
         cmd = WRAPPER + [WSFWD] + [a for spec in self.listen for a in ("--listen", spec)]
+        cmd += [a for spec in self.listen_tls for a in ("--listen-tls", spec)]
         cmd += self.args
 
         def preexec():
@@ -144,10 +148,12 @@ class Server:
                 break
             text = line.decode("utf-8", "replace").rstrip("\n")
             self.lines.append(text)
-            m = re.search(r"listening on \[?([^\]\s]+?)\]?:(\d+)$", text)
+            m = re.search(r"(TLS )?listening on \[?([^\]\s]+?)\]?:(\d+)$", text)
             if m:
-                self.bound.append((m.group(1), int(m.group(2))))
-                if len(self.bound) == len(self.listen) and not self._port.done():
+                (self.bound_tls if m.group(1) else self.bound).append((m.group(2),
+                                                                        int(m.group(3))))
+                opened = len(self.bound) + len(self.bound_tls)
+                if opened == len(self.listen) + len(self.listen_tls) and not self._port.done():
                     h = next((h for h, _ in self.bound if h == "127.0.0.1"), self.bound[0][0])
                     self._port.set_result(self.port_of(h))
         if not self._port.done():

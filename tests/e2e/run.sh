@@ -10,10 +10,14 @@
 #      with pings, bad RSV1 and data; needs a wsfwd built with zlib):  test_deflate.py
 #      and GET /metrics (values after known traffic, promtool check metrics, a Prometheus
 #      server of its own scraping wsfwd; needs Debian's prometheus):  test_metrics.py
+#      and built-in TLS (wss:// with a test CA made by openssl, stalled handshakes, plain HTTP
+#      to the TLS port, SIGHUP certificate swap; needs a wsfwd built with OpenSSL): test_tls.py
 #   2. Node ws (npm, package-lock.json)                       test_node.mjs
 #   3. headless Chromium (Debian chromium) + playwright-core  test_browser.mjs
+#      (and the demo page over https:// and wss:// when wsfwd has OpenSSL)
 #   4. the Python tests again with wsfwd under valgrind memcheck (any error or leak: exit 99)
-#      (those of test_python.py, test_auth.py, test_flow.py and test_deflate.py marked for it)
+#      (those of test_python.py, test_auth.py, test_flow.py, test_deflate.py and test_tls.py
+#      marked for it)
 #   5. wsfwd --redis: nodes on one redis-server, and two behind nginx     test_cluster.py
 #      (then its fault tests again with wsfwd under valgrind)
 #
@@ -96,6 +100,13 @@ if "$PYTHON" -c 'import websockets' 2>/dev/null; then
     else
         suite metrics 120 "$PYTHON" "$here/test_metrics.py" "$wsfwd"
     fi
+    if "$wsfwd" --help | grep -q 'no openssl'; then
+        missing tls "a wsfwd built with OpenSSL" "apt-get install -y libssl-dev; rebuild"
+    elif ! command -v openssl >/dev/null; then
+        missing tls "the openssl command" "apt-get install -y openssl"
+    else
+        suite tls 150 "$PYTHON" "$here/test_tls.py" "$wsfwd"
+    fi
 else
     missing python "python3-websockets for $PYTHON" "apt-get install -y python3-websockets"
 fi
@@ -140,6 +151,10 @@ else
     if ! "$wsfwd" --help | grep -q 'no zlib'; then
         WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} suite valgrind-deflate 300 "$PYTHON" \
             "$here/test_deflate.py" "$wsfwd" --valgrind
+    fi
+    if ! "$wsfwd" --help | grep -q 'no openssl' && command -v openssl >/dev/null; then
+        WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} suite valgrind-tls 300 "$PYTHON" \
+            "$here/test_tls.py" "$wsfwd" --valgrind
     fi
 fi
 

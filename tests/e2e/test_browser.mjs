@@ -4,7 +4,10 @@
 //   node tests/e2e/test_browser.mjs PATH/TO/wsfwd [SCREENSHOT.png]
 // Then, with --auth-secret-file, the page's room token in the query (?room=...&token=...): two
 // tabs with a token for the room talk, a tab whose token opens another room is refused.
+// Then over https:// and wss:// (--listen-tls, a self-signed certificate made by openssl and
+// trusted by its SPKI hash): two tabs talk.
 // Last line: "N passed, N failed". Never downloads a browser.
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -30,8 +33,9 @@ const binary = path.resolve(process.argv[2] || '');
 const screenshot = process.argv[3];
 const executablePath = process.env.WSFWD_E2E_CHROMIUM || '/usr/bin/chromium';
 
-// Start chromium and a server, run body(server, context), then end both whatever happens.
-async function withBrowser(serverArgs, body) {
+// Start chromium (with extra flags) and a server, run body(server, context), then end both
+// whatever happens.
+async function withBrowser(serverArgs, body, chromiumArgs = []) {
   const s = await new Server(binary, serverArgs).start();
   let browser;
   let ok = false;
@@ -41,7 +45,8 @@ async function withBrowser(serverArgs, body) {
       headless: true,
       timeout: T(30000),
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-        '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+        '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync',
+        ...chromiumArgs],
     });
     const context = await browser.newContext({ viewport: { width: 800, height: 600 } });
     context.setDefaultTimeout(T(10000));
@@ -105,15 +110,18 @@ async function tokenInQuery() {
   }
 }
 
+// Two tabs on url, each once its socket is open.
+async function openTabs(context, url) {
+  const tabs = [await context.newPage(), await context.newPage()];
+  for (const page of tabs) await page.goto(url);
+  for (const page of tabs) await page.locator('#status', { hasText: 'open' }).waitFor();
+  return tabs;
+}
+
 async function twoTabs() {
   await withBrowser([], async (s, context) => {
-    const url = `${s.http}/?room=e2e`;
-    const first = await context.newPage();
-    const second = await context.newPage();
-    await first.goto(url);
-    await second.goto(url);
+    const [first, second] = await openTabs(context, `${s.http}/?room=e2e`);
     for (const page of [first, second]) {
-      await page.locator('#status', { hasText: 'open' }).waitFor();
       eq(await page.locator('#status').textContent(), 'open', '#status');
       eq(await page.locator('#room').textContent(), 'e2e', '#room');
     }
@@ -162,8 +170,62 @@ async function twoTabs() {
   });
 }
 
+// The same demo page over https:// and wss:// from a --listen-tls listener, its self-signed
+// certificate made by openssl and trusted by Chromium through its public key's hash
+// (--ignore-certificate-errors-spki-list): two tabs talk, and the page chose wss:// itself.
+async function twoTabsOverTls() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsfwd-e2e-tls-'));
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+      '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext',
+      'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    const pub = execFileSync('openssl', ['x509', '-pubkey', '-noout', '-in', cert]);
+    const der = execFileSync('openssl', ['pkey', '-pubin', '-outform', 'der'], { input: pub });
+    const spki = crypto.createHash('sha256').update(der).digest('base64');
+    const args = ['--listen-tls', '127.0.0.1:0', '--tls-cert', cert, '--tls-key', key];
+    await withBrowser(args, async (s, context) => {
+      let tlsPort;
+      await withTimeout((async () => {
+        for (;;) {
+          const m = s.lines.map((l) => /TLS listening on 127\.0\.0\.1:(\d+)/.exec(l)).find(Boolean);
+          if (m) { tlsPort = Number(m[1]); return; }
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })(), T(5000), 'the TLS listening line');
+      const [first, second] = await openTabs(context, `https://127.0.0.1:${tlsPort}/?room=tls`);
+      for (const page of [first, second]) {
+        eq(await page.evaluate(() => location.protocol), 'https:', 'the page came over https');
+      }
+      await first.locator('#text').fill('hello over wss');
+      await first.locator('#send').click();
+      await second.locator('#messages li', { hasText: 'hello over wss' }).waitFor();
+      await second.locator('#text').fill('and back over wss');
+      await second.locator('#send').click();
+      await first.locator('#messages li', { hasText: 'and back over wss' }).waitFor();
+      eq(await first.locator('#messages li').allTextContents(),
+        ['you: hello over wss', 'and back over wss'], "first tab's messages");
+      const st = await (await fetch(`${s.http}/stats`)).json();
+      eq([st.connections, st.rooms, st.messages_in], [2, 1, 2], '/stats');
+    }, [`--ignore-certificate-errors-spki-list=${spki}`]);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// A wsfwd built without OpenSSL says so in --help: then the TLS test is not run.
+const haveTls = !execFileSync(binary, ['--help']).toString().includes('no openssl');
+if (!haveTls && process.env.CI === 'true') {
+  console.error('wsfwd was built without OpenSSL (CI=true: the TLS tab test must run)');
+}
+
 const ok = await run('wsfwd e2e (headless chromium, playwright-core)', [
   ['demo page in two tabs: hello sent from one, seen in the other, no echo', twoTabs],
   ["room tokens: the token in the page's query opens its room, and only that", tokenInQuery],
+  ...(haveTls || process.env.CI === 'true'
+    ? [['demo page over https, two tabs chatting over wss (certificate trusted by its SPKI hash)',
+      twoTabsOverTls]]
+    : []),
 ], T(120000));
 process.exit(ok ? 0 : 1);

@@ -443,6 +443,36 @@ static void test_redis(void **state)
 #endif
 }
 
+/* --listen-tls with --tls-cert and --tls-key; alone, no default plain listener. */
+static void test_tls(void **state)
+{
+    (void)state;
+    parsed p;
+#ifdef WSFWD_HAVE_TLS
+    EXPECT_OK(&p, "--listen-tls", "127.0.0.1:8443", "--tls-cert", "c.pem", "--tls-key", "k.pem");
+    assert_int_equal(p.o.nlisten, 0);
+    assert_int_equal(p.o.nlisten_tls, 1);
+    assert_string_equal(p.o.listen_tls[0], "127.0.0.1:8443");
+    assert_string_equal(p.o.tls_cert, "c.pem");
+    assert_string_equal(p.o.tls_key, "k.pem");
+    parsed_free(&p);
+    EXPECT_OK(&p, "--listen=127.0.0.1:80", "--listen-tls=[::1]:443", "--tls-cert=c", "--tls-key=k");
+    assert_int_equal(p.o.nlisten, 1);
+    assert_int_equal(p.o.nlisten_tls, 1);
+    parsed_free(&p);
+    EXPECT_ERROR("wsfwd: --listen-tls needs --tls-cert and --tls-key\n", "--listen-tls",
+                 "127.0.0.1:8443", "--tls-cert", "c.pem");
+    EXPECT_ERROR("wsfwd: --tls-cert and --tls-key need --listen-tls\n", "--tls-cert", "c.pem",
+                 "--tls-key", "k.pem");
+    EXPECT_ERROR("wsfwd: --tls-key needs a path\n", "--tls-key=");
+#else
+    EXPECT_ERROR("wsfwd: --listen-tls, --tls-cert, --tls-key: this wsfwd was built without TLS "
+                 "(install libssl-dev and rebuild; see README.md)\n",
+                 "--listen-tls", "127.0.0.1:8443");
+    (void)p;
+#endif
+}
+
 static void test_flags_and_strays(void **state)
 {
     (void)state;
@@ -904,6 +934,7 @@ int main(void)
         cmocka_unit_test(test_lists),
         cmocka_unit_test(test_rate),
         cmocka_unit_test(test_redis),
+        cmocka_unit_test(test_tls),
         cmocka_unit_test(test_flags_and_strays),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_table),
