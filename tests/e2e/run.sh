@@ -14,6 +14,8 @@
 #      (those of test_python.py, test_auth.py, test_flow.py and test_deflate.py marked for it)
 #   5. wsfwd --redis: nodes on one redis-server, and two behind nginx     test_cluster.py
 #      (then its fault tests again with wsfwd under valgrind)
+#   6. service conventions: sd_notify readiness (NOTIFY_SOCKET), --log-format json, and
+#      docs/wsfwd.service through systemd-analyze verify and security  test_service.py
 #
 #   bash tests/e2e/run.sh PATH/TO/wsfwd
 #
@@ -155,6 +157,15 @@ else
     else
         missing cluster-vg "valgrind" "apt-get install -y valgrind"
     fi
+fi
+
+# 6. The service conventions: needs systemd-analyze (Debian systemd) for the unit file.
+if ! "$PYTHON" -c 'import websockets' 2>/dev/null; then
+    missing service "python3-websockets for $PYTHON" "apt-get install -y python3-websockets"
+elif ! command -v systemd-analyze >/dev/null; then
+    missing service "systemd-analyze" "apt-get install -y systemd"
+else
+    suite service 120 "$PYTHON" "$here/test_service.py" "$wsfwd"
 fi
 
 echo
