@@ -472,6 +472,22 @@ async def run_wsfwd(args, bound=5):
             err.decode("utf-8", "replace").splitlines(), time.monotonic() - start)
 
 
+def free_port():
+    """A loopback port free a moment ago (for a wsfwd given a fixed --listen port)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def port_open(port, host="127.0.0.1"):
+    """Whether a TCP connection to the port succeeds now."""
+    try:
+        with socket.create_connection((host, port), timeout=T(1)):
+            return True
+    except OSError:
+        return False
+
+
 def ipv6_loopback():
     """Whether ::1 can be bound here."""
     if not socket.has_ipv6:

@@ -78,20 +78,6 @@ class Notify:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def connects(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 async def expect_ready(n, pid, status_has):
     msg = await n.message("READY=1")
     eq(msg.get("READY"), "1", f"READY in {msg}")
@@ -103,7 +89,7 @@ async def expect_ready(n, pid, status_has):
 async def test_ready_reload_stopping():
     """READY=1 only once the port accepts connections; SIGHUP, SIGTERM."""
     n = Notify()
-    port = free_port()
+    port = harness.free_port()
     proc = await asyncio.create_subprocess_exec(
         harness.WSFWD, "--listen", f"127.0.0.1:{port}", "--shutdown-timeout", "2000",
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
@@ -112,7 +98,7 @@ async def test_ready_reload_stopping():
     harness.PROCS.append(proc)
     try:
         await expect_ready(n, proc.pid, f"listening on 127.0.0.1:{port}")
-        check(connects(port), "READY=1 came before the port accepted connections")
+        check(harness.port_open(port), "READY=1 came before the port accepted connections")
         await n.silence()
         before = time.monotonic_ns() // 1000
         proc.send_signal(signal.SIGHUP)
@@ -122,7 +108,7 @@ async def test_ready_reload_stopping():
         check(before <= usec <= time.monotonic_ns() // 1000,
               f"MONOTONIC_USEC={usec} is not the reload's time on CLOCK_MONOTONIC")
         await expect_ready(n, proc.pid, f"listening on 127.0.0.1:{port}")
-        check(connects(port), "the port after a reload")
+        check(harness.port_open(port), "the port after a reload")
         proc.send_signal(signal.SIGTERM)
         eq(await n.message("STOPPING=1"), {"STOPPING": "1"}, "on SIGTERM")
         rc = await asyncio.wait_for(proc.wait(), T(10))
