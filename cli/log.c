@@ -95,13 +95,24 @@ static size_t field_word(const char *p, field *f)
     return v;
 }
 
-/* Split the key=value words off the start of msg; returns where the message proper begins. */
+static bool seen_key(const field *fields, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(fields[i].key, key) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Split the key=value words off the start of msg (each key once); returns where the message
+   proper begins. */
 static const char *split_fields(const char *msg, field *fields, size_t *n)
 {
     *n = 0;
     for (;;) {
         size_t w = *n < FIELDS_MAX ? field_word(msg, &fields[*n]) : 0;
-        if (w == 0) {
+        if (w == 0 || seen_key(fields, *n, fields[*n].key)) {
             return msg;
         }
         (*n)++;
@@ -152,7 +163,7 @@ static size_t render_json(const char *when, log_level level, const char *msg, ch
 size_t log_render(log_format format, log_level level, const struct timespec *ts, const char *msg,
                   char *out, size_t cap)
 {
-    char when[40];
+    char when[96]; /* 24 used; the rest keeps gcc's -Wformat-truncation quiet */
     if (cap < 2) {
         if (cap == 1) {
             out[0] = '\0';

@@ -58,13 +58,17 @@ static void test_json_fields(void **state)
                 "\"room\":\"caf\\\\xc3\\\\xa9\"}\n");
     assert_line(LOG_JSON, LOG_INFO, "conn=1",
                 "{\"ts\":\"" WHEN "\",\"level\":\"info\",\"msg\":\"\",\"conn\":\"1\"}\n");
-    /* not fields: no value, an upper-case key, the line's own members, a word not first */
+    /* not fields: no value, an upper-case key, the line's own members, a key again, a word not
+       first */
     assert_line(LOG_JSON, LOG_INFO, "conn= x",
                 "{\"ts\":\"" WHEN "\",\"level\":\"info\",\"msg\":\"conn= x\"}\n");
     assert_line(LOG_JSON, LOG_INFO, "Conn=1 x",
                 "{\"ts\":\"" WHEN "\",\"level\":\"info\",\"msg\":\"Conn=1 x\"}\n");
     assert_line(LOG_JSON, LOG_INFO, "msg=1 level=2",
                 "{\"ts\":\"" WHEN "\",\"level\":\"info\",\"msg\":\"msg=1 level=2\"}\n");
+    assert_line(LOG_JSON, LOG_INFO, "a=1 b=2 a=3 x",
+                "{\"ts\":\"" WHEN
+                "\",\"level\":\"info\",\"msg\":\"a=3 x\",\"a\":\"1\",\"b\":\"2\"}\n");
     assert_line(LOG_JSON, LOG_INFO, "redis: channel=a",
                 "{\"ts\":\"" WHEN "\",\"level\":\"info\",\"msg\":\"redis: channel=a\"}\n");
 }
