@@ -11,7 +11,8 @@
 #   2. Node ws (npm, package-lock.json)                       test_node.mjs
 #   3. headless Chromium (Debian chromium) + playwright-core  test_browser.mjs
 #   4. the Python tests again with wsfwd under valgrind memcheck (any error or leak: exit 99)
-#      (those of test_python.py, test_auth.py, test_flow.py and test_deflate.py marked for it)
+#      (those of test_python.py, test_auth.py, test_flow.py, test_deflate.py and
+#      test_service.py marked for it)
 #   5. wsfwd --redis: nodes on one redis-server, and two behind nginx     test_cluster.py
 #      (then its fault tests again with wsfwd under valgrind)
 #   6. service conventions: sd_notify readiness (NOTIFY_SOCKET), --log-format json, and
@@ -136,6 +137,8 @@ else
         WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} suite valgrind-deflate 300 "$PYTHON" \
             "$here/test_deflate.py" "$wsfwd" --valgrind
     fi
+    WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} suite valgrind-service 200 "$PYTHON" \
+        "$here/test_service.py" "$wsfwd" --valgrind
 fi
 
 # 5. Several nodes on one Redis (and behind nginx): needs a wsfwd built with hiredis,

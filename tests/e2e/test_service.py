@@ -2,7 +2,7 @@
 """End-to-end tests of the service conventions of the wsfwd binary: sd_notify readiness, the
 JSON log lines, and the systemd unit docs/wsfwd.service.
 
-    /usr/bin/python3 tests/e2e/test_service.py PATH/TO/wsfwd [-k SUBSTRING]...
+    /usr/bin/python3 tests/e2e/test_service.py PATH/TO/wsfwd [-k SUBSTRING]... [--valgrind]
 
 What they pin: with NOTIFY_SOCKET naming a datagram socket bound here (a path or an abstract
 name), READY=1 (with MAINPID= the process and STATUS= its addresses) arrives once the port
@@ -12,7 +12,7 @@ STOPPING=1; a NOTIFY_SOCKET nobody listens on is one warning and nothing else. W
 closes, is one JSON object with ts, level and msg, and a client's conn, peer and room;
 text stays the default. The unit passes `systemd-analyze verify` and `systemd-analyze
 security` (exposure at most 2.0). Same runner as the other suites (harness.py); last line
-"N passed, N failed".
+"N passed, N failed". Under --valgrind, the tests that run wsfwd.
 """
 import asyncio
 import json
@@ -85,13 +85,13 @@ async def expect_ready(n, pid, status_has):
     check(status_has in msg.get("STATUS", ""), f"STATUS names {status_has}: {msg}")
 
 
-@test()
+@test(valgrind=True)
 async def test_ready_reload_stopping():
     """READY=1 only once the port accepts connections; SIGHUP, SIGTERM."""
     n = Notify()
     port = harness.free_port()
     proc = await asyncio.create_subprocess_exec(
-        harness.WSFWD, "--listen", f"127.0.0.1:{port}", "--shutdown-timeout", "2000",
+        *harness.WRAPPER, harness.WSFWD, "--listen", f"127.0.0.1:{port}", "--shutdown-timeout", "2000",
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE, start_new_session=True,
         preexec_fn=harness.die_with_parent, env={**os.environ, **n.env()})
@@ -122,7 +122,7 @@ async def test_ready_reload_stopping():
         n.close()
 
 
-@test()
+@test(valgrind=True)
 async def test_abstract_socket_and_clients():
     """An abstract NOTIFY_SOCKET; STOPPING=1 when the shutdown begins, clients still open."""
     n = Notify(abstract=True)
@@ -144,7 +144,7 @@ async def test_abstract_socket_and_clients():
         n.close()
 
 
-@test()
+@test(valgrind=True)
 async def test_notify_socket_nobody_listens():
     """Never fatal: one warning, then wsfwd serves, reloads and stops as usual."""
     d = tempfile.mkdtemp(prefix="wsfwd-notify.")
@@ -178,7 +178,7 @@ def parse_json_lines(lines):
     return out
 
 
-@test()
+@test(valgrind=True)
 async def test_json_log_lines():
     """Connect, message, a refused request, a room name to escape, close: all JSON."""
     room = "caf%C3%A9%20%22x%22%5C"
