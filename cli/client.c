@@ -53,7 +53,7 @@ const char *client_label(const client *c, const wsfwd_hub *global, char *buf, si
             snprintf(room, sizeof room, "(global)");
         } else if (pool != NULL) {
             wsfwd_str name = wsfwd_pool_name(pool);
-            log_escape(name.ptr, name.len, room, sizeof room);
+            log_escape_value(name.ptr, name.len, room, sizeof room);
         }
     }
     inet_ntop(c->ipv6 ? AF_INET6 : AF_INET, c->addr, host, sizeof host);

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
+
 void jsonw_init(jsonw *w, char *buf, size_t cap)
 {
     memset(w, 0, sizeof *w);
@@ -27,20 +29,56 @@ static void puts_(jsonw *w, const char *p)
     put(w, p, strlen(p));
 }
 
-static void put_string(jsonw *w, const char *v)
+/* Escape one ASCII byte as JSON needs, or copy it. */
+static void put_ascii(jsonw *w, unsigned char ch)
 {
     static const char hex[] = "0123456789abcdef";
+    if (ch == '"' || ch == '\\') {
+        char esc[2] = {'\\', (char)ch};
+        put(w, esc, 2);
+    } else if (ch < 0x20) {
+        char esc[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
+        put(w, esc, 6);
+    } else {
+        char c = (char)ch;
+        put(w, &c, 1);
+    }
+}
+
+/* The length of the valid UTF-8 character at v (at most n bytes), or 0 if it is not one. */
+static size_t utf8_char_len(const char *v, size_t n)
+{
+    uint32_t state = WSFWD_UTF8_ACCEPT;
+    for (size_t i = 0; i < n && i < 4; i++) {
+        state = wsfwd_utf8_step(state, (const uint8_t *)v + i, 1);
+        if (state == WSFWD_UTF8_ACCEPT) {
+            return i + 1;
+        }
+        if (state == WSFWD_UTF8_REJECT) {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+/* JSON text must be UTF-8: a byte that does not start a valid character becomes U+FFFD. */
+static void put_string(jsonw *w, const char *v, size_t n)
+{
     put(w, "\"", 1);
-    for (const char *p = v; *p != '\0'; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (ch == '"' || ch == '\\') {
-            char esc[2] = {'\\', (char)ch};
-            put(w, esc, 2);
-        } else if (ch < 0x20) {
-            char esc[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
-            put(w, esc, 6);
+    for (size_t i = 0; i < n;) {
+        unsigned char ch = (unsigned char)v[i];
+        if (ch < 0x80) {
+            put_ascii(w, ch);
+            i++;
+            continue;
+        }
+        size_t len = utf8_char_len(v + i, n - i);
+        if (len == 0) {
+            put(w, "\\ufffd", 6);
+            i++;
         } else {
-            put(w, p, 1);
+            put(w, v + i, len);
+            i += len;
         }
     }
     put(w, "\"", 1);
@@ -57,7 +95,7 @@ static void member(jsonw *w, const char *key)
     }
     w->first[w->depth - 1] = false;
     if (key != NULL) {
-        put_string(w, key);
+        put_string(w, key, strlen(key));
         put(w, ":", 1);
     }
 }
@@ -111,8 +149,13 @@ void jsonw_bool(jsonw *w, const char *key, bool v)
 
 void jsonw_str(jsonw *w, const char *key, const char *v)
 {
+    jsonw_strn(w, key, v, strlen(v));
+}
+
+void jsonw_strn(jsonw *w, const char *key, const char *v, size_t len)
+{
     member(w, key);
-    put_string(w, v);
+    put_string(w, v, len);
 }
 
 void jsonw_raw(jsonw *w, const char *text)

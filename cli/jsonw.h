@@ -31,8 +31,11 @@ void jsonw_u64(jsonw *w, const char *key, uint64_t v);
 void jsonw_bool(jsonw *w, const char *key, bool v);
 /* num / den as a number with two decimals (rounded down); 0 when den is 0. */
 void jsonw_ratio(jsonw *w, const char *key, uint64_t num, uint64_t den);
-/* v is escaped as JSON needs. */
+/* v is escaped as JSON needs; a byte that does not start a valid UTF-8 character is written
+   as U+FFFD, so the output is always valid JSON. */
 void jsonw_str(jsonw *w, const char *key, const char *v);
+/* The same for len bytes at v (NUL bytes included, as \u0000). */
+void jsonw_strn(jsonw *w, const char *key, const char *v, size_t len);
 /* Raw text after the value (such as a final newline). */
 void jsonw_raw(jsonw *w, const char *text);
 

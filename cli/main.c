@@ -47,6 +47,7 @@ int main(int argc, char **argv)
         return rc == 1 ? 0 : 2;
     }
     log_set_level(opts.log_level);
+    log_set_format(opts.log_format);
     if (install_signals() != 0) {
         perror("wsfwd: sigaction");
         return 1;

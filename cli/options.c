@@ -42,6 +42,7 @@
 static const char *const SLOW_POLICIES[] = {"close", "drop", NULL};
 static const char *const REDIS_ORDERS[] = {"one", "local-first", NULL};
 static const char *const LOG_LEVELS[] = {"error", "warn", "info", "debug", NULL}; /* log.h */
+static const char *const LOG_FORMATS[] = {"text", "json", NULL};                  /* log.h */
 static const char *const ON_OFF[] = {"on", "off", NULL};
 static const char *const CLIENT_CONTEXTS[] = {"keep", "reset", NULL};
 
@@ -68,6 +69,11 @@ static void pick_client_context(options *o, size_t i)
 static void pick_log_level(options *o, size_t i)
 {
     o->log_level = (log_level)i; /* LOG_LEVELS is in log_level's order */
+}
+
+static void pick_log_format(options *o, size_t i)
+{
+    o->log_format = (log_format)i; /* LOG_FORMATS is in log_format's order */
 }
 
 static int check_redis(const char *value, FILE *err)
@@ -354,6 +360,13 @@ static const option_spec TABLE[] = {
      .pick = pick_log_level,
      .def = "info",
      .help = "error, warn, info or debug"},
+    {.name = "--log-format",
+     .arg = "text|json",
+     .kind = OPTION_CHOICE,
+     .choices = LOG_FORMATS,
+     .pick = pick_log_format,
+     .def = "text",
+     .help = "text: one line of key=value words and a message; json: one JSON object a line"},
     {.name = "--redis",
      .arg = "HOST:PORT|URL",
      .kind = OPTION_TEXT,

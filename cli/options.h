@@ -46,6 +46,7 @@ typedef struct options {
     unsigned close_timeout_ms;
     unsigned shutdown_timeout_ms;
     log_level log_level;
+    log_format log_format;     /* --log-format */
     const char *redis;         /* --redis HOST:PORT or URL (cluster.c); NULL: a lone node */
     bool redis_local_first;    /* --redis-order local-first */
     size_t redis_max_inflight; /* bytes of local messages on their way through Redis */

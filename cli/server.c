@@ -45,6 +45,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "notify.h"
 #include "quota.h"
 #include "routes.h"
 #include "stats.h"
@@ -1075,6 +1076,19 @@ static void reload_tls(server *s)
 
 static void check_timers(void *owner);
 
+/* Tell a service manager (NOTIFY_SOCKET) that every listener is open, and where. */
+static void notify_listening(char bound[][64], size_t n)
+{
+    char status[MAX_LISTEN * 66 + 16] = "listening on ";
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0) {
+            strcat(status, ", ");
+        }
+        strcat(status, bound[i]);
+    }
+    notify_ready(status);
+}
+
 /* Every listener, registered with the loop; prints why and returns -1 on error. Nothing is
    logged before every listener is open: a bind error is then the only line. */
 static int open_listeners(server *s, char bound[][64])
@@ -1147,6 +1161,7 @@ int server_open(server **out, const options *o)
         LOG(LOG_INFO, "%slistening on %s", s->listen_tls[i] ? "TLS " : "", bound[i]);
     }
     log_tls(s);
+    notify_listening(bound, s->nlisten);
     size_t keys = routes_keys(s->routes);
     if (keys > 0) {
         LOG(LOG_INFO, "room tokens required (%zu key%s)", keys, keys > 1 ? "s" : "");
@@ -1233,6 +1248,7 @@ static void check_timers(void *owner)
 static void begin_shutdown(server *s)
 {
     s->stopping = true;
+    notify_stopping();
     loop_timer_set(&s->stop_timer, now_of(s) + s->opts->shutdown_timeout_ms);
     LOG(LOG_INFO, "shutting down: closing %zu connections", s->nclients);
     for (size_t i = 0; i < s->nlisten; i++) {
@@ -1258,8 +1274,10 @@ int server_run(server *s)
         uint64_t now = loop_update_clock(s->lp);
         if (reload_requested) {
             reload_requested = 0;
+            notify_reloading();
             routes_reload_keys(s->routes);
             reload_tls(s);
+            notify_ready(NULL); /* the same STATUS */
         }
         if (stop_requested && !s->stopping) {
             begin_shutdown(s);

@@ -94,8 +94,9 @@ class Server:
     whatever happens, the process group is killed at the end."""
 
     def __init__(self, *args, shutdown_timeout_ms=2000, listen=("127.0.0.1:0",), nofile=None,
-                 listen_tls=()):
+                 listen_tls=(), env=None):
         self.args = list(args)
+        self.env = None if env is None else {**os.environ, **env}  # added to the environment
         self.listen = list(listen)
         self.listen_tls = list(listen_tls)  # --listen-tls (give --tls-cert and --tls-key too)
         self.nofile = nofile   # RLIMIT_NOFILE (soft and hard) for the server
@@ -122,7 +123,8 @@ class Server:
 
         self.proc = await asyncio.create_subprocess_exec(
             *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE, start_new_session=True, preexec_fn=preexec)
+            stderr=asyncio.subprocess.PIPE, start_new_session=True, preexec_fn=preexec,
+            env=self.env)
         PROCS.append(self.proc)
         self._port = asyncio.get_running_loop().create_future()
         self._reader = asyncio.create_task(self._read_stderr())
@@ -148,7 +150,7 @@ class Server:
                 break
             text = line.decode("utf-8", "replace").rstrip("\n")
             self.lines.append(text)
-            m = re.search(r"(TLS )?listening on \[?([^\]\s]+?)\]?:(\d+)$", text)
+            m = re.search(r"(TLS )?listening on \[?([^\]\s]+?)\]?:(\d+)$", log_message(text))
             if m:
                 (self.bound_tls if m.group(1) else self.bound).append((m.group(2),
                                                                         int(m.group(3))))
@@ -246,6 +248,17 @@ class Server:
             if time.monotonic() > deadline:
                 raise Fail(f"/stats never showed {what}: {st}")
             await asyncio.sleep(0.05)
+
+
+def log_message(line):
+    """The message of a log line, text or --log-format json (then the line as is if it does
+    not parse: the suite that asked for JSON checks that)."""
+    if line.startswith("{"):
+        try:
+            return str(json.loads(line).get("msg", line))
+        except ValueError:
+            pass
+    return line
 
 
 def frame(opcode, payload, fin=True, mask=True, rsv=0):
@@ -467,6 +480,22 @@ async def run_wsfwd(args, bound=5):
             await proc.wait()
     return (proc.returncode, out.decode("utf-8", "replace"),
             err.decode("utf-8", "replace").splitlines(), time.monotonic() - start)
+
+
+def free_port():
+    """A loopback port free a moment ago (for a wsfwd given a fixed --listen port)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def port_open(port, host="127.0.0.1"):
+    """Whether a TCP connection to the port succeeds now."""
+    try:
+        with socket.create_connection((host, port), timeout=T(1)):
+            return True
+    except OSError:
+        return False
 
 
 def ipv6_loopback():

@@ -16,10 +16,12 @@
 #   3. headless Chromium (Debian chromium) + playwright-core  test_browser.mjs
 #      (and the demo page over https:// and wss:// when wsfwd has OpenSSL)
 #   4. the Python tests again with wsfwd under valgrind memcheck (any error or leak: exit 99)
-#      (those of test_python.py, test_auth.py, test_flow.py, test_deflate.py and test_tls.py
-#      marked for it)
+#      (those of test_python.py, test_auth.py, test_flow.py, test_deflate.py, test_tls.py
+#      and test_service.py marked for it)
 #   5. wsfwd --redis: nodes on one redis-server, and two behind nginx     test_cluster.py
 #      (then its fault tests again with wsfwd under valgrind)
+#   6. service conventions: sd_notify readiness (NOTIFY_SOCKET), --log-format json, and
+#      docs/wsfwd.service through systemd-analyze verify and security  test_service.py
 #
 #   bash tests/e2e/run.sh PATH/TO/wsfwd
 #
@@ -156,6 +158,8 @@ else
         WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} suite valgrind-tls 300 "$PYTHON" \
             "$here/test_tls.py" "$wsfwd" --valgrind
     fi
+    WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} suite valgrind-service 200 "$PYTHON" \
+        "$here/test_service.py" "$wsfwd" --valgrind
 fi
 
 # 5. Several nodes on one Redis (and behind nginx): needs a wsfwd built with hiredis,
@@ -177,6 +181,15 @@ else
     else
         missing cluster-vg "valgrind" "apt-get install -y valgrind"
     fi
+fi
+
+# 6. The service conventions: needs systemd-analyze (Debian systemd) for the unit file.
+if ! "$PYTHON" -c 'import websockets' 2>/dev/null; then
+    missing service "python3-websockets for $PYTHON" "apt-get install -y python3-websockets"
+elif ! command -v systemd-analyze >/dev/null; then
+    missing service "systemd-analyze" "apt-get install -y systemd"
+else
+    suite service 120 "$PYTHON" "$here/test_service.py" "$wsfwd"
 fi
 
 echo

@@ -1,5 +1,5 @@
-/* The JSON writer of /stats (cli/jsonw.c): commas, nesting, escaping, ratios, a buffer too small.
- */
+/* The JSON writer of /stats and the JSON log lines (cli/jsonw.c): commas, nesting, escaping,
+   UTF-8, ratios, a buffer too small. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -70,6 +70,26 @@ static void test_escaped(void **state)
     assert_written(&w, "{\"s\":\"a\\\"b\\\\c\\u000a\"}");
 }
 
+/* Valid UTF-8 as is; a stray continuation byte, a truncated character, an overlong form and
+   a surrogate each become U+FFFD per byte that cannot start a character; NUL is escaped. */
+static void test_utf8(void **state)
+{
+    (void)state;
+    char buf[128];
+    jsonw w;
+    jsonw_init(&w, buf, sizeof buf);
+    jsonw_object(&w, NULL);
+    jsonw_str(&w, "ok", "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+    jsonw_str(&w, "bad",
+              "a\x80"
+              "b\xc3");
+    jsonw_strn(&w, "n", "\xc0\xaf\0\xed\xa0\x80", 6);
+    jsonw_end(&w);
+    assert_written(&w, "{\"ok\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\","
+                       "\"bad\":\"a\\ufffdb\\ufffd\","
+                       "\"n\":\"\\ufffd\\ufffd\\u0000\\ufffd\\ufffd\\ufffd\"}");
+}
+
 static void test_too_small(void **state)
 {
     (void)state;
@@ -86,9 +106,8 @@ static void test_too_small(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_nested),
-        cmocka_unit_test(test_ratio),
-        cmocka_unit_test(test_escaped),
+        cmocka_unit_test(test_nested),    cmocka_unit_test(test_ratio),
+        cmocka_unit_test(test_escaped),   cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_too_small),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

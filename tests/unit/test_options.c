@@ -130,6 +130,7 @@ static void test_defaults(void **state)
     assert_int_equal(o->close_timeout_ms, 5000);
     assert_int_equal(o->shutdown_timeout_ms, 5000);
     assert_int_equal(o->log_level, LOG_INFO);
+    assert_int_equal(o->log_format, LOG_TEXT);
     assert_null(o->redis);
     assert_false(o->redis_local_first);
     assert_int_equal(o->redis_max_inflight, 16 << 20);
@@ -307,6 +308,13 @@ static void test_choices(void **state)
         assert_int_equal(p.o.log_level, want[i]);
         parsed_free(&p);
     }
+    EXPECT_OK(&p, "--log-format", "json");
+    assert_int_equal(p.o.log_format, LOG_JSON);
+    parsed_free(&p);
+    EXPECT_OK(&p, "--log-format=json", "--log-format=text");
+    assert_int_equal(p.o.log_format, LOG_TEXT);
+    parsed_free(&p);
+    EXPECT_ERROR("wsfwd: --log-format is text or json, not 'JSON'\n", "--log-format=JSON");
     EXPECT_ERROR("wsfwd: --slow-policy is close or drop, not 'wait'\n", "--slow-policy", "wait");
     EXPECT_ERROR("wsfwd: --slow-policy is close or drop, not 'Close'\n", "--slow-policy=Close");
     EXPECT_ERROR("wsfwd: --redis-order is one or local-first, not ''\n", "--redis-order=");
