@@ -53,6 +53,8 @@ typedef struct stats_counters {
     uint64_t refused_per_address;       /* 503: --max-connections-per-address */
     uint64_t rate_limited;              /* closed with 1008: --rate-limit */
     uint64_t inflated;                  /* messages received compressed */
+    uint64_t forwarded;                 /* clients named by X-Forwarded-For (--trust-proxy) */
+    uint64_t forwarded_malformed;       /* such headers not read: the proxy's address kept */
 } stats_counters;
 
 /* Count a refused request under its HTTP status. */
