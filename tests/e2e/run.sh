@@ -14,6 +14,8 @@
 #      (those of test_python.py, test_auth.py, test_flow.py and test_deflate.py marked for it)
 #   5. wsfwd --redis: nodes on one redis-server, and two behind nginx     test_cluster.py
 #      (then its fault tests again with wsfwd under valgrind)
+#   6. behind nginx terminating TLS (docs/deployment.md's configuration as written) with
+#      --trust-proxy, over wss:// with a certificate made by openssl:  test_proxy.py
 #
 #   bash tests/e2e/run.sh PATH/TO/wsfwd
 #
@@ -155,6 +157,17 @@ else
     else
         missing cluster-vg "valgrind" "apt-get install -y valgrind"
     fi
+fi
+
+# 6. Behind nginx with TLS: needs nginx and openssl (the test starts its own nginx, on loopback).
+if ! "$PYTHON" -c 'import websockets' 2>/dev/null; then
+    missing proxy "python3-websockets for $PYTHON" "apt-get install -y python3-websockets"
+elif ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then
+    missing proxy "nginx" "apt-get install -y nginx"
+elif ! command -v openssl >/dev/null; then
+    missing proxy "openssl" "apt-get install -y openssl"
+else
+    suite proxy 120 "$PYTHON" "$here/test_proxy.py" "$wsfwd"
 fi
 
 echo
