@@ -3,9 +3,9 @@
  *
  * Input: byte 0 says how many of the next bytes are a prefix text (mod 64); the rest is an
  * X-Forwarded-For value. The prefix, if it parses, is the one trusted proxy. Checks: nothing
- * is read past the input (ASan); a prefix matches its own address and not the address one
- * bit past it; an empty value alone is NONE; the walk gives the same answer with a space
- * added after each comma.
+ * is read past the input (ASan); a prefix matches its own address, not one that differs in
+ * its last bit, and one that differs just past it; only an empty value is NONE; the walk
+ * gives the same answer with a space added after each comma.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,17 +13,29 @@
 
 #include "forwarded.h"
 
+/* The bit'th bit of addr flipped. */
+static void flip(uint8_t out[16], const uint8_t addr[16], unsigned bit)
+{
+    memcpy(out, addr, 16);
+    out[bit / 8] ^= (uint8_t)(0x80u >> (bit % 8));
+}
+
 static void check_prefix(const addr_prefix *p)
 {
+    uint8_t other[16];
     if (p->bits > 128 || !addr_prefix_match(p, p->addr)) {
         abort();
     }
-    /* An address that differs in the first bit past the prefix is outside it. */
-    if (p->bits < 128) {
-        uint8_t other[16];
-        memcpy(other, p->addr, 16);
-        other[p->bits / 8] ^= (uint8_t)(0x80u >> (p->bits % 8));
+    /* The last bit inside the prefix counts; the first one past it does not. */
+    if (p->bits > 0) {
+        flip(other, p->addr, p->bits - 1u);
         if (addr_prefix_match(p, other)) {
+            abort();
+        }
+    }
+    if (p->bits < 128) {
+        flip(other, p->addr, p->bits);
+        if (!addr_prefix_match(p, other)) {
             abort();
         }
     }
@@ -57,9 +69,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         plen = size - 1;
     }
     /* Separate allocations, so ASan sees any read past either part. */
-    char *ptext = malloc(plen + 1);
+    char *ptext = malloc(plen > 0 ? plen : 1);
     size_t vlen = size - 1 - plen;
-    char *value = malloc(vlen + 1);
+    char *value = malloc(vlen > 0 ? vlen : 1);
     if (ptext == NULL || value == NULL) {
         abort();
     }
