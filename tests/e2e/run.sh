@@ -16,6 +16,7 @@
 #      (then its fault tests again with wsfwd under valgrind)
 #   6. behind nginx terminating TLS (docs/deployment.md's configuration as written) with
 #      --trust-proxy, over wss:// with a certificate made by openssl:  test_proxy.py
+#      (then its --trust-proxy tests again with wsfwd under valgrind)
 #
 #   bash tests/e2e/run.sh PATH/TO/wsfwd
 #
@@ -168,6 +169,12 @@ elif ! command -v openssl >/dev/null; then
     missing proxy "openssl" "apt-get install -y openssl"
 else
     suite proxy 120 "$PYTHON" "$here/test_proxy.py" "$wsfwd"
+    if command -v valgrind >/dev/null; then # the --trust-proxy paths once more under memcheck
+        WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} suite valgrind-proxy 200 "$PYTHON" \
+            "$here/test_proxy.py" "$wsfwd" --valgrind
+    else
+        missing valgrind-proxy "valgrind" "apt-get install -y valgrind"
+    fi
 fi
 
 echo

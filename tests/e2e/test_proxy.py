@@ -2,7 +2,7 @@
 """End-to-end tests of wsfwd behind nginx terminating TLS: docs/deployment.md's nginx
 configuration as written, and --trust-proxy (the client's address from X-Forwarded-For).
 
-    /usr/bin/python3 tests/e2e/test_proxy.py PATH/TO/wsfwd [-k SUBSTRING]...
+    /usr/bin/python3 tests/e2e/test_proxy.py PATH/TO/wsfwd [-k SUBSTRING]... [--valgrind]
 
 Each test starts its own wsfwd and its own nginx (harness.Nginx: its own master in a temporary
 directory, on a free loopback port, killed by pid) with a certificate made at test time by
@@ -133,7 +133,7 @@ def forwarded(s):
     return s.stats()["forwarded"]
 
 
-@test()
+@test(valgrind=True)
 async def messages_cross_a_room_over_wss_through_nginx():
     async with Server(*TRUST) as s, Proxy(s) as p:
         a = await p.ws("/ws/lobby")
@@ -161,7 +161,7 @@ async def messages_cross_a_room_over_wss_through_nginx():
             check(status in (403, 404), f"GET {path} through nginx: {status}, not nginx's own")
 
 
-@test()
+@test(valgrind=True)
 async def log_names_the_right_most_untrusted_address():
     async with Server(*TRUST) as s, Proxy(s) as p:
         # The client claims 198.51.100.1 and says it came through 203.0.113.7; nginx appends
@@ -182,7 +182,7 @@ async def log_names_the_right_most_untrusted_address():
         eq(forwarded(s), {"clients": 3, "malformed": 0}, "/stats forwarded")
 
 
-@test()
+@test(valgrind=True)
 async def per_address_limit_counts_forwarded_addresses():
     async with Server(*TRUST, "--max-connections-per-address", "1") as s, Proxy(s) as p:
         first = await p.ws("/ws/cap", xff="203.0.113.1")
@@ -216,7 +216,7 @@ async def header_ignored_from_an_untrusted_peer():
             eq(forwarded(s), {"clients": 0, "malformed": 0}, f"{trust}: /stats forwarded")
 
 
-@test()
+@test(valgrind=True)
 async def malformed_or_missing_header_keeps_the_peer():
     # Straight to wsfwd from 127.0.0.1, a trusted address, as a proxy would come.
     async with Server(*TRUST) as s:
