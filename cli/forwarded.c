@@ -33,10 +33,10 @@ static int addr_text(const char *s, size_t len, uint8_t out[16], bool *v4)
     return inet_pton(AF_INET6, buf, out) == 1 ? 0 : -1;
 }
 
-/* A decimal number of len bytes, 1 to 3 digits for a prefix length, up to max. */
-static int small_number(const char *s, size_t len, unsigned max, unsigned *out)
+/* A decimal number, the whole of s[0..len): 1 to 5 digits, at most max. */
+static int decimal(const char *s, size_t len, unsigned max, unsigned *out)
 {
-    if (len == 0 || len > 3) {
+    if (len == 0 || len > 5) {
         return -1;
     }
     unsigned v = 0;
@@ -74,7 +74,8 @@ const char *addr_prefix_parse(const char *s, size_t len, addr_prefix *out)
         return "not an IPv4 or IPv6 address";
     }
     unsigned bits = v4 ? 32 : 128;
-    if (slash != NULL && small_number(slash + 1, len - alen - 1, bits, &bits) != 0) {
+    size_t digits = slash != NULL ? len - alen - 1 : 0;
+    if (slash != NULL && (digits > 3 || decimal(slash + 1, digits, bits, &bits) != 0)) {
         return v4 ? "the prefix length after / must be 0 to 32"
                   : "the prefix length after / must be 0 to 128";
     }
@@ -116,17 +117,8 @@ bool addr_prefix_any(const addr_prefix *list, size_t n, const uint8_t addr[16])
 /* ":PORT" of len bytes: 1 to 5 digits, at most 65535. */
 static bool port_suffix(const char *s, size_t len)
 {
-    if (len < 2 || len > 6 || s[0] != ':') {
-        return false;
-    }
-    unsigned long v = 0;
-    for (size_t i = 1; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return false;
-        }
-        v = v * 10 + (unsigned long)(s[i] - '0');
-    }
-    return v <= 65535;
+    unsigned port;
+    return len >= 2 && s[0] == ':' && decimal(s + 1, len - 1, 65535, &port) == 0;
 }
 
 int forwarded_addr_parse(const char *s, size_t len, uint8_t out[16])
