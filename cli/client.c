@@ -55,8 +55,7 @@ const char *client_peer(const client *c, char *buf, size_t cap)
 
 void client_set_forwarded(client *c, const uint8_t addr[16])
 {
-    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    c->ipv6 = memcmp(addr, mapped, 12) != 0;
+    c->ipv6 = !addr_is_ipv4(addr);
     memcpy(c->addr, c->ipv6 ? addr : addr + 12, c->ipv6 ? 16 : 4);
     c->forwarded = true;
 }

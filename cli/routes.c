@@ -1,9 +1,9 @@
 /*
  * Routing of requests: /echo, /ws, /ws/<room>, the demo page, /healthz and /stats; room
- * tokens, the client's address behind a trusted proxy (--trust-proxy, X-Forwarded-For) and the
- * limits per connection and per address. Every refusal is counted by status
- * for /stats and logged at debug level; a refused token is also counted by cause and logged
- * at info level (never the token itself).
+ * tokens, the client's address behind a trusted proxy (--trust-proxy, X-Forwarded-For) and
+ * the limits per connection and per address. Every refusal is counted by status for /stats
+ * and logged at debug level; a refused token is also counted by cause and logged at info
+ * level (never the token itself).
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 
@@ -258,7 +258,7 @@ static void take_forwarded(routes *rt, client *c, const wsfwd_request *req)
 {
     uint8_t peer[16];
     addr_normalise(peer, c->addr, c->ipv6);
-    if (rt->ntrusted == 0 || !addr_prefix_any(rt->trusted, rt->ntrusted, peer)) {
+    if (rt->ntrusted == 0 || c->forwarded || !addr_prefix_any(rt->trusted, rt->ntrusted, peer)) {
         return;
     }
     wsfwd_str xff = wsfwd_request_header(req, "X-Forwarded-For");
