@@ -1,4 +1,5 @@
-/* Client bookkeeping: the peer's address and the label of the client's log lines. */
+/* Client bookkeeping: the peer's address (or, behind a trusted proxy, the client's) and the
+   label of the client's log lines. */
 #include "client.h"
 
 #include <arpa/inet.h>
@@ -37,12 +38,32 @@ void client_set_peer(client *c, const struct sockaddr_storage *ss)
         c->port = ntohs(v4->sin_port);
         c->ipv6 = false;
     }
+    c->forwarded = false;
+}
+
+const char *client_peer(const client *c, char *buf, size_t cap)
+{
+    char host[INET6_ADDRSTRLEN];
+    inet_ntop(c->ipv6 ? AF_INET6 : AF_INET, c->addr, host, sizeof host);
+    if (c->forwarded) {
+        snprintf(buf, cap, "%s", host);
+    } else {
+        snprintf(buf, cap, c->ipv6 ? "[%s]:%u" : "%s:%u", host, c->port);
+    }
+    return buf;
+}
+
+void client_set_forwarded(client *c, const uint8_t addr[16])
+{
+    c->ipv6 = !addr_is_ipv4(addr);
+    memcpy(c->addr, c->ipv6 ? addr : addr + 12, c->ipv6 ? 16 : 4);
+    c->forwarded = true;
 }
 
 const char *client_label(const client *c, const wsfwd_hub *global, char *buf, size_t cap)
 {
     char id[WSFWD_ID_LEN + 1] = "-";
-    char host[INET6_ADDRSTRLEN];
+    char peer[INET6_ADDRSTRLEN + 8];
     char room[64] = "-";
     if (c->conn != NULL) {
         wsfwd_conn_id(c->conn, id);
@@ -56,8 +77,7 @@ const char *client_label(const client *c, const wsfwd_hub *global, char *buf, si
             log_escape_value(name.ptr, name.len, room, sizeof room);
         }
     }
-    inet_ntop(c->ipv6 ? AF_INET6 : AF_INET, c->addr, host, sizeof host);
-    snprintf(buf, cap, c->ipv6 ? "conn=%s peer=[%s]:%u room=%s" : "conn=%s peer=%s:%u room=%s", id,
-             host, c->port, room);
+    snprintf(buf, cap, "conn=%s peer=%s%s room=%s", id, client_peer(c, peer, sizeof peer),
+             c->forwarded ? " via=proxy" : "", room);
     return buf;
 }

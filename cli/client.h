@@ -43,6 +43,7 @@ typedef struct client {
     bool paused;      /* not read: paced by its room, or its echoes pile up */
     bool congested;   /* counted in the congested_now counter */
     bool more;        /* on the server's list of clients to read again without poll() */
+    bool forwarded;   /* addr is the client's from X-Forwarded-For (port: the proxy's) */
 } client;
 
 /* Text form of an address, "1.2.3.4:5" or "[::1]:5". */
@@ -51,8 +52,16 @@ void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap);
 /* Remember the peer's address compactly. */
 void client_set_peer(client *c, const struct sockaddr_storage *ss);
 
+/* The peer's address and port as text, "1.2.3.4:5" or "[::1]:5"; without the port once
+   client_set_forwarded named the client. */
+const char *client_peer(const client *c, char *buf, size_t cap);
+
+/* --trust-proxy: the client behind the proxy is addr (16-byte form of quota.h), not the TCP
+   peer. Its port stays the proxy's, and is no longer shown. */
+void client_set_forwarded(client *c, const uint8_t addr[16]);
+
 /* "conn=<id> peer=<address> room=<name>" for a log line about c (room name escaped; a member
-   of the hub global shows as "(global)"). */
+   of the hub global shows as "(global)"); "peer=<address> via=proxy" for a forwarded client. */
 const char *client_label(const client *c, const wsfwd_hub *global, char *buf, size_t cap);
 
 #define CLIENT_LABEL_MAX 200

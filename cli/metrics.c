@@ -183,6 +183,11 @@ static void write_refusals(metricw *w, const stats_counters *st)
             "TCP connections shed when out of file descriptors.", st->refused_fd_limit);
     counter(w, "wsfwd_rate_limited_total", "Connections closed with 1008 by --rate-limit.",
             st->rate_limited);
+    counter(w, "wsfwd_forwarded_clients_total",
+            "Clients named by X-Forwarded-For from a --trust-proxy peer.", st->forwarded);
+    counter(w, "wsfwd_forwarded_malformed_total",
+            "X-Forwarded-For headers from a trusted proxy not read (its address kept).",
+            st->forwarded_malformed);
 }
 
 static void write_errors(metricw *w, const stats_counters *st)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cluster_proto.h"
+#include "forwarded.h"
 #include "quota.h"
 
 #ifdef WSFWD_HAVE_HIREDIS
@@ -106,6 +107,18 @@ static int check_tls(const char *value, FILE *err)
     return 0;
 }
 
+static int check_trust_proxy(const char *value, FILE *err)
+{
+    addr_prefix p;
+    const char *why = addr_prefix_parse(value, strlen(value), &p);
+    if (why != NULL) {
+        fprintf(err, "wsfwd: --trust-proxy '%s': %s (ADDR or ADDR/LEN, IPv4 or IPv6)\n", value,
+                why);
+        return -1;
+    }
+    return 0;
+}
+
 static void print_version(FILE *out)
 {
     fprintf(out, "wsfwd %s\n", wsfwd_version());
@@ -172,6 +185,17 @@ static const option_spec TABLE[] = {
      .def = "0",
      .def_note = ": no cap",
      .help = "refuse handshakes past N connections from one client address with 503"},
+    {.name = "--trust-proxy",
+     .arg = "ADDR[/LEN]",
+     .kind = OPTION_LIST,
+     .max = TRUST_PROXY_MAX,
+     .field = FIELD(trust_proxy),
+     .count = FIELD(ntrust_proxy),
+     .check = check_trust_proxy,
+     .many = "proxies",
+     .def_note = ": none, X-Forwarded-For is ignored",
+     .help = "a proxy (an address or a prefix) whose X-Forwarded-For names the client, for "
+             "the per-address limit and the logs; may repeat"},
     {.name = "--max-message",
      .arg = "BYTES",
      .kind = OPTION_NUMBER,

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "auth.h"
+#include "forwarded.h"
 #include "log.h"
 #include "wsfwd.h"
 
@@ -30,6 +31,8 @@ typedef struct options {
     size_t max_per_address;                /* WebSocket connections per client address; 0: no cap */
     const char *auth_files[AUTH_MAX_KEYS]; /* --auth-secret-file; none: no tokens needed */
     size_t nauth_files;
+    const char *trust_proxy[TRUST_PROXY_MAX]; /* --trust-proxy ADDR[/LEN]; none: no proxy */
+    size_t ntrust_proxy;
     size_t rate_limit; /* messages per second per connection; 0: no limit */
     size_t rate_burst; /* 0: as many as rate_limit */
     size_t max_message;

@@ -44,15 +44,21 @@ static const void *addr_key(const void *entry, size_t *len)
     return ((const addr_entry *)entry)->addr;
 }
 
+static const uint8_t V4_MAPPED[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
 void addr_normalise(uint8_t out[16], const uint8_t *in, bool ipv6)
 {
     if (ipv6) {
         memcpy(out, in, 16);
     } else {
-        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        memcpy(out, mapped, 12);
+        memcpy(out, V4_MAPPED, 12);
         memcpy(out + 12, in, 4);
     }
+}
+
+bool addr_is_ipv4(const uint8_t addr[16])
+{
+    return memcmp(addr, V4_MAPPED, 12) == 0;
 }
 
 int addr_table_init(addr_table *t)

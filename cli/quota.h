@@ -47,6 +47,9 @@ typedef wsfwd_table addr_table; /* entries: an address and its count (quota.c) *
 /* The 16-byte form of an address: in[0..4) for IPv4, in[0..16) for IPv6. */
 void addr_normalise(uint8_t out[16], const uint8_t *in, bool ipv6);
 
+/* Whether a 16-byte form is an IPv4 address (IPv4-mapped: the IPv4 one is its last 4 bytes). */
+bool addr_is_ipv4(const uint8_t addr[16]);
+
 /* An empty table with a fresh random key. Returns 0, or -1 when no randomness is to be had. */
 int addr_table_init(addr_table *t);
 void addr_table_free(addr_table *t);

@@ -1,8 +1,9 @@
 /*
  * Routing of requests: /echo, /ws, /ws/<room>, the demo page, /healthz, /stats and /metrics;
- * room tokens and the limits per connection and per address. Every refusal is counted by
- * status for /stats and /metrics and logged at debug level; a refused token is also counted by
- * cause and logged at info level (never the token itself).
+ * room tokens, the client's address behind a trusted proxy (--trust-proxy, X-Forwarded-For)
+ * and the limits per connection and per address. Every refusal is counted by status for
+ * /stats and /metrics and logged at debug level; a refused token is also counted by cause
+ * and logged at info level (never the token itself).
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 
@@ -14,6 +15,7 @@
 
 #include "routes.h"
 
+#include "forwarded.h"
 #include "log.h"
 
 extern const unsigned char demo_page[];
@@ -24,6 +26,8 @@ struct routes {
     auth_keys keys;         /* --auth-secret-file (n 0: no tokens needed) */
     addr_table per_address; /* --max-connections-per-address */
     size_t nwebsockets;     /* accepted WebSocket connections */
+    size_t ntrusted;
+    addr_prefix trusted[TRUST_PROXY_MAX]; /* --trust-proxy */
 };
 
 int routes_open(routes **out, const routes_env *env)
@@ -41,6 +45,12 @@ int routes_open(routes **out, const routes_env *env)
             fprintf(stderr, "wsfwd: %s\n", err);
             free(rt);
             return -1;
+        }
+    }
+    for (size_t i = 0; i < o->ntrust_proxy; i++) { /* checked by options.c */
+        const char *p = o->trust_proxy[i];
+        if (addr_prefix_parse(p, strlen(p), &rt->trusted[rt->ntrusted]) == NULL) {
+            rt->ntrusted++;
         }
     }
     if (addr_table_init(&rt->per_address) != 0) {
@@ -241,9 +251,49 @@ void routes_reload_keys(routes *rt)
     LOG(LOG_INFO, "SIGHUP: re-read %zu room token key%s", fresh.n, fresh.n > 1 ? "s" : "");
 }
 
+/*
+ * --trust-proxy: a request from a trusted proxy names its client in X-Forwarded-For, and from
+ * then on that address is the client's (per-address limit, logs). A malformed header leaves
+ * the proxy's address, counted and logged; a missing one, or an untrusted peer, changes nothing.
+ */
+static void take_forwarded(routes *rt, client *c, const wsfwd_request *req)
+{
+    uint8_t peer[16];
+    addr_normalise(peer, c->addr, c->ipv6);
+    if (rt->ntrusted == 0 || c->forwarded || !addr_prefix_any(rt->trusted, rt->ntrusted, peer)) {
+        return;
+    }
+    wsfwd_str xff = wsfwd_request_header(req, "X-Forwarded-For");
+    if (xff.ptr == NULL) {
+        return;
+    }
+    uint8_t addr[16];
+    char label[CLIENT_LABEL_MAX];
+    char proxy[64];
+    switch (forwarded_client(xff.ptr, xff.len, rt->trusted, rt->ntrusted, addr)) {
+    case FORWARDED_FOUND:
+        rt->env.counters->forwarded++;
+        client_peer(c, proxy, sizeof proxy);
+        client_set_forwarded(c, addr);
+        LOG(LOG_DEBUG, "%s forwarded by the proxy at %s",
+            client_label(c, rt->env.global, label, sizeof label), proxy);
+        break;
+    case FORWARDED_MALFORMED: {
+        char shown[128];
+        log_escape(xff.ptr, xff.len, shown, sizeof shown);
+        rt->env.counters->forwarded_malformed++;
+        LOG(LOG_WARN, "%s: malformed X-Forwarded-For \"%s\" from a trusted proxy: its address kept",
+            client_label(c, rt->env.global, label, sizeof label), shown);
+        break;
+    }
+    case FORWARDED_NONE: break;
+    }
+}
+
 int routes_on_request(routes *rt, wsfwd_conn *conn, const wsfwd_request *req)
 {
     client *c = wsfwd_conn_user_data(conn);
+    take_forwarded(rt, c, req);
     wsfwd_str path = wsfwd_request_path(req);
     if (!wsfwd_request_is_upgrade(req)) {
         route_plain(rt, conn, req, path);

@@ -1,8 +1,9 @@
 /*
  * Routing of requests (the library's on_request): /echo, /ws, /ws/<room>, the demo page,
- * /healthz, /stats and /metrics; room tokens (--auth-secret-file) and the limits per
- * connection and per address. Owns the keys, the per-address table and the count of WebSocket
- * connections; gets what else it needs from the server once, in a routes_env.
+ * /healthz, /stats and /metrics; room tokens (--auth-secret-file), the client's address behind
+ * a trusted proxy (--trust-proxy) and the limits per connection and per address. Owns the
+ * keys, the trusted prefixes, the per-address table and the count of WebSocket connections;
+ * gets what else it needs from the server once, in a routes_env.
  */
 #ifndef WSFWD_CLI_ROUTES_H
 #define WSFWD_CLI_ROUTES_H

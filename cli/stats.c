@@ -122,6 +122,10 @@ void stats_respond(wsfwd_conn *conn, const stats_input *in)
     jsonw_u64(&w, "idle_timeouts", st->idle_timeouts);
     jsonw_u64(&w, "protocol_errors", st->protocol_errors);
     jsonw_u64(&w, "rate_limited", st->rate_limited);
+    jsonw_object(&w, "forwarded");
+    jsonw_u64(&w, "clients", st->forwarded);
+    jsonw_u64(&w, "malformed", st->forwarded_malformed);
+    jsonw_end(&w);
     jsonw_bool(&w, "auth_required", in->auth_required);
     write_refused(&w, st);
     write_flow(&w, st);

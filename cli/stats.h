@@ -60,6 +60,8 @@ typedef struct stats_counters {
     /* messages received by size: [i] at most stats_size_bound[i] and more than the bound
        before; [STATS_SIZE_BOUNDS] larger than every bound (not cumulative) */
     uint64_t message_sizes[STATS_SIZE_BOUNDS + 1];
+    uint64_t forwarded;           /* clients named by X-Forwarded-For (--trust-proxy) */
+    uint64_t forwarded_malformed; /* such headers not read: the proxy's address kept */
 } stats_counters;
 
 /* Count a refused request under its HTTP status. */

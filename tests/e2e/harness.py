@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """The shared code of the Python end-to-end suites (test_python.py, test_auth.py, test_flow.py,
-test_cluster.py): the wsfwd under test and its wrapper, time bounds, failures and skips, the
-Server (one wsfwd process), Raw (a socket client that can misbehave), frame encoding, client
-helpers, the test registry, the runner and the command line. A suite imports this module and
+test_cluster.py, test_proxy.py): the wsfwd under test and its wrapper, time bounds, failures
+and skips, the Server (one wsfwd process), Raw (a socket client that can misbehave), frame
+encoding, client helpers, Nginx (one nginx of the test's own) and a self-signed certificate,
+the test registry, the runner and the command line. A suite imports this module and
 never another suite.
 
 The settings (WSFWD, WRAPPER, SLOW) are set by main() (or by a suite's own main) before any
@@ -15,10 +16,13 @@ import json
 import os
 import re
 import resource
+import shutil
 import signal
 import socket
 import struct
+import subprocess
 import sys
+import tempfile
 import time
 import traceback
 
@@ -483,7 +487,8 @@ async def run_wsfwd(args, bound=5):
 
 
 def free_port():
-    """A loopback port free a moment ago (for a wsfwd given a fixed --listen port)."""
+    """A loopback port free a moment ago (for a server given a fixed port: wsfwd, redis,
+    nginx, prometheus)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -510,24 +515,6 @@ def ipv6_loopback():
         return False
 
 
-def free_port():
-    """A loopback TCP port free now (for a server of a test's own: redis, nginx, prometheus)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port):
-    """Whether something accepts TCP connections on this loopback port."""
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        try:
-            s.connect(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
 async def status_of(s, path, **kw):
     """The handshake status of a websockets client at path (the client closed again)."""
     try:
@@ -537,6 +524,107 @@ async def status_of(s, path, **kw):
     s.clients.remove(c)
     await c.close()
     return 101
+
+
+async def wait_until(pred, what, bound=10):
+    deadline = time.monotonic() + bound
+    while not pred():
+        if time.monotonic() > deadline:
+            raise Fail(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def self_signed_cert(d, name="localhost"):
+    """A certificate for name and 127.0.0.1 with its key, made now by openssl in directory d:
+    (cert path, key path). A client trusts it with ssl.create_default_context(cafile=cert)."""
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    need(shutil.which("openssl") is not None, "openssl is missing (apt-get install openssl)")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", f"/CN={name}",
+                    "-addext", f"subjectAltName=DNS:{name},IP:127.0.0.1",
+                    "-keyout", key, "-out", cert],
+                   check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.PIPE, timeout=T(30))
+    return cert, key
+
+
+# ---- nginx -----------------------------------------------------------------------------------
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+# The main context around a test's http { } text: nothing outside its temporary directory.
+NGINX_MAIN = """worker_processes 1;
+error_log {dir}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+{http}
+}}
+"""
+
+
+class Nginx:
+    """One nginx of the test's own: `async with Nginx(http) as ng:` writes NGINX_MAIN around
+    http(dir, port) (the text inside http { }, for a fresh temporary directory and a free
+    loopback port) and runs nginx as its own master (-p DIR -c CONF -g 'daemon off; pid ...;')
+    in a process group of its own; on the way out SIGQUIT, then SIGKILL to the group past a
+    bound, and the directory is removed."""
+
+    def __init__(self, http):
+        need(os.path.exists(NGINX), "nginx is missing (apt-get install nginx)")
+        self.http = http
+        self.proc = None
+
+    async def __aenter__(self):
+        self.dir = tempfile.mkdtemp(prefix="wsfwd-nginx.")
+        self.port = free_port()
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_MAIN.format(dir=self.dir, http=self.http(self.dir, self.port)))
+        with open(os.path.join(self.dir, "stderr.log"), "wb") as err:
+            self.proc = subprocess.Popen(
+                [NGINX, "-p", self.dir, "-c", conf, "-e", os.path.join(self.dir, "error.log"),
+                 "-g", f"daemon off; pid {self.dir}/nginx.pid;"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                start_new_session=True, preexec_fn=die_with_parent)
+        PROCS.append(self.proc)  # killed by run() whatever happens
+        try:
+            await wait_until(lambda: port_open(self.port) or self.proc.poll() is not None,
+                             "nginx to listen", T(10))
+            check(self.proc.poll() is None, f"nginx exited: {self.log()}")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def log(self):
+        """What nginx wrote to its error log and standard error."""
+        out = ""
+        for name in ("error.log", "stderr.log"):
+            try:
+                with open(os.path.join(self.dir, name), errors="replace") as f:
+                    out += f.read()
+            except OSError:
+                pass
+        return out
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)
+            try:
+                self.proc.wait(T(10))
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    async def __aexit__(self, *exc):
+        self.stop()
 
 
 # ---- Runner ----------------------------------------------------------------------------------------

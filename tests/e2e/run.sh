@@ -22,6 +22,9 @@
 #      (then its fault tests again with wsfwd under valgrind)
 #   6. service conventions: sd_notify readiness (NOTIFY_SOCKET), --log-format json, and
 #      docs/wsfwd.service through systemd-analyze verify and security  test_service.py
+#   7. behind nginx terminating TLS (docs/deployment.md's configuration as written) with
+#      --trust-proxy, over wss:// with a certificate made by openssl:  test_proxy.py
+#      (then its --trust-proxy tests again with wsfwd under valgrind)
 #
 #   bash tests/e2e/run.sh PATH/TO/wsfwd
 #
@@ -190,6 +193,23 @@ elif ! command -v systemd-analyze >/dev/null; then
     missing service "systemd-analyze" "apt-get install -y systemd"
 else
     suite service 120 "$PYTHON" "$here/test_service.py" "$wsfwd"
+fi
+
+# 7. Behind nginx with TLS: needs nginx and openssl (the test starts its own nginx, on loopback).
+if ! "$PYTHON" -c 'import websockets' 2>/dev/null; then
+    missing proxy "python3-websockets for $PYTHON" "apt-get install -y python3-websockets"
+elif ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then
+    missing proxy "nginx" "apt-get install -y nginx"
+elif ! command -v openssl >/dev/null; then
+    missing proxy "openssl" "apt-get install -y openssl"
+else
+    suite proxy 120 "$PYTHON" "$here/test_proxy.py" "$wsfwd"
+    if command -v valgrind >/dev/null; then # the --trust-proxy paths once more under memcheck
+        WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} suite valgrind-proxy 200 "$PYTHON" \
+            "$here/test_proxy.py" "$wsfwd" --valgrind
+    else
+        missing valgrind-proxy "valgrind" "apt-get install -y valgrind"
+    fi
 fi
 
 echo

@@ -22,22 +22,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import (Fail, Server, check, eq, expect_silence, free_port, need,  # noqa: E402
-                     port_open, recv, run_wsfwd, vm_rss)
+from harness import (Fail, Nginx, Server, check, eq, expect_silence, free_port,  # noqa: E402
+                     need, port_open, recv, run_wsfwd, vm_rss, wait_until)
 
 import websockets  # noqa: E402
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-OWN = []  # every redis-server and nginx started here: killed by pid at exit
-
-
-async def wait_until(pred, what, bound=10):
-    deadline = time.monotonic() + bound
-    while not pred():
-        if time.monotonic() > deadline:
-            raise Fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+OWN = []  # every redis-server started here: killed by pid at exit (nginx: harness.Nginx)
 
 
 class Redis:
@@ -594,27 +585,9 @@ async def killed_node_leaves_the_others_undisturbed():
                 await s.__aexit__(None, None, None)
 
 
-NGINX_TOP = """
-daemon off;
-master_process on;
-worker_processes 1;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 256; }}
-"""
-
-NGINX_HTTP_EXTRA = """
-    access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-"""
-
-
-def nginx_conf(d, port, upstreams):
-    """docs/scaling.md's nginx example, as written, on our ports and in our directory."""
+def nginx_conf(port, upstreams):
+    """docs/scaling.md's nginx example, as written, on our ports: the text inside its http { }
+    (harness.Nginx puts it in a directory of its own)."""
     doc = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
                        "scaling.md")
     with open(doc, encoding="utf-8") as f:
@@ -627,30 +600,20 @@ def nginx_conf(d, port, upstreams):
         conf = conf.replace(f"server 127.0.0.1:{old};", f"server 127.0.0.1:{new};")
     check("listen 80;" in conf, "docs/scaling.md's example listens on 80")
     conf = conf.replace("listen 80;", f"listen 127.0.0.1:{port};")
-    conf = conf.replace("http {", "http {" + NGINX_HTTP_EXTRA.format(dir=d), 1)
-    return NGINX_TOP.format(dir=d) + conf
+    inner = re.fullmatch(r"\s*http \{(.*)\}\s*", conf, re.S)
+    check(inner, "docs/scaling.md's example is one http { } block")
+    return inner.group(1)
 
 
 @test
 async def two_nodes_behind_nginx():
-    need(os.path.exists(NGINX), "nginx is missing (apt-get install nginx)")
-    async with Redis() as r, Nodes(r, 2) as (a, b):
-        d = tempfile.mkdtemp(prefix="wsfwd-nginx.")
-        port = free_port()
-        conf = os.path.join(d, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(nginx_conf(d, port, [a.port, b.port]))
-        proc = subprocess.Popen([NGINX, "-p", d, "-c", conf, "-e", os.path.join(d, "error.log")],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, preexec_fn=harness.die_with_parent)
-        OWN.append(proc)
+    async with Redis() as r, Nodes(r, 2) as (a, b), \
+            Nginx(lambda d, port: nginx_conf(port, [a.port, b.port])) as ng:
         clients = []
         try:
-            await wait_until(lambda: port_open(port) or proc.poll() is not None, "nginx", 10)
-            check(proc.poll() is None, f"nginx exited: {proc.stderr.read().decode()}")
             for _ in range(4):  # round robin: two on each node
                 clients.append(await websockets.connect(
-                    f"ws://127.0.0.1:{port}/ws/behind", open_timeout=5, ping_interval=None))
+                    f"ws://127.0.0.1:{ng.port}/ws/behind", open_timeout=5, ping_interval=None))
             eq((a.stats()["connections"], b.stats()["connections"]), (2, 2),
                "connections per node through nginx")
             await subscribed([a, b])
@@ -664,13 +627,6 @@ async def two_nodes_behind_nginx():
                     await asyncio.wait_for(cl.close(), 3)
                 except Exception:
                     pass
-            proc.send_signal(signal.SIGQUIT)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-            shutil.rmtree(d, ignore_errors=True)
 
 
 # ---- Runner ------------------------------------------------------------------------------------

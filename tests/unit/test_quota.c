@@ -83,6 +83,11 @@ static void test_normalise(void **state)
     uint8_t v6[16];
     addr_normalise(v6, mapped, true); /* ::ffff:192.0.2.1 from an IPv6 listener */
     assert_memory_equal(v6, got, 16);
+    assert_true(addr_is_ipv4(got));
+    const uint8_t loopback6[16] = {[15] = 1};
+    assert_false(addr_is_ipv4(loopback6));
+    const uint8_t nat64[16] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 192, 0, 2, 1};
+    assert_false(addr_is_ipv4(nat64));
 }
 
 static void test_table_counts(void **state)
