@@ -16,6 +16,15 @@
  *       highest rate that passed
  *   S4  10,000 idle subscribers and 1 publisher: server RSS per connection (needs
  *       --server-pid) and the time one broadcast takes to reach everyone, --count times
+ *   S5  10,000 connections: 1,000 rooms of 10 clients that all publish 256 B at 2 msg/s per
+ *       client (open loop, as S3) for 20 s: latency and server CPU per delivery
+ *   S6  S4 with 100,000 idle subscribers, spread over loopback source addresses
+ *       (--source-addrs; by default as many as keep each under 3/4 of the kernel's ephemeral
+ *       port range): time to open them all, server RSS per connection, one broadcast's time
+ *
+ * Descriptors: the generator raises its own RLIMIT_NOFILE to what the connections need (the
+ * hard limit too when it may: root with CAP_SYS_RESOURCE) and fails clearly when it cannot.
+ * It reports its own RSS per connection (loadgen_rss_per_conn_kib).
  *
  * Every message is binary and starts with a 32-byte header: magic, publisher id, room,
  * size, sequence number and the send time (CLOCK_MONOTONIC, ns; the generator and the server
@@ -116,6 +125,7 @@ typedef struct params {
     bool json;    /* the payload after the header is JSON-like chat text, not a byte pattern */
     bool deflate; /* offer permessage-deflate (a build with zlib: cli/compress.c) */
     bool tls;     /* wss:// (a build with OpenSSL) */
+    int source_addrs; /* bind to 127.0.0.2, .3, ... round robin (0: no bind; -1: as needed) */
 } params;
 
 /* ---- Time, histogram ------------------------------------------------------------------------ */
@@ -630,6 +640,22 @@ static void on_output(wsfwd_conn *conn, void *ud)
 
 /* ---- Setup ---------------------------------------------------------------------------------- */
 
+/*
+ * Source address k of --source-addrs: 127.0.0.(2 + k). The port is left to connect()
+ * (IP_BIND_ADDRESS_NO_PORT), which picks one free for the whole address pair, so each source
+ * address has the kernel's whole ephemeral port range.
+ */
+static void bind_source(int fd, uint32_t k)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    struct sockaddr_in src = {.sin_family = AF_INET,
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK + 1u + k)};
+    if (bind(fd, (struct sockaddr *)&src, sizeof src) != 0) {
+        die(3, "bind to 127.0.0.%u: %s", 2u + k, strerror(errno));
+    }
+}
+
 static void start_connect(lconn *c)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -653,11 +679,15 @@ static void start_connect(lconn *c)
     if (inet_pton(AF_INET, g.p.host, &a.sin_addr) != 1) {
         die(2, "--host must be an IPv4 address, not '%s'", g.p.host);
     }
+    if (g.p.source_addrs > 0) {
+        bind_source(fd, c->id % (uint32_t)g.p.source_addrs);
+    }
     c->fd = fd;
     c->state = C_CONNECTING;
     g.pending_setup++;
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 && errno != EINPROGRESS) {
-        die(3, "connect to %s: %s", g.hostport, strerror(errno));
+        die(3, "connect to %s: %s (connections so far: %d)%s", g.hostport, strerror(errno), c->id,
+            errno == EADDRNOTAVAIL ? "; no local port left: more --source-addrs" : "");
     }
     struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = c};
     if (epoll_ctl(g.ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
@@ -715,6 +745,16 @@ static void connected(lconn *c)
     getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
     if (err != 0) {
         die(3, "connect to %s: %s", g.hostport, strerror(err));
+    }
+    if (g.p.source_addrs > 0) {
+        struct sockaddr_in me;
+        socklen_t mlen = sizeof me;
+        uint32_t want = INADDR_LOOPBACK + 1u + c->id % (uint32_t)g.p.source_addrs;
+        if (getsockname(c->fd, (struct sockaddr *)&me, &mlen) != 0 ||
+            ntohl(me.sin_addr.s_addr) != want) {
+            die(3, "connection %u is not from its source address 127.0.0.%u", c->id,
+                want & 0xffu);
+        }
     }
     c->state = C_HANDSHAKE;
 #ifdef WSFWD_HAVE_TLS
@@ -1010,6 +1050,85 @@ static bool server_usage(uint64_t *ticks, long *rss)
     }
     closedir(d);
     return true;
+}
+
+/* ---- Limits: descriptors, ports, memory ------------------------------------------------------
+ */
+
+/* Raise RLIMIT_NOFILE to `need` (the hard limit too, where allowed), or fail saying how. */
+static void raise_fd_limit(rlim_t need)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        die(3, "getrlimit: %s", strerror(errno));
+    }
+    if (rl.rlim_max < need) {
+        struct rlimit up = {.rlim_cur = need, .rlim_max = need};
+        if (setrlimit(RLIMIT_NOFILE, &up) != 0) {
+            die(3,
+                "%d connections need %llu descriptors, but RLIMIT_NOFILE's hard limit is %llu "
+                "and cannot be raised (%s; it needs CAP_SYS_RESOURCE and at most "
+                "/proc/sys/fs/nr_open): as root, run 'ulimit -Hn %llu' in the shell that starts "
+                "loadgen and the server",
+                g.nconns, (unsigned long long)need, (unsigned long long)rl.rlim_max,
+                strerror(errno), (unsigned long long)need);
+        }
+        return;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* The number of ports in the kernel's ephemeral range (net.ipv4.ip_local_port_range). */
+static long ephemeral_ports(void)
+{
+    char buf[64];
+    long lo, hi;
+    if (read_file("/proc/sys/net/ipv4/ip_local_port_range", buf, sizeof buf) < 0 ||
+        sscanf(buf, "%ld %ld", &lo, &hi) != 2 || hi < lo) {
+        return 60999 - 32768 + 1; /* Linux's default range */
+    }
+    return hi - lo + 1;
+}
+
+/*
+ * Choose --source-addrs when it is "as needed" (-1: enough addresses that each holds at most
+ * 3/4 of the ephemeral port range), and refuse a plan that would run out of local ports.
+ */
+static void plan_sources(params *p)
+{
+    long ports = ephemeral_ports();
+    long dests = p->nsub_ports > 1 ? p->nsub_ports : 1; /* a port per (source, destination) */
+    long per = ports * 3 / 4;
+    if (p->source_addrs < 0) {
+        p->source_addrs = g.nconns > per ? (int)((g.nconns + per - 1) / per) : 0;
+    }
+    if (p->source_addrs > 0 && strncmp(p->host, "127.", 4) != 0) {
+        die(2, "--source-addrs binds to 127.0.0.2 and up: --host must be a loopback address");
+    }
+    long most = p->source_addrs > 0 ? (g.nconns + p->source_addrs - 1) / p->source_addrs
+                                    : g.nconns;
+    if (most > ports * dests) {
+        die(2,
+            "%ld connections from one source address, but the ephemeral port range "
+            "(net.ipv4.ip_local_port_range) has %ld ports: give --source-addrs %ld or more",
+            most, ports, (g.nconns + per - 1) / per);
+    }
+}
+
+/* The server's soft RLIMIT_NOFILE from /proc/PID/limits (-1: unknown or unlimited). */
+static long server_fd_limit(void)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%ld/limits", g.p.server_pid);
+    if (read_file(path, buf, sizeof buf) < 0) {
+        return -1;
+    }
+    char *l = strstr(buf, "Max open files");
+    long n = l != NULL ? strtol(l + strlen("Max open files"), NULL, 10) : 0;
+    return n > 0 ? n : -1;
 }
 
 /* ---- Phases --------------------------------------------------------------------------------- */
@@ -1364,12 +1483,12 @@ static void usage(FILE *f)
 {
     fprintf(
         f,
-        "usage: loadgen --port PORT [--scenario S1|S2|S3|S4] [options]\n"
+        "usage: loadgen --port PORT [--scenario S1|S2|S3|S4|S5|S6] [options]\n"
         "  --host ADDR            IPv4 address of the server (default 127.0.0.1)\n"
         "  --path TEMPLATE        request path; {room} is the room number (default /ws/r{room})\n"
         "  --rooms N --subscribers N --publishers N (per room) --size BYTES\n"
         "  --inflight N           closed loop window per publisher\n"
-        "  --rate R               open loop: messages per publisher per second (S3)\n"
+        "  --rate R               open loop: messages per publisher per second (S3, S5)\n"
         "  --duration S --count N --gap S --drain S --stall S\n"
         "  --search               S3: step --rates (default 2,5,10,15,20,30,40,60,80,100,150,200)\n"
         "                         for --step-duration S (3) each; pass: no loss and p99 <=\n"
@@ -1378,6 +1497,9 @@ static void usage(FILE *f)
         "  --connect-timeout S    (default 60)   --timeout S  whole run (default: computed)\n"
         "  --server-pid PID       read the server's CPU time and RSS from /proc\n"
         "  --settle S             wait after the handshakes before reading RSS (default 0.5)\n"
+        "  --source-addrs N       bind connections round robin to 127.0.0.2 .. 127.0.0.(N+1),\n"
+        "                         each with its own ephemeral port range (default 0: none;\n"
+        "                         S6: as many as keep each under 3/4 of the range)\n"
         "  --pub-port PORT        publishers connect to this port instead of --port\n"
         "  --sub-ports P1,P2,...  subscribers spread round robin over these ports (several\n"
         "                         nodes of one cluster, e.g. wsfwd --redis)\n"
@@ -1416,8 +1538,25 @@ static void scenario_defaults(params *p, const char *s)
         p->count = 5;
         p->gap = 0.2;
         p->duration = 30; /* bounded by --count */
+    } else if (strcmp(s, "S5") == 0) {
+        p->rooms = 1000;
+        p->subscribers = 0;
+        p->publishers = 10;
+        p->size = 256;
+        p->inflight = 0;
+        p->rate = 2;
+        p->duration = 20;
+    } else if (strcmp(s, "S6") == 0) {
+        p->subscribers = 100000;
+        p->inflight = 1;
+        p->count = 5;
+        p->gap = 0.2;
+        p->duration = 30; /* bounded by --count */
+        p->connect_timeout = 120;
+        p->settle = 1;
+        p->source_addrs = -1;
     } else {
-        die(2, "unknown scenario '%s' (S1, S2, S3, S4)", s);
+        die(2, "unknown scenario '%s' (S1 to S6)", s);
     }
 }
 
@@ -1441,7 +1580,6 @@ static void parse(int argc, char **argv, params *p)
         }
     }
     memset(p, 0, sizeof *p);
-    scenario_defaults(p, scen);
     p->host = "127.0.0.1";
     p->port = 0;
     p->path = "/ws/r{room}";
@@ -1453,6 +1591,7 @@ static void parse(int argc, char **argv, params *p)
     p->step_duration = 3;
     p->p99_bound_ms = 50;
     p->settle = 0.5;
+    scenario_defaults(p, scen);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -1548,6 +1687,8 @@ static void parse(int argc, char **argv, params *p)
             p->p99_bound_ms = num(a, v, 0.001, 1e6);
         } else if (strcmp(a, "--settle") == 0) {
             p->settle = num(a, v, 0, 60);
+        } else if (strcmp(a, "--source-addrs") == 0) {
+            p->source_addrs = (int)num(a, v, 0, 250);
         } else {
             usage(stderr);
             die(2, "unknown option %s", a);
@@ -1575,16 +1716,18 @@ int main(int argc, char **argv)
     parse(argc, argv, p);
     signal(SIGPIPE, SIG_IGN);
 
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    long rss_start = vmrss_kib((long)getpid());
     g.npubs = p->rooms * p->publishers;
     g.nconns = g.npubs + p->subscribers;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rlim_t)g.nconns + 16 > rl.rlim_cur) {
-        die(3, "%d connections need more descriptors than RLIMIT_NOFILE allows (%llu)", g.nconns,
-            (unsigned long long)rl.rlim_cur);
+    raise_fd_limit((rlim_t)g.nconns + 16);
+    plan_sources(p);
+    long server_fds = p->server_pid > 0 ? server_fd_limit() : -1;
+    if (server_fds > 0 && server_fds < (long)g.nconns + 8 && p->pub_port == 0 &&
+        p->nsub_ports == 0) {
+        fprintf(stderr,
+                "loadgen: warning: the server (pid %ld) may open %ld descriptors, fewer than "
+                "the %d connections (raise its hard limit: ulimit -Hn)\n",
+                p->server_pid, server_fds, g.nconns);
     }
 
     /* The whole run is bounded: alarm() ends it whatever happens. */
@@ -1635,6 +1778,11 @@ int main(int argc, char **argv)
             g.payload[i] = (uint8_t)(i * 31u);
         }
     }
+    /* Per receiver and publisher of its room: next, uniq and gaps, in one block for all. */
+    uint64_t *seqs = calloc((size_t)g.nconns * (size_t)p->publishers * 3, sizeof *seqs);
+    if (seqs == NULL) {
+        die(3, "out of memory");
+    }
     /* Publishers first (room r, slot s: index r * publishers + s), then subscribers. */
     for (int j = 0; j < g.nconns; j++) {
         lconn *c = &g.conns[j];
@@ -1659,10 +1807,7 @@ int main(int argc, char **argv)
             c->pub = -1;
         }
         g.room_members[c->room]++;
-        c->next = calloc((size_t)p->publishers * 3, sizeof(uint64_t));
-        if (c->next == NULL) {
-            die(3, "out of memory");
-        }
+        c->next = seqs + (size_t)j * (size_t)p->publishers * 3;
         c->uniq = c->next + p->publishers;
         c->gaps = c->uniq + p->publishers;
     }
@@ -1687,8 +1832,16 @@ int main(int argc, char **argv)
         }
         server_usage(&ticks, &res.rss_after);
     }
+    long rss_open = vmrss_kib((long)getpid());
+    double own_per_conn =
+        rss_open > 0 && rss_start > 0 ? (double)(rss_open - rss_start) / g.nconns : -1;
     if (!p->quiet) {
-        fprintf(stderr, "loadgen: %d connections open in %.2f s\n", g.nconns, setup_s);
+        fprintf(stderr,
+                "loadgen: %d connections open in %.2f s (%.0f/s)%s; loadgen RSS %ld KiB, %.3f "
+                "KiB per connection\n",
+                g.nconns, setup_s, setup_s > 0 ? g.nconns / setup_s : 0.0,
+                p->source_addrs > 0 ? " over several source addresses" : "", rss_open,
+                own_per_conn);
     }
     long hz = sysconf(_SC_CLK_TCK);
 
@@ -1709,7 +1862,12 @@ int main(int argc, char **argv)
             res.sent += g.pubs[j].sent;
         }
         g.lost = count_lost();
-        int off = snprintf(extra, sizeof extra, "\"setup_s\":%.3f", setup_s);
+        int off = snprintf(extra, sizeof extra,
+                           "\"setup_s\":%.3f,\"connections_per_s\":%.1f,\"source_addrs\":%d,"
+                           "\"server_fd_limit\":%ld,\"loadgen_rss_kib\":%ld,"
+                           "\"loadgen_rss_per_conn_kib\":%.4f",
+                           setup_s, setup_s > 0 ? g.nconns / setup_s : 0.0, p->source_addrs,
+                           server_fds, rss_open, own_per_conn);
         if (p->count > 0 && g.ndone > 0) {
             /* Each message to every receiver, exactly (S4: one broadcast to all), and the
                median of those times. */
