@@ -16,10 +16,16 @@ over the measured part of the run, descendants included). Whatever happens, the 
 stopped by that pid: SIGTERM, then SIGKILL after 3 s (and its session's group after that).
 
 Scenarios: S1, S2, S3r2 and S3r10 (S3 at 2 and 10 msg/s per client), S3max (the highest
-rate sustained without loss, loadgen --search), S4. Each runs --runs times; the table shows
-medians with the spread (min-max) and is followed by one JSON document on stdout.
-Extra loadgen arguments for every run: --loadgen-args '...'.
---smoke: one 1-second S1 with 10 subscribers, exit 0 when it passes (ctest loadgen_smoke).
+rate sustained without loss, loadgen --search), S4, S5 (10,000 connections in 1,000 rooms of
+10, 256 B at 2 msg/s each, 20 s) and S6 (100,000 idle connections over several loopback
+source addresses: time to open them, server RSS per connection, one broadcast to all; the
+server and loadgen each need 100,016 descriptors: `ulimit -Hn` as root in the shell that runs
+this). Each runs --runs times; the table shows medians with the spread (min-max) and is
+followed by one JSON document on stdout. Extra loadgen arguments for every run:
+--loadgen-args '...'.
+--smoke [S1|S5|S6]: one scaled-down run (S1: 1 s, 10 subscribers; S5: 20 rooms of 10, 2 s;
+S6: 2,000 idle connections over 2 source addresses), exit 0 when it passes with no loss and
+every figure of the scenario in its JSON line (ctest loadgen_smoke, loadgen_smoke_s5/_s6).
 """
 import argparse
 import json
@@ -41,6 +47,26 @@ SCENARIOS = {
     "S3r10": ["--scenario", "S3", "--rate", "10"],
     "S3max": ["--scenario", "S3", "--search"],
     "S4": ["--scenario", "S4"],
+    "S5": ["--scenario", "S5"],
+    "S6": ["--scenario", "S6"],
+}
+
+# The runner's backstop per run (seconds) where the default --run-timeout is too short;
+# loadgen's own deadline (alarm) comes first.
+RUN_TIMEOUTS = {"S6": 420}
+
+# --smoke: scaled-down runs, and the fields their JSON line must hold.
+SMOKE = {
+    "S1": (["--subscribers", "10", "--duration", "1", "--drain", "2", "--connect-timeout", "5",
+            "--settle", "0"], []),
+    "S5": (["--rooms", "20", "--duration", "2", "--drain", "3", "--connect-timeout", "10",
+            "--settle", "0"],
+           ["latency_us.p50", "latency_us.p99", "latency_us.p999", "latency_us.max",
+            "server_cpu_s_per_m_deliveries", "send_lag_us.p99"]),
+    "S6": (["--subscribers", "2000", "--source-addrs", "2", "--count", "2", "--drain", "3",
+            "--connect-timeout", "20", "--settle", "0.2"],
+           ["setup_s", "connections_per_s", "server_rss_per_conn_kib", "broadcast_median_ms",
+            "all_receivers_us.max", "loadgen_rss_per_conn_kib", "source_addrs"]),
 }
 
 # (label, path in the final JSON line, scale, format)
@@ -65,6 +91,18 @@ METRICS = {
            ("broadcast to all, max ms", "all_receivers_us.max", 1e-3, "%.1f"),
            ("p50 latency ms", "latency_us.p50", 1e-3, "%.1f")],
 }
+METRICS["S5"] = [("deliveries/s (k)", "deliveries_per_s", 1e-3, "%.1f"),
+                 ("p50 latency ms", "latency_us.p50", 1e-3, "%.2f"),
+                 ("p99 latency ms", "latency_us.p99", 1e-3, "%.2f"),
+                 ("p99.9 latency ms", "latency_us.p999", 1e-3, "%.2f"),
+                 ("max latency ms", "latency_us.max", 1e-3, "%.1f"),
+                 ("generator send lag p99 ms", "send_lag_us.p99", 1e-3, "%.2f"),
+                 ("server CPU-s per M deliveries", "server_cpu_s_per_m_deliveries", 1, "%.2f")]
+METRICS["S6"] = [("time to open all, s", "setup_s", 1, "%.2f"),
+                 ("server RSS per connection KiB", "server_rss_per_conn_kib", 1, "%.3f"),
+                 ("broadcast to all, median ms", "broadcast_median_ms", 1, "%.1f"),
+                 ("broadcast to all, max ms", "all_receivers_us.max", 1e-3, "%.1f"),
+                 ("loadgen RSS per connection KiB", "loadgen_rss_per_conn_kib", 1, "%.3f")]
 METRICS["S2"] = METRICS["S1"]
 METRICS["S3r2"] = METRICS["S3"]
 METRICS["S3r10"] = METRICS["S3"]
@@ -162,6 +200,7 @@ def fetch_stats(port):
 
 
 def run_once(args, scen, extra):
+    run_timeout = args.run_timeout or RUN_TIMEOUTS.get(scen, 240)
     with tempfile.NamedTemporaryFile("w+", prefix="server-", suffix=".log", delete=False) as logf:
         proc = None
         try:
@@ -171,9 +210,9 @@ def run_once(args, scen, extra):
             try:
                 # loadgen bounds itself (alarm); this is the backstop.
                 r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, timeout=args.run_timeout)
+                                   text=True, timeout=run_timeout)
             except subprocess.TimeoutExpired:
-                return {"ok": False, "error": "loadgen passed %d s" % args.run_timeout}
+                return {"ok": False, "error": "loadgen passed %d s" % run_timeout}
             lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
             res = json.loads(lines[-1]) if lines else {}
             if scen == "S3max":
@@ -213,6 +252,21 @@ def summarise(values):
             "n": len(vals)}
 
 
+def smoke(args, scen, extra):
+    """One scaled-down run: no loss and every figure of the scenario present; no timing."""
+    more, fields = SMOKE[scen]
+    res = run_once(args, scen, more + extra)
+    print(json.dumps(res))
+    missing = [f for f in fields if not isinstance(get(res, f), (int, float))]
+    why = res.get("error")
+    if res.get("ok") is True and res.get("exit") == 0 and missing:
+        why = "missing from the JSON line: " + ", ".join(missing)
+    ok = (res.get("ok") is True and res.get("exit") == 0 and res.get("deliveries", 0) > 0
+          and res.get("lost") == 0 and not missing)
+    log("loadgen_smoke %s: %s" % (scen, "ok" if ok else "FAILED: %s" % why))
+    return 0 if ok else 1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -222,21 +276,18 @@ def main():
     ap.add_argument("--scenarios", default="S1,S2,S3r2,S3r10,S3max,S4")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--loadgen-args", default="", help="extra loadgen arguments, every run")
-    ap.add_argument("--run-timeout", type=int, default=240, help="backstop per run, seconds")
+    ap.add_argument("--run-timeout", type=int, default=0,
+                    help="backstop per run, seconds (default 240, S6 420)")
     ap.add_argument("--json-out", help="also write the JSON document here")
-    ap.add_argument("--smoke", action="store_true", help="one 1-s S1 with 10 subscribers")
+    ap.add_argument("--smoke", nargs="?", const="S1", choices=sorted(SMOKE),
+                    help="one scaled-down run of S1 (default), S5 or S6")
     ap.add_argument("--stats", action="store_true",
                     help="keep the server's GET /stats after each run (wsfwd's) in the JSON")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     extra = shlex.split(args.loadgen_args)
     if args.smoke:
-        res = run_once(args, "S1", ["--subscribers", "10", "--duration", "1", "--drain", "2",
-                                    "--connect-timeout", "5", "--settle", "0"] + extra)
-        print(json.dumps(res))
-        ok = res.get("ok") is True and res.get("exit") == 0 and res.get("deliveries", 0) > 0
-        log("loadgen_smoke: %s" % ("ok" if ok else "FAILED: %s" % res.get("error")))
-        return 0 if ok else 1
+        return smoke(args, args.smoke, extra)
 
     scens = [s for s in args.scenarios.split(",") if s]
     for s in scens:
@@ -247,7 +298,7 @@ def main():
         runs = []
         for i in range(args.runs):
             res = run_once(args, s, extra)
-            if s == "S4" and res.get("broadcast_ms"):
+            if s in ("S4", "S6") and res.get("broadcast_ms"):
                 res["broadcast_median_ms"] = statistics.median(res["broadcast_ms"])
             runs.append(res)
             log("%s %s run %d: %s" % (args.name, s, i + 1,
