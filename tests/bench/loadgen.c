@@ -122,9 +122,9 @@ typedef struct params {
     int pub_port;      /* publishers connect here (0: --port) */
     int sub_ports[16]; /* subscribers spread round robin over these (none: --port) */
     int nsub_ports;
-    bool json;    /* the payload after the header is JSON-like chat text, not a byte pattern */
-    bool deflate; /* offer permessage-deflate (a build with zlib: cli/compress.c) */
-    bool tls;     /* wss:// (a build with OpenSSL) */
+    bool json;        /* the payload after the header is JSON-like chat text, not a byte pattern */
+    bool deflate;     /* offer permessage-deflate (a build with zlib: cli/compress.c) */
+    bool tls;         /* wss:// (a build with OpenSSL) */
     int source_addrs; /* bind to 127.0.0.2, .3, ... round robin (0: no bind; -1: as needed) */
 } params;
 
@@ -752,8 +752,7 @@ static void connected(lconn *c)
         uint32_t want = INADDR_LOOPBACK + 1u + c->id % (uint32_t)g.p.source_addrs;
         if (getsockname(c->fd, (struct sockaddr *)&me, &mlen) != 0 ||
             ntohl(me.sin_addr.s_addr) != want) {
-            die(3, "connection %u is not from its source address 127.0.0.%u", c->id,
-                want & 0xffu);
+            die(3, "connection %u is not from its source address 127.0.0.%u", c->id, want & 0xffu);
         }
     }
     c->state = C_HANDSHAKE;
@@ -1108,8 +1107,7 @@ static void plan_sources(params *p)
     if (p->source_addrs > 0 && strncmp(p->host, "127.", 4) != 0) {
         die(2, "--source-addrs binds to 127.0.0.2 and up: --host must be a loopback address");
     }
-    long most = p->source_addrs > 0 ? (g.nconns + p->source_addrs - 1) / p->source_addrs
-                                    : g.nconns;
+    long most = p->source_addrs > 0 ? (g.nconns + p->source_addrs - 1) / p->source_addrs : g.nconns;
     if (most > ports * dests) {
         die(2,
             "%ld connections from one source address, but the ephemeral port range "
@@ -1522,40 +1520,36 @@ static void scenario_defaults(params *p, const char *s)
     p->duration = 5;
     p->count = 0;
     p->gap = 0;
-    if (strcmp(s, "S1") == 0) {
-    } else if (strcmp(s, "S2") == 0) {
-        p->subscribers = 1000;
-    } else if (strcmp(s, "S3") == 0) {
+    bool rooms_of_ten = strcmp(s, "S3") == 0 || strcmp(s, "S5") == 0;
+    bool idle = strcmp(s, "S4") == 0 || strcmp(s, "S6") == 0;
+    if (rooms_of_ten) { /* S3; S5 changes rooms, size, rate and duration below */
         p->rooms = 100;
         p->subscribers = 0;
         p->publishers = 10;
         p->size = 4096;
         p->inflight = 0;
         p->rate = 10;
-    } else if (strcmp(s, "S4") == 0) {
+    }
+    if (idle) { /* S4; S6 has ten times as many */
         p->subscribers = 10000;
         p->inflight = 1;
         p->count = 5;
         p->gap = 0.2;
         p->duration = 30; /* bounded by --count */
+    }
+    if (strcmp(s, "S2") == 0) {
+        p->subscribers = 1000;
     } else if (strcmp(s, "S5") == 0) {
         p->rooms = 1000;
-        p->subscribers = 0;
-        p->publishers = 10;
         p->size = 256;
-        p->inflight = 0;
         p->rate = 2;
         p->duration = 20;
     } else if (strcmp(s, "S6") == 0) {
         p->subscribers = 100000;
-        p->inflight = 1;
-        p->count = 5;
-        p->gap = 0.2;
-        p->duration = 30; /* bounded by --count */
         p->connect_timeout = 120;
         p->settle = 1;
         p->source_addrs = -1;
-    } else {
+    } else if (!rooms_of_ten && !idle && strcmp(s, "S1") != 0) {
         die(2, "unknown scenario '%s' (S1 to S6)", s);
     }
 }
