@@ -282,6 +282,7 @@ static struct {
     hist arrival;         /* send to the kernel's receive timestamp of the read's last segment */
     uint64_t now_kernel;  /* that timestamp for the read being fed, monotonic ns (0: none) */
     int64_t rt_offset;    /* realtime_offset() */
+    bool server_fds_low;  /* the server's RLIMIT_NOFILE is below the connection count */
     uint64_t done_ns[64]; /* the first times-to-every-receiver, exact (S4's broadcasts) */
     int ndone;
     char fatal[256];
@@ -1157,7 +1158,8 @@ static void connect_all(void)
         }
     }
     if (g.fatal[0] != '\0') {
-        die(3, "%s (%d of %d connections open)", g.fatal, g.opened, g.nconns);
+        die(3, "%s (%d of %d connections open)%s", g.fatal, g.opened, g.nconns,
+            g.server_fds_low ? "; the server's descriptor limit is below the connections" : "");
     }
 }
 
@@ -1716,8 +1718,9 @@ int main(int argc, char **argv)
     raise_fd_limit((rlim_t)g.nconns + 16);
     plan_sources(p);
     long server_fds = p->server_pid > 0 ? server_fd_limit() : -1;
-    if (server_fds > 0 && server_fds < (long)g.nconns + 8 && p->pub_port == 0 &&
-        p->nsub_ports == 0) {
+    g.server_fds_low =
+        server_fds > 0 && server_fds < (long)g.nconns + 8 && p->pub_port == 0 && p->nsub_ports == 0;
+    if (g.server_fds_low) {
         fprintf(stderr,
                 "loadgen: warning: the server (pid %ld) may open %ld descriptors, fewer than "
                 "the %d connections (raise its hard limit: ulimit -Hn)\n",
