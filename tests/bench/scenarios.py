@@ -19,9 +19,9 @@ Scenarios: S1, S2, S3r2 and S3r10 (S3 at 2 and 10 msg/s per client), S3max (the 
 rate sustained without loss, loadgen --search), S4, S5 (10,000 connections in 1,000 rooms of
 10, 256 B at 2 msg/s each, 20 s) and S6 (100,000 idle connections over several loopback
 source addresses: time to open them, server RSS per connection, one broadcast to all; the
-server and loadgen each need 100,016 descriptors: `ulimit -Hn` as root in the shell that runs
-this). Each runs --runs times; the table shows medians with the spread (min-max) and is
-followed by one JSON document on stdout. Extra loadgen arguments for every run:
+server and loadgen each need some 100,020 descriptors: `ulimit -Hn` as root in the shell
+that runs this). Each runs --runs times; the table shows medians with the spread (min-max)
+and is followed by one JSON document on stdout. Extra loadgen arguments for every run:
 --loadgen-args '...'.
 --smoke [S1|S5|S6]: one scaled-down run (S1: 1 s, 10 subscribers; S5: 20 rooms of 10, 2 s;
 S6: 2,000 idle connections over 2 source addresses), exit 0 when it passes with no loss and
