@@ -62,26 +62,17 @@ def wait_port(proc, port, what):
     raise RuntimeError(f"{what} did not listen")
 
 
-def stop(proc):
+def stop(proc, group=False):
+    """SIGTERM, then SIGKILL past 5 s; group: to proc's process group (a shell started in its
+    own session, and the wsfwd processes it started)."""
     if proc is None or proc.poll() is not None:
         return
-    proc.send_signal(signal.SIGTERM)
+    send = (lambda sig: os.killpg(proc.pid, sig)) if group else proc.send_signal
+    send(signal.SIGTERM)
     try:
         proc.wait(5)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
-def stop_group(proc):
-    """The shell and the wsfwd processes it started (its own session), by process group."""
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        send(signal.SIGKILL)
         proc.wait(5)
 
 
@@ -189,10 +180,7 @@ def run_once(args, cfg):
         return res
     finally:
         for p in reversed(procs):
-            if p.pid == measured and shared is not None:
-                stop_group(p)
-            else:
-                stop(p)
+            stop(p, group=shared is not None and p.pid == measured)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -240,7 +228,7 @@ def main():
         p50 = [(get(r, "latency_us.p50") or 0) / 1000 for r in runs]
         p99 = [(get(r, "latency_us.p99") or 0) / 1000 for r in runs]
         cpu = [r["server_cpu_s_per_m_deliveries"] for r in runs
-               if r.get("server_cpu_s_per_m_deliveries")]
+               if (r.get("server_cpu_s_per_m_deliveries") or 0) > 0]
         cpu_s = f"{statistics.median(cpu):.2f}" if cpu else "-"
         errs = "/".join(str(sum(r.get(k) or 0 for r in runs))
                         for k in ("lost", "duplicated", "reordered", "self_delivered"))

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""End-to-end tests of wsfwd --redis: several wsfwd nodes on one Redis, and behind nginx.
+"""End-to-end tests of wsfwd --redis: several wsfwd nodes on one Redis, behind nginx, and
+as two processes on one port (--reuse-port).
 
     /usr/bin/python3 tests/e2e/test_cluster.py PATH/TO/wsfwd [-k SUBSTRING]... [--valgrind]
 
