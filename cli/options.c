@@ -47,6 +47,11 @@ static const char *const LOG_FORMATS[] = {"text", "json", NULL};                
 static const char *const ON_OFF[] = {"on", "off", NULL};
 static const char *const CLIENT_CONTEXTS[] = {"keep", "reset", NULL};
 
+static void pick_reuse_port(options *o, size_t i)
+{
+    o->reuse_port = i == 0;
+}
+
 static void pick_slow_policy(options *o, size_t i)
 {
     o->slow_policy = i == 0 ? WSFWD_SLOW_CLOSE : WSFWD_SLOW_DROP;
@@ -167,6 +172,15 @@ static const option_spec TABLE[] = {
      .needs = "openssl",
      .def_note = ": none",
      .help = "the private key of --tls-cert (PEM); re-read on SIGHUP"},
+    {.name = "--reuse-port",
+     .arg = "on|off",
+     .kind = OPTION_CHOICE,
+     .choices = ON_OFF,
+     .pick = pick_reuse_port,
+     .def = "off",
+     .help = "set SO_REUSEPORT on every listener, so that several wsfwd processes (each with "
+             "it on) share a port and the kernel spreads connections among them; join them "
+             "with --redis"},
     {.name = "--max-connections",
      .arg = "N",
      .kind = OPTION_NUMBER,

@@ -23,8 +23,9 @@ typedef struct options {
     size_t nlisten;
     const char *listen_tls[MAX_LISTEN]; /* --listen-tls: the same, speaking TLS (tls.c) */
     size_t nlisten_tls;
-    const char *tls_cert;             /* PEM chain, leaf first; needed with --listen-tls */
-    const char *tls_key;              /* PEM private key */
+    const char *tls_cert; /* PEM chain, leaf first; needed with --listen-tls */
+    const char *tls_key;  /* PEM private key */
+    bool reuse_port;      /* SO_REUSEPORT on every listener: several processes on one port */
     const char *origins[MAX_ORIGINS]; /* allowed Origin values; none: any */
     size_t norigins;
     size_t max_connections;                /* 0: as many as descriptors allow */

@@ -646,8 +646,42 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
     return -1;
 }
 
+/* SO_REUSEPORT before bind(): every process on the port must set it (and run as one user). */
+static int set_reuse_port(int fd, const char *flag, const char *spec)
+{
+#ifdef SO_REUSEPORT
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) == 0) {
+        return 0;
+    }
+    fprintf(stderr, "wsfwd: %s %s: --reuse-port: %s\n", flag, spec, strerror(errno));
+#else
+    fprintf(stderr, "wsfwd: %s %s: --reuse-port: not supported on this system\n", flag, spec);
+#endif
+    return -1;
+}
+
+/* bind() and listen() failed: say why, with the way out when the port is taken. */
+static void report_bind_error(const char *flag, const char *spec, int err, bool reuse_port)
+{
+    if (err != EADDRINUSE) {
+        fprintf(stderr, "wsfwd: %s %s: %s\n", flag, spec, strerror(err));
+    } else if (reuse_port) {
+        fprintf(stderr,
+                "wsfwd: %s %s: %s (--reuse-port shares a port only with sockets that also "
+                "set it, under the same user)\n",
+                flag, spec, strerror(err));
+    } else {
+        fprintf(stderr,
+                "wsfwd: %s %s: %s (another process listens there; to share the port among "
+                "wsfwd processes, give each --reuse-port on)\n",
+                flag, spec, strerror(err));
+    }
+}
+
 /* flag: "--listen" or "--listen-tls", for the error line. */
-static int open_listener(const char *flag, const char *spec, char *bound, size_t bound_len)
+static int open_listener(const char *flag, const char *spec, bool reuse_port, char *bound,
+                         size_t bound_len)
 {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -668,8 +702,12 @@ static int open_listener(const char *flag, const char *spec, char *bound, size_t
     if (ss.ss_family == AF_INET6) {
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     }
+    if (reuse_port && set_reuse_port(fd, flag, spec) != 0) {
+        close(fd);
+        return -1;
+    }
     if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, SOMAXCONN) != 0) {
-        fprintf(stderr, "wsfwd: %s %s: %s\n", flag, spec, strerror(errno));
+        report_bind_error(flag, spec, errno, reuse_port);
         close(fd);
         return -1;
     }
@@ -1097,7 +1135,8 @@ static int open_listeners(server *s, char bound[][64])
     for (size_t i = 0; i < o->nlisten + o->nlisten_tls; i++) {
         bool tls = i >= o->nlisten;
         const char *spec = tls ? o->listen_tls[i - o->nlisten] : o->listen[i];
-        int fd = open_listener(tls ? "--listen-tls" : "--listen", spec, bound[i], sizeof bound[i]);
+        int fd = open_listener(tls ? "--listen-tls" : "--listen", spec, o->reuse_port, bound[i],
+                               sizeof bound[i]);
         if (fd < 0) {
             return -1;
         }

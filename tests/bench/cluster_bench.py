@@ -1,10 +1,11 @@
 #!/usr/bin/python3
-"""S1 across wsfwd nodes joined by Redis (--redis), against S1 on a single node.
+"""S1 (or S2, ...) across wsfwd nodes joined by Redis (--redis), against one node alone.
 
 Usage (from the repository root, after a Release build with hiredis in build/bench):
 
   /usr/bin/python3 tests/bench/cluster_bench.py --wsfwd build/bench/wsfwd \
-      --loadgen build/bench/tests/bench/loadgen --runs 3 [--duration 5] [--json-out F]
+      --loadgen build/bench/tests/bench/loadgen --runs 3 [--duration 5] [--scenario S1]
+      [--configs "single,2 processes one port"] [--json-out F]
 
 Configurations, each run --runs times with fresh processes (medians, min-max):
   single        one wsfwd, no Redis (the baseline: S1 as in BENCHMARKS.md)
@@ -12,6 +13,12 @@ Configurations, each run --runs times with fresh processes (medians, min-max):
   2 nodes       publisher on node A, subscribers spread over nodes A and B
   3 nodes       publisher on node A, subscribers spread over nodes B and C
   2 nodes local-first   as 2 nodes, with --redis-order local-first (not run by default)
+  2 processes one port  two wsfwd with --reuse-port on one port and --redis, each with a
+                private port for /stats; every client connects to the shared port and the
+                kernel picks the process (not run by default)
+Server CPU: wsfwd's, summed over its processes (loadgen --server-pid on the process or on a
+shell that started them all), during loadgen's measured window; Redis's apart (from /proc,
+over the whole loadgen run).
 Every run starts its own redis-server on a free loopback port (no persistence) and its own
 wsfwd processes, and stops them by pid. S1: 1 room, 100 subscribers, 1 publisher, 64-byte
 messages, closed loop with 32 in flight (loadgen --scenario S1).
@@ -19,6 +26,7 @@ messages, closed loop with 32 in flight (loadgen --scenario S1).
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -54,14 +62,17 @@ def wait_port(proc, port, what):
     raise RuntimeError(f"{what} did not listen")
 
 
-def stop(proc):
+def stop(proc, group=False):
+    """SIGTERM, then SIGKILL past 5 s; group: to proc's process group (a shell started in its
+    own session, and the wsfwd processes it started)."""
     if proc is None or proc.poll() is not None:
         return
-    proc.send_signal(signal.SIGTERM)
+    send = (lambda sig: os.killpg(proc.pid, sig)) if group else proc.send_signal
+    send(signal.SIGTERM)
     try:
         proc.wait(5)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        send(signal.SIGKILL)
         proc.wait(5)
 
 
@@ -77,7 +88,49 @@ CONFIGS = {
     "2 nodes": dict(nodes=2, redis=True, pub=0, subs=[0, 1]),
     "3 nodes": dict(nodes=3, redis=True, pub=0, subs=[1, 2]),
     "2 nodes local-first": dict(nodes=2, redis=True, pub=0, subs=[0, 1], local_first=True),
+    "2 processes one port": dict(nodes=2, redis=True, shared=True),
 }
+
+
+def cpu_ticks(pid):
+    """utime + stime of one process, in clock ticks (None when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def start_nodes(args, cfg, redis_port, procs):
+    """The wsfwd processes: one each, or (shared) all under one shell, so that loadgen counts
+    them together. Returns (their private ports, the port clients use, the pid to measure)."""
+    shared = free_port() if cfg.get("shared") else None
+    ports, cmds = [], []
+    for _ in range(cfg["nodes"]):
+        port = free_port()
+        cmd = [args.wsfwd, "--listen", f"127.0.0.1:{port}", "--log-level", "warn"]
+        if shared is not None:
+            cmd += ["--listen", f"127.0.0.1:{shared}", "--reuse-port", "on"]
+        if cfg["redis"]:
+            cmd += ["--redis", f"127.0.0.1:{redis_port}"]
+        if cfg.get("local_first"):
+            cmd += ["--redis-order", "local-first"]
+        cmds.append(cmd)
+        ports.append(port)
+    if shared is None:
+        for cmd, port in zip(cmds, ports):
+            p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs.append(p)
+            wait_port(p, port, "wsfwd")
+        return ports, None, procs[-1].pid if cfg["nodes"] == 1 else None
+    script = " & ".join(shlex.join(c) for c in cmds) + " & wait"
+    p = subprocess.Popen(["sh", "-c", script], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    procs.append(p)
+    for port in ports:
+        wait_port(p, port, "wsfwd")
+    return ports, shared, p.pid
 
 
 def run_once(args, cfg):
@@ -92,43 +145,42 @@ def run_once(args, cfg):
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             procs.append(p)
             wait_port(p, redis_port, "redis-server")
-        ports = []
-        for _ in range(cfg["nodes"]):
-            port = free_port()
-            cmd = [args.wsfwd, "--listen", f"127.0.0.1:{port}", "--log-level", "warn"]
-            if cfg["redis"]:
-                cmd += ["--redis", f"127.0.0.1:{redis_port}"]
-            if cfg.get("local_first"):
-                cmd += ["--redis-order", "local-first"]
-            p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            procs.append(p)
-            wait_port(p, port, "wsfwd")
-            ports.append(port)
+        redis_pid = procs[0].pid if cfg["redis"] else None
+        ports, shared, measured = start_nodes(args, cfg, redis_port, procs)
         if cfg["redis"]:
             deadline = time.monotonic() + 10
             while not all(stats(p)["cluster"]["link"] == "up" for p in ports):
                 if time.monotonic() > deadline:
                     raise RuntimeError("the nodes' Redis links did not come up")
                 time.sleep(0.05)
-        cmd = [args.loadgen, "--port", str(ports[cfg["pub"]]), "--quiet", "--scenario", "S1",
-               "--duration", str(args.duration),
-               "--pub-port", str(ports[cfg["pub"]]),
-               "--sub-ports", ",".join(str(ports[i]) for i in cfg["subs"])]
-        if cfg["nodes"] == 1:
-            cmd += ["--server-pid", str(procs[-1].pid)]
+        cmd = [args.loadgen, "--quiet", "--scenario", args.scenario,
+               "--duration", str(args.duration)]
+        if shared is not None:
+            cmd += ["--port", str(shared)]
+        else:
+            cmd += ["--port", str(ports[cfg["pub"]]), "--pub-port", str(ports[cfg["pub"]]),
+                    "--sub-ports", ",".join(str(ports[i]) for i in cfg["subs"])]
+        if measured is not None:
+            cmd += ["--server-pid", str(measured)]
+        redis_before = cpu_ticks(redis_pid) if redis_pid else None
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            timeout=args.duration + 90)
+        redis_after = cpu_ticks(redis_pid) if redis_pid else None
         lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
         res = json.loads(lines[-1]) if lines else {}
         res["exit"] = r.returncode
         if r.returncode != 0:
             res["error"] = res.get("error") or r.stderr.strip()[-300:]
+        if redis_before is not None and redis_after is not None:
+            res["redis_cpu_s"] = (redis_after - redis_before) / os.sysconf("SC_CLK_TCK")
         if cfg["redis"]:
             res["not_crossed"] = sum(stats(p)["cluster"]["not_crossed"] for p in ports)
+        if shared is not None:
+            res["connections_per_process"] = [stats(p)["accepted"] for p in ports]
         return res
     finally:
         for p in reversed(procs):
-            stop(p)
+            stop(p, group=shared is not None and p.pid == measured)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -146,6 +198,7 @@ def main():
     ap.add_argument("--redis-server", default=shutil.which("redis-server") or "redis-server")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--duration", type=float, default=5)
+    ap.add_argument("--scenario", default="S1", help="loadgen's --scenario (S1, S2, ...)")
     ap.add_argument("--configs", default="single,single+redis,2 nodes,3 nodes")
     ap.add_argument("--json-out")
     args = ap.parse_args()
@@ -158,24 +211,31 @@ def main():
                   f"{(get(res, 'latency_us.p99') or 0) / 1000:.2f} ms, lost {res.get('lost')}, "
                   f"dup {res.get('duplicated')}, reordered {res.get('reordered')}, self "
                   f"{res.get('self_delivered')}, cross-room {res.get('cross_room')}, not "
-                  f"crossed {res.get('not_crossed', '-')}, exit {res['exit']} "
+                  f"crossed {res.get('not_crossed', '-')}, wsfwd CPU-s/M "
+                  f"{res.get('server_cpu_s_per_m_deliveries', '-')}, redis CPU-s "
+                  f"{res.get('redis_cpu_s', '-')}, accepted per process "
+                  f"{res.get('connections_per_process', '-')}, exit {res['exit']} "
                   f"{res.get('error', '')}",
                   file=sys.stderr, flush=True)
             runs.append(res)
         results[name] = runs
     print()
     print("| configuration | deliveries/s (median, min-max) | p50 ms | p99 ms (median, min-max) "
-          "| lost/dup/reordered/self over all runs |")
-    print("|---|---|---|---|---|")
+          "| wsfwd CPU-s per M deliveries | lost/dup/reordered/self over all runs |")
+    print("|---|---|---|---|---|---|")
     for name, runs in results.items():
         d = [r.get("deliveries_per_s", 0) for r in runs]
         p50 = [(get(r, "latency_us.p50") or 0) / 1000 for r in runs]
         p99 = [(get(r, "latency_us.p99") or 0) / 1000 for r in runs]
+        cpu = [r["server_cpu_s_per_m_deliveries"] for r in runs
+               if (r.get("server_cpu_s_per_m_deliveries") or 0) > 0]
+        cpu_s = f"{statistics.median(cpu):.2f}" if cpu else "-"
         errs = "/".join(str(sum(r.get(k) or 0 for r in runs))
                         for k in ("lost", "duplicated", "reordered", "self_delivered"))
         print(f"| {name} | {statistics.median(d) / 1e3:.0f}k ({min(d) / 1e3:.0f}k-"
               f"{max(d) / 1e3:.0f}k) | {statistics.median(p50):.2f} | "
-              f"{statistics.median(p99):.2f} ({min(p99):.2f}-{max(p99):.2f}) | {errs} |")
+              f"{statistics.median(p99):.2f} ({min(p99):.2f}-{max(p99):.2f}) | {cpu_s} | "
+              f"{errs} |")
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump(results, f, indent=1)

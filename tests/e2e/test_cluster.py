@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""End-to-end tests of wsfwd --redis: several wsfwd nodes on one Redis, and behind nginx.
+"""End-to-end tests of wsfwd --redis: several wsfwd nodes on one Redis, behind nginx, and
+as two processes on one port (--reuse-port).
 
     /usr/bin/python3 tests/e2e/test_cluster.py PATH/TO/wsfwd [-k SUBSTRING]... [--valgrind]
 
@@ -22,8 +23,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import (Fail, Nginx, Server, check, eq, expect_silence, free_port,  # noqa: E402
-                     need, port_open, recv, run_wsfwd, vm_rss, wait_until)
+from harness import (Fail, Nginx, Server, T, check, eq, expect_silence,  # noqa: E402
+                     free_port, need, port_open, recv, run_wsfwd, vm_rss, wait_until)
 
 import websockets  # noqa: E402
 
@@ -627,6 +628,103 @@ async def two_nodes_behind_nginx():
                     await asyncio.wait_for(cl.close(), 3)
                 except Exception:
                     pass
+
+
+def reuse_port_nodes(r, port, n=2):
+    """n nodes sharing one port with --reuse-port on, each with a private port listed first (so
+    that Server.port, and stats(), reach that process and no other)."""
+    nodes = Nodes(r, n, "--reuse-port", "on")
+    for s in nodes.servers:
+        s.listen = ["127.0.0.1:0", f"127.0.0.1:{port}"]
+    return nodes
+
+
+def check_one_order(got, sent, what):
+    """got[i]: what member i received; sent[i]: what it sent, in order. Every member gets every
+    other member's message once, each sender's in its order, and any two members see the
+    messages they both got in one order."""
+    mine = {m: i for i, ms in enumerate(sent) for m in ms}
+    for i, seq in enumerate(got):
+        want = sorted(m for j, ms in enumerate(sent) if j != i for m in ms)
+        eq(sorted(seq), want, f"{what}: member {i} gets every other member's message once")
+        for j, ms in enumerate(sent):
+            if j != i:
+                eq([m for m in seq if mine[m] == j], ms, f"{what}: member {i}, sender {j}'s order")
+    for i in range(len(got)):
+        for j in range(i + 1, len(got)):
+            a = [m for m in got[i] if mine[m] != j]
+            b = [m for m in got[j] if mine[m] != i]
+            if a != b:
+                k = next(k for k in range(len(a)) if a[k] != b[k])
+                raise Fail(f"{what}: members {i} and {j} saw two orders from message {k}: "
+                           f"{a[k:k + 3]} against {b[k:k + 3]}")
+
+
+@test
+async def reuse_port_two_processes_one_port_one_order():
+    port = free_port()
+    n_clients, n_rooms, n_msgs = 40, 2, 6
+    async with Redis() as r, reuse_port_nodes(r, port) as nodes:
+        for s in nodes:
+            eq([p for _, p in s.bound][1], port, "the shared port, bound second")
+            check(s.port != port, f"a private port for /stats: {s.bound}")
+        clients = []
+        for i in range(n_clients):  # to the shared port: the kernel picks the process
+            clients.append(await websockets.connect(
+                f"ws://127.0.0.1:{port}/ws/rp{i % n_rooms}", open_timeout=T(5),
+                close_timeout=T(3), ping_interval=None))
+        nodes[0].clients += clients  # closed on the way out
+        counts = [s.stats()["connections"] for s in nodes]
+        eq(sum(counts), n_clients, f"connections of the two processes {counts}")
+        check(min(counts) > 0, f"the kernel gave each process some clients: {counts}")
+        # Each room has members on both processes (20 members: all on one is 1 in 2^18).
+        for s in nodes:
+            await wait_cluster(s, lambda c: c["link"] == "up" and c["rooms"] == n_rooms and
+                               c["subscribed_rooms"] == n_rooms,
+                               f"{n_rooms} rooms, each subscribed, on each process")
+        members = [[c for i, c in enumerate(clients) if i % n_rooms == k]
+                   for k in range(n_rooms)]
+        sent = [[[f"{k}.{j}:{m}" for m in range(n_msgs)] for j in range(len(ms))]
+                for k, ms in enumerate(members)]
+        got = [[[] for _ in ms] for ms in members]
+
+        async def read(k, j):
+            want = (len(members[k]) - 1) * n_msgs
+            while len(got[k][j]) < want:
+                got[k][j].append(await recv(members[k][j], 20))
+
+        async def send(k, j):
+            for msg in sent[k][j]:
+                await members[k][j].send(msg)
+                if random.random() < 0.5:
+                    await asyncio.sleep(0)
+
+        readers = [asyncio.create_task(read(k, j))
+                   for k in range(n_rooms) for j in range(len(members[k]))]
+        await asyncio.gather(*(send(k, j) for k in range(n_rooms)
+                               for j in range(len(members[k]))))
+        await asyncio.wait_for(asyncio.gather(*readers), T(30))
+        for k in range(n_rooms):
+            check_one_order(got[k], sent[k], f"room rp{k}")
+        for c in clients[:4]:
+            await expect_silence(c, 0.3)
+        for s in nodes:
+            c = cluster(s)
+            check(c["published"] > 0 and c["received"] > c["published"] and
+                  c["not_crossed"] == 0, f"every message through Redis: {c}")
+
+
+@test
+async def port_taken_without_reuse_port_fails_clearly():
+    port = free_port()
+    async with Server("--reuse-port", "on", listen=(f"127.0.0.1:{port}",)):
+        rc, _, err, _ = await run_wsfwd(["--listen", f"127.0.0.1:{port}"])
+        check(rc == 1 and len(err) == 1 and "Address already in use" in err[0] and
+              "--reuse-port on" in err[0], f"a second process without --reuse-port: {rc} {err}")
+    async with Server(listen=(f"127.0.0.1:{port}",)):
+        rc, _, err, _ = await run_wsfwd(["--listen", f"127.0.0.1:{port}", "--reuse-port", "on"])
+        check(rc == 1 and len(err) == 1 and "Address already in use" in err[0] and
+              "also set it" in err[0], f"--reuse-port on a port taken without it: {rc} {err}")
 
 
 # ---- Runner ------------------------------------------------------------------------------------

@@ -111,6 +111,7 @@ static void test_defaults(void **state)
     assert_int_equal(o->nlisten, 1);
     assert_string_equal(o->listen[0], "127.0.0.1:8080");
     assert_int_equal(o->norigins, 0);
+    assert_false(o->reuse_port);
     assert_int_equal(o->max_connections, 0);
     assert_int_equal(o->max_per_address, 0);
     assert_int_equal(o->nauth_files, 0);
@@ -331,6 +332,13 @@ static void test_choices(void **state)
     EXPECT_OK(&p, "--deflate-client-context=reset", "--deflate-client-context=keep");
     assert_false(p.o.deflate_client_reset);
     parsed_free(&p);
+    EXPECT_OK(&p, "--reuse-port", "on");
+    assert_true(p.o.reuse_port);
+    parsed_free(&p);
+    EXPECT_OK(&p, "--reuse-port=on", "--reuse-port=off");
+    assert_false(p.o.reuse_port);
+    parsed_free(&p);
+    EXPECT_ERROR("wsfwd: --reuse-port is on or off, not ''\n", "--reuse-port=");
     EXPECT_ERROR("wsfwd: --deflate is on or off, not 'maybe'\n", "--deflate", "maybe");
     EXPECT_ERROR("wsfwd: --deflate-client-context is keep or reset, not ''\n",
                  "--deflate-client-context=");
