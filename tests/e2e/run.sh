@@ -22,6 +22,7 @@
 #      (those of test_python.py, test_auth.py, test_flow.py, test_deflate.py and test_tls.py
 #      marked for it), on poll; test_python.py and test_many.py also with --io epoll
 #   5. wsfwd --redis: nodes on one redis-server, and two behind nginx     test_cluster.py
+#      (on poll, then with --io epoll)
 #      (then its fault tests again with wsfwd under valgrind)
 #
 #   bash tests/e2e/run.sh PATH/TO/wsfwd
@@ -194,6 +195,10 @@ elif ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then
     missing cluster "nginx" "apt-get install -y nginx"
 else
     suite cluster 300 "$PYTHON" "$here/test_cluster.py" "$wsfwd"
+    if ! "$wsfwd" --help | grep -q 'no epoll'; then
+        WSFWD_E2E_ARGS="--io epoll" suite cluster-epoll 300 "$PYTHON" "$here/test_cluster.py" \
+            "$wsfwd"
+    fi
     if command -v valgrind >/dev/null; then # the fault paths once more under memcheck
         suite cluster-vg 400 "$PYTHON" "$here/test_cluster.py" "$wsfwd" --valgrind \
             -k three_nodes -k isolated -k redis_restart -k unreachable -k killed
