@@ -49,7 +49,7 @@ trap 'rm -rf "$logs"' EXIT
 passed=0 failed=0 skipped=0
 declare -a lines=()
 
-note() { lines+=("$(printf '  %-10s %s' "$1" "$2")"); }
+note() { lines+=("$(printf '  %-19s %s' "$1" "$2")"); }
 
 # missing SUITE WHAT INSTALL: a failure under CI, a skip otherwise.
 missing() {
