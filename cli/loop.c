@@ -1,8 +1,10 @@
 /*
- * The event loop over poll() (see loop.h). Owns the pollfd array and, parallel to it, each
- * slot's callback, owner and handle; slot 0 is the wake-up pipe. Owns the list of timers.
- * Re-entrancy: callbacks run inside loop_poll and loop_run_timers and may call any function
- * here but loop_poll, loop_run_timers and loop_free.
+ * The event loop over poll() or epoll (see loop.h). Owns the registrations (each slot's
+ * callback, owner and handle) and the backend's state: under poll the pollfd array parallel to
+ * them, slot 0 the wake-up pipe; under epoll the epoll descriptor, each slot's descriptor,
+ * kernel mask and generation, the free slots and the array of ready events. Owns the list of
+ * timers. Re-entrancy: callbacks run inside loop_poll and loop_run_timers and may call any
+ * function here but loop_poll, loop_run_timers and loop_free.
  */
 #define _GNU_SOURCE /* pipe2 */
 
@@ -17,17 +19,33 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef __linux__
+#include <sys/epoll.h>
+#define HAVE_EPOLL 1
+#else
+#define HAVE_EPOLL 0
+#endif
+
 typedef struct reg {
     loop_fn *fn;
     void *owner;
-    loop_handle *h;
+    loop_handle *h; /* epoll: NULL while the slot is free */
+    int fd;         /* epoll only, from here on */
+    unsigned events;
+    uint32_t gen;       /* bumped when the slot is freed: its events still in evs miss */
+    uint32_t next_free; /* LOOP_NONE ends the list */
 } reg;
 
 struct loop {
-    struct pollfd *pfds;
-    reg *regs; /* parallel to pfds */
-    size_t n;
+    loop_io io;
+    struct pollfd *pfds; /* poll: parallel to regs */
+    reg *regs;
+    size_t n; /* slots used (poll), or slots ever handed out (epoll) */
     size_t cap;
+    int epfd;           /* epoll, or -1 */
+    uint32_t free_slot; /* epoll: first free slot, LOOP_NONE when none */
+    unsigned long ctl_calls;
+    void *evs; /* epoll: struct epoll_event[LOOP_EPOLL_BATCH] */
     int wake[2];
     loop_handle wake_h;
     loop_timer *timers;
@@ -70,18 +88,46 @@ uint64_t loop_now(const loop *lp)
     return lp->now;
 }
 
-loop *loop_new(void)
+bool loop_io_available(loop_io io)
 {
+    return io == LOOP_IO_POLL || (io == LOOP_IO_EPOLL && HAVE_EPOLL);
+}
+
+/* The backend's own state: the pollfd array, or the epoll descriptor and its event array. */
+static bool open_backend(loop *lp)
+{
+    if (lp->io == LOOP_IO_POLL) {
+        lp->pfds = calloc(lp->cap, sizeof *lp->pfds);
+        return lp->pfds != NULL;
+    }
+#if HAVE_EPOLL
+    lp->evs = calloc(LOOP_EPOLL_BATCH, sizeof(struct epoll_event));
+    lp->epfd = epoll_create1(EPOLL_CLOEXEC);
+    return lp->evs != NULL && lp->epfd >= 0;
+#else
+    errno = ENOSYS;
+    return false;
+#endif
+}
+
+loop *loop_new(loop_io io)
+{
+    if (!loop_io_available(io)) {
+        errno = ENOSYS;
+        return NULL;
+    }
     loop *lp = calloc(1, sizeof *lp);
     if (lp == NULL) {
         return NULL;
     }
+    lp->io = io;
+    lp->epfd = -1;
+    lp->free_slot = LOOP_NONE;
     lp->wake[0] = lp->wake[1] = -1;
     lp->wake_h.slot = LOOP_NONE;
     lp->cap = 64;
-    lp->pfds = calloc(lp->cap, sizeof *lp->pfds);
     lp->regs = calloc(lp->cap, sizeof *lp->regs);
-    if (lp->pfds == NULL || lp->regs == NULL || pipe2(lp->wake, O_NONBLOCK | O_CLOEXEC) != 0 ||
+    if (lp->regs == NULL || !open_backend(lp) || pipe2(lp->wake, O_NONBLOCK | O_CLOEXEC) != 0 ||
         loop_add(lp, &lp->wake_h, lp->wake[0], LOOP_IN, drain_wake, lp) != 0) {
         int saved = errno;
         loop_free(lp);
@@ -103,9 +149,18 @@ void loop_free(loop *lp)
         close(lp->wake[0]);
         close(lp->wake[1]);
     }
+    if (lp->epfd >= 0) {
+        close(lp->epfd);
+    }
+    free(lp->evs);
     free(lp->pfds);
     free(lp->regs);
     free(lp);
+}
+
+unsigned long loop_ctl_calls(const loop *lp)
+{
+    return lp->ctl_calls;
 }
 
 static short poll_events(unsigned events)
@@ -116,11 +171,13 @@ static short poll_events(unsigned events)
 static bool grow(loop *lp)
 {
     size_t cap = lp->cap * 2;
-    struct pollfd *pfds = realloc(lp->pfds, cap * sizeof *pfds);
-    if (pfds == NULL) {
-        return false;
+    if (lp->pfds != NULL) {
+        struct pollfd *pfds = realloc(lp->pfds, cap * sizeof *pfds);
+        if (pfds == NULL) {
+            return false;
+        }
+        lp->pfds = pfds;
     }
-    lp->pfds = pfds;
     reg *regs = realloc(lp->regs, cap * sizeof *regs);
     if (regs == NULL) {
         return false;
@@ -130,31 +187,120 @@ static bool grow(loop *lp)
     return true;
 }
 
+#if HAVE_EPOLL
+/* A slot's epoll data: the slot, and its generation above it. */
+static uint64_t ep_data(uint32_t slot, const reg *r)
+{
+    return (uint64_t)r->gen << 32 | slot;
+}
+
+static int ep_ctl(loop *lp, int op, uint32_t slot)
+{
+    const reg *r = &lp->regs[slot];
+    struct epoll_event ev = {.events = ((r->events & LOOP_IN) ? EPOLLIN : 0u) |
+                                       ((r->events & LOOP_OUT) ? EPOLLOUT : 0u),
+                             .data.u64 = ep_data(slot, r)};
+    lp->ctl_calls++;
+    return epoll_ctl(lp->epfd, op, r->fd, &ev);
+}
+
+/* A free slot (the latest freed, or a new one), or LOOP_NONE when out of memory. */
+static uint32_t ep_take_slot(loop *lp)
+{
+    uint32_t slot = lp->free_slot;
+    if (slot != LOOP_NONE) {
+        lp->free_slot = lp->regs[slot].next_free;
+        return slot;
+    }
+    if (lp->n == lp->cap && !grow(lp)) {
+        return LOOP_NONE;
+    }
+    lp->regs[lp->n].gen = 0;
+    return (uint32_t)lp->n++;
+}
+
+static void ep_free_slot(loop *lp, uint32_t slot)
+{
+    reg *r = &lp->regs[slot];
+    r->h = NULL;
+    r->gen++;
+    r->next_free = lp->free_slot;
+    lp->free_slot = slot;
+}
+
+static int ep_add(loop *lp, loop_handle *h, int fd, unsigned events, loop_fn *fn, void *owner)
+{
+    uint32_t slot = ep_take_slot(lp);
+    if (slot == LOOP_NONE) {
+        return -1;
+    }
+    reg *r = &lp->regs[slot];
+    r->fn = fn;
+    r->owner = owner;
+    r->h = h;
+    r->fd = fd;
+    r->events = events & (LOOP_IN | LOOP_OUT);
+    if (ep_ctl(lp, EPOLL_CTL_ADD, slot) != 0) {
+        int saved = errno;
+        ep_free_slot(lp, slot);
+        errno = saved;
+        return -1;
+    }
+    h->slot = slot;
+    return 0;
+}
+#endif
+
 int loop_add(loop *lp, loop_handle *h, int fd, unsigned events, loop_fn *fn, void *owner)
 {
     h->slot = LOOP_NONE;
+#if HAVE_EPOLL
+    if (lp->io == LOOP_IO_EPOLL) {
+        return ep_add(lp, h, fd, events, fn, owner);
+    }
+#endif
     if (lp->n == lp->cap && !grow(lp)) {
         return -1;
     }
     size_t i = lp->n++;
     lp->pfds[i] = (struct pollfd){.fd = fd, .events = poll_events(events), .revents = 0};
-    lp->regs[i] = (reg){fn, owner, h};
+    lp->regs[i] = (reg){.fn = fn, .owner = owner, .h = h};
     h->slot = (uint32_t)i;
     return 0;
 }
 
 void loop_set_events(loop *lp, const loop_handle *h, unsigned events)
 {
+#if HAVE_EPOLL
+    if (lp->io == LOOP_IO_EPOLL) {
+        reg *r = &lp->regs[h->slot];
+        events &= LOOP_IN | LOOP_OUT;
+        if (r->events != events) {
+            r->events = events;
+            (void)ep_ctl(lp, EPOLL_CTL_MOD, h->slot); /* fails only for a closed descriptor */
+        }
+        return;
+    }
+#endif
     lp->pfds[h->slot].events = poll_events(events);
 }
 
-/* The last slot moves into the freed one: it was visited already in this turn (see loop.h). */
+/* poll: the last slot moves into the freed one: it was visited already in this turn (see
+   loop.h). epoll: the slot is freed, its generation bumped. */
 void loop_del(loop *lp, loop_handle *h)
 {
     if (h->slot == LOOP_NONE) {
         return;
     }
     size_t i = h->slot;
+    h->slot = LOOP_NONE;
+#if HAVE_EPOLL
+    if (lp->io == LOOP_IO_EPOLL) {
+        (void)ep_ctl(lp, EPOLL_CTL_DEL, (uint32_t)i);
+        ep_free_slot(lp, (uint32_t)i);
+        return;
+    }
+#endif
     size_t last = lp->n - 1;
     if (i != last) {
         lp->pfds[i] = lp->pfds[last];
@@ -162,7 +308,6 @@ void loop_del(loop *lp, loop_handle *h)
         lp->regs[i].h->slot = (uint32_t)i;
     }
     lp->n--;
-    h->slot = LOOP_NONE;
 }
 
 void loop_timer_add(loop *lp, loop_timer *t, void (*fn)(void *owner), void *owner)
@@ -174,7 +319,7 @@ void loop_timer_add(loop *lp, loop_timer *t, void (*fn)(void *owner), void *owne
     lp->timers = t;
 }
 
-/* How long poll() may sleep: until the earliest timer. */
+/* How long the wait may sleep: until the earliest timer. */
 static int poll_timeout(const loop *lp)
 {
     uint64_t due = UINT64_MAX;
@@ -195,7 +340,7 @@ static unsigned loop_events(short re)
            ((re & (POLLHUP | POLLERR)) ? LOOP_ERR : 0u);
 }
 
-int loop_poll(loop *lp)
+static int poll_turn(loop *lp)
 {
     int ready = poll(lp->pfds, lp->n, poll_timeout(lp));
     if (ready < 0 && errno != EINTR) {
@@ -219,6 +364,48 @@ int loop_poll(loop *lp)
         }
     }
     return 0;
+}
+
+#if HAVE_EPOLL
+/* One ready event: called back unless its registration went (or its slot was reused) since. */
+static void ep_dispatch(loop *lp, const struct epoll_event *e)
+{
+    uint32_t slot = (uint32_t)e->data.u64;
+    const reg *r = &lp->regs[slot]; /* slots are never given back: slot < lp->n */
+    if (r->h == NULL || ep_data(slot, r) != e->data.u64) {
+        return;
+    }
+    unsigned ev = ((e->events & EPOLLIN) ? LOOP_IN : 0u) | ((e->events & EPOLLOUT) ? LOOP_OUT : 0u);
+    ev &= r->events; /* an earlier callback may have changed the mask in this turn */
+    ev |= (e->events & (EPOLLERR | EPOLLHUP)) ? LOOP_ERR : 0u;
+    if (ev != 0) {
+        r->fn(r->owner, r->h, ev);
+    }
+}
+
+static int epoll_turn(loop *lp)
+{
+    struct epoll_event *evs = lp->evs;
+    int ready = epoll_wait(lp->epfd, evs, LOOP_EPOLL_BATCH, poll_timeout(lp));
+    if (ready < 0 && errno != EINTR) {
+        return -1;
+    }
+    loop_update_clock(lp);
+    for (int i = 0; i < ready; i++) {
+        ep_dispatch(lp, &evs[i]);
+    }
+    return 0;
+}
+#endif
+
+int loop_poll(loop *lp)
+{
+#if HAVE_EPOLL
+    if (lp->io == LOOP_IO_EPOLL) {
+        return epoll_turn(lp);
+    }
+#endif
+    return poll_turn(lp);
 }
 
 void loop_run_timers(loop *lp)

@@ -1,14 +1,20 @@
 /*
- * The event loop: one poll() per turn over every registered descriptor. It owns the pollfd
- * array and its growth, the registrations (a descriptor, its events, a callback and its owner),
- * the wake-up pipe, the clock (monotonic milliseconds, read once per turn) and the timers the
- * peers declare (the earliest one bounds poll()'s sleep).
+ * The event loop: one wait for readiness per turn, on one of two backends chosen at loop_new.
+ * poll() (the default, portable) scans every registered descriptor each turn; epoll (Linux)
+ * is told of registration changes as they happen (epoll_ctl only when a mask really changes)
+ * and each turn returns only the ready ones, at most LOOP_EPOLL_BATCH of them (level-triggered:
+ * the rest come in the next turns). It owns the registrations (a descriptor, its events, a
+ * callback and its owner) and the backend's state, the wake-up pipe, the clock (monotonic
+ * milliseconds, read once per turn) and the timers the peers declare (the earliest one bounds
+ * the sleep).
  *
- * A registration is named by a loop_handle the owner keeps inside its own struct: the loop
- * rewrites it when it moves the registration (an unregistered slot is filled at once by the
- * last one), so every operation is O(1). Callbacks may register and unregister any descriptor,
- * their own included: the turn visits slots from the last down, so a move never hides a
- * descriptor that is ready. The interface does not say poll(): an epoll backend fits behind it.
+ * A registration is named by a loop_handle the owner keeps inside its own struct: under poll
+ * the loop rewrites it when it moves the registration (an unregistered slot is filled at once
+ * by the last one); under epoll a slot never moves (freed slots are reused, with a generation
+ * that makes a stale ready event for the old registration miss). Every operation is O(1).
+ * Callbacks may register and unregister any descriptor, their own included: a descriptor
+ * unregistered during a turn gets no callback later in that turn, and one registered during a
+ * turn gets none before the next.
  */
 #ifndef WSFWD_CLI_LOOP_H
 #define WSFWD_CLI_LOOP_H
@@ -34,7 +40,7 @@ typedef void loop_fn(void *owner, loop_handle *h, unsigned events);
 #define LOOP_NONE UINT32_MAX
 
 /* A deadline a peer declares: fn runs once the clock reaches at (UINT64_MAX: never). The owner
-   keeps the struct; fn may re-arm it. With fn NULL the timer only ends poll()'s sleep. */
+   keeps the struct; fn may re-arm it. With fn NULL the timer only ends the turn's sleep. */
 typedef struct loop_timer {
     uint64_t at;
     void (*fn)(void *owner);
@@ -42,16 +48,29 @@ typedef struct loop_timer {
     struct loop_timer *next; /* the loop's list */
 } loop_timer;
 
-/* Returns NULL when out of memory or descriptors (errno set). */
-loop *loop_new(void);
+/* How the loop waits: poll() everywhere, epoll on Linux only. */
+typedef enum loop_io { LOOP_IO_POLL, LOOP_IO_EPOLL } loop_io;
+
+/* The most ready descriptors one epoll turn handles. */
+#define LOOP_EPOLL_BATCH 1024
+
+/* Whether this system has the backend (LOOP_IO_EPOLL: Linux). */
+bool loop_io_available(loop_io io);
+
+/* Returns NULL when out of memory or descriptors, or io is not available (errno set). */
+loop *loop_new(loop_io io);
 /* Frees the loop; the owners close their own descriptors. */
 void loop_free(loop *lp);
 
-/* Register fd. Returns 0, or -1 when out of memory (h stays LOOP_NONE). */
+/* Register fd (once: a descriptor has one registration). Returns 0, or -1 when out of memory
+   or epoll refuses it (errno set; h stays LOOP_NONE). */
 int loop_add(loop *lp, loop_handle *h, int fd, unsigned events, loop_fn *fn, void *owner);
 void loop_set_events(loop *lp, const loop_handle *h, unsigned events);
-/* Unregister; a handle that is LOOP_NONE is left alone. */
+/* Unregister, before closing fd; a handle that is LOOP_NONE is left alone. */
 void loop_del(loop *lp, loop_handle *h);
+/* How many times the loop asked the kernel to change a registration (epoll_ctl; 0 under
+   poll): for tests. */
+unsigned long loop_ctl_calls(const loop *lp);
 
 /* Declare a timer (once); then set t->at (loop_timer_set) whenever its deadline changes. */
 void loop_timer_add(loop *lp, loop_timer *t, void (*fn)(void *owner), void *owner);
@@ -65,8 +84,9 @@ uint64_t loop_now(const loop *lp);
 uint64_t loop_update_clock(loop *lp);
 
 /*
- * One turn: sleep in poll() until a descriptor is ready or the earliest timer is due, read
- * the clock, and call back every ready descriptor. Returns -1 if poll() failed (not EINTR).
+ * One turn: sleep in poll() or epoll_wait() until a descriptor is ready or the earliest timer
+ * is due, read the clock, and call back every ready descriptor. Returns -1 if the wait failed
+ * (not EINTR).
  */
 int loop_poll(loop *lp);
 /* Call every timer whose deadline has come (after loop_poll and the owner's own work). */

@@ -32,6 +32,12 @@
 #define HAVE_TLS 0
 #endif
 
+#ifdef __linux__
+#define HAVE_EPOLL 1 /* loop.c's epoll backend */
+#else
+#define HAVE_EPOLL 0
+#endif
+
 #define MS_MAX 86400000u   /* a day: the longest time any option takes */
 #define OPTION_NAME_MAX 64 /* a longer name is unknown, and reported with its value */
 #define HELP_COLUMN 30     /* where --help's descriptions start */
@@ -46,6 +52,7 @@ static const char *const LOG_LEVELS[] = {"error", "warn", "info", "debug", NULL}
 static const char *const LOG_FORMATS[] = {"text", "json", NULL};                  /* log.h */
 static const char *const ON_OFF[] = {"on", "off", NULL};
 static const char *const CLIENT_CONTEXTS[] = {"keep", "reset", NULL};
+static const char *const IO_BACKENDS[] = {"poll", "epoll", NULL};
 
 static void pick_reuse_port(options *o, size_t i)
 {
@@ -70,6 +77,11 @@ static void pick_deflate(options *o, size_t i)
 static void pick_client_context(options *o, size_t i)
 {
     o->deflate_client_reset = i == 1;
+}
+
+static void pick_io(options *o, size_t i)
+{
+    o->io_epoll = i == 1;
 }
 
 static void pick_log_level(options *o, size_t i)
@@ -181,6 +193,15 @@ static const option_spec TABLE[] = {
      .help = "set SO_REUSEPORT on every listener, so that several wsfwd processes (each with "
              "it on) share a port and the kernel spreads connections among them; join them "
              "with --redis"},
+    {.name = "--io",
+     .arg = "poll|epoll",
+     .kind = OPTION_CHOICE,
+     .choices = IO_BACKENDS,
+     .pick = pick_io,
+     .needs = "epoll",
+     .def = "poll",
+     .help = "how the loop waits for sockets: poll() everywhere, or epoll (Linux), cheaper "
+             "with many busy connections"},
     {.name = "--max-connections",
      .arg = "N",
      .kind = OPTION_NUMBER,
@@ -470,6 +491,9 @@ bool options_built_with(const char *library)
     if (strcmp(library, "openssl") == 0) {
         return HAVE_TLS;
     }
+    if (strcmp(library, "epoll") == 0) {
+        return HAVE_EPOLL;
+    }
     return strcmp(library, "zlib") == 0 && HAVE_DEFLATE;
 }
 
@@ -621,6 +645,10 @@ static int finish(options *o, FILE *err)
     if (o->deflate && !HAVE_DEFLATE) {
         fprintf(err, "wsfwd: --deflate on: this wsfwd was built without permessage-deflate "
                      "(install zlib1g-dev and rebuild; see README.md)\n");
+        return 2;
+    }
+    if (o->io_epoll && !HAVE_EPOLL) {
+        fprintf(err, "wsfwd: --io epoll: epoll is Linux only; use --io poll (the default)\n");
         return 2;
     }
     if (o->nlisten_tls > 0 && (o->tls_cert == NULL || o->tls_key == NULL)) {

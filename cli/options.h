@@ -51,6 +51,7 @@ typedef struct options {
     unsigned shutdown_timeout_ms;
     log_level log_level;
     log_format log_format;     /* --log-format */
+    bool io_epoll;             /* --io epoll: loop.c's epoll backend rather than poll() */
     const char *redis;         /* --redis HOST:PORT or URL (cluster.c); NULL: a lone node */
     bool redis_local_first;    /* --redis-order local-first */
     size_t redis_max_inflight; /* bytes of local messages on their way through Redis */
@@ -91,11 +92,11 @@ typedef struct option_spec {
     void (*run)(FILE *out);                     /* FLAG */
     const char *many;  /* LIST: what the values are, in "at most MAX NAME MANY" */
     bool path;         /* TEXT, LIST: a path, so not empty */
-    const char *needs; /* "hiredis", "zlib", "openssl": an optional library; --help says when
-                          this build has none */
+    const char *needs; /* "hiredis", "zlib", "openssl": an optional library, or "epoll" (Linux
+                          only); --help says when this build has none */
 } option_spec;
 
-/* Whether this build has the optional library a row needs ("hiredis", "zlib", "openssl"). */
+/* Whether this build has what a row needs ("hiredis", "zlib", "openssl", "epoll"). */
 bool options_built_with(const char *library);
 
 /* The table, in --help's order; *n gets its length. */

@@ -1161,7 +1161,7 @@ int server_open(server **out, const options *o)
     s->rate = (rate_rule){(uint32_t)o->rate_limit, (uint32_t)o->rate_burst};
     s->reserve_fd = -1;
     raise_fd_limit();
-    s->lp = loop_new();
+    s->lp = loop_new(o->io_epoll ? LOOP_IO_EPOLL : LOOP_IO_POLL);
     if (s->lp == NULL) {
         fprintf(stderr, "wsfwd: cannot set up: %s\n", strerror(errno));
         server_free(s);

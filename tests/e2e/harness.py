@@ -16,6 +16,7 @@ import json
 import os
 import re
 import resource
+import shlex
 import shutil
 import signal
 import socket
@@ -39,6 +40,8 @@ WSFWD = None
 WRAPPER = []
 SLOW = 1.0
 PROCS = []  # every wsfwd started, to be killed at exit whatever happens
+# Appended to every wsfwd command line: run.sh runs the suites again with "--io epoll".
+EXTRA_ARGS = shlex.split(os.environ.get("WSFWD_E2E_ARGS", ""))
 
 # --freelist-vol: memcheck keeps freed blocks out of reuse, to catch a use after free, up to
 # 20 MB by default; that shows in the RSS bounds some tests check (permessage-deflate's
@@ -118,7 +121,7 @@ class Server:
     async def __aenter__(self):
         cmd = WRAPPER + [WSFWD] + [a for spec in self.listen for a in ("--listen", spec)]
         cmd += [a for spec in self.listen_tls for a in ("--listen-tls", spec)]
-        cmd += self.args
+        cmd += self.args + EXTRA_ARGS
 
         def preexec():
             die_with_parent()
@@ -471,7 +474,7 @@ async def run_wsfwd(args, bound=5):
     Killed (and failed) past the bound."""
     start = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
-        *WRAPPER, WSFWD, *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        *WRAPPER, WSFWD, *args, *EXTRA_ARGS, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, start_new_session=True, preexec_fn=die_with_parent)
     PROCS.append(proc)
     try:
@@ -705,7 +708,9 @@ def main(doc, title="wsfwd e2e"):
     selected = [t for t in TESTS if (t[2] or not use_valgrind) and
                 (not names or any(n in t[0] for n in names))]
     print(f"{title} (python websockets {websockets.__version__})"
-          f"{' under valgrind' if use_valgrind else ''}: {len(selected)} tests", flush=True)
+          f"{' under valgrind' if use_valgrind else ''}"
+          f"{' with ' + ' '.join(EXTRA_ARGS) if EXTRA_ARGS else ''}: {len(selected)} tests",
+          flush=True)
     passed, failed, skipped = asyncio.run(run(selected))
     print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
     sys.exit(1 if failed or not selected else 0)

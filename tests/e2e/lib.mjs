@@ -6,6 +6,8 @@ export const SLOW = Number(process.env.WSFWD_E2E_SLOW || 1);
 export const T = (ms) => ms * SLOW;
 
 const started = new Set();
+// Appended to every wsfwd command line: run.sh runs the suites again with "--io epoll".
+const EXTRA_ARGS = (process.env.WSFWD_E2E_ARGS || '').split(/\s+/).filter((a) => a !== '');
 
 export function withTimeout(promise, ms, what) {
   let timer;
@@ -20,7 +22,7 @@ export function withTimeout(promise, ms, what) {
 export class Server {
   constructor(binary, args = []) {
     this.binary = binary;
-    this.args = ['--listen', '127.0.0.1:0', '--shutdown-timeout', '2000', ...args];
+    this.args = ['--listen', '127.0.0.1:0', '--shutdown-timeout', '2000', ...args, ...EXTRA_ARGS];
     this.lines = [];
   }
 

@@ -12,13 +12,18 @@
 #      server of its own scraping wsfwd; needs Debian's prometheus):  test_metrics.py
 #      and built-in TLS (wss:// with a test CA made by openssl, stalled handshakes, plain HTTP
 #      to the TLS port, SIGHUP certificate swap; needs a wsfwd built with OpenSSL): test_tls.py
+#      and 3,000 connections in 300 rooms at once:            test_many.py
 #   2. Node ws (npm, package-lock.json)                       test_node.mjs
 #   3. headless Chromium (Debian chromium) + playwright-core  test_browser.mjs
 #      (and the demo page over https:// and wss:// when wsfwd has OpenSSL)
+#   1-3 run twice: on poll (the default), then with --io epoll (suites named NAME-epoll;
+#      WSFWD_E2E_ARGS, which harness.py and lib.mjs append to every wsfwd command line)
 #   4. the Python tests again with wsfwd under valgrind memcheck (any error or leak: exit 99)
 #      (those of test_python.py, test_auth.py, test_flow.py, test_deflate.py, test_tls.py
-#      and test_service.py marked for it)
+#      and test_service.py marked for it), on poll; test_python.py and test_many.py also with
+#      --io epoll
 #   5. wsfwd --redis: nodes on one redis-server, and two behind nginx     test_cluster.py
+#      (on poll, then with --io epoll)
 #      (then its fault tests again with wsfwd under valgrind)
 #   6. service conventions: sd_notify readiness (NOTIFY_SOCKET), --log-format json, and
 #      docs/wsfwd.service through systemd-analyze verify and security  test_service.py
@@ -50,7 +55,7 @@ trap 'rm -rf "$logs"' EXIT
 passed=0 failed=0 skipped=0
 declare -a lines=()
 
-note() { lines+=("$(printf '  %-10s %s' "$1" "$2")"); }
+note() { lines+=("$(printf '  %-19s %s' "$1" "$2")"); }
 
 # missing SUITE WHAT INSTALL: a failure under CI, a skip otherwise.
 missing() {
@@ -90,32 +95,6 @@ suite() {
 
 start_all=$SECONDS
 
-# 1. Python websockets.
-if "$PYTHON" -c 'import websockets' 2>/dev/null; then
-    suite python 240 "$PYTHON" "$here/test_python.py" "$wsfwd"
-    suite auth 120 "$PYTHON" "$here/test_auth.py" "$wsfwd"
-    suite flow 150 "$PYTHON" "$here/test_flow.py" "$wsfwd"
-    if "$wsfwd" --help | grep -q 'no zlib'; then
-        missing deflate "a wsfwd built with zlib" "apt-get install -y zlib1g-dev; rebuild"
-    else
-        suite deflate 180 "$PYTHON" "$here/test_deflate.py" "$wsfwd"
-    fi
-    if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
-        missing metrics "promtool and prometheus" "apt-get install -y prometheus"
-    else
-        suite metrics 120 "$PYTHON" "$here/test_metrics.py" "$wsfwd"
-    fi
-    if "$wsfwd" --help | grep -q 'no openssl'; then
-        missing tls "a wsfwd built with OpenSSL" "apt-get install -y libssl-dev; rebuild"
-    elif ! command -v openssl >/dev/null; then
-        missing tls "the openssl command" "apt-get install -y openssl"
-    else
-        suite tls 150 "$PYTHON" "$here/test_tls.py" "$wsfwd"
-    fi
-else
-    missing python "python3-websockets for $PYTHON" "apt-get install -y python3-websockets"
-fi
-
 # 2 and 3 need node and the npm packages of package-lock.json.
 node_ok=false
 if ! command -v node >/dev/null; then
@@ -132,13 +111,53 @@ else
         missing node "the npm packages (npm ci failed)" "cd tests/e2e && npm ci"
     fi
 fi
-if $node_ok; then
-    suite node 150 node "$here/test_node.mjs" "$wsfwd"
-    if [[ -x $CHROMIUM ]]; then
-        suite browser 150 node "$here/test_browser.mjs" "$wsfwd" "${WSFWD_E2E_SCREENSHOT:-}"
+
+# 1-3 (and test_many.py) on the backend WSFWD_E2E_ARGS picks: frontends SUFFIX, where SUFFIX
+# names the suites of that pass ("" for poll, the default; "-epoll").
+frontends() {
+    local sfx=$1
+    # 1. Python websockets.
+    if "$PYTHON" -c 'import websockets' 2>/dev/null; then
+        suite python$sfx 240 "$PYTHON" "$here/test_python.py" "$wsfwd"
+        suite auth$sfx 120 "$PYTHON" "$here/test_auth.py" "$wsfwd"
+        suite flow$sfx 150 "$PYTHON" "$here/test_flow.py" "$wsfwd"
+        suite many$sfx 120 "$PYTHON" "$here/test_many.py" "$wsfwd"
+        if "$wsfwd" --help | grep -q 'no zlib'; then
+            missing deflate$sfx "a wsfwd built with zlib" "apt-get install -y zlib1g-dev; rebuild"
+        else
+            suite deflate$sfx 180 "$PYTHON" "$here/test_deflate.py" "$wsfwd"
+        fi
+        if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+            missing metrics$sfx "promtool and prometheus" "apt-get install -y prometheus"
+        else
+            suite metrics$sfx 120 "$PYTHON" "$here/test_metrics.py" "$wsfwd"
+        fi
+        if "$wsfwd" --help | grep -q 'no openssl'; then
+            missing tls$sfx "a wsfwd built with OpenSSL" "apt-get install -y libssl-dev; rebuild"
+        elif ! command -v openssl >/dev/null; then
+            missing tls$sfx "the openssl command" "apt-get install -y openssl"
+        else
+            suite tls$sfx 150 "$PYTHON" "$here/test_tls.py" "$wsfwd"
+        fi
     else
-        missing browser "chromium ($CHROMIUM)" "apt-get install -y chromium"
+        missing python$sfx "python3-websockets for $PYTHON" "apt-get install -y python3-websockets"
     fi
+
+    if $node_ok; then
+        suite node$sfx 150 node "$here/test_node.mjs" "$wsfwd"
+        if [[ -x $CHROMIUM ]]; then
+            suite browser$sfx 150 node "$here/test_browser.mjs" "$wsfwd" "${WSFWD_E2E_SCREENSHOT:-}"
+        else
+            missing browser$sfx "chromium ($CHROMIUM)" "apt-get install -y chromium"
+        fi
+    fi
+}
+
+frontends ""
+if "$wsfwd" --help | grep -q 'no epoll'; then
+    note epoll "SKIP: no epoll on this system (Linux only)"
+else
+    WSFWD_E2E_ARGS="--io epoll" frontends -epoll
 fi
 
 # 4. The Python tests again, wsfwd under valgrind memcheck; time bounds stretched.
@@ -163,6 +182,12 @@ else
     fi
     WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} suite valgrind-service 200 "$PYTHON" \
         "$here/test_service.py" "$wsfwd" --valgrind
+    if ! "$wsfwd" --help | grep -q 'no epoll'; then # the epoll backend under memcheck too
+        WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} WSFWD_E2E_ARGS="--io epoll" suite valgrind-epoll \
+            400 "$PYTHON" "$here/test_python.py" "$wsfwd" --valgrind
+        WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} WSFWD_E2E_ARGS="--io epoll" \
+            suite valgrind-many-epoll 120 "$PYTHON" "$here/test_many.py" "$wsfwd" --valgrind
+    fi
 fi
 
 # 5. Several nodes on one Redis (and behind nginx): needs a wsfwd built with hiredis,
@@ -178,6 +203,10 @@ elif ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then
     missing cluster "nginx" "apt-get install -y nginx"
 else
     suite cluster 300 "$PYTHON" "$here/test_cluster.py" "$wsfwd"
+    if ! "$wsfwd" --help | grep -q 'no epoll'; then
+        WSFWD_E2E_ARGS="--io epoll" suite cluster-epoll 300 "$PYTHON" "$here/test_cluster.py" \
+            "$wsfwd"
+    fi
     if command -v valgrind >/dev/null; then # the fault paths once more under memcheck
         suite cluster-vg 400 "$PYTHON" "$here/test_cluster.py" "$wsfwd" --valgrind \
             -k three_nodes -k isolated -k redis_restart -k unreachable -k killed

@@ -321,6 +321,18 @@ static void test_choices(void **state)
     EXPECT_ERROR("wsfwd: --redis-order is one or local-first, not ''\n", "--redis-order=");
     EXPECT_ERROR("wsfwd: --redis-order is one or local-first, not 'local'\n", "--redis-order",
                  "local");
+    EXPECT_OK(&p, "--io", "poll");
+    assert_false(p.o.io_epoll);
+    parsed_free(&p);
+    if (options_built_with("epoll")) {
+        EXPECT_OK(&p, "--io=epoll");
+        assert_true(p.o.io_epoll);
+        parsed_free(&p);
+    } else {
+        EXPECT_ERROR("wsfwd: --io epoll: epoll is Linux only; use --io poll (the default)\n",
+                     "--io=epoll");
+    }
+    EXPECT_ERROR("wsfwd: --io is poll or epoll, not 'select'\n", "--io", "select");
     EXPECT_ERROR("wsfwd: --log-level is error, warn, info or debug, not 'verbose'\n", "--log-level",
                  "verbose");
     EXPECT_ERROR("wsfwd: --log-level is error, warn, info or debug, not 'INFO'\n",
