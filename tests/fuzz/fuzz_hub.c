@@ -140,6 +140,7 @@ typedef struct msg {
     uint32_t sender_gen;
     bool fed;       /* a feed that returned WSFWD_OK had all of it */
     bool compressed; /* sent compressed */
+    bool noise;      /* padded with bytes that do not compress */
     bool read;      /* its sender's on_message ran */
 } msg;
 
@@ -309,21 +310,26 @@ static void add_edge(int name, int a, int b)
     H.nedge[name]++;
 }
 
-/* The byte message id is padded with: runs, so that it compresses well. */
-static uint8_t filler(int id)
+/* Byte i of message id's padding: a run that compresses well, or with noise, bytes that do
+   not (so that compressed members' queues fill up too). */
+static uint8_t filler(int id, bool noise, size_t i)
 {
-    return (uint8_t)('a' + id % 26);
+    if (!noise) {
+        return (uint8_t)('a' + id % 26);
+    }
+    uint32_t x = (uint32_t)id * 2654435761u ^ (uint32_t)i * 40503u;
+    return (uint8_t)(x >> 13 ^ x);
 }
 
 /* Whether p is message id's payload as sent. */
 static bool payload_ok(int id, const uint8_t *p, size_t n)
 {
-    if (n != H.m[id].len || n < 3 || p[0] != 'B' || (p[1] | p[2] << 8) != id) {
+    const msg *m = &H.m[id];
+    if (n != m->len || n < 3 || p[0] != 'B' || (p[1] | p[2] << 8) != id) {
         return false;
     }
-    uint8_t f = filler(id);
     for (size_t i = 3; i < n; i++) {
-        if (p[i] != f) {
+        if (p[i] != filler(id, m->noise, i)) {
             return false;
         }
     }
@@ -517,14 +523,21 @@ static int new_fed_msg(rec *r)
     return id;
 }
 
-/* The payload of message id, n bytes (at least 3): 'B', the id, its filler. */
-static size_t payload(uint8_t *buf, int id, size_t n)
+/* The payload of message id, n bytes (at least 3): 'B', the id, its padding. */
+static size_t payload(uint8_t *buf, int id, size_t n, bool noise)
 {
     buf[0] = 'B';
     buf[1] = (uint8_t)id;
     buf[2] = (uint8_t)(id >> 8);
-    memset(buf + 3, filler(id), n - 3);
+    if (noise) {
+        for (size_t i = 3; i < n; i++) {
+            buf[i] = filler(id, true, i);
+        }
+    } else {
+        memset(buf + 3, filler(id, false, 0), n - 3);
+    }
     H.m[id].len = n;
+    H.m[id].noise = noise;
     return n;
 }
 
@@ -535,14 +548,16 @@ static void broadcast(wsfwd_pool *pool, rec *except, uint8_t size)
         return;
     }
     uint8_t buf[3 + 255];
-    size_t n = payload(buf, id, 3 + (size_t)size);
+    size_t n = payload(buf, id, 3 + (size_t)size, size & 1); /* odd sizes: noise */
     size_t delivered = 0;
     H.queued += n + WSFWD_FRAME_HEADER_MAX;
     int rc = wsfwd_pool_broadcast(pool, WSFWD_OP_BINARY, buf, n, except != NULL ? except->c : NULL,
                                   &delivered);
     H.m[id].rc = rc;
+    /* (the broadcast may have emptied the pool: it is gone now) */
     TRACE("broadcast #%d to %s (%zu bytes) but %d: rc %d, %zu delivered", id,
-          wsfwd_pool_name(pool).ptr, n, except != NULL ? slot_of(except) : -1, rc, delivered);
+          H.m[id].name >= 0 ? NAMES[H.m[id].name] : "?", n, except != NULL ? slot_of(except) : -1,
+          rc, delivered);
     CHECK(rc == WSFWD_OK || rc == WSFWD_ERR_NOMEM || rc == WSFWD_ERR_POOL_GONE);
     CHECK(rc != WSFWD_ERR_NOMEM || H.alloc_failed);
 }
@@ -840,7 +855,8 @@ static void op_feed(rec *r, bool close_frame, uint8_t size)
         if (id < 0) {
             return;
         }
-        n = client_frame(frame, WSFWD_OP_BINARY, body, payload(body, id, 3 + (size_t)size));
+        n = client_frame(frame, WSFWD_OP_BINARY, body,
+                         payload(body, id, 3 + (size_t)size, size & 1));
     }
     if (feed(r, frame, n, false) == WSFWD_OK && id >= 0) {
         mark_fed(id, id + 1);
@@ -869,7 +885,7 @@ static void op_burst(rec *r, uint8_t b)
         if (id < 0) {
             break;
         }
-        size_t len = payload(body, id, 3 + (size_t)(d >> 2) * 66);
+        size_t len = payload(body, id, 3 + (size_t)(d >> 2) * 66, false);
         const uint8_t *pl = body;
         size_t pn = len;
         bool z = false;
@@ -1067,7 +1083,7 @@ static void run_op(void)
             }
             uint8_t buf[3];
             H.queued += 3 + WSFWD_FRAME_HEADER_MAX;
-            rc = wsfwd_pool_broadcast(p, WSFWD_OP_BINARY, buf, payload(buf, id, 3), NULL, NULL);
+            rc = wsfwd_pool_broadcast(p, WSFWD_OP_BINARY, buf, payload(buf, id, 3, false), NULL, NULL);
             H.m[id].rc = rc;
         }
         /* a dead pool refuses everything; a connection being freed is refused first */
