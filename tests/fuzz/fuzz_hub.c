@@ -64,9 +64,9 @@
 #define MAXCTX 16
 #define MAXSEEN 32 /* pools a connection was in during one step */
 #define MAXFOUND 64
-#define BIGMSG 4096                                 /* the message limit with deflate on */
+#define BIGMSG 4096                                /* the message limit with deflate on */
 #define MAXFRAME (BIGMSG + WSFWD_FRAME_HEADER_MAX) /* the largest frame sent to a member */
-#define BURST 8                                     /* messages per burst, at most */
+#define BURST 8                                    /* messages per burst, at most */
 #define SLACK 512 /* close frames and the like: what a queue may get past its bound */
 
 #define CHECK(cond)                                                                                \
@@ -118,11 +118,11 @@ typedef struct rec {
     uint64_t own;              /* bytes its on_message broadcasts may have queued per member */
     uint8_t *carry;            /* output consumed but not yet a whole frame (MAXFRAME) */
     size_t ncarry;
-    int last[NNAMES];     /* the last broadcast received per name, -1 for none */
+    int last[NNAMES];             /* the last broadcast received per name, -1 for none */
     int last_from[NCONN][NNAMES]; /* the last message received per sender slot and pool name,
                                      -1 for none (across pools a deferred broadcast may come
                                      after later ones) */
-    int last_read;        /* the last message of its own it read (on_message), -1 for none */
+    int last_read; /* the last message of its own it read (on_message), -1 for none */
     uint8_t got[MAXMSG / 8];
 } rec;
 
@@ -135,13 +135,13 @@ typedef struct msg {
     int rc;
     uint32_t receipts;
     uint64_t step;
-    size_t len;     /* the payload's length */
-    int sender;     /* the slot that was fed it, or -1 (the harness broadcast it) */
+    size_t len; /* the payload's length */
+    int sender; /* the slot that was fed it, or -1 (the harness broadcast it) */
     uint32_t sender_gen;
-    bool fed;       /* a feed that returned WSFWD_OK had all of it */
+    bool fed;        /* a feed that returned WSFWD_OK had all of it */
     bool compressed; /* sent compressed */
     bool noise;      /* padded with bytes that do not compress */
-    bool read;      /* its sender's on_message ran */
+    bool read;       /* its sender's on_message ran */
 } msg;
 
 typedef struct ctx_entry {
@@ -165,12 +165,12 @@ typedef struct harness {
     uint32_t fail_every; /* refuse every n-th allocation once armed (0: never) */
     uint32_t alloc_calls;
     bool armed;
-    bool deflate_on;   /* the config has the codec */
+    bool deflate_on; /* the config has the codec */
     size_t max_queue;
     size_t high_mark;
-    uint64_t queued;   /* bytes per member any operation may have queued so far (bounds) */
+    uint64_t queued; /* bytes per member any operation may have queued so far (bounds) */
     rec r[NCONN];
-    msg *m;            /* MAXMSG, kept apart: only the first nmsg are ever read */
+    msg *m; /* MAXMSG, kept apart: only the first nmsg are ever read */
     int nmsg;
     ctx_entry ctx[MAXCTX]; /* pools valid now: those of the callbacks and visits running */
     int nctx;
@@ -405,9 +405,8 @@ static size_t inflate_frame(const uint8_t *p, size_t n, uint8_t *out, size_t cap
         while (left > 0) {
             size_t got = 0;
             CHECK(made < cap); /* never more than the largest message sent */
-            wsfwd_inflate_status st =
-                cli_codec.inflate(cli_codec.user_data, dec_stream, &in, &left, out + made,
-                                  cap - made, &got);
+            wsfwd_inflate_status st = cli_codec.inflate(cli_codec.user_data, dec_stream, &in, &left,
+                                                        out + made, cap - made, &got);
             CHECK(st == WSFWD_INFLATE_OK);
             made += got;
             if (got == 0 && left > 0) {
@@ -655,6 +654,7 @@ static int feed(rec *r, uint8_t *data, size_t n, bool burst)
     bool must_refuse = r->in_message > 0 || r->freeing;
     bool may_refuse = must_refuse || r->feeding > 0;
     bool paced0 = wsfwd_conn_is_paced(c);
+    bool told_paced0 = r->paced; /* the model: differs while an event is still untold */
     wsfwd_state st0 = wsfwd_conn_state(c);
     size_t held0 = wsfwd_conn_held(c);
     uint32_t pauses0 = r->pauses;
@@ -682,8 +682,11 @@ static int feed(rec *r, uint8_t *data, size_t n, bool burst)
     }
     bool open0 = st0 == WSFWD_STATE_OPEN || st0 == WSFWD_STATE_CLOSING;
     if (held > 0 && open0 && !H.alloc_failed) {
-        CHECK(!paced0);              /* a feed made while paced is read whole */
-        CHECK(r->pauses > pauses0); /* it was paced during this one */
+        CHECK(!paced0); /* a feed made while paced is read whole */
+        /* It was paced during this one: PAUSE was told, or it was told before and the
+           RESUME owed since (left its pool: told after on_leave) never was, because it was
+           paced again first (a callback of on_leave joined it back and it sent). */
+        CHECK(r->pauses > pauses0 || told_paced0);
         CHECK(wsfwd_conn_is_paced(c) || r->resumes > resumes0);
     }
     if (burst && r->deflate && !paced0 && open0) {
@@ -905,7 +908,8 @@ static void op_burst(rec *r, uint8_t b)
         if (d & 2) {
             size_t half = pn / 2;
             n += client_frame_ex(wire + n, false, WSFWD_OP_BINARY, z, pl, half);
-            n += client_frame_ex(wire + n, true, WSFWD_OP_CONTINUATION, false, pl + half, pn - half);
+            n +=
+                client_frame_ex(wire + n, true, WSFWD_OP_CONTINUATION, false, pl + half, pn - half);
         } else {
             n += client_frame_ex(wire + n, true, WSFWD_OP_BINARY, z, pl, pn);
         }
@@ -1087,7 +1091,8 @@ static void run_op(void)
             }
             uint8_t buf[3];
             H.queued += 3 + WSFWD_FRAME_HEADER_MAX;
-            rc = wsfwd_pool_broadcast(p, WSFWD_OP_BINARY, buf, payload(buf, id, 3, false), NULL, NULL);
+            rc = wsfwd_pool_broadcast(p, WSFWD_OP_BINARY, buf, payload(buf, id, 3, false), NULL,
+                                      NULL);
             H.m[id].rc = rc;
         }
         /* a dead pool refuses everything; a connection being freed is refused first */
