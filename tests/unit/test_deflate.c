@@ -1262,6 +1262,18 @@ static void held_flow(wsfwd_conn *c, wsfwd_flow event, void *ud)
     held_resumes += event == WSFWD_FLOW_RESUME;
 }
 
+/* fwd_hub on cfg, and in its pool "r" a compressing sender and a plain reader, opened. */
+static void sender_and_reader(wsfwd_config *cfg, peer *sender, peer *reader)
+{
+    assert_int_equal(wsfwd_hub_new(cfg, &fwd_hub), WSFWD_OK);
+    open_server(sender, cfg, "permessage-deflate");
+    open_server(reader, cfg, "x-none");
+    test_drain(sender->conn, pump_buf, sizeof pump_buf);
+    test_drain(reader->conn, pump_buf, sizeof pump_buf);
+    assert_int_equal(wsfwd_hub_join(fwd_hub, sender->conn, "r", 1), WSFWD_OK);
+    assert_int_equal(wsfwd_hub_join(fwd_hub, reader->conn, "r", 1), WSFWD_OK);
+}
+
 static void test_paced_sender_holds_its_feed(void **state)
 {
     (void)state;
@@ -1271,14 +1283,8 @@ static void test_paced_sender_holds_its_feed(void **state)
     wsfwd_config_on_message(cfg, fwd_message);
     wsfwd_config_on_flow(cfg, held_flow);
     assert_int_equal(wsfwd_config_set_max_queue(cfg, 8 * SIZE), WSFWD_OK); /* marks 4 and 1 */
-    assert_int_equal(wsfwd_hub_new(cfg, &fwd_hub), WSFWD_OK);
     peer sender, reader;
-    open_server(&sender, cfg, "permessage-deflate");
-    open_server(&reader, cfg, "x-none");
-    test_drain(sender.conn, pump_buf, sizeof pump_buf);
-    test_drain(reader.conn, pump_buf, sizeof pump_buf);
-    assert_int_equal(wsfwd_hub_join(fwd_hub, sender.conn, "r", 1), WSFWD_OK);
-    assert_int_equal(wsfwd_hub_join(fwd_hub, reader.conn, "r", 1), WSFWD_OK);
+    sender_and_reader(cfg, &sender, &reader);
     static uint8_t wire[COUNT * 128];
     static uint8_t msg[SIZE];
     size_t n = 0;
@@ -1367,14 +1373,8 @@ static void test_held_input_dropped_on_close(void **state)
     wsfwd_config *cfg = config_new(&z, NULL);
     wsfwd_config_on_message(cfg, fwd_message);
     assert_int_equal(wsfwd_config_set_max_queue(cfg, 4 * SIZE), WSFWD_OK); /* high mark 2 */
-    assert_int_equal(wsfwd_hub_new(cfg, &fwd_hub), WSFWD_OK);
     peer sender, reader;
-    open_server(&sender, cfg, "permessage-deflate");
-    open_server(&reader, cfg, "x-none");
-    test_drain(sender.conn, pump_buf, sizeof pump_buf);
-    test_drain(reader.conn, pump_buf, sizeof pump_buf);
-    assert_int_equal(wsfwd_hub_join(fwd_hub, sender.conn, "r", 1), WSFWD_OK);
-    assert_int_equal(wsfwd_hub_join(fwd_hub, reader.conn, "r", 1), WSFWD_OK);
+    sender_and_reader(cfg, &sender, &reader);
     static uint8_t wire[8 * 128];
     static uint8_t msg[SIZE];
     memset(msg, 'h', sizeof msg);
