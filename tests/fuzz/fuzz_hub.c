@@ -1273,15 +1273,17 @@ static int on_message(wsfwd_conn *c, wsfwd_opcode op, const uint8_t *data, size_
         CHECK(m->rc == WSFWD_OK || m->rc == WSFWD_ERR_NOMEM);
     }
     int rc = m->rc;
+    /* The broadcast's callbacks may have freed c, and even put a new connection in r. */
+    bool live = r->c == c;
     uint32_t gen = r->gen;
-    r->in_message++;
+    r->in_message += live;
     reenter();
-    if (r->gen == gen) { /* not freed meanwhile (op_new clears it for the next) */
+    if (live && r->gen == gen) { /* not freed meanwhile (op_new clears it for the next) */
         r->in_message--;
     }
     /* A forwarder fails the connection when it could not forward (the callbacks above may
        have freed it: the library then ignores the result). */
-    return r->forward && pool != NULL && rc != WSFWD_OK ? -1 : 0;
+    return live && r->forward && pool != NULL && rc != WSFWD_OK ? -1 : 0;
 }
 
 /* ---- Checks between top-level operations ----------------------------------------------------- */
