@@ -66,7 +66,7 @@
 #define MAXFOUND 64
 #define BIGMSG 4096                                /* the message limit with deflate on */
 #define MAXFRAME (BIGMSG + WSFWD_FRAME_HEADER_MAX) /* the largest frame sent to a member */
-#define BURST 8                                    /* messages per burst, at most */
+#define BURST 16                                   /* messages per burst, at most */
 #define SLACK 512 /* close frames and the like: what a queue may get past its bound */
 
 #define CHECK(cond)                                                                                \
@@ -544,6 +544,8 @@ static size_t payload(uint8_t *buf, int id, size_t n, bool noise)
     return n;
 }
 
+static void check_queues(void);
+
 static void broadcast(wsfwd_pool *pool, rec *except, uint8_t size)
 {
     int id = new_msg(pool, except);
@@ -563,6 +565,7 @@ static void broadcast(wsfwd_pool *pool, rec *except, uint8_t size)
           rc, delivered);
     CHECK(rc == WSFWD_OK || rc == WSFWD_ERR_NOMEM || rc == WSFWD_ERR_POOL_GONE);
     CHECK(rc != WSFWD_ERR_NOMEM || H.alloc_failed);
+    check_queues();
 }
 
 /* A client's masked frame; rsv1: the first frame of a compressed message. */
@@ -1519,7 +1522,8 @@ static void codecs_init(void)
     }
 }
 
-/* With byte 1's top bit: the codec, and queues that fit a few messages of the limit. */
+/* With byte 1's top bit: the codec, queues that fit a few messages of the limit, maybe low
+   marks (byte 2's top bit). */
 static void configure_deflate(const uint8_t *data)
 {
     static const size_t MIN_SIZE[4] = {0, 16, 64, 256};
@@ -1528,6 +1532,12 @@ static void configure_deflate(const uint8_t *data)
     CHECK(wsfwd_config_set_deflate_params(H.cfg, 8 + (data[2] >> 2 & 7), (data[2] & 0x40) ? 9 : 15,
                                           data[2] & 0x20) == WSFWD_OK);
     CHECK(wsfwd_config_set_deflate_min_size(H.cfg, MIN_SIZE[data[2] & 3]) == WSFWD_OK);
+    CHECK(wsfwd_config_set_max_queue(H.cfg, H.max_queue) == WSFWD_OK);
+    H.high_mark = H.max_queue / 2;
+    if (data[2] & 0x80) { /* low marks: a burst could pass the bound well before the limit */
+        H.high_mark = H.max_queue / 8;
+        CHECK(wsfwd_config_set_queue_marks(H.cfg, H.high_mark, H.max_queue / 32) == WSFWD_OK);
+    }
 }
 
 /* ---- Entry ------------------------------------------------------------------------------------
@@ -1550,12 +1560,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(wsfwd_config_set_random(H.cfg, fz_random, NULL) == WSFWD_OK);
     CHECK(wsfwd_config_set_max_message(H.cfg, BIGMSG) == WSFWD_OK); /* no frame past MAXFRAME */
     H.deflate_on = data[1] & 0x80;
-    H.max_queue = 64 + (size_t)data[0] * 16;
     if (H.deflate_on) {
         configure_deflate(data);
+    } else {
+        H.max_queue = 64 + (size_t)data[0] * 16;
+        H.high_mark = H.max_queue / 2; /* the default marks */
+        CHECK(wsfwd_config_set_max_queue(H.cfg, H.max_queue) == WSFWD_OK);
     }
-    CHECK(wsfwd_config_set_max_queue(H.cfg, H.max_queue) == WSFWD_OK);
-    H.high_mark = H.max_queue / 2; /* the default marks */
     H.drop_policy = data[1] & 1;
     CHECK(wsfwd_config_set_slow_policy(H.cfg, H.drop_policy ? WSFWD_SLOW_DROP : WSFWD_SLOW_CLOSE) ==
           WSFWD_OK);
