@@ -1323,11 +1323,10 @@ static void check_model(void)
         CHECK(wsfwd_conn_is_paced(r->c) == r->paced);
         CHECK(wsfwd_conn_is_congested(r->c) == r->congested);
         CHECK(wsfwd_conn_deflate(r->c, NULL, 0) == r->deflate);
-        size_t held = wsfwd_conn_held(r->c);
-        if (held > 0) { /* a compressing connection that can still read it */
-            wsfwd_state st = wsfwd_conn_state(r->c);
+        if (wsfwd_conn_held(r->c) > 0) { /* a compressing connection that can still read it */
+            wsfwd_state state = wsfwd_conn_state(r->c);
             CHECK(r->deflate);
-            CHECK(st == WSFWD_STATE_OPEN || st == WSFWD_STATE_CLOSING);
+            CHECK(state == WSFWD_STATE_OPEN || state == WSFWD_STATE_CLOSING);
         }
         if (r->paced) { /* someone else in its pool holds it up */
             bool held = false;
