@@ -1516,6 +1516,18 @@ static int feed_open(wsfwd_conn *c, uint8_t *data, size_t len)
     return rc;
 }
 
+/* Forget held input: a closed connection never reads it. Not while feed_open reads it. */
+static void drop_held(wsfwd_conn *c)
+{
+    wsfwd_pmdc *z = c->pmd;
+    if (z != NULL && z->held != NULL) {
+        wsfwd_mem_free(&c->cfg->alloc, z->held);
+        z->held = NULL;
+        z->held_len = 0;
+        z->held_cap = 0;
+    }
+}
+
 int wsfwd_conn_feed(wsfwd_conn *c, uint8_t *data, size_t len)
 {
     if (c == NULL || (data == NULL && len > 0)) {
@@ -1547,13 +1559,17 @@ int wsfwd_conn_feed(wsfwd_conn *c, uint8_t *data, size_t len)
     if (rc == WSFWD_OK && (c->state == WSFWD_STATE_OPEN || c->state == WSFWD_STATE_CLOSING)) {
         rc = feed_open(c, data, len);
     }
+    if (c->state == WSFWD_STATE_CLOSED) {
+        drop_held(c);
+    }
     c->feeding = 0;
     return leave(c, rc);
 }
 
 size_t wsfwd_conn_held(const wsfwd_conn *c)
 {
-    return c != NULL && c->pmd != NULL ? c->pmd->held_len : 0;
+    /* A connection that closed holding input (its queue overflowed...) will not read it. */
+    return c != NULL && c->pmd != NULL && c->state != WSFWD_STATE_CLOSED ? c->pmd->held_len : 0;
 }
 
 /* ---- Sending --------------------------------------------------------------------------- */

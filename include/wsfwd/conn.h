@@ -308,7 +308,8 @@ WSFWD_API bool wsfwd_conn_is_paced(const wsfwd_conn *conn);
  * the library stops at the next frame boundary and holds the rest of that feed (plain
  * connections read every feed whole: what one adds to the queues is bounded by its size).
  * After WSFWD_FLOW_RESUME, call wsfwd_conn_feed(conn, NULL, 0) (or feed your next read: held
- * bytes come first) while this is not 0. A feed made while still paced is read whole.
+ * bytes come first) while this is not 0. A feed made while still paced is read whole. 0 once
+ * the connection is closed (WSFWD_STATE_CLOSED): it never reads what it held.
  */
 WSFWD_API size_t wsfwd_conn_held(const wsfwd_conn *conn);
 

@@ -1262,6 +1262,18 @@ static void held_flow(wsfwd_conn *c, wsfwd_flow event, void *ud)
     held_resumes += event == WSFWD_FLOW_RESUME;
 }
 
+/* fwd_hub on cfg, and in its pool "r" a compressing sender and a plain reader, opened. */
+static void sender_and_reader(wsfwd_config *cfg, peer *sender, peer *reader)
+{
+    assert_int_equal(wsfwd_hub_new(cfg, &fwd_hub), WSFWD_OK);
+    open_server(sender, cfg, "permessage-deflate");
+    open_server(reader, cfg, "x-none");
+    test_drain(sender->conn, pump_buf, sizeof pump_buf);
+    test_drain(reader->conn, pump_buf, sizeof pump_buf);
+    assert_int_equal(wsfwd_hub_join(fwd_hub, sender->conn, "r", 1), WSFWD_OK);
+    assert_int_equal(wsfwd_hub_join(fwd_hub, reader->conn, "r", 1), WSFWD_OK);
+}
+
 static void test_paced_sender_holds_its_feed(void **state)
 {
     (void)state;
@@ -1271,14 +1283,8 @@ static void test_paced_sender_holds_its_feed(void **state)
     wsfwd_config_on_message(cfg, fwd_message);
     wsfwd_config_on_flow(cfg, held_flow);
     assert_int_equal(wsfwd_config_set_max_queue(cfg, 8 * SIZE), WSFWD_OK); /* marks 4 and 1 */
-    assert_int_equal(wsfwd_hub_new(cfg, &fwd_hub), WSFWD_OK);
     peer sender, reader;
-    open_server(&sender, cfg, "permessage-deflate");
-    open_server(&reader, cfg, "x-none");
-    test_drain(sender.conn, pump_buf, sizeof pump_buf);
-    test_drain(reader.conn, pump_buf, sizeof pump_buf);
-    assert_int_equal(wsfwd_hub_join(fwd_hub, sender.conn, "r", 1), WSFWD_OK);
-    assert_int_equal(wsfwd_hub_join(fwd_hub, reader.conn, "r", 1), WSFWD_OK);
+    sender_and_reader(cfg, &sender, &reader);
     static uint8_t wire[COUNT * 128];
     static uint8_t msg[SIZE];
     size_t n = 0;
@@ -1349,6 +1355,54 @@ static void test_paced_sender_holds_its_feed(void **state)
     wsfwd_conn_free(sender.conn);
     wsfwd_conn_free(reader.conn);
     wsfwd_conn_free(plain.conn);
+    wsfwd_hub_free(fwd_hub);
+    wsfwd_config_free(cfg);
+    assert_int_equal(z.live_streams, 0);
+}
+
+/*
+ * Held input of a connection that closes before it is read is dropped: it will never be read,
+ * so wsfwd_conn_held says 0 (an embedder feeding NULL, 0 while it is not 0 would spin). Found
+ * by fuzz_hub: a compressing sender holds its feed, then its own queue overflows.
+ */
+static void test_held_input_dropped_on_close(void **state)
+{
+    (void)state;
+    enum { SIZE = 4096 };
+    zcodec z = {0};
+    wsfwd_config *cfg = config_new(&z, NULL);
+    wsfwd_config_on_message(cfg, fwd_message);
+    assert_int_equal(wsfwd_config_set_max_queue(cfg, 4 * SIZE), WSFWD_OK); /* high mark 2 */
+    peer sender, reader;
+    sender_and_reader(cfg, &sender, &reader);
+    static uint8_t wire[8 * 128];
+    static uint8_t msg[SIZE];
+    memset(msg, 'h', sizeof msg);
+    size_t n = 0;
+    for (int i = 0; i < 8; i++) {
+        uint8_t zb[128];
+        n += raw_frame(wire + n, 0xC2, zb, deflate_msg(msg, sizeof msg, zb, sizeof zb, 15));
+    }
+    assert_int_equal(wsfwd_conn_feed(sender.conn, wire, n), WSFWD_OK);
+    assert_true(wsfwd_conn_is_paced(sender.conn));
+    assert_true(wsfwd_conn_held(sender.conn) > 0);
+    /* Broadcasts that do not compress fill the sender's own queue, under the close policy. */
+    uint32_t x = 1;
+    for (size_t i = 0; i < sizeof msg; i++) {
+        x = x * 1103515245u + 12345u;
+        msg[i] = (uint8_t)(x >> 16);
+    }
+    wsfwd_pool *pool = wsfwd_hub_find(fwd_hub, "r", 1);
+    for (int i = 0; i < 6 && wsfwd_conn_state(sender.conn) == WSFWD_STATE_OPEN; i++) {
+        (void)wsfwd_pool_broadcast(pool, WSFWD_OP_BINARY, msg, SIZE, NULL, NULL);
+    }
+    assert_int_equal(wsfwd_conn_state(sender.conn), WSFWD_STATE_CLOSED);
+    assert_int_equal(sent_close(sender.conn), 1008);
+    assert_int_equal(wsfwd_conn_held(sender.conn), 0);
+    assert_int_equal(wsfwd_conn_feed(sender.conn, NULL, 0), WSFWD_OK);
+    assert_int_equal(wsfwd_conn_held(sender.conn), 0);
+    wsfwd_conn_free(sender.conn);
+    wsfwd_conn_free(reader.conn);
     wsfwd_hub_free(fwd_hub);
     wsfwd_config_free(cfg);
     assert_int_equal(z.live_streams, 0);
@@ -1533,6 +1587,7 @@ int main(void)
         cmocka_unit_test(test_broadcast_windows_and_relay),
         cmocka_unit_test(test_broadcast_deferred),
         cmocka_unit_test(test_paced_sender_holds_its_feed),
+        cmocka_unit_test(test_held_input_dropped_on_close),
         cmocka_unit_test(test_final_block),
         cmocka_unit_test(test_allocation_failures),
     };
