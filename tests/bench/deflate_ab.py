@@ -21,12 +21,12 @@ bytes on the wire. No timing is asserted.
 """
 import argparse
 import os
-import statistics
 import sys
 import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scenarios  # noqa: E402
+import sidebyside  # noqa: E402
 
 LOAD = ["--size", "1024", "--json", "--deflate"]
 
@@ -78,14 +78,6 @@ def smoke(args):
     return 1 if problems else 0
 
 
-def cell(vals, fmt):
-    vals = [v for v in vals if isinstance(v, (int, float)) and v >= 0]
-    if not vals:
-        return "FAIL", None
-    m = statistics.median(vals)
-    return "%s (%s-%s)" % (fmt % m, fmt % min(vals), fmt % max(vals)), m
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -97,31 +89,15 @@ def main():
     args = ap.parse_args()
     if args.smoke:
         return smoke(args)
-    runs = {}
-    for r in range(args.rounds):
-        for scen in args.scenarios.split(","):
-            order = ("on", "off") if r % 2 == 0 else ("off", "on")
-            for mode in order:
-                res = one(args, mode, scen, [])
-                runs.setdefault((scen, mode), []).append(res)
-                print("round %d %s deflate %s: %s" % (r + 1, scen, mode, "ok" if res.get("ok")
-                      else "FAILED: %s" % res.get("error")), file=sys.stderr)
+    scens = args.scenarios.split(",")
+    runs = sidebyside.rounds(("on", "off"), scens, args.rounds,
+                             lambda mode, scen: one(args, mode, scen, []))
     fmts = {"server CPU-s per M deliveries": "%.3f", "wire bytes per delivery": "%.1f",
             "deliveries/s (k)": "%.0f", "compressions per broadcast": "%.3f",
             "compression ratio (/stats)": "%.2f"}
-    print("| scenario | figure | deflate on | deflate off | on / off |")
-    print("|---|---|---:|---:|---:|")
-    failed = 0
-    for scen in args.scenarios.split(","):
-        for label, fmt in fmts.items():
-            cells = []
-            for mode in ("on", "off"):
-                ok = [x for x in runs[(scen, mode)] if x.get("ok")]
-                failed += len(runs[(scen, mode)]) - len(ok)
-                cells.append(cell([figures(x)[label] for x in ok], fmt))
-            (con, mon), (coff, moff) = cells
-            ratio = "%.2f" % (mon / moff) if mon is not None and moff else ""
-            print("| %s | %s | %s | %s | %s |" % (scen, label, con, coff, ratio))
+    figs = [(label, fmt, lambda x, label=label: figures(x)[label]) for label, fmt in fmts.items()]
+    failed = sidebyside.table(runs, ("on", "off"), scens, figs,
+                              ("deflate on", "deflate off", "on / off"))
     return 1 if failed else 0
 
 

@@ -27,7 +27,7 @@ import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scenarios  # noqa: E402
-from deflate_ab import cell  # noqa: E402
+import sidebyside  # noqa: E402
 
 FIGURES = {"server CPU-s per M deliveries": ("server_cpu_s_per_m_deliveries", "%.3f", 1),
            "deliveries/s (k)": ("deliveries_per_s", "%.0f", 1e-3),
@@ -56,13 +56,6 @@ def one(args, mode, scen, extra):
     return scenarios.run_once(a, scen, extra)
 
 
-def figure(res, path, scale):
-    v = res
-    for k in path.split("."):
-        v = v.get(k) if isinstance(v, dict) else None
-    return v * scale if isinstance(v, (int, float)) else None
-
-
 def smoke(args):
     extra = ["--subscribers", "10", "--duration", "1", "--drain", "2", "--connect-timeout", "5",
              "--settle", "0"]
@@ -81,27 +74,12 @@ def smoke(args):
 
 
 def table(args):
-    runs = {}
-    for r in range(args.rounds):
-        for scen in args.scenarios.split(","):
-            for mode in (("tls", "plain") if r % 2 == 0 else ("plain", "tls")):
-                res = one(args, mode, scen, [])
-                runs.setdefault((scen, mode), []).append(res)
-                print("round %d %s %s: %s" % (r + 1, scen, mode, "ok" if res.get("ok")
-                      else "FAILED: %s" % res.get("error")), file=sys.stderr)
-    print("| scenario | figure | TLS | plain | TLS / plain |")
-    print("|---|---|---:|---:|---:|")
-    failed = 0
-    for scen in args.scenarios.split(","):
-        for label, (path, fmt, scale) in FIGURES.items():
-            cells = []
-            for mode in ("tls", "plain"):
-                ok = [x for x in runs[(scen, mode)] if x.get("ok")]
-                failed += len(runs[(scen, mode)]) - len(ok)
-                cells.append(cell([figure(x, path, scale) for x in ok], fmt))
-            (ct, mt), (cp, mp) = cells
-            ratio = "%.2f" % (mt / mp) if mt is not None and mp else ""
-            print("| %s | %s | %s | %s | %s |" % (scen, label, ct, cp, ratio))
+    scens = args.scenarios.split(",")
+    runs = sidebyside.rounds(("tls", "plain"), scens, args.rounds,
+                             lambda mode, scen: one(args, mode, scen, []))
+    figs = [(label, fmt, lambda x, p=path, k=scale: sidebyside.path_of(x, p, k))
+            for label, (path, fmt, scale) in FIGURES.items()]
+    failed = sidebyside.table(runs, ("tls", "plain"), scens, figs, ("TLS", "plain", "TLS / plain"))
     return 1 if failed else 0
 
 
