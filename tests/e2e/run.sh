@@ -16,8 +16,9 @@
 #   2. Node ws (npm, package-lock.json)                       test_node.mjs
 #   3. headless Chromium (Debian chromium) + playwright-core  test_browser.mjs
 #      (and the demo page over https:// and wss:// when wsfwd has OpenSSL)
-#   1-3 run twice: on poll (the default), then with --io epoll (suites named NAME-epoll;
-#      WSFWD_E2E_ARGS, which harness.py and lib.mjs append to every wsfwd command line)
+#   1-3, 5, 6 and 7 run twice: on poll (the default), then with --io epoll (suites named
+#      NAME-epoll; WSFWD_E2E_ARGS, which harness.py and lib.mjs append to every wsfwd command
+#      line)
 #   4. the Python tests again with wsfwd under valgrind memcheck (any error or leak: exit 99)
 #      (those of test_python.py, test_auth.py, test_flow.py, test_deflate.py, test_tls.py
 #      and test_service.py marked for it), on poll; test_python.py and test_many.py also with
@@ -222,6 +223,10 @@ elif ! command -v systemd-analyze >/dev/null; then
     missing service "systemd-analyze" "apt-get install -y systemd"
 else
     suite service 120 "$PYTHON" "$here/test_service.py" "$wsfwd"
+    if ! "$wsfwd" --help | grep -q 'no epoll'; then
+        WSFWD_E2E_ARGS="--io epoll" suite service-epoll 120 "$PYTHON" "$here/test_service.py" \
+            "$wsfwd"
+    fi
 fi
 
 # 7. Behind nginx with TLS: needs nginx and openssl (the test starts its own nginx, on loopback).
@@ -233,6 +238,10 @@ elif ! command -v openssl >/dev/null; then
     missing proxy "openssl" "apt-get install -y openssl"
 else
     suite proxy 120 "$PYTHON" "$here/test_proxy.py" "$wsfwd"
+    if ! "$wsfwd" --help | grep -q 'no epoll'; then
+        WSFWD_E2E_ARGS="--io epoll" suite proxy-epoll 120 "$PYTHON" "$here/test_proxy.py" \
+            "$wsfwd"
+    fi
     if command -v valgrind >/dev/null; then # the --trust-proxy paths once more under memcheck
         WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} suite valgrind-proxy 200 "$PYTHON" \
             "$here/test_proxy.py" "$wsfwd" --valgrind
