@@ -71,6 +71,11 @@ missing() {
     fi
 }
 
+# built LIB: whether this wsfwd has the optional part LIB needs (its --help names the ones it
+# lacks: "[not in this build: no LIB]").
+help_text=$("$wsfwd" --help)
+built() { ! grep -q "not in this build: no $1\]" <<<"$help_text"; }
+
 # suite NAME SECONDS COMMAND...: run with a bound, add up its "N passed, N failed" line.
 suite() {
     local name=$1 bound=$2
@@ -123,7 +128,7 @@ frontends() {
         suite auth$sfx 120 "$PYTHON" "$here/test_auth.py" "$wsfwd"
         suite flow$sfx 150 "$PYTHON" "$here/test_flow.py" "$wsfwd"
         suite many$sfx 120 "$PYTHON" "$here/test_many.py" "$wsfwd"
-        if "$wsfwd" --help | grep -q 'no zlib'; then
+        if ! built zlib; then
             missing deflate$sfx "a wsfwd built with zlib" "apt-get install -y zlib1g-dev; rebuild"
         else
             suite deflate$sfx 180 "$PYTHON" "$here/test_deflate.py" "$wsfwd"
@@ -133,7 +138,7 @@ frontends() {
         else
             suite metrics$sfx 120 "$PYTHON" "$here/test_metrics.py" "$wsfwd"
         fi
-        if "$wsfwd" --help | grep -q 'no openssl'; then
+        if ! built openssl; then
             missing tls$sfx "a wsfwd built with OpenSSL" "apt-get install -y libssl-dev; rebuild"
         elif ! command -v openssl >/dev/null; then
             missing tls$sfx "the openssl command" "apt-get install -y openssl"
@@ -155,8 +160,8 @@ frontends() {
 }
 
 frontends ""
-if "$wsfwd" --help | grep -q 'no epoll'; then
-    note epoll "SKIP: no epoll on this system (Linux only)"
+if ! built epoll; then
+    missing epoll "epoll (the second backend, Linux only)" "run the tests on Linux"
 else
     WSFWD_E2E_ARGS="--io epoll" frontends -epoll
 fi
@@ -173,17 +178,17 @@ else
         "$here/test_auth.py" "$wsfwd" --valgrind
     WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} suite valgrind-flow 180 "$PYTHON" \
         "$here/test_flow.py" "$wsfwd" --valgrind
-    if ! "$wsfwd" --help | grep -q 'no zlib'; then
+    if built zlib; then
         WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} suite valgrind-deflate 300 "$PYTHON" \
             "$here/test_deflate.py" "$wsfwd" --valgrind
     fi
-    if ! "$wsfwd" --help | grep -q 'no openssl' && command -v openssl >/dev/null; then
+    if built openssl && command -v openssl >/dev/null; then
         WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} suite valgrind-tls 300 "$PYTHON" \
             "$here/test_tls.py" "$wsfwd" --valgrind
     fi
     WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} suite valgrind-service 200 "$PYTHON" \
         "$here/test_service.py" "$wsfwd" --valgrind
-    if ! "$wsfwd" --help | grep -q 'no epoll'; then # the epoll backend under memcheck too
+    if built epoll; then # the epoll backend under memcheck too
         WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} WSFWD_E2E_ARGS="--io epoll" suite valgrind-epoll \
             400 "$PYTHON" "$here/test_python.py" "$wsfwd" --valgrind
         WSFWD_E2E_SLOW=${WSFWD_E2E_SLOW:-10} WSFWD_E2E_ARGS="--io epoll" \
@@ -195,7 +200,7 @@ fi
 #    redis-server and nginx (the tests start their own, on loopback).
 if ! "$PYTHON" -c 'import websockets' 2>/dev/null; then
     missing cluster "python3-websockets for $PYTHON" "apt-get install -y python3-websockets"
-elif "$wsfwd" --help | grep -q 'not in this build: no hiredis'; then
+elif ! built hiredis; then
     missing cluster "a wsfwd built with hiredis" \
         "apt-get install -y libhiredis-dev, then configure with -DWSFWD_REDIS=ON"
 elif ! command -v redis-server >/dev/null; then
@@ -204,7 +209,7 @@ elif ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then
     missing cluster "nginx" "apt-get install -y nginx"
 else
     suite cluster 300 "$PYTHON" "$here/test_cluster.py" "$wsfwd"
-    if ! "$wsfwd" --help | grep -q 'no epoll'; then
+    if built epoll; then
         WSFWD_E2E_ARGS="--io epoll" suite cluster-epoll 300 "$PYTHON" "$here/test_cluster.py" \
             "$wsfwd"
     fi
@@ -223,7 +228,7 @@ elif ! command -v systemd-analyze >/dev/null; then
     missing service "systemd-analyze" "apt-get install -y systemd"
 else
     suite service 120 "$PYTHON" "$here/test_service.py" "$wsfwd"
-    if ! "$wsfwd" --help | grep -q 'no epoll'; then
+    if built epoll; then
         WSFWD_E2E_ARGS="--io epoll" suite service-epoll 120 "$PYTHON" "$here/test_service.py" \
             "$wsfwd"
     fi
@@ -238,7 +243,7 @@ elif ! command -v openssl >/dev/null; then
     missing proxy "openssl" "apt-get install -y openssl"
 else
     suite proxy 120 "$PYTHON" "$here/test_proxy.py" "$wsfwd"
-    if ! "$wsfwd" --help | grep -q 'no epoll'; then
+    if built epoll; then
         WSFWD_E2E_ARGS="--io epoll" suite proxy-epoll 120 "$PYTHON" "$here/test_proxy.py" \
             "$wsfwd"
     fi
