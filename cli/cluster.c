@@ -105,7 +105,6 @@ bool cluster_figures_get(const cluster *cl, cluster_figures *out)
 #define PING_INTERVAL_MS 1000
 #define CHANNEL_MAX (CLUSTER_ROOM_PREFIX_LEN + 4096)
 
-enum link_state { LINK_DOWN, LINK_CONNECTING, LINK_UP };
 enum room_state { ROOM_IDLE, ROOM_SUBSCRIBING, ROOM_SUBSCRIBED, ROOM_UNSUBSCRIBING };
 
 /* A local message published (or held until its room is subscribed) and not yet back. */
@@ -150,7 +149,7 @@ struct cluster {
     uint8_t node[CLUSTER_NODE_ID_LEN];
     char node_hex[2 * CLUSTER_NODE_ID_LEN + 1];
     rconn pub, sub;
-    enum link_state link;
+    cluster_link link;
     bool failed; /* an error during this turn: tear down after the events */
     char fail_why[160];
     bool tearing; /* inside teardown: callbacks with NULL replies are expected */
@@ -539,7 +538,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 
 static void link_up(cluster *cl)
 {
-    cl->link = LINK_UP;
+    cl->link = CLUSTER_LINK_UP;
     cl->attempts = 0;
     cl->warned = false;
     cl->next_ping = loop_now(cl->lp) + PING_INTERVAL_MS;
@@ -572,7 +571,7 @@ static void on_ping_reply(redisAsyncContext *ac, void *reply, void *privdata)
         fail(cl, "PING refused: %s", rp->str);
         return;
     }
-    if (cl->link == LINK_CONNECTING) {
+    if (cl->link == CLUSTER_LINK_CONNECTING) {
         rc->ready = true;
         if (cl->pub.ready && cl->sub.ready) {
             link_up(cl);
@@ -655,7 +654,7 @@ static int rconn_open(cluster *cl, rconn *rc)
 
 static void link_connect(cluster *cl)
 {
-    cl->link = LINK_CONNECTING;
+    cl->link = CLUSTER_LINK_CONNECTING;
     cl->connect_deadline = loop_now(cl->lp) + cl->timeout_ms;
     LOG(LOG_DEBUG, "redis: connecting to %s:%d", cl->url.host, cl->url.port);
     if (rconn_open(cl, &cl->pub) == 0) {
@@ -666,7 +665,7 @@ static void link_connect(cluster *cl)
 /* Close both connections; deliver locally what had not come back; schedule a retry. */
 static void link_down(cluster *cl)
 {
-    bool was = cl->link == LINK_UP;
+    bool was = cl->link == CLUSTER_LINK_UP;
     if (!was) {
         cl->addr_cur = (cl->addr_cur + 1) % cl->naddrs; /* try the host's next address */
     }
@@ -707,7 +706,7 @@ static void link_down(cluster *cl)
     if (cl->local_first) {
         cl->inflight = 0;
     }
-    cl->link = LINK_DOWN;
+    cl->link = CLUSTER_LINK_DOWN;
     uint32_t wait =
         cluster_backoff_ms(cl->attempts, BACKOFF_BASE_MS, BACKOFF_MAX_MS, (uint32_t)rand64());
     if (cl->attempts < 16) {
@@ -827,7 +826,7 @@ int cluster_open(cluster **out, loop *lp, const options *o, const cluster_rooms 
     cl->local_first = o->redis_local_first;
     cl->max_inflight = o->redis_max_inflight;
     cl->timeout_ms = o->redis_timeout_ms;
-    cl->link = LINK_DOWN;
+    cl->link = CLUSTER_LINK_DOWN;
     cl->next_attempt = loop_now(lp); /* at once, from the loop */
     loop_timer_add(lp, &cl->timer, cluster_on_timer, cl);
     loop_timer_set(&cl->timer, cl->next_attempt);
@@ -868,9 +867,9 @@ static void cluster_arm(cluster *cl)
     uint64_t at;
     if (cl->failed) {
         at = 0;
-    } else if (cl->link == LINK_DOWN) {
+    } else if (cl->link == CLUSTER_LINK_DOWN) {
         at = cl->next_attempt;
-    } else if (cl->link == LINK_CONNECTING) {
+    } else if (cl->link == CLUSTER_LINK_CONNECTING) {
         at = cl->connect_deadline;
     } else {
         at = cl->ping_out ? cl->ping_sent + cl->timeout_ms : cl->next_ping;
@@ -909,11 +908,11 @@ static void cluster_on_timer(void *owner)
     cluster *cl = owner;
     uint64_t now = loop_now(cl->lp);
     if (!cl->failed) {
-        if (cl->link == LINK_DOWN && now >= cl->next_attempt) {
+        if (cl->link == CLUSTER_LINK_DOWN && now >= cl->next_attempt) {
             link_connect(cl);
-        } else if (cl->link == LINK_CONNECTING && now >= cl->connect_deadline) {
+        } else if (cl->link == CLUSTER_LINK_CONNECTING && now >= cl->connect_deadline) {
             fail(cl, "%s", "no answer before the timeout (--redis-timeout)");
-        } else if (cl->link == LINK_UP) {
+        } else if (cl->link == CLUSTER_LINK_UP) {
             if (cl->ping_out && now - cl->ping_sent >= cl->timeout_ms) {
                 fail(cl, "%s", "no answer to PING before the timeout (--redis-timeout)");
             } else if (!cl->ping_out && now >= cl->next_ping) {
@@ -949,7 +948,7 @@ void cluster_on_join(cluster *cl, wsfwd_pool *pool, wsfwd_conn *conn)
         }
     }
     r->members++;
-    if (r->members == 1 && cl->link == LINK_UP && r->state == ROOM_IDLE) {
+    if (r->members == 1 && cl->link == CLUSTER_LINK_UP && r->state == ROOM_IDLE) {
         room_subscribe(cl, r);
     }
 }
@@ -980,7 +979,7 @@ void cluster_on_leave(cluster *cl, wsfwd_pool *pool, wsfwd_conn *conn)
 static void room_last_left(cluster *cl, room *r)
 {
     pending_free_all(cl, r);
-    if (cl->link != LINK_UP || r->state == ROOM_IDLE) {
+    if (cl->link != CLUSTER_LINK_UP || r->state == ROOM_IDLE) {
         room_remove(cl, r);
     } else if (r->state == ROOM_SUBSCRIBED) {
         room_unsubscribe(cl, r);
@@ -1000,7 +999,7 @@ bool cluster_on_message(cluster *cl, wsfwd_conn *conn, wsfwd_opcode op, const ui
     char ch[CHANNEL_MAX];
     size_t chlen = pool_channel(cl, pool, ch, sizeof ch);
     room *r = chlen > 0 ? room_find(cl, ch, chlen) : NULL;
-    if (cl->link != LINK_UP || r == NULL || cl->failed) {
+    if (cl->link != CLUSTER_LINK_UP || r == NULL || cl->failed) {
         cl->local_only++;
         (void)wsfwd_pool_broadcast(pool, op, data, len, conn, NULL);
         return true;
@@ -1066,44 +1065,13 @@ bool cluster_on_message(cluster *cl, wsfwd_conn *conn, wsfwd_opcode op, const ui
     return true;
 }
 
-void cluster_stats_write(const cluster *cl, jsonw *w)
-{
-    if (cl == NULL) {
-        return;
-    }
-    static const char *const states[] = {"down", "connecting", "up"};
-    char redis[sizeof cl->url.host + 8];
-    snprintf(redis, sizeof redis, "%s:%d", cl->url.host, cl->url.port);
-    jsonw_object(w, "cluster");
-    jsonw_str(w, "node", cl->node_hex);
-    jsonw_str(w, "redis", redis);
-    jsonw_str(w, "link", states[cl->link]);
-    jsonw_str(w, "order", cl->local_first ? "local-first" : "one");
-    jsonw_u64(w, "rooms", wsfwd_table_count(&cl->rooms));
-    jsonw_u64(w, "subscribed_rooms", cl->nsubscribed);
-    jsonw_u64(w, "published", cl->published);
-    jsonw_u64(w, "received", cl->received);
-    jsonw_u64(w, "not_crossed", cl->local_only + cl->dropped_inflight);
-    jsonw_u64(w, "local_only", cl->local_only);
-    jsonw_u64(w, "dropped_inflight", cl->dropped_inflight);
-    jsonw_u64(w, "inflight_bytes", cl->inflight);
-    jsonw_u64(w, "max_inflight_bytes", cl->max_inflight);
-    jsonw_u64(w, "malformed", cl->malformed);
-    jsonw_u64(w, "publish_errors", cl->publish_errors);
-    jsonw_u64(w, "link_losses", cl->link_losses);
-    jsonw_u64(w, "reconnects", cl->reconnects);
-    jsonw_end(w);
-}
-
 bool cluster_figures_get(const cluster *cl, cluster_figures *out)
 {
     if (cl == NULL) {
         return false;
     }
-    static const cluster_link links[] = {CLUSTER_LINK_DOWN, CLUSTER_LINK_CONNECTING,
-                                         CLUSTER_LINK_UP};
     *out = (cluster_figures){
-        .link = links[cl->link],
+        .link = cl->link,
         .rooms = wsfwd_table_count(&cl->rooms),
         .subscribed_rooms = cl->nsubscribed,
         .published = cl->published,
@@ -1118,6 +1086,37 @@ bool cluster_figures_get(const cluster *cl, cluster_figures *out)
         .reconnects = cl->reconnects,
     };
     return true;
+}
+
+/* /stats' cluster object: the figures, with the node's id, address and order. */
+void cluster_stats_write(const cluster *cl, jsonw *w)
+{
+    cluster_figures f;
+    if (!cluster_figures_get(cl, &f)) {
+        return;
+    }
+    static const char *const states[] = {"down", "connecting", "up"};
+    char redis[sizeof cl->url.host + 8];
+    snprintf(redis, sizeof redis, "%s:%d", cl->url.host, cl->url.port);
+    jsonw_object(w, "cluster");
+    jsonw_str(w, "node", cl->node_hex);
+    jsonw_str(w, "redis", redis);
+    jsonw_str(w, "link", states[f.link]);
+    jsonw_str(w, "order", cl->local_first ? "local-first" : "one");
+    jsonw_u64(w, "rooms", f.rooms);
+    jsonw_u64(w, "subscribed_rooms", f.subscribed_rooms);
+    jsonw_u64(w, "published", f.published);
+    jsonw_u64(w, "received", f.received);
+    jsonw_u64(w, "not_crossed", f.local_only + f.dropped_inflight);
+    jsonw_u64(w, "local_only", f.local_only);
+    jsonw_u64(w, "dropped_inflight", f.dropped_inflight);
+    jsonw_u64(w, "inflight_bytes", f.inflight_bytes);
+    jsonw_u64(w, "max_inflight_bytes", f.max_inflight_bytes);
+    jsonw_u64(w, "malformed", f.malformed);
+    jsonw_u64(w, "publish_errors", f.publish_errors);
+    jsonw_u64(w, "link_losses", f.link_losses);
+    jsonw_u64(w, "reconnects", f.reconnects);
+    jsonw_end(w);
 }
 
 #endif /* WSFWD_HAVE_HIREDIS */

@@ -19,7 +19,6 @@ passes when every message arrives (loadgen's own checks), the server compressed 
 per broadcast with deflate on and never with it off, and deflate on put fewer than half the
 bytes on the wire. No timing is asserted.
 """
-import argparse
 import os
 import sys
 import types
@@ -79,14 +78,7 @@ def smoke(args):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--wsfwd", required=True)
-    ap.add_argument("--loadgen", required=True)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--scenarios", default="S1,S2")
-    ap.add_argument("--smoke", action="store_true")
-    args = ap.parse_args()
+    args = sidebyside.parser(__doc__).parse_args()
     if args.smoke:
         return smoke(args)
     scens = args.scenarios.split(",")

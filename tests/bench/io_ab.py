@@ -10,7 +10,6 @@ S3r2, S3r10, S5, ...). The table gives medians with the spread and the epoll/pol
 medians. The scenarios that matter are those with many connections (S3, S5): poll() scans
 every descriptor each turn, epoll returns the ready ones.
 """
-import argparse
 import os
 import sys
 import types
@@ -33,12 +32,7 @@ def one(args, io, scen):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--wsfwd", required=True)
-    ap.add_argument("--loadgen", required=True)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--scenarios", default="S3r10,S5")
+    ap = sidebyside.parser(__doc__, scenarios="S3r10,S5", smoke=False)
     args = ap.parse_args()
     scens = args.scenarios.split(",")
     for s in scens:

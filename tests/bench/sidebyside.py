@@ -6,8 +6,22 @@ with the spread and the ratio of the medians. Used by deflate_ab.py, tls_ab.py a
     failed = table(runs, ("a", "b"), ["S1", "S2"], [(label, fmt, getter), ...],
                    ("A", "B", "A / B"))
 """
+import argparse
 import statistics
 import sys
+
+
+def parser(doc, scenarios="S1,S2", smoke=True):
+    """The command line every side-by-side runner takes."""
+    ap = argparse.ArgumentParser(description=doc,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--wsfwd", required=True)
+    ap.add_argument("--loadgen", required=True)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--scenarios", default=scenarios)
+    if smoke:
+        ap.add_argument("--smoke", action="store_true")
+    return ap
 
 
 def rounds(modes, scens, count, one):

@@ -17,7 +17,6 @@ server's own.)
 --smoke (ctest tls_smoke, label bench): one 1-second S1 with 10 subscribers each way; passes
 when every message arrives over TLS and without (loadgen's own checks). No timing is asserted.
 """
-import argparse
 import os
 import shutil
 import subprocess
@@ -84,14 +83,7 @@ def table(args):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--wsfwd", required=True)
-    ap.add_argument("--loadgen", required=True)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--scenarios", default="S1,S2")
-    ap.add_argument("--smoke", action="store_true")
-    args = ap.parse_args()
+    args = sidebyside.parser(__doc__).parse_args()
     where = tempfile.mkdtemp(prefix="wsfwd-tls-ab-")
     try:
         args.cert, args.key = certificate(where)
