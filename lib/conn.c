@@ -24,6 +24,9 @@
 /* Internal result: a callback freed the connection; unwind without touching it. */
 #define STOPPED 2
 
+/* A refused handshake's error code is kept in an int8_t (wsfwd_conn.hs_result). */
+_Static_assert(WSFWD_ERR_TOKEN_ROOM > INT8_MIN, "error codes fit in an int8_t");
+
 /* At most this many Sec-WebSocket-Extensions fields are read; more fail the handshake. */
 #define MAX_EXTENSION_FIELDS 16
 
@@ -127,8 +130,11 @@ static void destroy(wsfwd_conn *c)
     wsfwd_outq_clear(&c->out, outmem(c));
     wsfwd_pmdc_free(c->cfg, c->pmd);
     wsfwd_mem_free(a, c->subprotocol);
-    wsfwd_mem_free(a, c->msg);
-    wsfwd_mem_free(a, c->ctl);
+    if (c->rx != NULL) {
+        wsfwd_mem_free(a, c->rx->msg);
+        wsfwd_mem_free(a, c->rx->ctl);
+        wsfwd_mem_free(a, c->rx);
+    }
     wsfwd_mem_free(a, c);
 }
 
@@ -856,7 +862,7 @@ static int feed_server_handshake(wsfwd_conn *c, const uint8_t *data, size_t len,
                                   : wsfwd_conn_refuse(c, wsfwd_error_http_status(check));
         c->in_request = 0;
         if (check != WSFWD_OK) {
-            c->hs_result = check;
+            c->hs_result = (int8_t)check;
         }
         if (r != WSFWD_OK) {
             c->state = WSFWD_STATE_CLOSED;
@@ -1025,8 +1031,8 @@ static int feed_client_handshake(wsfwd_conn *c, const uint8_t *data, size_t len,
 
 static int deliver(wsfwd_conn *c, const uint8_t *data, size_t len)
 {
-    wsfwd_opcode op = (wsfwd_opcode)c->msg_opcode;
-    c->msg_opcode = 0;
+    wsfwd_opcode op = (wsfwd_opcode)c->rx->msg_opcode;
+    c->rx->msg_opcode = 0;
     if (c->state != WSFWD_STATE_OPEN) {
         return WSFWD_OK;
     }
@@ -1043,11 +1049,11 @@ static int deliver(wsfwd_conn *c, const uint8_t *data, size_t len)
 static void message_reset(wsfwd_conn *c)
 {
     /* Idle connections hold no reassembly buffer. */
-    wsfwd_mem_free(&c->cfg->alloc, c->msg);
-    c->msg = NULL;
-    c->msg_len = 0;
-    c->msg_cap = 0;
-    c->msg_opcode = 0;
+    wsfwd_mem_free(&c->cfg->alloc, c->rx->msg);
+    c->rx->msg = NULL;
+    c->rx->msg_len = 0;
+    c->rx->msg_cap = 0;
+    c->rx->msg_opcode = 0;
 }
 
 /* Append n payload bytes; masked: p is still masked, moff is its offset in the frame. */
@@ -1056,15 +1062,15 @@ static int message_append(wsfwd_conn *c, const uint8_t *p, size_t n, bool masked
     if (n == 0) {
         return WSFWD_OK;
     }
-    if (c->msg_cap - c->msg_len < n) {
+    if (c->rx->msg_cap - c->rx->msg_len < n) {
         /* Grow with what has arrived, never with what a header announces: a peer that
            claims a 1 MiB frame and sends one byte must not cost 1 MiB. Growing fourfold
            from what is needed now keeps the copies and reallocations few (at most 4 bytes
            held per byte received); the last step stops at the message's known end. */
-        size_t need = c->msg_len + n;
+        size_t need = c->rx->msg_len + n;
         size_t cap = need < 1024 ? 4096 : need * 4;
-        if (c->fh.fin) {
-            uint64_t end = (uint64_t)(c->msg_len - moff) + c->fh.payload_len;
+        if (c->rx->fh.fin) {
+            uint64_t end = (uint64_t)(c->rx->msg_len - moff) + c->rx->fh.payload_len;
             if (cap > end) {
                 cap = (size_t)end;
             }
@@ -1075,19 +1081,19 @@ static int message_append(wsfwd_conn *c, const uint8_t *p, size_t n, bool masked
         if (cap < need) {
             cap = need;
         }
-        uint8_t *m = wsfwd_mem_realloc(&c->cfg->alloc, c->msg, cap);
+        uint8_t *m = wsfwd_mem_realloc(&c->cfg->alloc, c->rx->msg, cap);
         if (m == NULL) {
             return WSFWD_ERR_NOMEM;
         }
-        c->msg = m;
-        c->msg_cap = cap;
+        c->rx->msg = m;
+        c->rx->msg_cap = cap;
     }
     if (masked) {
-        wsfwd_mask_copy(c->msg + c->msg_len, p, n, c->fh.mask, moff);
+        wsfwd_mask_copy(c->rx->msg + c->rx->msg_len, p, n, c->rx->fh.mask, moff);
     } else {
-        memcpy(c->msg + c->msg_len, p, n);
+        memcpy(c->rx->msg + c->rx->msg_len, p, n);
     }
-    c->msg_len += n;
+    c->rx->msg_len += n;
     return WSFWD_OK;
 }
 
@@ -1129,7 +1135,7 @@ static int on_close_frame(wsfwd_conn *c, const uint8_t *p, size_t n)
 
 static int on_control_frame(wsfwd_conn *c, const uint8_t *p, size_t n)
 {
-    uint8_t op = c->fh.opcode;
+    uint8_t op = c->rx->fh.opcode;
     if (op == WSFWD_OP_CLOSE) {
         return on_close_frame(c, p, n);
     }
@@ -1168,30 +1174,30 @@ static bool compressed(const wsfwd_conn *c)
    first frame of a data message only. */
 static int begin_frame(wsfwd_conn *c)
 {
-    uint8_t op = c->fh.opcode;
-    bool rsv1 = (c->fh.rsv & WSFWD_RSV1) != 0;
+    uint8_t op = c->rx->fh.opcode;
+    bool rsv1 = (c->rx->fh.rsv & WSFWD_RSV1) != 0;
     if (op & 0x8) {
         return rsv1 ? fail(c, WSFWD_ERR_RSV) : WSFWD_OK;
     }
     if (op == WSFWD_OP_CONTINUATION) {
-        if (c->msg_opcode == 0) {
+        if (c->rx->msg_opcode == 0) {
             return fail(c, WSFWD_ERR_CONTINUATION);
         }
         if (rsv1) {
             return fail(c, WSFWD_ERR_RSV);
         }
     } else {
-        if (c->msg_opcode != 0) {
+        if (c->rx->msg_opcode != 0) {
             return fail(c, WSFWD_ERR_CONTINUATION);
         }
-        c->msg_opcode = op;
-        c->utf8 = WSFWD_UTF8_ACCEPT;
+        c->rx->msg_opcode = op;
+        c->rx->utf8 = WSFWD_UTF8_ACCEPT;
         if (c->pmd != NULL) {
             c->pmd->compressed = rsv1;
         }
     }
     /* A compressed message's limit applies to its inflated size, as it inflates. */
-    if (!compressed(c) && c->fh.payload_len > c->cfg->max_message - c->msg_len) {
+    if (!compressed(c) && c->rx->fh.payload_len > c->cfg->max_message - c->rx->msg_len) {
         return fail(c, WSFWD_ERR_TOO_BIG);
     }
     return WSFWD_OK;
@@ -1201,16 +1207,16 @@ static int begin_frame(wsfwd_conn *c)
 static int inflate_room(wsfwd_conn *c)
 {
     size_t max = c->cfg->max_message;
-    size_t cap = c->msg_cap == 0 ? 4096 : c->msg_cap > max / 2 ? max : c->msg_cap * 2;
+    size_t cap = c->rx->msg_cap == 0 ? 4096 : c->rx->msg_cap > max / 2 ? max : c->rx->msg_cap * 2;
     if (cap > max) {
         cap = max;
     }
-    uint8_t *m = wsfwd_mem_realloc(&c->cfg->alloc, c->msg, cap);
+    uint8_t *m = wsfwd_mem_realloc(&c->cfg->alloc, c->rx->msg, cap);
     if (m == NULL) {
         return WSFWD_ERR_NOMEM;
     }
-    c->msg = m;
-    c->msg_cap = cap;
+    c->rx->msg = m;
+    c->rx->msg_cap = cap;
     return WSFWD_OK;
 }
 
@@ -1224,15 +1230,15 @@ static int inflate_some(wsfwd_conn *c, void *stream, const uint8_t *in, size_t n
     const wsfwd_deflate_codec *k = &c->cfg->codec;
     for (;;) {
         uint8_t spill[16];
-        if (c->msg_len == c->msg_cap && c->msg_cap < c->cfg->max_message) {
+        if (c->rx->msg_len == c->rx->msg_cap && c->rx->msg_cap < c->cfg->max_message) {
             int rc = inflate_room(c);
             if (rc != WSFWD_OK) {
                 return rc;
             }
         }
-        bool full = c->msg_len == c->msg_cap;
-        uint8_t *out = full ? spill : c->msg + c->msg_len;
-        size_t room = full ? sizeof spill : c->msg_cap - c->msg_len;
+        bool full = c->rx->msg_len == c->rx->msg_cap;
+        uint8_t *out = full ? spill : c->rx->msg + c->rx->msg_len;
+        size_t room = full ? sizeof spill : c->rx->msg_cap - c->rx->msg_len;
         size_t before = n;
         size_t produced = 0;
         wsfwd_inflate_status st = k->inflate(k->user_data, stream, &in, &n, out, room, &produced);
@@ -1242,13 +1248,13 @@ static int inflate_some(wsfwd_conn *c, void *stream, const uint8_t *in, size_t n
         if (produced > 0 && full) {
             return WSFWD_ERR_TOO_BIG;
         }
-        if (c->msg_opcode == WSFWD_OP_TEXT) {
-            c->utf8 = wsfwd_utf8_step(c->utf8, out, produced);
-            if (c->utf8 == WSFWD_UTF8_REJECT) {
+        if (c->rx->msg_opcode == WSFWD_OP_TEXT) {
+            c->rx->utf8 = wsfwd_utf8_step(c->rx->utf8, out, produced);
+            if (c->rx->utf8 == WSFWD_UTF8_REJECT) {
                 return WSFWD_ERR_UTF8;
             }
         }
-        c->msg_len += produced;
+        c->rx->msg_len += produced;
         /* What came out before bad data is checked first, as it would be had the bad data
            arrived in a later piece: the error is the same however the input is split. */
         if (st != WSFWD_INFLATE_OK && st != WSFWD_INFLATE_END) {
@@ -1281,7 +1287,8 @@ static int compressed_payload(wsfwd_conn *c, const uint8_t *p, size_t n, bool en
     if (rc == WSFWD_OK && end && !c->pmd->ended) {
         rc = inflate_some(c, stream, wsfwd_pmd_tail, WSFWD_PMD_TAIL_LEN, true);
     }
-    if (rc == WSFWD_OK && end && c->msg_opcode == WSFWD_OP_TEXT && c->utf8 != WSFWD_UTF8_ACCEPT) {
+    if (rc == WSFWD_OK && end && c->rx->msg_opcode == WSFWD_OP_TEXT &&
+        c->rx->utf8 != WSFWD_UTF8_ACCEPT) {
         rc = WSFWD_ERR_UTF8;
     }
     if (rc != WSFWD_OK) {
@@ -1291,7 +1298,7 @@ static int compressed_payload(wsfwd_conn *c, const uint8_t *p, size_t n, bool en
         return WSFWD_OK;
     }
     wsfwd_pmdc_message_end(c->cfg, c->pmd);
-    rc = deliver(c, c->msg, c->msg_len);
+    rc = deliver(c, c->rx->msg, c->rx->msg_len);
     if (rc != STOPPED) {
         message_reset(c);
     }
@@ -1301,70 +1308,70 @@ static int compressed_payload(wsfwd_conn *c, const uint8_t *p, size_t n, bool en
 /* n payload bytes of the current frame (still masked if `masked`); the frame may end with them. */
 static int frame_payload(wsfwd_conn *c, uint8_t *p, size_t n, bool masked)
 {
-    bool whole = c->frame_off == 0 && n == c->fh.payload_len;
-    uint64_t moff = c->frame_off;
-    c->frame_off += n;
-    bool last = c->frame_off == c->fh.payload_len;
+    bool whole = c->rx->frame_off == 0 && n == c->rx->fh.payload_len;
+    uint64_t moff = c->rx->frame_off;
+    c->rx->frame_off += n;
+    bool last = c->rx->frame_off == c->rx->fh.payload_len;
     /* Bytes bound for the reassembly buffer are unmasked on their way there; compressed
        ones are unmasked in place and inflated into it. */
-    bool z = !(c->fh.opcode & 0x8) && compressed(c);
-    bool append = !(c->fh.opcode & 0x8) && c->state == WSFWD_STATE_OPEN && !z &&
-                  !(whole && c->fh.fin && c->msg_len == 0);
+    bool z = !(c->rx->fh.opcode & 0x8) && compressed(c);
+    bool append = !(c->rx->fh.opcode & 0x8) && c->state == WSFWD_STATE_OPEN && !z &&
+                  !(whole && c->rx->fh.fin && c->rx->msg_len == 0);
     if (masked && !append) {
-        wsfwd_frame_mask(p, n, c->fh.mask, moff);
+        wsfwd_frame_mask(p, n, c->rx->fh.mask, moff);
         masked = false;
     }
 
-    if (c->fh.opcode & 0x8) {
+    if (c->rx->fh.opcode & 0x8) {
         if (whole) {
             return on_control_frame(c, p, n);
         }
-        if (c->ctl == NULL) {
-            c->ctl = wsfwd_mem_alloc(&c->cfg->alloc, WSFWD_CONTROL_PAYLOAD_MAX);
-            if (c->ctl == NULL) {
+        if (c->rx->ctl == NULL) {
+            c->rx->ctl = wsfwd_mem_alloc(&c->cfg->alloc, WSFWD_CONTROL_PAYLOAD_MAX);
+            if (c->rx->ctl == NULL) {
                 return fail(c, WSFWD_ERR_NOMEM);
             }
-            c->ctl_len = 0;
+            c->rx->ctl_len = 0;
         }
-        memcpy(c->ctl + c->ctl_len, p, n);
-        c->ctl_len = (uint8_t)(c->ctl_len + n);
+        memcpy(c->rx->ctl + c->rx->ctl_len, p, n);
+        c->rx->ctl_len = (uint8_t)(c->rx->ctl_len + n);
         if (!last) {
             return WSFWD_OK;
         }
         uint8_t buf[WSFWD_CONTROL_PAYLOAD_MAX];
-        size_t len = c->ctl_len;
-        memcpy(buf, c->ctl, len);
-        wsfwd_mem_free(&c->cfg->alloc, c->ctl);
-        c->ctl = NULL;
-        c->ctl_len = 0;
+        size_t len = c->rx->ctl_len;
+        memcpy(buf, c->rx->ctl, len);
+        wsfwd_mem_free(&c->cfg->alloc, c->rx->ctl);
+        c->rx->ctl = NULL;
+        c->rx->ctl_len = 0;
         return on_control_frame(c, buf, len);
     }
 
     if (c->state != WSFWD_STATE_OPEN) {
         /* After our close frame, data is read and dropped. */
-        if (last && c->fh.fin) {
+        if (last && c->rx->fh.fin) {
             message_reset(c);
         }
         return WSFWD_OK;
     }
     if (z) {
-        return compressed_payload(c, p, n, last && c->fh.fin);
+        return compressed_payload(c, p, n, last && c->rx->fh.fin);
     }
     const uint8_t *plain = p;
     if (append) {
-        size_t at = c->msg_len;
+        size_t at = c->rx->msg_len;
         int rc = message_append(c, p, n, masked, moff);
         if (rc != WSFWD_OK) {
             return fail(c, rc);
         }
-        plain = n > 0 ? c->msg + at : p; /* an empty fragment may find no buffer yet */
+        plain = n > 0 ? c->rx->msg + at : p; /* an empty fragment may find no buffer yet */
     }
-    if (c->msg_opcode == WSFWD_OP_TEXT) {
-        c->utf8 = wsfwd_utf8_step(c->utf8, plain, n);
-        if (c->utf8 == WSFWD_UTF8_REJECT) {
+    if (c->rx->msg_opcode == WSFWD_OP_TEXT) {
+        c->rx->utf8 = wsfwd_utf8_step(c->rx->utf8, plain, n);
+        if (c->rx->utf8 == WSFWD_UTF8_REJECT) {
             return fail(c, WSFWD_ERR_UTF8);
         }
-        if (last && c->fh.fin && c->utf8 != WSFWD_UTF8_ACCEPT) {
+        if (last && c->rx->fh.fin && c->rx->utf8 != WSFWD_UTF8_ACCEPT) {
             return fail(c, WSFWD_ERR_UTF8);
         }
     }
@@ -1372,10 +1379,10 @@ static int frame_payload(wsfwd_conn *c, uint8_t *p, size_t n, bool masked)
         /* The common case: the whole message in the caller's buffer, no copy. */
         return deliver(c, p, n);
     }
-    if (!last || !c->fh.fin) {
+    if (!last || !c->rx->fh.fin) {
         return WSFWD_OK;
     }
-    int rc = deliver(c, c->msg, c->msg_len);
+    int rc = deliver(c, c->rx->msg, c->rx->msg_len);
     if (rc != STOPPED) {
         message_reset(c);
     }
@@ -1390,31 +1397,31 @@ static int read_header(wsfwd_conn *c, const uint8_t *data, size_t len, size_t *u
 {
     wsfwd_role receiver = (wsfwd_role)c->role;
     uint8_t rsv = c->pmd != NULL ? WSFWD_RSV1 : 0;
-    if (c->hdr_len == 0) {
-        int rc = wsfwd_frame_parse(data, len, receiver, rsv, &c->fh);
+    if (c->rx->hdr_len == 0) {
+        int rc = wsfwd_frame_parse(data, len, receiver, rsv, &c->rx->fh);
         if (rc == WSFWD_OK) {
-            *used = c->fh.header_len;
+            *used = c->rx->fh.header_len;
             return WSFWD_OK;
         }
         if (rc != WSFWD_INCOMPLETE) {
             return rc;
         }
     }
-    size_t room = WSFWD_FRAME_HEADER_MAX - c->hdr_len;
+    size_t room = WSFWD_FRAME_HEADER_MAX - c->rx->hdr_len;
     size_t take = len < room ? len : room;
-    memcpy(c->hdr + c->hdr_len, data, take);
-    size_t before = c->hdr_len;
-    c->hdr_len = (uint8_t)(c->hdr_len + take);
-    int rc = wsfwd_frame_parse(c->hdr, c->hdr_len, receiver, rsv, &c->fh);
+    memcpy(c->rx->hdr + c->rx->hdr_len, data, take);
+    size_t before = c->rx->hdr_len;
+    c->rx->hdr_len = (uint8_t)(c->rx->hdr_len + take);
+    int rc = wsfwd_frame_parse(c->rx->hdr, c->rx->hdr_len, receiver, rsv, &c->rx->fh);
     if (rc == WSFWD_INCOMPLETE) {
         *used = take;
         return rc;
     }
-    c->hdr_len = 0;
+    c->rx->hdr_len = 0;
     if (rc != WSFWD_OK) {
         return rc;
     }
-    *used = c->fh.header_len - before;
+    *used = c->rx->fh.header_len - before;
     return WSFWD_OK;
 }
 
@@ -1450,10 +1457,10 @@ static int hold_input(wsfwd_conn *c, const uint8_t *p, size_t n)
 static int feed_frames(wsfwd_conn *c, uint8_t *data, size_t len, bool paced_at_start)
 {
     while (len > 0 && c->state != WSFWD_STATE_CLOSED) {
-        if (c->paced_pool && !paced_at_start && !c->in_frame && c->pmd != NULL) {
+        if (c->paced_pool && !paced_at_start && !c->rx->in_frame && c->pmd != NULL) {
             return hold_input(c, data, len);
         }
-        if (!c->in_frame) {
+        if (!c->rx->in_frame) {
             size_t used = 0;
             int rc = read_header(c, data, len, &used);
             data += used;
@@ -1468,10 +1475,10 @@ static int feed_frames(wsfwd_conn *c, uint8_t *data, size_t len, bool paced_at_s
             if (rc != WSFWD_OK) {
                 return rc;
             }
-            c->in_frame = 1;
-            c->frame_off = 0;
-            if (c->fh.payload_len == 0) {
-                c->in_frame = 0;
+            c->rx->in_frame = true;
+            c->rx->frame_off = 0;
+            if (c->rx->fh.payload_len == 0) {
+                c->rx->in_frame = false;
                 rc = frame_payload(c, data, 0, false);
                 if (rc != WSFWD_OK) {
                     return rc;
@@ -1479,12 +1486,12 @@ static int feed_frames(wsfwd_conn *c, uint8_t *data, size_t len, bool paced_at_s
             }
             continue;
         }
-        uint64_t left = c->fh.payload_len - c->frame_off;
+        uint64_t left = c->rx->fh.payload_len - c->rx->frame_off;
         size_t n = left < len ? (size_t)left : len;
         if (n == left) {
-            c->in_frame = 0;
+            c->rx->in_frame = false;
         }
-        int rc = frame_payload(c, data, n, c->fh.masked);
+        int rc = frame_payload(c, data, n, c->rx->fh.masked);
         if (rc != WSFWD_OK) {
             return rc;
         }
@@ -1495,7 +1502,7 @@ static int feed_frames(wsfwd_conn *c, uint8_t *data, size_t len, bool paced_at_s
 }
 
 /* Frames of an open connection: what it held back first (data appended to it), then data. */
-static int feed_open(wsfwd_conn *c, uint8_t *data, size_t len)
+static int feed_held(wsfwd_conn *c, uint8_t *data, size_t len)
 {
     bool paced = c->paced_pool;
     wsfwd_pmdc *z = c->pmd;
@@ -1514,6 +1521,54 @@ static int feed_open(wsfwd_conn *c, uint8_t *data, size_t len)
         z->held_cap = 0;
     }
     return rc;
+}
+
+/* Whether r holds anything unfinished: part of a header, a frame, a message. */
+static bool rx_unfinished(const wsfwd_rx *r)
+{
+    return r->in_frame || r->hdr_len > 0 || r->msg_opcode != 0 || r->msg != NULL || r->ctl != NULL;
+}
+
+/*
+ * The reading state after a feed: kept on the heap (in c->rx, allocated now if need be) while
+ * something is unfinished and the connection still reads, else freed with what it holds.
+ */
+static int rx_store(wsfwd_conn *c, wsfwd_rx *kept, wsfwd_rx *now, int rc)
+{
+    const wsfwd_allocator *a = &c->cfg->alloc;
+    c->rx = NULL;
+    if (rx_unfinished(now) && !c->freed && c->state != WSFWD_STATE_CLOSED) {
+        if (kept == NULL) {
+            kept = wsfwd_mem_alloc(a, sizeof *kept);
+        }
+        if (kept != NULL) {
+            *kept = *now;
+            c->rx = kept;
+            return rc;
+        }
+        if (rc == WSFWD_OK) {
+            rc = fail(c, WSFWD_ERR_NOMEM);
+        }
+    }
+    wsfwd_mem_free(a, now->msg);
+    wsfwd_mem_free(a, now->ctl);
+    wsfwd_mem_free(a, kept);
+    return rc;
+}
+
+/* Frames of an open connection, read with the reading state on the stack. */
+static int feed_open(wsfwd_conn *c, uint8_t *data, size_t len)
+{
+    wsfwd_rx *kept = c->rx;
+    wsfwd_rx now;
+    if (kept != NULL) {
+        now = *kept;
+    } else {
+        memset(&now, 0, sizeof now);
+    }
+    c->rx = &now;
+    int rc = feed_held(c, data, len);
+    return rx_store(c, kept, &now, rc);
 }
 
 /* Forget held input: a closed connection never reads it. Not while feed_open reads it. */

@@ -6,6 +6,26 @@
 #include "outq.h"
 #include "wsfwd.h"
 
+/*
+ * What is read of frames and messages. While wsfwd_conn_feed runs it lives on its stack; it
+ * is kept on the heap between feeds only while a frame header, a frame or a message is
+ * unfinished, so an idle connection holds none of it (issue 17: bytes per idle connection).
+ */
+typedef struct wsfwd_rx {
+    wsfwd_frame_header fh; /* the frame being read */
+    uint64_t frame_off;    /* payload bytes of this frame read so far */
+    uint8_t *ctl;          /* a control payload split across feeds (125 bytes, on demand) */
+    uint8_t *msg;          /* the message being assembled (NULL between messages) */
+    size_t msg_len;
+    size_t msg_cap;
+    uint32_t utf8; /* validation state across the message's fragments */
+    uint8_t hdr[WSFWD_FRAME_HEADER_MAX];
+    uint8_t hdr_len; /* header bytes gathered while a header is split across feeds */
+    uint8_t ctl_len;
+    uint8_t msg_opcode; /* TEXT or BINARY while a message is in progress, else 0 */
+    bool in_frame;      /* header read, payload pending */
+} wsfwd_rx;
+
 struct wsfwd_conn {
     wsfwd_config *cfg;
     void *user_data;
@@ -16,28 +36,13 @@ struct wsfwd_conn {
 
     wsfwd_outq out;          /* output, in order */
     struct wsfwd_pool *pool; /* the pool this connection is in, or NULL */
-    uint32_t pool_index;     /* its slot in pool->members */
+    wsfwd_rx *rx;            /* reading state kept between feeds (wsfwd_rx), else NULL */
     uint8_t id[16];          /* a version 4 UUID */
-
-    /* The frame being read */
-    wsfwd_frame_header fh;
-    uint64_t frame_off; /* payload bytes of this frame read so far */
-    uint8_t hdr[WSFWD_FRAME_HEADER_MAX];
-    uint8_t hdr_len; /* header bytes gathered while a header is split across feeds */
-    uint8_t ctl_len;
-    uint8_t *ctl; /* a control payload split across feeds (125 bytes, on demand) */
-
-    /* The message being assembled */
-    uint8_t *msg;
-    size_t msg_len;
-    size_t msg_cap;
-    uint32_t utf8;      /* validation state across the message's fragments */
-    uint8_t msg_opcode; /* TEXT or BINARY while a message is in progress, else 0 */
+    uint32_t pool_index;     /* its slot in pool->members */
 
     uint8_t state;               /* wsfwd_state */
     uint8_t role;                /* wsfwd_role */
     uint16_t busy;               /* library calls on the stack, and deferred broadcasts naming it */
-    unsigned in_frame : 1;       /* header read, payload pending */
     unsigned feeding : 1;        /* inside wsfwd_conn_feed */
     unsigned in_request : 1;     /* inside on_request */
     unsigned freed : 1;          /* wsfwd_conn_free called while busy */
@@ -52,9 +57,9 @@ struct wsfwd_conn {
     unsigned heard : 1;        /* input fed since the last wsfwd_conn_tick */
     unsigned pinged : 1;       /* an idle ping is out: ping_at holds when */
     unsigned timer_done : 1;   /* a handshake or close timeout was reported: no more */
-    uint8_t phase;             /* the phase whose deadline runs (conn.c, PHASE_*) */
     unsigned keep_request : 1; /* wsfwd_conn_keep_request: hs outlives the handshake */
-    int hs_result;             /* what a refused handshake returns from feed */
+    uint8_t phase;             /* the phase whose deadline runs (conn.c, PHASE_*) */
+    int8_t hs_result;          /* what a refused handshake returns from feed (an error code) */
 
     /* Times as of wsfwd_conn_tick, in milliseconds cut to 32 bits: differences stay right
        across the wrap, and for a caller's clock that itself wraps at 32 bits. */
