@@ -87,13 +87,18 @@ struct server {
     struct tls_ctx *tls;         /* --tls-cert and --tls-key, for every --listen-tls listener */
     uint8_t tbuf[TLS_WRITE_MAX]; /* a TLS client's output, gathered for one tls_write */
 #endif
-    client *more;          /* TLS clients with decrypted input inside OpenSSL: read again */
-    loop_timer more_timer; /* at 0 while more is not empty: poll() must not sleep */
-    client **clients;      /* every TCP connection, in no order (client.index) */
+    /* Every TCP connection, in no order: [0, nclients) open (client.index), then the ndead
+       closed during this turn, freed at its end. more and more_spare have as many places, so
+       adding to them never fails: each holds a client at most once (client.more). */
+    client **clients;
     size_t nclients;
+    size_t ndead;
     size_t cap;
+    client **more; /* to read again without poll(): input inside OpenSSL, or held */
+    size_t nmore;
+    client **more_spare;   /* read_more reads one array while want_more fills the other */
+    loop_timer more_timer; /* at 0 while more is not empty: poll() must not sleep */
     client *dirty;
-    client *dead;
     int reserve_fd; /* spare descriptor, given up to shed a connection at EMFILE */
     uint64_t started;
     uint64_t started_wall_ms; /* the same moment, in ms since the epoch (/metrics) */
@@ -184,8 +189,7 @@ static void want_more(server *s, client *c)
 #endif
     if (more && !c->more && c->fd >= 0) {
         c->more = true;
-        c->next_more = s->more;
-        s->more = c;
+        s->more[s->nmore++] = c;
         loop_timer_set(&s->more_timer, 0);
     }
 }
@@ -238,16 +242,46 @@ static void client_end_tls(client *c)
 #endif
 }
 
+/* An array of cap clients in place of *a, which holds n to keep: copied only when n > 0, so an
+   array that waits empty costs no memory until it is used. */
+static bool array_resize(client ***a, size_t n, size_t cap)
+{
+    client **b;
+    if (n > 0) {
+        b = realloc(*a, cap * sizeof *b);
+    } else {
+        b = malloc(cap * sizeof *b);
+        if (b != NULL) {
+            free(*a);
+        }
+    }
+    if (b == NULL) {
+        return false;
+    }
+    *a = b;
+    return true;
+}
+
+/* Room for one more client in the arrays of clients (see struct server). */
+static bool clients_grow(server *s)
+{
+    if (s->nclients + s->ndead < s->cap) {
+        return true;
+    }
+    size_t cap = s->cap == 0 ? 64 : s->cap * 2;
+    /* Those grown before a failure keep their new size. */
+    if (!array_resize(&s->clients, s->nclients + s->ndead, cap) ||
+        !array_resize(&s->more, s->nmore, cap) || !array_resize(&s->more_spare, 0, cap)) {
+        return false;
+    }
+    s->cap = cap;
+    return true;
+}
+
 static client *client_add(server *s, int fd, const struct sockaddr_storage *addr, bool tls)
 {
-    if (s->nclients == s->cap) {
-        size_t cap = s->cap == 0 ? 64 : s->cap * 2;
-        client **clients = realloc(s->clients, cap * sizeof *clients);
-        if (clients == NULL) {
-            return NULL;
-        }
-        s->clients = clients;
-        s->cap = cap;
+    if (!clients_grow(s)) {
+        return NULL;
     }
     client *c = calloc(1, sizeof *c);
     if (c == NULL) {
@@ -267,6 +301,9 @@ static client *client_add(server *s, int fd, const struct sockaddr_storage *addr
     c->fd = fd;
     c->index = (uint32_t)s->nclients;
     client_set_peer(c, addr);
+    if (s->ndead > 0) {
+        s->clients[s->nclients + s->ndead] = s->clients[s->nclients]; /* a closed one moves up */
+    }
     s->clients[s->nclients++] = c;
     s->stats.accepted++;
     client_tick(s, c); /* starts --handshake-timeout */
@@ -306,33 +343,35 @@ static void client_close(server *s, client *c, const char *why)
     client_end_tls(c);
     close(c->fd);
     c->fd = -1;
-    /* Move the last client into this one's place. */
+    /* The last open client takes this one's place; this one's is the first of the closed. */
     size_t last = s->nclients - 1;
     if (c->index != last) {
         s->clients[c->index] = s->clients[last];
         s->clients[c->index]->index = c->index;
+        s->clients[last] = c;
     }
     s->nclients--;
+    s->ndead++;
     wsfwd_conn_free(c->conn);
     c->conn = NULL;
-    c->next_dead = s->dead;
-    s->dead = c;
 }
 
 static void free_dead(server *s)
 {
-    for (client **p = &s->more; *p != NULL;) { /* no closed client stays on the list */
-        if ((*p)->fd < 0) {
-            *p = (*p)->next_more;
-        } else {
-            p = &(*p)->next_more;
+    if (s->ndead == 0) {
+        return;
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < s->nmore; i++) { /* no closed client stays listed */
+        if (s->more[i]->fd >= 0) {
+            s->more[kept++] = s->more[i];
         }
     }
-    while (s->dead != NULL) {
-        client *c = s->dead;
-        s->dead = c->next_dead;
-        free(c);
+    s->nmore = kept;
+    for (size_t i = s->nclients; i < s->nclients + s->ndead; i++) {
+        free(s->clients[i]);
     }
+    s->ndead = 0;
 }
 
 static void mark_dirty(server *s, client *c)
@@ -587,12 +626,14 @@ static void client_read(server *s, client *c)
 /* The clients want_more listed: read them again. */
 static void read_more(server *s)
 {
-    client *list = s->more;
-    s->more = NULL;
+    client **list = s->more;
+    size_t n = s->nmore;
+    s->more = s->more_spare; /* where want_more lists the clients to read after these */
+    s->more_spare = list;
+    s->nmore = 0;
     loop_timer_set(&s->more_timer, UINT64_MAX);
-    while (list != NULL) {
-        client *c = list;
-        list = c->next_more;
+    for (size_t i = 0; i < n; i++) {
+        client *c = list[i];
         c->more = false;
         if (c->fd >= 0) {
             client_read(s, c);
@@ -1240,6 +1281,8 @@ void server_free(server *s)
 #endif
     loop_free(s->lp);
     free(s->clients);
+    free(s->more);
+    free(s->more_spare);
     free(s);
 }
 
