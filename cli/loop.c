@@ -1,6 +1,7 @@
 /*
- * The event loop over poll() or epoll (see loop.h). Owns the registrations (each slot's
- * callback, owner and handle) and the backend's state: under poll the pollfd array parallel to
+ * The event loop over poll() or epoll (see loop.h). Owns the registrations (each slot's handle
+ * and the index of its callback and owner, in a table of the pairs the slots share) and the
+ * backend's state: under poll the pollfd array parallel to
  * them, slot 0 the wake-up pipe; under epoll the epoll descriptor, each slot's descriptor,
  * kernel mask and generation, the free slots and the array of ready events. Owns the list of
  * timers. Re-entrancy: callbacks run inside loop_poll and loop_run_timers and may call any
@@ -26,14 +27,25 @@
 #define HAVE_EPOLL 0
 #endif
 
-typedef struct reg {
+/* A callback and its owner, shared by the registrations naming it: a server's thousands of
+   clients have one, so a slot holds an index, not two pointers. */
+typedef struct caller {
     loop_fn *fn;
     void *owner;
-    loop_handle *h; /* epoll: NULL while the slot is free */
-    int fd;         /* epoll only, from here on */
-    unsigned events;
-    uint32_t gen;       /* bumped when the slot is freed: its events still in evs miss */
-    uint32_t next_free; /* LOOP_NONE ends the list */
+    uint32_t regs; /* registrations naming it; 0: the entry is free */
+} caller;
+
+/* 16 bytes a registration (issue 17: the bytes of an idle connection). */
+typedef struct reg {
+    loop_handle *h;         /* epoll: NULL while the slot is free */
+    union {                 /* epoll only */
+        int fd;             /* while the slot is used */
+        uint32_t next_free; /* while it is free; LOOP_NONE ends the list */
+    };
+    uint16_t gen; /* epoll: bumped when the slot is freed, so its events still in evs miss (no
+                     slot is freed 65,536 times within one batch) */
+    uint8_t events;
+    uint8_t caller; /* in loop.callers */
 } reg;
 
 struct loop {
@@ -50,6 +62,7 @@ struct loop {
     loop_handle wake_h;
     loop_timer *timers;
     uint64_t now;
+    caller callers[LOOP_CALLERS_MAX];
 };
 
 static volatile sig_atomic_t wake_fd = -1; /* write end of the self-pipe, for signal handlers */
@@ -187,6 +200,41 @@ static bool grow(loop *lp)
     return true;
 }
 
+/* The entry for (fn, owner), found or taken, one more registration counted; -1 when all
+   LOOP_CALLERS_MAX entries name other pairs. */
+static int caller_take(loop *lp, loop_fn *fn, void *owner)
+{
+    int free_at = -1;
+    for (int i = 0; i < LOOP_CALLERS_MAX; i++) {
+        caller *k = &lp->callers[i];
+        if (k->regs > 0 && k->fn == fn && k->owner == owner) {
+            k->regs++;
+            return i;
+        }
+        if (k->regs == 0 && free_at < 0) {
+            free_at = i;
+        }
+    }
+    if (free_at >= 0) {
+        lp->callers[free_at] = (caller){.fn = fn, .owner = owner, .regs = 1};
+    } else {
+        errno = ENOMEM;
+    }
+    return free_at;
+}
+
+static void caller_drop(loop *lp, uint8_t i)
+{
+    lp->callers[i].regs--;
+}
+
+/* Call back the registration in slot r. */
+static void dispatch(loop *lp, const reg *r, unsigned events)
+{
+    const caller *k = &lp->callers[r->caller];
+    k->fn(k->owner, r->h, events);
+}
+
 #if HAVE_EPOLL
 /* A slot's epoll data: the slot, and its generation above it. */
 static uint64_t ep_data(uint32_t slot, const reg *r)
@@ -228,18 +276,17 @@ static void ep_free_slot(loop *lp, uint32_t slot)
     lp->free_slot = slot;
 }
 
-static int ep_add(loop *lp, loop_handle *h, int fd, unsigned events, loop_fn *fn, void *owner)
+static int ep_add(loop *lp, loop_handle *h, int fd, unsigned events, uint8_t k)
 {
     uint32_t slot = ep_take_slot(lp);
     if (slot == LOOP_NONE) {
         return -1;
     }
     reg *r = &lp->regs[slot];
-    r->fn = fn;
-    r->owner = owner;
     r->h = h;
     r->fd = fd;
-    r->events = events & (LOOP_IN | LOOP_OUT);
+    r->events = (uint8_t)(events & (LOOP_IN | LOOP_OUT));
+    r->caller = k;
     if (ep_ctl(lp, EPOLL_CTL_ADD, slot) != 0) {
         int saved = errno;
         ep_free_slot(lp, slot);
@@ -254,17 +301,26 @@ static int ep_add(loop *lp, loop_handle *h, int fd, unsigned events, loop_fn *fn
 int loop_add(loop *lp, loop_handle *h, int fd, unsigned events, loop_fn *fn, void *owner)
 {
     h->slot = LOOP_NONE;
+    int k = caller_take(lp, fn, owner);
+    if (k < 0) {
+        return -1;
+    }
 #if HAVE_EPOLL
     if (lp->io == LOOP_IO_EPOLL) {
-        return ep_add(lp, h, fd, events, fn, owner);
+        if (ep_add(lp, h, fd, events, (uint8_t)k) != 0) {
+            caller_drop(lp, (uint8_t)k);
+            return -1;
+        }
+        return 0;
     }
 #endif
     if (lp->n == lp->cap && !grow(lp)) {
+        caller_drop(lp, (uint8_t)k);
         return -1;
     }
     size_t i = lp->n++;
     lp->pfds[i] = (struct pollfd){.fd = fd, .events = poll_events(events), .revents = 0};
-    lp->regs[i] = (reg){.fn = fn, .owner = owner, .h = h};
+    lp->regs[i] = (reg){.h = h, .caller = (uint8_t)k};
     h->slot = (uint32_t)i;
     return 0;
 }
@@ -276,7 +332,7 @@ void loop_set_events(loop *lp, const loop_handle *h, unsigned events)
         reg *r = &lp->regs[h->slot];
         events &= LOOP_IN | LOOP_OUT;
         if (r->events != events) {
-            r->events = events;
+            r->events = (uint8_t)events;
             (void)ep_ctl(lp, EPOLL_CTL_MOD, h->slot); /* fails only for a closed descriptor */
         }
         return;
@@ -294,6 +350,7 @@ void loop_del(loop *lp, loop_handle *h)
     }
     size_t i = h->slot;
     h->slot = LOOP_NONE;
+    caller_drop(lp, lp->regs[i].caller);
 #if HAVE_EPOLL
     if (lp->io == LOOP_IO_EPOLL) {
         (void)ep_ctl(lp, EPOLL_CTL_DEL, (uint32_t)i);
@@ -360,7 +417,7 @@ static int poll_turn(loop *lp)
         ready--;
         unsigned ev = loop_events(re);
         if (ev != 0) {
-            lp->regs[i].fn(lp->regs[i].owner, lp->regs[i].h, ev);
+            dispatch(lp, &lp->regs[i], ev);
         }
     }
     return 0;
@@ -379,7 +436,7 @@ static void ep_dispatch(loop *lp, const struct epoll_event *e)
     ev &= r->events; /* an earlier callback may have changed the mask in this turn */
     ev |= (e->events & (EPOLLERR | EPOLLHUP)) ? LOOP_ERR : 0u;
     if (ev != 0) {
-        r->fn(r->owner, r->h, ev);
+        dispatch(lp, r, ev);
     }
 }
 

@@ -51,6 +51,9 @@ typedef struct loop_timer {
 /* How the loop waits: poll() everywhere, epoll on Linux only. */
 typedef enum loop_io { LOOP_IO_POLL, LOOP_IO_EPOLL } loop_io;
 
+/* The most distinct (callback, owner) pairs registered at once (loop_add fails past it). */
+#define LOOP_CALLERS_MAX 255
+
 /* The most ready descriptors one epoll turn handles. */
 #define LOOP_EPOLL_BATCH 1024
 
@@ -62,8 +65,10 @@ loop *loop_new(loop_io io);
 /* Frees the loop; the owners close their own descriptors. */
 void loop_free(loop *lp);
 
-/* Register fd (once: a descriptor has one registration). Returns 0, or -1 when out of memory
-   or epoll refuses it (errno set; h stays LOOP_NONE). */
+/* Register fd (once: a descriptor has one registration). Returns 0, or -1 when out of memory,
+   past LOOP_CALLERS_MAX pairs of fn and owner, or epoll refuses it (errno set; h stays
+   LOOP_NONE). Registrations share their fn and owner: an owner of many descriptors passes
+   itself and finds each from its handle. */
 int loop_add(loop *lp, loop_handle *h, int fd, unsigned events, loop_fn *fn, void *owner);
 void loop_set_events(loop *lp, const loop_handle *h, unsigned events);
 /* Unregister, before closing fd; a handle that is LOOP_NONE is left alone. */

@@ -1,6 +1,6 @@
 /* The server's event loop (cli/loop.c) on pipes, every test on both backends (poll, epoll):
    registration, moves, timers, the wake pipe, removal inside a turn, incremental mask
-   changes, and 5,000 registrations on socketpairs. */
+   changes, 5,000 registrations on socketpairs, and the shared callbacks' limit. */
 #define _GNU_SOURCE /* pipe2 */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -367,6 +367,53 @@ static void test_many(void **state)
     }
 }
 
+/* Registrations share their callback and owner: LOOP_CALLERS_MAX distinct pairs at once (the
+   fixture's and the wake pipe's among them), one more refused until one goes; each callback
+   gets its own owner. */
+static void on_owner(void *owner, loop_handle *h, unsigned events)
+{
+    (void)h;
+    (void)events;
+    (*(int *)owner)++;
+}
+
+static void test_callers(void **state)
+{
+    (void)state;
+    enum { N = LOOP_CALLERS_MAX - 2 }; /* on_ready with &fx, and the wake pipe, hold two */
+    static int hits[N + 1];
+    static loop_handle hs[N + 1];
+    static int fds[N + 1];
+    memset(hits, 0, sizeof hits);
+    for (int i = 0; i <= N; i++) {
+        fds[i] = dup(fx.fds[7][0]);
+        assert_true(fds[i] >= 0);
+    }
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(loop_add(fx.lp, &hs[i], fds[i], LOOP_IN, on_owner, &hits[i]), 0);
+    }
+    assert_int_equal(loop_add(fx.lp, &hs[N], fds[N], LOOP_IN, on_owner, &hits[N]), -1);
+    assert_int_equal(hs[N].slot, LOOP_NONE);
+    /* a pair already held takes no new place */
+    loop_handle again;
+    int fd = dup(fx.fds[8][0]);
+    assert_int_equal(loop_add(fx.lp, &again, fd, LOOP_IN, on_ready, &fx), 0);
+    loop_del(fx.lp, &again);
+    close(fd);
+
+    loop_del(fx.lp, &hs[0]);
+    assert_int_equal(loop_add(fx.lp, &hs[N], fds[N], LOOP_IN, on_owner, &hits[N]), 0);
+    poke(7);
+    assert_int_equal(loop_poll(fx.lp), 0);
+    for (int i = 0; i <= N; i++) {
+        assert_int_equal(hits[i], i == 0 ? 0 : 1);
+    }
+    for (int i = 0; i <= N; i++) {
+        loop_del(fx.lp, &hs[i]);
+        close(fds[i]);
+    }
+}
+
 static int run_on(loop_io backend, const char *name)
 {
     io = backend;
@@ -380,6 +427,7 @@ static int run_on(loop_io backend, const char *name)
         cmocka_unit_test_setup_teardown(test_events_incremental, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_callers, setup, teardown),
     };
     return _cmocka_run_group_tests(name, tests, sizeof tests / sizeof tests[0], NULL, NULL);
 }
