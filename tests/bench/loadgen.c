@@ -1723,7 +1723,8 @@ int main(int argc, char **argv)
     if (g.server_fds_low) {
         fprintf(stderr,
                 "loadgen: warning: the server (pid %ld) may open %ld descriptors, fewer than "
-                "the %d connections (raise its hard limit: ulimit -Hn)\n",
+                "the %d connections (raise its soft limit, ulimit -Sn, as scenarios.py does "
+                "for the servers it starts; past the hard one, ulimit -Hn as root)\n",
                 p->server_pid, server_fds, g.nconns);
     }
 

@@ -20,9 +20,10 @@ rate sustained without loss, loadgen --search), S4, S5 (10,000 connections in 1,
 10, 256 B at 2 msg/s each, 20 s) and S6 (100,000 idle connections over several loopback
 source addresses: time to open them, server RSS per connection, one broadcast to all; the
 server and loadgen each need some 100,020 descriptors: `ulimit -Hn` as root in the shell
-that runs this). Each runs --runs times; the table shows medians with the spread (min-max)
-and is followed by one JSON document on stdout. Extra loadgen arguments for every run:
---loadgen-args '...'.
+that runs this). The runner starts each server with its soft descriptor limit raised to the
+hard one (loadgen raises its own), so only the hard limit must fit. Each runs --runs times;
+the table shows medians with the spread (min-max) and is followed by one JSON document on
+stdout. Extra loadgen arguments for every run: --loadgen-args '...'.
 --smoke [S1|S5|S6]: one scaled-down run (S1: 1 s, 10 subscribers; S5: 20 rooms of 10, 2 s;
 S6: 2,000 idle connections over 2 source addresses), exit 0 when it passes with no loss and
 every figure of the scenario in its JSON line (ctest loadgen_smoke, loadgen_smoke_s5/_s6).
@@ -31,6 +32,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shlex
 import signal
 import socket
@@ -151,14 +153,25 @@ def stop(proc):
         pass
 
 
+def raise_nofile():
+    """In the server's child: soft RLIMIT_NOFILE up to the hard one. wsfwd, node and Go
+    programs raise their own; the lws peer does not, and a shell's soft limit (often 1,024)
+    held it under S4/S5's 10,000 connections (loadgen: setup did not finish, exit 3)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def start_server(cmd, logf, timeout=15.0):
-    """Start the server; return (proc, port)."""
+    """Start the server, its soft descriptor limit raised to the hard one; return (proc,
+    port)."""
     port = None
     if "{port}" in cmd:
         port = free_port()
         cmd = cmd.replace("{port}", str(port))
     proc = subprocess.Popen("exec " + cmd, shell=True, stdout=logf, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+                            stdin=subprocess.DEVNULL, start_new_session=True,
+                            preexec_fn=raise_nofile)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
