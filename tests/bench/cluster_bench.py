@@ -5,7 +5,7 @@ Usage (from the repository root, after a Release build with hiredis in build/ben
 
   /usr/bin/python3 tests/bench/cluster_bench.py --wsfwd build/bench/wsfwd \
       --loadgen build/bench/tests/bench/loadgen --runs 3 [--duration 5] [--scenario S1]
-      [--configs "single,2 processes one port"] [--json-out F]
+      [--configs "single,2 processes one port"] [--wsfwd-args "--io epoll"] [--json-out F]
 
 Configurations, each run --runs times with fresh processes (medians, min-max):
   single        one wsfwd, no Redis (the baseline: S1 as in BENCHMARKS.md)
@@ -110,6 +110,7 @@ def start_nodes(args, cfg, redis_port, procs):
     for _ in range(cfg["nodes"]):
         port = free_port()
         cmd = [args.wsfwd, "--listen", f"127.0.0.1:{port}", "--log-level", "warn"]
+        cmd += shlex.split(args.wsfwd_args)
         if shared is not None:
             cmd += ["--listen", f"127.0.0.1:{shared}", "--reuse-port", "on"]
         if cfg["redis"]:
@@ -200,6 +201,7 @@ def main():
     ap.add_argument("--duration", type=float, default=5)
     ap.add_argument("--scenario", default="S1", help="loadgen's --scenario (S1, S2, ...)")
     ap.add_argument("--configs", default="single,single+redis,2 nodes,3 nodes")
+    ap.add_argument("--wsfwd-args", default="", help="more arguments for every wsfwd")
     ap.add_argument("--json-out")
     args = ap.parse_args()
     results = {}
@@ -221,8 +223,9 @@ def main():
         results[name] = runs
     print()
     print("| configuration | deliveries/s (median, min-max) | p50 ms | p99 ms (median, min-max) "
-          "| wsfwd CPU-s per M deliveries | lost/dup/reordered/self over all runs |")
-    print("|---|---|---|---|---|---|")
+          "| wsfwd CPU-s per M deliveries | wsfwd + Redis CPU-s per M deliveries "
+          "| lost/dup/reordered/self over all runs |")
+    print("|---|---|---|---|---|---|---|")
     for name, runs in results.items():
         d = [r.get("deliveries_per_s", 0) for r in runs]
         p50 = [(get(r, "latency_us.p50") or 0) / 1000 for r in runs]
@@ -230,12 +233,15 @@ def main():
         cpu = [r["server_cpu_s_per_m_deliveries"] for r in runs
                if (r.get("server_cpu_s_per_m_deliveries") or 0) > 0]
         cpu_s = f"{statistics.median(cpu):.2f}" if cpu else "-"
+        both = [(r["server_cpu_s"] + (r.get("redis_cpu_s") or 0)) * 1e6 / r["deliveries"]
+                for r in runs if (r.get("server_cpu_s") or 0) > 0 and r.get("deliveries")]
+        both_s = f"{statistics.median(both):.2f}" if both else "-"
         errs = "/".join(str(sum(r.get(k) or 0 for r in runs))
                         for k in ("lost", "duplicated", "reordered", "self_delivered"))
         print(f"| {name} | {statistics.median(d) / 1e3:.0f}k ({min(d) / 1e3:.0f}k-"
               f"{max(d) / 1e3:.0f}k) | {statistics.median(p50):.2f} | "
               f"{statistics.median(p99):.2f} ({min(p99):.2f}-{max(p99):.2f}) | {cpu_s} | "
-              f"{errs} |")
+              f"{both_s} | {errs} |")
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump(results, f, indent=1)
