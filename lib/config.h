@@ -28,6 +28,11 @@ struct wsfwd_config {
     uint32_t close_timeout_ms;
     wsfwd_random_fn random;
     void *random_ud;
+    /* Connection ids (conn.c): a key drawn from the random source by the first connection,
+       and the serial number of the next one. */
+    uint64_t id_key[2];
+    uint64_t id_next;
+    bool id_keyed;
     void *user_data;
 
     wsfwd_on_request_fn on_request;

@@ -18,6 +18,7 @@
 #include "mem.h"
 #include "member.h"
 #include "pmdconn.h"
+#include "siphash.h"
 #include "utf8.h"
 #include "uuid.h"
 
@@ -597,6 +598,22 @@ void wsfwd_conn_tell_output(wsfwd_conn *c)
 
 /* ---- Public: creation ------------------------------------------------------------------ */
 
+/* A new connection's serial number; the first one draws the key of the ids. */
+static int id_serial(wsfwd_config *cfg, uint64_t *serial)
+{
+    if (!cfg->id_keyed) {
+        uint8_t k[16];
+        int rc = wsfwd_config_random(cfg, k, sizeof k);
+        if (rc != WSFWD_OK) {
+            return rc;
+        }
+        wsfwd_siphash_key(cfg->id_key, k);
+        cfg->id_keyed = true;
+    }
+    *serial = cfg->id_next++;
+    return WSFWD_OK;
+}
+
 int wsfwd_conn_new(wsfwd_config *cfg, wsfwd_role role, void *user_data, wsfwd_conn **out)
 {
     if (cfg == NULL || out == NULL || (role != WSFWD_ROLE_SERVER && role != WSFWD_ROLE_CLIENT)) {
@@ -612,12 +629,11 @@ int wsfwd_conn_new(wsfwd_config *cfg, wsfwd_role role, void *user_data, wsfwd_co
     c->user_data = user_data;
     c->role = (uint8_t)role;
     c->state = WSFWD_STATE_HANDSHAKE;
-    int rc = wsfwd_config_random(cfg, c->id, sizeof c->id);
+    int rc = id_serial(cfg, &c->serial);
     if (rc != WSFWD_OK) {
         wsfwd_mem_free(&cfg->alloc, c);
         return rc;
     }
-    wsfwd_uuid_v4(c->id);
     *out = c;
     return WSFWD_OK;
 }
@@ -699,7 +715,9 @@ static int queue_response(wsfwd_conn *c, int status, const char *subprotocol)
     int rc = wsfwd_request_write_response_ext(c->hs, status, subprotocol, answer, NULL, 0, &need);
     uint8_t *p = NULL;
     if (rc == WSFWD_ERR_NOBUFS) {
-        p = out_reserve(c, need);
+        /* Exactly its size: the buffers of a burst of handshakes, freed once written, would
+           otherwise leave 1 KiB holes each between the connections' blocks. */
+        p = wsfwd_outq_reserve_at_least(&c->out, outmem(c), need, need);
         rc = p == NULL ? WSFWD_ERR_NOMEM
                        : wsfwd_request_write_response_ext(c->hs, status, subprotocol, answer,
                                                           (char *)p, need, &need);
@@ -1810,5 +1828,15 @@ void wsfwd_conn_id(const wsfwd_conn *c, char out[WSFWD_ID_LEN + 1])
         out[0] = '\0';
         return;
     }
-    wsfwd_uuid_format(c->id, out);
+    /* 128 bits of SipHash-2-4 of the serial under the config's random key: as good as random
+       bytes to anyone without the key, and never the same twice in one config. 8 bytes in
+       the connection instead of 16. */
+    uint8_t b[16];
+    for (uint64_t half = 0; half < 2; half++) {
+        uint64_t in[2] = {c->serial, half};
+        uint64_t h = wsfwd_siphash(c->cfg->id_key, in, sizeof in, 2, 4);
+        memcpy(b + 8 * half, &h, sizeof h);
+    }
+    wsfwd_uuid_v4(b);
+    wsfwd_uuid_format(b, out);
 }

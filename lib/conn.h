@@ -37,7 +37,7 @@ struct wsfwd_conn {
     wsfwd_outq out;          /* output, in order */
     struct wsfwd_pool *pool; /* the pool this connection is in, or NULL */
     wsfwd_rx *rx;            /* reading state kept between feeds (wsfwd_rx), else NULL */
-    uint8_t id[16];          /* a version 4 UUID */
+    uint64_t serial;         /* its id is a keyed hash of it (wsfwd_conn_id) */
     uint32_t pool_index;     /* its slot in pool->members */
 
     uint8_t state;               /* wsfwd_state */

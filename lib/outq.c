@@ -81,7 +81,7 @@ void wsfwd_outq_init(wsfwd_outq *q)
 /* Back to the inline slots, with nothing queued. */
 static void reset(wsfwd_outq *q, wsfwd_outmem m)
 {
-    if (q->ring != NULL) {
+    if (wsfwd_outq_spilled(q)) {
         ring_put(m, q->ring, q->cap);
         q->ring = NULL;
     }
@@ -110,7 +110,7 @@ static int grow(wsfwd_outq *q, wsfwd_outmem m)
     if (q->cap > UINT32_MAX / 2) {
         return WSFWD_ERR_NOMEM;
     }
-    uint32_t cap = q->ring == NULL ? FIRST_RING : q->cap * 2;
+    uint32_t cap = wsfwd_outq_spilled(q) ? q->cap * 2 : FIRST_RING;
     wsfwd_buf **ring = ring_get(m, cap);
     if (ring == NULL) {
         return WSFWD_ERR_NOMEM;
@@ -119,10 +119,10 @@ static int grow(wsfwd_outq *q, wsfwd_outmem m)
     for (uint32_t i = 0; i < q->count; i++) {
         ring[i] = old[(q->head + i) & (q->cap - 1)];
     }
-    if (q->ring != NULL) {
+    if (wsfwd_outq_spilled(q)) {
         ring_put(m, q->ring, q->cap);
     }
-    q->ring = ring;
+    q->ring = ring; /* over the inline slots, copied above */
     q->cap = cap;
     q->head = 0;
     return WSFWD_OK;
@@ -142,6 +142,11 @@ int wsfwd_outq_push(wsfwd_outq *q, wsfwd_outmem m, wsfwd_buf *b)
 
 uint8_t *wsfwd_outq_reserve(wsfwd_outq *q, wsfwd_outmem m, size_t n)
 {
+    return wsfwd_outq_reserve_at_least(q, m, n, PRIVATE_MIN);
+}
+
+uint8_t *wsfwd_outq_reserve_at_least(wsfwd_outq *q, wsfwd_outmem m, size_t n, size_t first)
+{
     wsfwd_buf *tail = NULL;
     if (q->count > 0) {
         tail = wsfwd_outq_slots(q)[(q->head + q->count - 1) & (q->cap - 1)];
@@ -150,7 +155,7 @@ uint8_t *wsfwd_outq_reserve(wsfwd_outq *q, wsfwd_outmem m, size_t n)
         }
     }
     /* Private buffers double while a burst lasts, up to a bound, and fit big frames. */
-    size_t cap = tail != NULL && tail->appendable ? tail->cap * 2 : PRIVATE_MIN;
+    size_t cap = tail != NULL && tail->appendable ? tail->cap * 2 : first;
     cap = cap > PRIVATE_MAX ? PRIVATE_MAX : cap;
     cap = cap < n ? n : cap;
     wsfwd_buf *b = wsfwd_buf_new(m.alloc, cap);

@@ -4,8 +4,9 @@
  * A broadcast encodes its frame once into one buffer and every recipient's queue holds a
  * reference to it, so nothing is copied per recipient. A connection's own frames (pongs,
  * echoes, close frames) are appended into a private buffer at the queue's tail.
- * The queue keeps two slots inline, so an idle or fast connection needs no heap memory for
- * it; a connection that falls behind spills to a ring, handed back once it drains. Rings come
+ * The queue keeps two slots inline (in the place of the ring's pointer), so an idle or fast
+ * connection needs no heap memory for it; a connection that falls behind spills to a ring,
+ * handed back once it drains. Rings come
  * from and go back to a shared cache, so a backlog, once the cache is warm, costs no
  * allocation per member.
  */
@@ -56,8 +57,10 @@ typedef struct wsfwd_outmem {
 } wsfwd_outmem;
 
 typedef struct wsfwd_outq {
-    wsfwd_buf **ring;                  /* the ring once spilled, else NULL */
-    wsfwd_buf *inl[WSFWD_OUTQ_INLINE]; /* the slots used while ring is NULL */
+    union {                                /* which one: wsfwd_outq_spilled */
+        wsfwd_buf **ring;                  /* the ring it spilled to */
+        wsfwd_buf *inl[WSFWD_OUTQ_INLINE]; /* the slots used until then */
+    };
     uint32_t head;
     uint32_t count;
     uint32_t cap;        /* a power of two */
@@ -71,9 +74,15 @@ void wsfwd_outq_init(wsfwd_outq *q);
 /* Drop every reference and the ring. */
 void wsfwd_outq_clear(wsfwd_outq *q, wsfwd_outmem m);
 
+/* Whether the queue uses a ring (else its inline slots): its capacity says. */
+static inline bool wsfwd_outq_spilled(const wsfwd_outq *q)
+{
+    return q->cap > WSFWD_OUTQ_INLINE;
+}
+
 static inline wsfwd_buf **wsfwd_outq_slots(wsfwd_outq *q)
 {
-    return q->ring != NULL ? q->ring : q->inl;
+    return wsfwd_outq_spilled(q) ? q->ring : q->inl;
 }
 
 /* Queue a reference to b if a slot is free (the hot path of a broadcast). */
@@ -97,6 +106,10 @@ int wsfwd_outq_push(wsfwd_outq *q, wsfwd_outmem m, wsfwd_buf *b);
  * wsfwd_outq_commit() makes them part of the queue. NULL when out of memory.
  */
 uint8_t *wsfwd_outq_reserve(wsfwd_outq *q, wsfwd_outmem m, size_t n);
+
+/* The same, a new buffer (none at the tail, or a full one) being at least first bytes rather
+   than the usual 1 KiB: first = n for output that comes alone, such as a handshake's. */
+uint8_t *wsfwd_outq_reserve_at_least(wsfwd_outq *q, wsfwd_outmem m, size_t n, size_t first);
 
 static inline void wsfwd_outq_commit(wsfwd_outq *q, size_t n)
 {
@@ -126,7 +139,7 @@ void wsfwd_outq_consume_slow(wsfwd_outq *q, wsfwd_outmem m, size_t n);
 /* n bytes were written. The common case, one buffer written whole, stays inline. */
 static inline void wsfwd_outq_consume(wsfwd_outq *q, wsfwd_outmem m, size_t n)
 {
-    if (q->count == 1 && q->ring == NULL && n >= q->bytes) {
+    if (q->count == 1 && !wsfwd_outq_spilled(q) && n >= q->bytes) {
         wsfwd_buf_unref(m.alloc, q->inl[q->head]);
         q->head = 0;
         q->count = 0;

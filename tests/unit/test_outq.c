@@ -97,6 +97,32 @@ static void test_private_appends_share_a_buffer(void **state)
     assert_int_equal(cnt.live, 0);
 }
 
+/* reserve_at_least: a first buffer of exactly what was asked (a handshake's response), and
+   the usual doubling for what follows it. */
+static void test_reserve_exact_first(void **state)
+{
+    (void)state;
+    test_alloc cnt;
+    test_alloc_init(&cnt);
+    wsfwd_allocator a = test_alloc_hooks(&cnt);
+    wsfwd_outmem m = {&a, NULL};
+    wsfwd_outq q;
+    wsfwd_outq_init(&q);
+    uint8_t *p = wsfwd_outq_reserve_at_least(&q, m, 150, 150);
+    assert_non_null(p);
+    memset(p, 'h', 150);
+    wsfwd_outq_commit(&q, 150);
+    assert_int_equal(cnt.largest, sizeof(wsfwd_buf) + 150);
+    p = wsfwd_outq_reserve(&q, m, 3); /* no room left: a new buffer, twice the first */
+    memcpy(p, "abc", 3);
+    wsfwd_outq_commit(&q, 3);
+    assert_int_equal(cnt.allocs, 2);
+    assert_int_equal(cnt.largest, sizeof(wsfwd_buf) + 300);
+    assert_int_equal(q.bytes, 153);
+    wsfwd_outq_clear(&q, m);
+    assert_int_equal(cnt.live, 0);
+}
+
 static void test_spill_to_ring_and_back(void **state)
 {
     (void)state;
@@ -118,7 +144,7 @@ static void test_spill_to_ring_and_back(void **state)
             wsfwd_outq_consume(&q, m, 1);
         }
     }
-    assert_non_null(q.ring);
+    assert_true(wsfwd_outq_spilled(&q));
     char out[256];
     size_t n = gather(&q, out, sizeof out);
     assert_int_equal(n, q.bytes);
@@ -129,7 +155,7 @@ static void test_spill_to_ring_and_back(void **state)
     }
     /* Partial consumption inside a buffer, then everything. */
     wsfwd_outq_consume(&q, m, q.bytes);
-    assert_null(q.ring);
+    assert_false(wsfwd_outq_spilled(&q));
     assert_int_equal(q.count, 0);
     assert_int_equal(cnt.live, 0);
 }
@@ -160,7 +186,7 @@ static void test_ring_cache_reuses_rings(void **state)
         }
         for (int i = 0; i < 4; i++) {
             wsfwd_outq_consume(&q[i], m, q[i].bytes);
-            assert_null(q[i].ring);
+            assert_false(wsfwd_outq_spilled(&q[i]));
         }
     }
     assert_int_equal(cnt.allocs, before); /* rounds 2 and 3 took rings from the cache */
@@ -223,6 +249,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shared_buffer_is_referenced_not_copied),
         cmocka_unit_test(test_private_appends_share_a_buffer),
+        cmocka_unit_test(test_reserve_exact_first),
         cmocka_unit_test(test_spill_to_ring_and_back),
         cmocka_unit_test(test_ring_cache_reuses_rings),
         cmocka_unit_test(test_partial_consume_within_buffer),
