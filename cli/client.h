@@ -15,10 +15,10 @@
 #include "wsfwd.h"
 
 /*
- * Kept small (72 bytes on LP64, checked in client.c): with the library's connection (152), its
+ * Kept small (56 bytes on LP64, checked in client.c): with the library's connection (136), its
  * loop slot and its places in the server's and its room's arrays, an idle client costs the
- * server under 0.3 KiB. Ids, addresses and room names for the logs are formatted only when a
- * line is written.
+ * server about a quarter of a KiB. Ids, addresses and room names for the logs are formatted
+ * only when a line is written.
  */
 struct tls_conn;
 
@@ -37,13 +37,25 @@ typedef struct client {
     bool congested : 1;   /* counted in the congested_now counter */
     bool more : 1;        /* listed to be read again without poll() (server.c) */
     bool forwarded : 1;   /* addr is the client's from X-Forwarded-For (port: the proxy's) */
-    struct tls_conn *tls; /* on a --listen-tls listener (tls.c), else NULL */
+    bool on_tls : 1;      /* of a --listen-tls listener: allocated as a tls_client */
     wsfwd_conn *conn;
-    struct client *next_dirty;
     uint64_t next_tick; /* when its connection needs wsfwd_conn_tick (UINT64_MAX: never) */
     rate_bucket bucket; /* messages left under --rate-limit */
     uint8_t addr[16];   /* the peer: IPv4 in the first 4 bytes, or IPv6 */
 } client;
+
+/* A client of a --listen-tls listener, with its TLS state after it: plain clients do not pay
+   for the pointer. */
+typedef struct tls_client {
+    client base;
+    struct tls_conn *tls; /* tls.c */
+} tls_client;
+
+/* c's TLS state, NULL for a plain client (or a TLS one whose state is gone). */
+static inline struct tls_conn *client_tls(const client *c)
+{
+    return c->on_tls ? ((const tls_client *)(const void *)c)->tls : NULL;
+}
 
 /* Text form of an address, "1.2.3.4:5" or "[::1]:5". */
 void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap);

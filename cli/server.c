@@ -88,8 +88,9 @@ struct server {
     uint8_t tbuf[TLS_WRITE_MAX]; /* a TLS client's output, gathered for one tls_write */
 #endif
     /* Every TCP connection, in no order: [0, nclients) open (client.index), then the ndead
-       closed during this turn, freed at its end. more and more_spare have as many places, so
-       adding to them never fails: each holds a client at most once (client.more). */
+       closed during this turn, freed at its end. dirty, more and more_spare have as many
+       places, so adding to them never fails: each holds a client at most once (client.dirty,
+       client.more). */
     client **clients;
     size_t nclients;
     size_t ndead;
@@ -98,7 +99,9 @@ struct server {
     size_t nmore;
     client **more_spare;   /* read_more reads one array while want_more fills the other */
     loop_timer more_timer; /* at 0 while more is not empty: poll() must not sleep */
-    client *dirty;
+    client **dirty;        /* a ring: ndirty clients from dirty_head on (cap a power of two) */
+    size_t dirty_head;
+    size_t ndirty;
     int reserve_fd; /* spare descriptor, given up to shed a connection at EMFILE */
     uint64_t started;
     uint64_t started_wall_ms; /* the same moment, in ms since the epoch (/metrics) */
@@ -149,7 +152,8 @@ static void client_tick(server *s, client *c);
 static bool tls_output_waits(const client *c)
 {
 #ifdef WSFWD_HAVE_TLS
-    return c->tls != NULL && tls_has_output(c->tls);
+    struct tls_conn *t = client_tls(c);
+    return t != NULL && tls_has_output(t);
 #else
     (void)c;
     return false;
@@ -161,7 +165,8 @@ static bool tls_output_waits(const client *c)
 static bool tls_output_full(const client *c)
 {
 #ifdef WSFWD_HAVE_TLS
-    return c->tls != NULL && tls_output_bytes(c->tls) > TLS_OUTPUT_MAX;
+    struct tls_conn *t = client_tls(c);
+    return t != NULL && tls_output_bytes(t) > TLS_OUTPUT_MAX;
 #else
     (void)c;
     return false;
@@ -185,7 +190,8 @@ static void want_more(server *s, client *c)
 {
     bool more = wsfwd_conn_held(c->conn) > 0;
 #ifdef WSFWD_HAVE_TLS
-    more = more || (c->tls != NULL && tls_has_pending(c->tls));
+    struct tls_conn *t = client_tls(c);
+    more = more || (t != NULL && tls_has_pending(t));
 #endif
     if (more && !c->more && c->fd >= 0) {
         c->more = true;
@@ -220,8 +226,9 @@ static int client_start_tls(server *s, client *c, int fd, bool tls)
 {
 #ifdef WSFWD_HAVE_TLS
     if (tls) {
-        c->tls = tls_conn_new(s->tls, fd);
-        return c->tls != NULL ? 0 : -1;
+        tls_client *t = (tls_client *)(void *)c;
+        t->tls = tls_conn_new(s->tls, fd);
+        return t->tls != NULL ? 0 : -1;
     }
 #else
     (void)s;
@@ -235,8 +242,11 @@ static int client_start_tls(server *s, client *c, int fd, bool tls)
 static void client_end_tls(client *c)
 {
 #ifdef WSFWD_HAVE_TLS
-    tls_conn_free(c->tls);
-    c->tls = NULL;
+    if (c->on_tls) {
+        tls_client *t = (tls_client *)(void *)c;
+        tls_conn_free(t->tls);
+        t->tls = NULL;
+    }
 #else
     (void)c;
 #endif
@@ -262,6 +272,22 @@ static bool array_resize(client ***a, size_t n, size_t cap)
     return true;
 }
 
+/* The dirty ring in an array of cap places, its clients from index 0 on. */
+static bool dirty_resize(server *s, size_t cap)
+{
+    client **b = malloc(cap * sizeof *b);
+    if (b == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < s->ndirty; i++) {
+        b[i] = s->dirty[(s->dirty_head + i) & (s->cap - 1)];
+    }
+    free(s->dirty);
+    s->dirty = b;
+    s->dirty_head = 0;
+    return true;
+}
+
 /* Room for one more client in the arrays of clients (see struct server). */
 static bool clients_grow(server *s)
 {
@@ -271,7 +297,8 @@ static bool clients_grow(server *s)
     size_t cap = s->cap == 0 ? 64 : s->cap * 2;
     /* Those grown before a failure keep their new size. */
     if (!array_resize(&s->clients, s->nclients + s->ndead, cap) ||
-        !array_resize(&s->more, s->nmore, cap) || !array_resize(&s->more_spare, 0, cap)) {
+        !array_resize(&s->more, s->nmore, cap) || !array_resize(&s->more_spare, 0, cap) ||
+        !dirty_resize(s, cap)) {
         return false;
     }
     s->cap = cap;
@@ -283,10 +310,11 @@ static client *client_add(server *s, int fd, const struct sockaddr_storage *addr
     if (!clients_grow(s)) {
         return NULL;
     }
-    client *c = calloc(1, sizeof *c);
+    client *c = calloc(1, tls ? sizeof(tls_client) : sizeof(client));
     if (c == NULL) {
         return NULL;
     }
+    c->on_tls = tls;
     if (wsfwd_conn_new(s->cfg, WSFWD_ROLE_SERVER, c, &c->conn) != WSFWD_OK) {
         free(c);
         return NULL;
@@ -378,8 +406,7 @@ static void mark_dirty(server *s, client *c)
 {
     if (!c->dirty && c->fd >= 0) {
         c->dirty = true;
-        c->next_dirty = s->dirty;
-        s->dirty = c;
+        s->dirty[(s->dirty_head + s->ndirty++) & (s->cap - 1)] = c;
     }
 }
 
@@ -404,17 +431,17 @@ static size_t gather_output(wsfwd_conn *conn, uint8_t *buf, size_t cap)
 static void client_flush_tls(server *s, client *c)
 {
     for (;;) {
-        int f = tls_flush(c->tls);
+        int f = tls_flush(client_tls(c));
         if (f == TLS_ERROR) {
-            client_close(s, c, tls_error(c->tls));
+            client_close(s, c, tls_error(client_tls(c)));
             return;
         }
         if (f == TLS_AGAIN || wsfwd_conn_pending(c->conn) == 0) {
             break;
         }
         size_t n = gather_output(c->conn, s->tbuf, sizeof s->tbuf);
-        if (tls_write(c->tls, s->tbuf, n) < 0) {
-            client_close(s, c, tls_error(c->tls));
+        if (tls_write(client_tls(c), s->tbuf, n) < 0) {
+            client_close(s, c, tls_error(client_tls(c)));
             return;
         }
         wsfwd_conn_consume(c->conn, n); /* encrypted: the records are ours now */
@@ -431,7 +458,7 @@ static void client_flush_tls(server *s, client *c)
 static void client_flush(server *s, client *c)
 {
 #ifdef WSFWD_HAVE_TLS
-    if (c->tls != NULL) {
+    if (client_tls(c) != NULL) {
         client_flush_tls(s, c);
         return;
     }
@@ -475,8 +502,8 @@ static void client_settle(server *s, client *c)
     }
     if (!c->shut && wsfwd_conn_is_done(c->conn) && !tls_output_waits(c)) {
 #ifdef WSFWD_HAVE_TLS
-        if (c->tls != NULL) {
-            tls_shutdown(c->tls); /* close_notify, if the socket takes it */
+        if (client_tls(c) != NULL) {
+            tls_shutdown(client_tls(c)); /* close_notify, if the socket takes it */
         }
 #endif
         shutdown(c->fd, SHUT_WR);
@@ -552,15 +579,15 @@ enum { RECV_AGAIN = -1, RECV_FAILED = -2 };
 static ssize_t client_recv(server *s, client *c, const char **why)
 {
 #ifdef WSFWD_HAVE_TLS
-    if (c->tls != NULL) {
-        ssize_t r = tls_read(c->tls, s->rbuf, READ_SIZE);
+    if (client_tls(c) != NULL) {
+        ssize_t r = tls_read(client_tls(c), s->rbuf, READ_SIZE);
         switch (r) {
         case TLS_AGAIN:
             client_update_events(s, c); /* its handshake records may wait for the socket */
             return RECV_AGAIN;
         case TLS_CLOSED: return 0;
         case TLS_PLAIN: *why = "plain HTTP on a TLS listener (answered 400)"; return RECV_FAILED;
-        case TLS_ERROR: *why = tls_error(c->tls); return RECV_FAILED;
+        case TLS_ERROR: *why = tls_error(client_tls(c)); return RECV_FAILED;
         default: return r;
         }
     }
@@ -585,7 +612,7 @@ static void client_read(server *s, client *c)
         client_feed(s, c, NULL, 0); /* what it held back while paced goes first */
     }
     /* A TLS read gives one record (16 KiB at most): more of them, for as many bytes. */
-    int reads = c->tls != NULL ? TLS_READS_PER_TURN : READS_PER_TURN;
+    int reads = client_tls(c) != NULL ? TLS_READS_PER_TURN : READS_PER_TURN;
     for (int k = 0; k < reads && c->fd >= 0 && (!c->paused || c->shut) && !tls_output_full(c);
          k++) {
         const char *why = NULL;
@@ -614,7 +641,7 @@ static void client_read(server *s, client *c)
         if (s->unflushed >= s->flush_budget) {
             flush_dirty(s);
         }
-        if (c->tls == NULL && (size_t)r < READ_SIZE) {
+        if (client_tls(c) == NULL && (size_t)r < READ_SIZE) {
             return;
         }
     }
@@ -1283,6 +1310,7 @@ void server_free(server *s)
     free(s->clients);
     free(s->more);
     free(s->more_spare);
+    free(s->dirty);
     free(s);
 }
 
@@ -1291,9 +1319,10 @@ void server_free(server *s)
 static void flush_dirty(server *s)
 {
     s->unflushed = 0;
-    while (s->dirty != NULL) {
-        client *c = s->dirty;
-        s->dirty = c->next_dirty;
+    while (s->ndirty > 0) {
+        client *c = s->dirty[s->dirty_head];
+        s->dirty_head = (s->dirty_head + 1) & (s->cap - 1);
+        s->ndirty--;
         c->dirty = false;
         if (c->fd >= 0) {
             client_flush(s, c);
