@@ -1829,8 +1829,8 @@ void wsfwd_conn_id(const wsfwd_conn *c, char out[WSFWD_ID_LEN + 1])
         return;
     }
     /* 128 bits of SipHash-2-4 of the serial under the config's random key: as good as random
-       bytes to anyone without the key, and never the same twice in one config. 8 bytes in
-       the connection instead of 16. */
+       bytes to anyone without the key (the serials differ, so equal ids take a collision of
+       the hash). 8 bytes in the connection instead of 16. */
     uint8_t b[16];
     for (uint64_t half = 0; half < 2; half++) {
         uint64_t in[2] = {c->serial, half};

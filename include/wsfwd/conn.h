@@ -370,10 +370,11 @@ WSFWD_API void wsfwd_conn_set_user_data(wsfwd_conn *conn, void *user_data);
 #define WSFWD_ID_LEN 36 /* a UUID: 8-4-4-4-12 lowercase hex digits */
 
 /*
- * The connection's id: a version 4 UUID (RFC 9562), different for every connection of a
- * config. Its 122 bits are a keyed hash (SipHash) of the connection's serial number in the
- * config, under a 16-byte key the config's first connection drew from the randomness source:
- * unpredictable without the key, and the same for every call. Writes WSFWD_ID_LEN characters
+ * The connection's id: a version 4 UUID (RFC 9562). Its 122 bits are a keyed hash (SipHash)
+ * of the connection's serial number in the config, under a 16-byte key the config's first
+ * connection drew from the randomness source: unpredictable without the key, the same for
+ * every call, and two connections of a config share one only with the odds of two random
+ * 122-bit values being equal. Writes WSFWD_ID_LEN characters
  * and a NUL.
  */
 WSFWD_API void wsfwd_conn_id(const wsfwd_conn *conn, char out[WSFWD_ID_LEN + 1]);
